@@ -1,0 +1,56 @@
+# Lotse: `make demo` and `make test` install what is missing, build, and run.
+SHELL := /bin/bash
+SWIFT ?= swift
+DATA_DIR ?= ./lotse-data
+PORT ?= 8080
+export LOTSE_PILOT_DATA ?= $(CURDIR)/pilot-data
+
+# System packages: installed only when pkg-config or the command does not find them.
+APT_RUNTIME := libqrencode-dev:libqrencode libcurl4-openssl-dev:libcurl libsqlite3-dev:sqlite3
+APT_TEST_TOOLS := zbar-tools:zbarimg sqlite3:sqlite3
+APT_BENCH_TOOLS := wrk:wrk nginx-light:nginx
+
+.PHONY: deps test-deps bench-deps build demo test bench clean serve
+
+define need_pkgconfig
+$(shell for spec in $(1); do pkg=$${spec%%:*}; pc=$${spec##*:}; pkg-config --exists $$pc 2>/dev/null || echo $$pkg; done)
+endef
+define need_command
+$(shell for spec in $(1); do pkg=$${spec%%:*}; cmd=$${spec##*:}; command -v $$cmd >/dev/null 2>&1 || echo $$pkg; done)
+endef
+
+APT_GET = DEBIAN_FRONTEND=noninteractive apt-get
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+deps:
+	@command -v pkg-config >/dev/null 2>&1 || { $(SUDO) $(APT_GET) update -qq && $(SUDO) $(APT_GET) install -y -qq pkg-config; }
+	@missing="$(call need_pkgconfig,$(APT_RUNTIME))"; \
+	if [ -n "$$missing" ]; then echo "installing $$missing"; $(SUDO) $(APT_GET) update -qq && $(SUDO) $(APT_GET) install -y -qq $$missing; fi
+
+test-deps: deps
+	@missing="$(call need_command,$(APT_TEST_TOOLS))"; \
+	if [ -n "$$missing" ]; then echo "installing $$missing"; $(SUDO) $(APT_GET) update -qq && $(SUDO) $(APT_GET) install -y -qq $$missing; fi
+
+bench-deps: test-deps
+	@missing="$(call need_command,$(APT_BENCH_TOOLS))"; \
+	if [ -n "$$missing" ]; then echo "installing $$missing"; $(SUDO) $(APT_GET) update -qq && $(SUDO) $(APT_GET) install -y -qq $$missing; fi
+
+build: deps
+	$(SWIFT) build
+
+demo: deps
+	$(SWIFT) build
+	rm -rf $(DATA_DIR)
+	LOTSE_DATA_DIR=$(DATA_DIR) $$($(SWIFT) build --show-bin-path)/lotse demo
+	@echo "Case data and QR codes are in $(DATA_DIR) (SVG in $(DATA_DIR)/qr, PNG in $(DATA_DIR)/qr-png)."
+
+test: test-deps
+	$(SWIFT) build
+	$(SWIFT) test
+
+bench: bench-deps
+	$(SWIFT) build -c release
+	bash Benchmarks/run.sh
+
+clean:
+	rm -rf .build $(DATA_DIR)

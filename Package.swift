@@ -1,0 +1,61 @@
+// swift-tools-version:6.0
+// Lotse: QR-code payment of parking fines for a municipal pilot.
+// One library per concern, a thin `lotse` executable, tests mirroring sources.
+import PackageDescription
+
+let package = Package(
+    name: "Lotse",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "lotse", targets: ["lotse"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+    ],
+    targets: [
+        // C libraries (system-library targets; SQLite comes as GRDB's `GRDBSQLite` system library)
+        .systemLibrary(name: "CQRencode", pkgConfig: "libqrencode",
+                       providers: [.apt(["libqrencode-dev"])]),
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl",
+                       providers: [.apt(["libcurl4-openssl-dev"])]),
+        // curl_easy_setopt is variadic: Swift calls these typed wrappers instead.
+        .target(name: "CCurlShim", dependencies: ["CCurl"]),
+
+        // Domain model and rules: money, plates, Berlin time, catalogue, RF references, config.
+        .target(name: "LotseCore"),
+        // SQLite through GRDB: WAL, migrations, repositories.
+        .target(name: "LotseStorage", dependencies: [
+            "LotseCore",
+            .product(name: "GRDB", package: "GRDB.swift"),
+        ]),
+        // Signed case tokens and their key ring.
+        .target(name: "LotseTokens", dependencies: [
+            "LotseCore",
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
+        // QR codes (libqrencode) as SVG and PNG.
+        .target(name: "LotseQR", dependencies: ["CQRencode"]),
+        // Handheld exports: Lotse CSV, WiNOWiG MDE XML, xOWi XML; the importer.
+        .target(name: "LotseImport", dependencies: ["LotseCore", "LotseStorage"]),
+        // Office workflows shared by CLI and web: QR batch output.
+        .target(name: "LotseOffice", dependencies: [
+            "LotseCore", "LotseStorage", "LotseTokens", "LotseQR",
+        ]),
+        // Thin executable.
+        .executableTarget(name: "lotse", dependencies: [
+            "LotseCore", "LotseStorage", "LotseTokens", "LotseQR", "LotseImport", "LotseOffice",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        .testTarget(name: "LotseCoreTests", dependencies: ["LotseCore"]),
+        .testTarget(name: "LotseStorageTests", dependencies: ["LotseStorage"]),
+        .testTarget(name: "LotseTokensTests", dependencies: ["LotseTokens"]),
+        .testTarget(name: "LotseQRTests", dependencies: ["LotseQR"]),
+        .testTarget(name: "LotseImportTests", dependencies: ["LotseImport", "LotseStorage"]),
+        .testTarget(name: "LotseCLITests", dependencies: ["LotseCore"]),
+    ]
+)

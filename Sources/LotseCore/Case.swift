@@ -1,0 +1,68 @@
+/// States of a case (spec: machine-readable outputs).
+public enum CaseStatus: String, Sendable, CaseIterable {
+    case open, paid, overdue, reminded, cancelled
+}
+
+/// Payment channels.
+public enum PaymentChannel: String, Sendable, CaseIterable {
+    case paypal
+    case bankTransfer = "bank_transfer"
+    case cash
+}
+
+/// A validated ticket from a handheld export, ready to become a case.
+public struct Ticket: Sendable, Equatable {
+    public var sourceID: String
+    public var ticketNo: String?
+    public var deviceID: String?
+    public var officerID: String?
+    public var issuedAt: Int64
+    public var plate: String
+    public var plateCountry: String
+    public var tbnr: String
+    public var amountCents: Int
+    public var street: String
+    public var houseNo: String?
+    public var placeNote: String?
+    public var zip: String?
+    public var city: String
+    public var lat: Double?
+    public var lon: Double?
+    public var qrPrinted: Bool
+    public var vehicleMake: String?
+    public var vehicleColor: String?
+
+    public init(sourceID: String, ticketNo: String?, deviceID: String?, officerID: String?, issuedAt: Int64,
+                plate: String, plateCountry: String, tbnr: String, amountCents: Int, street: String,
+                houseNo: String?, placeNote: String?, zip: String?, city: String, lat: Double?, lon: Double?,
+                qrPrinted: Bool, vehicleMake: String?, vehicleColor: String?) {
+        self.sourceID = sourceID; self.ticketNo = ticketNo; self.deviceID = deviceID; self.officerID = officerID
+        self.issuedAt = issuedAt; self.plate = plate; self.plateCountry = plateCountry; self.tbnr = tbnr
+        self.amountCents = amountCents; self.street = street; self.houseNo = houseNo; self.placeNote = placeNote
+        self.zip = zip; self.city = city; self.lat = lat; self.lon = lon; self.qrPrinted = qrPrinted
+        self.vehicleMake = vehicleMake; self.vehicleColor = vehicleColor
+    }
+
+    /// Payment deadline: the offence date (Berlin) plus the payment days.
+    public func deadline(paymentDays: Int) -> CivilDate {
+        BerlinTime.local(issuedAt).date.adding(days: paymentDays)
+    }
+}
+
+/// Case numbers like `KL-2026-0001234`: prefix, year of issue, sequence within the year.
+/// With separators removed they must fit the 21 characters of an RF reference.
+public enum CaseNumber {
+    public static func make(prefix: String, year: Int, sequence: Int) -> String {
+        "\(prefix)-\(year)-\(pad(sequence, 7))"
+    }
+
+    /// Letters and digits only, upper case: the payload of the RF reference.
+    public static func compact(_ s: String) -> String {
+        String(s.uppercased().filter { $0.isASCII && ($0.isLetter || $0.isNumber) })
+    }
+
+    /// A prefix must be 1–6 letters or digits so that the compact form stays within 21 characters.
+    public static func isValidPrefix(_ p: String) -> Bool {
+        !p.isEmpty && p.count <= 6 && p.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber) }
+    }
+}

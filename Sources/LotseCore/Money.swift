@@ -1,0 +1,79 @@
+/// Money is integer euro cents throughout Lotse; never floating point.
+public enum Money {
+    /// Parses `25,00`, `25.00`, `25`, `25,5` (German or English decimal mark, no thousands separators).
+    public static func parseCents(_ text: String) -> Int? {
+        var s = Substring(text.trimmingSpaces())
+        if s.hasPrefix("EUR") { s = s.dropFirst(3) }
+        if s.hasSuffix("€") { s = s.dropLast() }
+        s = Substring(String(s).trimmingSpaces())
+        guard !s.isEmpty, s.count <= 12 else { return nil }
+        var euros = 0, cents = 0, fractionDigits = 0, seenMark = false, digits = 0
+        for ch in s.utf8 {
+            switch ch {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"):
+                let d = Int(ch - UInt8(ascii: "0"))
+                if seenMark {
+                    fractionDigits += 1
+                    if fractionDigits > 2 { return nil }
+                    cents = cents * 10 + d
+                } else {
+                    euros = euros * 10 + d
+                    digits += 1
+                }
+            case UInt8(ascii: ","), UInt8(ascii: "."):
+                if seenMark { return nil }
+                seenMark = true
+            default:
+                return nil
+            }
+        }
+        if digits == 0 { return nil }
+        if fractionDigits == 1 { cents *= 10 }
+        if seenMark && fractionDigits == 0 { return nil }
+        return euros * 100 + cents
+    }
+
+    /// `25.00` as used by PayPal and the EPC QR code.
+    public static func plain(_ cents: Int) -> String {
+        let sign = cents < 0 ? "-" : ""
+        let a = abs(cents)
+        return "\(sign)\(a / 100).\(twoDigits(a % 100))"
+    }
+
+    /// `25,00 €` (German) or `€25.00` (English).
+    public static func display(_ cents: Int, language: String) -> String {
+        let sign = cents < 0 ? "-" : ""
+        let a = abs(cents)
+        if language == "de" {
+            return "\(sign)\(grouped(a / 100, separator: ".")),\(twoDigits(a % 100))\u{00A0}€"
+        }
+        return "\(sign)€\(grouped(a / 100, separator: ",")).\(twoDigits(a % 100))"
+    }
+
+    static func twoDigits(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
+
+    static func grouped(_ n: Int, separator: String) -> String {
+        let s = String(n)
+        guard s.count > 3 else { return s }
+        var out = ""
+        for (i, ch) in s.enumerated() {
+            if i > 0 && (s.count - i) % 3 == 0 { out += separator }
+            out.append(ch)
+        }
+        return out
+    }
+}
+
+extension String {
+    /// Trims ASCII spaces, tabs, CR and LF (Foundation-free, cheap).
+    public func trimmingSpaces() -> String {
+        let u = self.utf8
+        var start = u.startIndex, end = u.endIndex
+        while start < end, Self.isSpace(u[start]) { start = u.index(after: start) }
+        while end > start, Self.isSpace(u[u.index(before: end)]) { end = u.index(before: end) }
+        if start == u.startIndex && end == u.endIndex { return self }
+        return String(self[start..<end])
+    }
+
+    static func isSpace(_ b: UInt8) -> Bool { b == 32 || b == 9 || b == 13 || b == 10 || b == 0xA0 }
+}

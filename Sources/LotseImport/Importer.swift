@@ -1,0 +1,203 @@
+import Foundation
+import GRDB
+import LotseCore
+import LotseStorage
+
+/// The formats of handheld exports, told apart by content, never by file name.
+public enum ExportFormat: String, Sendable {
+    case csv = "lotse-csv"
+    case winowig = "winowig-mde"
+    case xowi = "xowi"
+
+    /// Detects the format from the first bytes of a file.
+    public static func detect(path: String) throws -> ExportFormat {
+        var head = try ByteReader.head(path: path, count: 64 * 1024)
+        if head.starts(with: [0xEF, 0xBB, 0xBF]) { head.removeFirst(3) }
+        if head.isEmpty || head.allSatisfy({ $0 == 32 || $0 == 9 || $0 == 10 || $0 == 13 }) {
+            throw LotseError.input("\(path): the file is empty")
+        }
+        if head.contains(0) {
+            throw LotseError.input("\(path):1: unknown format: binary data, not a handheld export")
+        }
+        guard let firstNonSpace = head.firstIndex(where: { !($0 == 32 || $0 == 9 || $0 == 10 || $0 == 13) }) else {
+            throw LotseError.input("\(path): the file is empty")
+        }
+        if head[firstNonSpace] == UInt8(ascii: "<") {
+            let text = String(decoding: head, as: UTF8.self)
+            guard let root = rootElement(text) else {
+                throw LotseError.input("\(path):1: unknown format: XML without a root element")
+            }
+            switch root {
+            case "OWIGMDEData": return .winowig
+            case "Datenstrom": return .xowi
+            default: throw LotseError.input("\(path):1: unknown format: XML root element '\(root)' is neither OWIGMDEData nor Datenstrom")
+            }
+        }
+        let firstLine = head.prefix { $0 != 10 }
+        let line = firstLine.withUnsafeBufferPointer { TextDecoding.decode($0) }.lowercased()
+        if line.contains(";") && line.contains("ticket_no") { return .csv }
+        if line.contains(";") {
+            // a `;` file whose header lacks ticket_no: the CSV reader names the missing columns
+            if line.contains("tbnr") || line.contains("plate") || line.contains("issued_at") { return .csv }
+        }
+        throw LotseError.input("\(path):1: unknown format: neither Lotse CSV (a ';' header with ticket_no), WiNOWiG MDE XML nor xOWi XML")
+    }
+
+    /// The local name of the first element, skipping the XML declaration, comments and DOCTYPE.
+    static func rootElement(_ text: String) -> String? {
+        var s = Substring(text)
+        while let lt = s.firstIndex(of: "<") {
+            s = s[s.index(after: lt)...]
+            if s.hasPrefix("?") || s.hasPrefix("!") {
+                if s.hasPrefix("!--"), let end = s.range(of: "-->") { s = s[end.upperBound...]; continue }
+                if let gt = s.firstIndex(of: ">") { s = s[s.index(after: gt)...]; continue }
+                return nil
+            }
+            let name = s.prefix { !($0 == " " || $0 == ">" || $0 == "/" || $0 == "\n" || $0 == "\r" || $0 == "\t") }
+            if name.isEmpty { return nil }
+            if let colon = name.lastIndex(of: ":") { return String(name[name.index(after: colon)...]) }
+            return String(name)
+        }
+        return nil
+    }
+}
+
+/// What importing one file did.
+public struct ImportSummary: Sendable, Codable, Equatable {
+    public var file: String
+    public var format: String
+    public var imported: Int
+    public var duplicates: Int
+    public var rejected: Int
+    public var rejectsFile: String?
+
+    /// The spec's summary line.
+    public var line: String { "\(file): imported \(imported), duplicates \(duplicates), rejected \(rejected)" }
+
+    enum CodingKeys: String, CodingKey {
+        case file, format, imported, duplicates, rejected
+        case rejectsFile = "rejects_file"
+    }
+}
+
+/// Writes rejected records (line, reason, raw row) as `;`-CSV; created on the first reject.
+final class RejectsWriter {
+    let path: String
+    private var handle: FileHandle?
+    private var buffer = Data()
+
+    init(path: String) { self.path = path }
+
+    static func quote(_ s: String) -> String {
+        if s.contains(";") || s.contains("\"") || s.contains("\n") || s.contains("\r") {
+            return "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+        }
+        return s
+    }
+
+    func write(line: Int, reason: String, raw: String) throws {
+        if handle == nil {
+            try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent,
+                                                    withIntermediateDirectories: true)
+            FileManager.default.createFile(atPath: path, contents: Data("line;reason;raw\n".utf8))
+            handle = FileHandle(forWritingAtPath: path)
+            handle?.seekToEndOfFile()
+        }
+        buffer.append(contentsOf: "\(line);\(Self.quote(reason));\(Self.quote(raw))\n".utf8)
+        if buffer.count > 1 << 16 { flush() }
+    }
+
+    func flush() {
+        if let h = handle, !buffer.isEmpty { h.write(buffer); buffer.removeAll(keepingCapacity: true) }
+    }
+
+    var used: Bool { handle != nil }
+
+    func close() { flush(); try? handle?.close(); handle = nil }
+}
+
+/// Imports handheld exports: each file in one transaction (a crash leaves the database as it was
+/// before that file), duplicates by source id, rejects with line and reason.
+public struct Importer: Sendable {
+    public let store: Store
+    public let config: LotseConfig
+    public let catalogue: Catalogue
+
+    public init(store: Store, config: LotseConfig, catalogue: Catalogue) {
+        self.store = store
+        self.config = config
+        self.catalogue = catalogue
+    }
+
+    public func importFile(_ path: String, displayName: String? = nil, now: Int64 = Int64(Date().timeIntervalSince1970)) throws -> ImportSummary {
+        let name = displayName ?? path
+        let format = try ExportFormat.detect(path: path)
+        guard CaseNumber.isValidPrefix(config.caseNumberPrefix) else {
+            throw LotseError.usage("LOTSE_CASE_PREFIX '\(config.caseNumberPrefix)' must be 1 to 6 letters or digits")
+        }
+        let stamp = BerlinTime.isoUTC(now).filter { $0.isNumber || $0 == "T" }
+        let base = (name as NSString).lastPathComponent
+        let rejects = RejectsWriter(path: config.dataDir + "/rejects/\(base).\(stamp).rejects.csv")
+        defer { rejects.close() }
+        let validator = TicketValidator(catalogue: catalogue)
+        let config = self.config
+        let catalogue = self.catalogue
+
+        var summary = ImportSummary(file: name, format: format.rawValue, imported: 0, duplicates: 0, rejected: 0)
+        do {
+            try store.pool.writeWithoutTransaction { db in
+                try db.inTransaction(.immediate) {
+                    let writer = try CaseWriter(db: db, fileName: name, format: format.rawValue, catalogue: catalogue,
+                                                prefix: config.caseNumberPrefix, paymentDays: config.paymentDays, now: now)
+                    func handle(_ raw: RawTicket, line: Int, rawText: @autoclosure () -> String) throws {
+                        switch validator.validate(raw) {
+                        case .valid(let ticket):
+                            switch try writer.add(ticket) {
+                            case .inserted: summary.imported += 1
+                            case .duplicate: summary.duplicates += 1
+                            }
+                        case .rejected(let reason):
+                            summary.rejected += 1
+                            try rejects.write(line: line, reason: reason, raw: rawText())
+                        }
+                    }
+                    switch format {
+                    case .csv:
+                        let reader = try ByteReader(path: path)
+                        var header: CSVFormat.Header?
+                        try reader.forEachRecord { bytes, line in
+                            if bytes.allSatisfy({ $0 == 32 || $0 == 9 }) { return } // blank line
+                            let fields = CSVFormat.fields(bytes)
+                            guard let h = header else {
+                                header = try CSVFormat.header(fields, path: name)
+                                return
+                            }
+                            try handle(CSVFormat.raw(fields, h), line: line, rawText: TextDecoding.decode(bytes))
+                        }
+                        if header == nil { throw LotseError.input("\(name): the file is empty") }
+                    case .winowig, .xowi:
+                        let parser = XMLRecordParser(kind: format == .winowig ? .winowig : .xowi, path: path) { rec in
+                            try handle(rec.raw, line: rec.line, rawText: "record \(rec.number): \(rec.summary)")
+                        }
+                        try parser.run()
+                    }
+                    rejects.flush()
+                    summary.rejectsFile = rejects.used ? rejects.path : nil
+                    try writer.finish(imported: summary.imported, duplicates: summary.duplicates,
+                                      rejected: summary.rejected, rejectsFile: summary.rejectsFile)
+                    return .commit
+                }
+            }
+        } catch let e as LotseError {
+            rejects.close()
+            if rejects.used { try? FileManager.default.removeItem(atPath: rejects.path) }
+            throw e
+        } catch let e as DatabaseError {
+            if e.resultCode == .SQLITE_BUSY || e.resultCode == .SQLITE_LOCKED {
+                throw LotseError.io("\(config.databasePath): the database is locked by another process")
+            }
+            throw LotseError.io("\(name): database error: \(e.message ?? e.description)")
+        }
+        return summary
+    }
+}

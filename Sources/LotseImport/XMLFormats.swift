@@ -1,0 +1,226 @@
+import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
+import LotseCore
+
+/// One record of an XML export, with where it started in the file.
+struct XMLRecord {
+    var raw: RawTicket
+    var number: Int
+    var line: Int
+    var summary: String
+}
+
+/// Streams an XML export through the SAX parser (libxml2), never loading it whole, and hands each
+/// record (`Fall` of WiNOWiG, `Bestand` of xOWi) to `onRecord` as soon as it is complete.
+final class XMLRecordParser: NSObject, XMLParserDelegate {
+    enum Kind { case winowig, xowi }
+
+    let kind: Kind
+    let path: String
+    let onRecord: (XMLRecord) throws -> Void
+    var callbackError: Error?
+
+    private var stack: [String] = []
+    private var text = ""
+    private var count = 0
+    private var recordLine = 0
+    private var inRecord = false
+    // WiNOWiG
+    private var officer: String?
+    private var origin: String?
+    private var fields: [String: String] = [:]
+    private var places: [String] = []
+    private var tbnr: String?
+    private var gps: String?
+    // xOWi
+    private var attributes: [String: String] = [:]
+    private var sawRoot = false
+
+    init(kind: Kind, path: String, onRecord: @escaping (XMLRecord) throws -> Void) {
+        self.kind = kind
+        self.path = path
+        self.onRecord = onRecord
+    }
+
+    func run() throws {
+        guard let stream = InputStream(fileAtPath: path) else {
+            throw LotseError.input("\(path): cannot open")
+        }
+        let parser = XMLParser(stream: stream)
+        parser.shouldProcessNamespaces = true
+        parser.shouldResolveExternalEntities = false
+        parser.delegate = self
+        let ok = parser.parse()
+        if let e = callbackError { throw e }
+        if !ok {
+            let reason = parser.parserError.map { ($0 as NSError).localizedDescription } ?? "parse error"
+            throw LotseError.input("\(path):\(max(parser.lineNumber, 1)): XML is not well-formed, the file was not imported (\(reason))")
+        }
+        if !sawRoot { throw LotseError.input("\(path):1: no XML content") }
+    }
+
+    func parser(_ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?,
+                attributes attrs: [String: String] = [:]) {
+        sawRoot = true
+        stack.append(name)
+        text = ""
+        switch kind {
+        case .winowig:
+            switch name {
+            case "Header":
+                officer = attrs["Sachbearbeitername"]
+                origin = attrs["Herkunft"]
+            case "Fall":
+                inRecord = true
+                count += 1
+                recordLine = parser.lineNumber
+                fields = [:]; places = []; tbnr = nil
+                gps = attrs["GPS"]
+            default: break
+            }
+        case .xowi:
+            if name == "Bestand" {
+                inRecord = true
+                count += 1
+                recordLine = parser.lineNumber
+                attributes = attrs
+                tbnr = nil
+            } else if name == "Tatbestand" && inRecord && tbnr == nil {
+                tbnr = attrs["TBNr"]
+            }
+        }
+    }
+
+    func parser(_ parser: XMLParser, foundCharacters string: String) {
+        if inRecord { text += string }
+    }
+
+    func parser(_ parser: XMLParser, didEndElement name: String, namespaceURI: String?, qualifiedName: String?) {
+        defer { if !stack.isEmpty { stack.removeLast() }; text = "" }
+        guard inRecord, callbackError == nil else { return }
+        switch kind {
+        case .winowig:
+            let parent = stack.count >= 2 ? stack[stack.count - 2] : ""
+            let value = text.trimmingSpaces()
+            switch name {
+            case "Kennzeichen", "Nationalitaet", "Fabrikat", "Farbe":
+                if parent == "Fahrzeug" { fields[name] = value }
+            case "Von", "Bis":
+                if parent == "Tattag" || parent == "Tatzeit" { fields[parent + "/" + name] = value }
+            case "Tatbestandsnummer":
+                if tbnr == nil { tbnr = value }
+            case "Tatort":
+                for line in value.split(whereSeparator: { $0 == "\n" || $0 == "\r" }) {
+                    let l = String(line).trimmingSpaces()
+                    if !l.isEmpty { places.append(l) }
+                }
+            case "Fall":
+                inRecord = false
+                emit(parser, winowigRecord())
+            default: break
+            }
+        case .xowi:
+            if name == "Bestand" {
+                inRecord = false
+                emit(parser, xowiRecord())
+            }
+        }
+    }
+
+    private func emit(_ parser: XMLParser, _ r: XMLRecord) {
+        do { try onRecord(r) } catch {
+            callbackError = error
+            parser.abortParsing()
+        }
+    }
+
+    /// `Fackelstraße 12` → (`Fackelstraße`, `12`)
+    static func splitStreet(_ s: String) -> (String, String?) {
+        let parts = s.split(separator: " ")
+        if parts.count >= 2, let last = parts.last, last.first?.isNumber == true {
+            return (parts.dropLast().joined(separator: " "), String(last))
+        }
+        return (s, nil)
+    }
+
+    /// `67655 Kaiserslautern` → (`67655`, `Kaiserslautern`)
+    static func splitZipCity(_ s: String) -> (String?, String)? {
+        let t = s.trimmingSpaces()
+        let parts = t.split(separator: " ", maxSplits: 1)
+        if parts.count == 2, parts[0].count == 5, parts[0].allSatisfy({ $0.isNumber }) {
+            return (String(parts[0]), String(parts[1]).trimmingSpaces())
+        }
+        return nil
+    }
+
+    private func winowigRecord() -> XMLRecord {
+        var r = RawTicket()
+        r.plate = fields["Kennzeichen"]
+        r.plateCountry = fields["Nationalitaet"]
+        r.vehicleMake = fields["Fabrikat"]
+        r.vehicleColor = fields["Farbe"]
+        if let d = fields["Tattag/Von"], let t = fields["Tatzeit/Von"] { r.issuedAt = d + " " + t }
+        r.tbnr = tbnr
+        r.officerID = officer
+        r.deviceID = origin
+        if let first = places.first {
+            let (street, no) = Self.splitStreet(first)
+            r.street = street
+            r.houseNo = no
+        }
+        if places.count >= 2, let zc = Self.splitZipCity(places[places.count - 1]) {
+            r.zip = zc.0
+            r.city = zc.1
+            if places.count >= 3 { r.placeNote = places[1] }
+        }
+        if let g = gps {
+            let p = g.split(separator: ";")
+            if p.count == 2 { r.lat = String(p[0]); r.lon = String(p[1]) }
+        }
+        let key = [r.plate ?? "", fields["Tattag/Von"] ?? "", fields["Tatzeit/Von"] ?? "", tbnr ?? "", places.first ?? ""]
+            .map { $0.trimmingSpaces() }.joined(separator: "\u{1F}")
+        r.sourceID = "WN/" + (officer ?? "") + "/" + SourceHash.hex(key)
+        let summary = "Kennzeichen=\(r.plate ?? ""), Tattag=\(fields["Tattag/Von"] ?? ""), Tatzeit=\(fields["Tatzeit/Von"] ?? ""), Tatbestandsnummer=\(tbnr ?? ""), Tatort=\(places.joined(separator: " / "))"
+        return XMLRecord(raw: r, number: count, line: recordLine, summary: summary)
+    }
+
+    private func xowiRecord() -> XMLRecord {
+        var r = RawTicket()
+        let a = attributes
+        if let guid = a["GUID"]?.trimmingSpaces(), !guid.isEmpty { r.sourceID = "XO/" + guid }
+        r.deviceID = a["GMK"]
+        r.plate = a["KFZ_Kennzeichen"]
+        if let d = a["Tattag"], let t = a["Tatzeit"] { r.issuedAt = d + "T" + t }
+        r.tbnr = tbnr
+        r.city = a["Gemarkung"]
+        if let place = a["Tatort"] {
+            let parts = place.split(separator: ",").map { String($0).trimmingSpaces() }
+            if let first = parts.first {
+                let (street, no) = Self.splitStreet(first)
+                r.street = street
+                r.houseNo = no
+            }
+            if parts.count >= 2, let zc = Self.splitZipCity(parts[parts.count - 1]) {
+                r.zip = zc.0
+                if r.city?.trimmingSpaces().isEmpty ?? true { r.city = zc.1 }
+                if parts.count >= 3 { r.placeNote = parts[1 ..< parts.count - 1].joined(separator: ", ") }
+            } else if parts.count >= 2 {
+                r.placeNote = parts[1...].joined(separator: ", ")
+            }
+        }
+        let summary = a.keys.sorted().map { "\($0)=\(a[$0]!)" }.joined(separator: ", ") + ", TBNr=\(tbnr ?? "")"
+        return XMLRecord(raw: r, number: count, line: recordLine, summary: summary)
+    }
+}
+
+/// A stable 64-bit FNV-1a hash for source ids of exports that carry no ticket number.
+enum SourceHash {
+    static func hex(_ s: String) -> String {
+        var h: UInt64 = 0xcbf29ce484222325
+        for b in s.utf8 { h = (h ^ UInt64(b)) &* 0x100000001b3 }
+        let hex = String(h, radix: 16)
+        return String(repeating: "0", count: 16 - hex.count) + hex
+    }
+}

@@ -1,0 +1,110 @@
+import Foundation
+import GRDB
+import LotseCore
+import LotseQR
+import LotseStorage
+import LotseTokens
+
+/// Writes printable QR codes for cases, and `manifest.csv` (`case_number;ticket_no;url;file`).
+public struct QRBatch: Sendable {
+    public enum Format: String, Sendable { case svg, png }
+
+    public struct Result: Sendable {
+        public var written: Int
+        public var manifest: String
+        public var maxVersion: Int
+        public var caseNumbers: [String]
+    }
+
+    public let store: Store
+    public let tokens: CaseTokens
+    public let baseURL: String
+
+    public init(store: Store, tokens: CaseTokens, baseURL: String) {
+        self.store = store
+        self.tokens = tokens
+        self.baseURL = baseURL
+    }
+
+    struct Item: Sendable { var id: Int64; var number: String; var ticketNo: String? }
+
+    /// `caseNumbers` empty: every case whose code has not been written yet.
+    public func write(caseNumbers: [String], outDir: String, format: Format, moduleSize: Int? = nil) throws -> Result {
+        let items: [Item] = try store.read { db in
+            if caseNumbers.isEmpty {
+                return try Row.fetchAll(db, sql: "SELECT id, case_number, ticket_no FROM cases WHERE qr_written_at IS NULL AND status != 'cancelled' ORDER BY id")
+                    .map { Item(id: $0["id"], number: $0["case_number"], ticketNo: $0["ticket_no"]) }
+            }
+            return try caseNumbers.map { n in
+                guard let c = try CaseQueries.byNumber(db, n) else { throw LotseError.input("case \(n) not found") }
+                return Item(id: c.id, number: c.caseNumber, ticketNo: c.ticketNo)
+            }
+        }
+        try FileManager.default.createDirectory(atPath: outDir, withIntermediateDirectories: true)
+        let ext = format.rawValue
+        let urls = items.map { CaseTokens.url(base: baseURL, token: tokens.token(caseID: $0.id)) }
+
+        // Encode and write in parallel: libqrencode is re-entrant, each code goes to its own file.
+        let workers = max(1, ProcessInfo.processInfo.activeProcessorCount)
+        let chunk = max(1, (items.count + workers * 8 - 1) / (workers * 8))
+        let chunks = (items.count + chunk - 1) / chunk
+        let failures = Failures()
+        urls.withUnsafeBufferPointer { urlBuf in
+            nonisolated(unsafe) let urlBuf = urlBuf
+            DispatchQueue.concurrentPerform(iterations: chunks) { c in
+                var maxV = 0
+                for i in (c * chunk)..<min(items.count, (c + 1) * chunk) {
+                    do {
+                        let code = try QRCode(urlBuf[i], level: .M)
+                        maxV = max(maxV, code.version)
+                        let bytes = format == .svg ? code.svg(moduleSize: moduleSize ?? 4) : code.png(moduleSize: moduleSize ?? 8)
+                        let path = outDir + "/" + items[i].number + "." + ext
+                        guard Self.writeFile(path, bytes) else { throw LotseError.io("\(path): cannot write") }
+                    } catch {
+                        failures.add(error)
+                    }
+                }
+                failures.version(maxV)
+            }
+        }
+        if let e = failures.first { throw e }
+
+        var manifest = "case_number;ticket_no;url;file\n"
+        for (i, item) in items.enumerated() {
+            manifest += "\(Self.field(item.number));\(Self.field(item.ticketNo ?? ""));\(urls[i]);\(item.number).\(ext)\n"
+        }
+        let manifestPath = outDir + "/manifest.csv"
+        guard Self.writeFile(manifestPath, Array(manifest.utf8)) else { throw LotseError.io("\(manifestPath): cannot write") }
+
+        let now = Int64(Date().timeIntervalSince1970)
+        let ids = items.map(\.id)
+        try store.write { db in
+            let st = try db.makeStatement(sql: "UPDATE cases SET qr_written_at = ? WHERE id = ? AND qr_written_at IS NULL")
+            for id in ids { try st.execute(arguments: [now, id]) }
+        }
+        return Result(written: items.count, manifest: manifestPath, maxVersion: failures.maxVersion,
+                      caseNumbers: items.map(\.number))
+    }
+
+    static func field(_ s: String) -> String {
+        if s.contains(";") || s.contains("\"") || s.contains("\n") {
+            return "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+        }
+        return s
+    }
+
+    static func writeFile(_ path: String, _ bytes: [UInt8]) -> Bool {
+        guard let f = fopen(path, "wb") else { return false }
+        let n = bytes.withUnsafeBytes { fwrite($0.baseAddress, 1, bytes.count, f) }
+        return fclose(f) == 0 && n == bytes.count
+    }
+}
+
+final class Failures: @unchecked Sendable {
+    private let lock = NSLock()
+    private var errors: [Error] = []
+    private(set) var maxVersion = 0
+    func add(_ e: Error) { lock.lock(); errors.append(e); lock.unlock() }
+    func version(_ v: Int) { lock.lock(); maxVersion = max(maxVersion, v); lock.unlock() }
+    var first: Error? { lock.lock(); defer { lock.unlock() }; return errors.first }
+}

@@ -1,0 +1,88 @@
+import GRDB
+import LotseCore
+
+/// A case as stored.
+public struct CaseRecord: Sendable, Equatable, FetchableRecord {
+    public var id: Int64
+    public var caseNumber: String
+    public var sourceID: String
+    public var ticketNo: String?
+    public var deviceID: String?
+    public var officerID: String?
+    public var issuedAt: Int64
+    public var plate: String
+    public var plateCountry: String
+    public var tbnr: String
+    public var offenceText: String
+    public var amountCents: Int
+    public var street: String
+    public var houseNo: String?
+    public var placeNote: String?
+    public var zip: String?
+    public var city: String
+    public var qrPrinted: Bool
+    public var deadline: String
+    public var status: CaseStatus
+    public var qrWrittenAt: Int64?
+
+    public init(row: Row) throws {
+        id = row["id"]; caseNumber = row["case_number"]; sourceID = row["source_id"]
+        ticketNo = row["ticket_no"]; deviceID = row["device_id"]; officerID = row["officer_id"]
+        issuedAt = row["issued_at"]; plate = row["plate"]; plateCountry = row["plate_country"]
+        tbnr = row["tbnr"]; offenceText = row["text_de"] ?? ""; amountCents = row["amount_cents"]
+        street = row["street"]; houseNo = row["house_no"]; placeNote = row["place_note"]
+        zip = row["zip"]; city = row["city"]; qrPrinted = row["qr_printed"]; deadline = row["deadline"]
+        status = CaseStatus(rawValue: row["status"]) ?? .open
+        qrWrittenAt = row["qr_written_at"]
+    }
+
+    /// Street with number, place note, zip and city on one line.
+    public var place: String {
+        var s = street
+        if let h = houseNo { s += " " + h }
+        if let n = placeNote { s += ", " + n }
+        s += ", " + ((zip.map { $0 + " " }) ?? "") + city
+        return s
+    }
+}
+
+public struct EventRecord: Sendable, Equatable, FetchableRecord {
+    public var kind: String
+    public var at: Int64
+    public var detail: String?
+    public init(row: Row) throws { kind = row["kind"]; at = row["at"]; detail = row["detail"] }
+}
+
+/// Queries on cases and their events.
+public enum CaseQueries {
+    static let select = "SELECT cases.*, offences.text_de FROM cases LEFT JOIN offences USING (tbnr)"
+
+    public static func byID(_ db: Database, _ id: Int64) throws -> CaseRecord? {
+        try CaseRecord.fetchOne(db, sql: select + " WHERE cases.id = ?", arguments: [id])
+    }
+
+    public static func byNumber(_ db: Database, _ number: String) throws -> CaseRecord? {
+        if let c = try CaseRecord.fetchOne(db, sql: select + " WHERE case_number = ?", arguments: [number]) { return c }
+        // Accept the number typed without separators or in lower case.
+        let compact = CaseNumber.compact(number)
+        return try CaseRecord.fetchOne(db, sql: select + " WHERE upper(replace(case_number, '-', '')) = ?", arguments: [compact])
+    }
+
+    public static func events(_ db: Database, caseID: Int64) throws -> [EventRecord] {
+        try EventRecord.fetchAll(db, sql: "SELECT kind, at, detail FROM events WHERE case_id = ? ORDER BY at, id", arguments: [caseID])
+    }
+
+    public static func addEvent(_ db: Database, caseID: Int64, kind: String, at: Int64, detail: String? = nil) throws {
+        try db.execute(sql: "INSERT INTO events (case_id, kind, at, detail) VALUES (?, ?, ?, ?)",
+                       arguments: [caseID, kind, at, detail])
+    }
+
+    /// Cases whose QR code has not been written yet, in case-number order.
+    public static func withoutQR(_ db: Database) throws -> [CaseRecord] {
+        try CaseRecord.fetchAll(db, sql: select + " WHERE qr_written_at IS NULL AND status != 'cancelled' ORDER BY cases.id")
+    }
+
+    public static func count(_ db: Database) throws -> Int {
+        try Int.fetchOne(db, sql: "SELECT count(*) FROM cases") ?? 0
+    }
+}

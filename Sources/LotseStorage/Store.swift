@@ -1,0 +1,108 @@
+import Foundation
+import GRDB
+import LotseCore
+
+/// The Lotse database: one SQLite file in the data directory, WAL mode, foreign keys on,
+/// versioned migrations. Times are stored as UTC seconds, money as integer cents.
+public final class Store: Sendable {
+    public let pool: DatabasePool
+    public let path: String
+
+    public init(path: String) throws {
+        self.path = path
+        let dir = (path as NSString).deletingLastPathComponent
+        if !dir.isEmpty { try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
+        var config = Configuration()
+        config.foreignKeysEnabled = true
+        config.busyMode = .timeout(10)
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+        }
+        do {
+            pool = try DatabasePool(path: path, configuration: config)
+            try Schema.migrator.migrate(pool)
+        } catch let error as DatabaseError {
+            throw LotseError.io("\(path): cannot open the database: \(error.message ?? error.description)")
+        }
+    }
+
+    public convenience init(config: LotseConfig) throws {
+        try self.init(path: config.databasePath)
+    }
+
+    public func read<T: Sendable>(_ body: @Sendable (Database) throws -> T) throws -> T {
+        try pool.read(body)
+    }
+
+    public func write<T: Sendable>(_ body: @Sendable (Database) throws -> T) throws -> T {
+        try pool.write(body)
+    }
+}
+
+public enum Schema {
+    public static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1-cases") { db in
+            try db.execute(sql: """
+            CREATE TABLE offences (
+                tbnr TEXT PRIMARY KEY,
+                text_de TEXT NOT NULL,
+                amount_cents INTEGER NOT NULL,
+                points INTEGER NOT NULL DEFAULT 0
+            );
+            CREATE TABLE imports (
+                id INTEGER PRIMARY KEY,
+                file_name TEXT NOT NULL,
+                format TEXT NOT NULL,
+                imported_at INTEGER NOT NULL,
+                imported INTEGER NOT NULL DEFAULT 0,
+                duplicates INTEGER NOT NULL DEFAULT 0,
+                rejected INTEGER NOT NULL DEFAULT 0,
+                rejects_file TEXT
+            );
+            CREATE TABLE case_counters (
+                year INTEGER PRIMARY KEY,
+                last INTEGER NOT NULL
+            );
+            CREATE TABLE cases (
+                id INTEGER PRIMARY KEY,
+                case_number TEXT NOT NULL UNIQUE,
+                source_id TEXT NOT NULL UNIQUE,
+                ticket_no TEXT,
+                device_id TEXT,
+                officer_id TEXT,
+                issued_at INTEGER NOT NULL,
+                plate TEXT NOT NULL,
+                plate_country TEXT NOT NULL,
+                tbnr TEXT NOT NULL REFERENCES offences(tbnr),
+                amount_cents INTEGER NOT NULL CHECK (amount_cents > 0),
+                street TEXT NOT NULL,
+                house_no TEXT,
+                place_note TEXT,
+                zip TEXT,
+                city TEXT NOT NULL,
+                lat REAL,
+                lon REAL,
+                qr_printed INTEGER NOT NULL DEFAULT 1,
+                vehicle_make TEXT,
+                vehicle_color TEXT,
+                deadline TEXT NOT NULL,
+                status TEXT NOT NULL DEFAULT 'open'
+                    CHECK (status IN ('open', 'paid', 'overdue', 'reminded', 'cancelled')),
+                import_id INTEGER REFERENCES imports(id),
+                qr_written_at INTEGER,
+                created_at INTEGER NOT NULL
+            );
+            CREATE TABLE events (
+                id INTEGER PRIMARY KEY,
+                case_id INTEGER NOT NULL REFERENCES cases(id),
+                kind TEXT NOT NULL,
+                at INTEGER NOT NULL,
+                detail TEXT
+            );
+            CREATE INDEX events_case ON events(case_id);
+            """)
+        }
+        return m
+    }
+}

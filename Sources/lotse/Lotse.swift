@@ -1,0 +1,38 @@
+import ArgumentParser
+import Foundation
+import LotseCore
+import LotseStorage
+import LotseTokens
+
+struct Lotse: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lotse",
+        abstract: "Pay parking fines by QR code: import tickets, print codes, serve the pages, reconcile, dun.",
+        subcommands: [ImportCommand.self, QRCommand.self, CaseCommand.self, KeysCommand.self, DemoCommand.self]
+    )
+}
+
+/// Options every command shares.
+struct CommonOptions: ParsableArguments {
+    @Option(name: .customLong("data-dir"), help: "Data directory (LOTSE_DATA_DIR, default ./lotse-data).")
+    var dataDir: String?
+
+    func config() -> LotseConfig {
+        var c = LotseConfig()
+        if let d = dataDir { c.dataDir = d }
+        return c
+    }
+
+    func store(_ c: LotseConfig) throws -> Store {
+        try FileManager.default.createDirectory(atPath: c.dataDir, withIntermediateDirectories: true)
+        return try Store(config: c)
+    }
+
+    func catalogue(_ c: LotseConfig) throws -> Catalogue {
+        try Catalogue(contentsOf: c.cataloguePath)
+    }
+
+    func tokens(_ c: LotseConfig) throws -> CaseTokens {
+        CaseTokens(ring: try KeyRing.loadOrCreate(dataDir: c.dataDir))
+    }
+}

@@ -1,0 +1,48 @@
+import ArgumentParser
+import Foundation
+import LotseCore
+
+/// Exit status per the spec: 0 success, 1 the work could not be done, 2 usage error.
+/// Errors are one line on stderr.
+func fail(_ message: String, code: Int32) -> Never {
+    FileHandle.standardError.write(Data(("lotse: " + message + "\n").utf8))
+    exit(code)
+}
+
+do {
+    var command = try Lotse.parseAsRoot()
+    if let async = command as? AsyncParsableCommand {
+        let box = UncheckedBox(async)
+        let semaphore = DispatchSemaphore(value: 0)
+        let result = ResultBox()
+        Task {
+            do { var c = box.value; try await c.run() } catch { result.error = error }
+            semaphore.signal()
+        }
+        semaphore.wait()
+        if let e = result.error { throw e }
+        _ = async
+    } else {
+        try command.run()
+    }
+    exit(0)
+} catch let e as LotseError {
+    switch e {
+    case .usage(let m): fail(m, code: 2)
+    case .input(let m), .io(let m): fail(m, code: 1)
+    }
+} catch let e as ExitCode {
+    exit(e.rawValue)
+} catch {
+    let code = Lotse.exitCode(for: error)
+    if code == .success {
+        print(Lotse.fullMessage(for: error))
+        exit(0)
+    }
+    let message = Lotse.fullMessage(for: error)
+    FileHandle.standardError.write(Data((message + "\n").utf8))
+    exit(code == .validationFailure ? 2 : (code.rawValue == 0 ? 1 : (code.rawValue == 64 ? 2 : code.rawValue)))
+}
+
+final class UncheckedBox<T>: @unchecked Sendable { var value: T; init(_ v: T) { value = v } }
+final class ResultBox: @unchecked Sendable { var error: Error? }
