@@ -51,11 +51,14 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
 
-        .testTarget(name: "LotseCoreTests", dependencies: ["LotseCore"]),
-        .testTarget(name: "LotseStorageTests", dependencies: ["LotseStorage"]),
-        .testTarget(name: "LotseTokensTests", dependencies: ["LotseTokens"]),
-        .testTarget(name: "LotseQRTests", dependencies: ["LotseQR"]),
-        .testTarget(name: "LotseImportTests", dependencies: ["LotseImport", "LotseStorage"]),
-        .testTarget(name: "LotseCLITests", dependencies: ["LotseCore"]),
+        // Helpers for the tests: temp dirs, running the real binary, zbarimg.
+        .target(name: "LotseTestSupport", path: "Tests/LotseTestSupport"),
+        .testTarget(name: "LotseCoreTests", dependencies: ["LotseCore", "LotseTestSupport"]),
+        .testTarget(name: "LotseStorageTests", dependencies: ["LotseStorage", "LotseTestSupport"]),
+        .testTarget(name: "LotseTokensTests", dependencies: ["LotseTokens", "LotseTestSupport"]),
+        .testTarget(name: "LotseQRTests", dependencies: ["LotseQR", "LotseTestSupport"]),
+        .testTarget(name: "LotseImportTests", dependencies: ["LotseImport", "LotseStorage", "LotseTestSupport"]),
+        .testTarget(name: "LotseOfficeTests", dependencies: ["LotseOffice", "LotseImport", "LotseTestSupport"]),
+        .testTarget(name: "LotseCLITests", dependencies: ["LotseCore", "LotseStorage", "LotseTestSupport"]),
     ]
 )

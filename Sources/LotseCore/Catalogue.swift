@@ -6,6 +6,9 @@ public struct Offence: Sendable, Hashable {
     public var textDE: String
     public var amountCents: Int
     public var points: Int
+    public init(tbnr: String, textDE: String, amountCents: Int, points: Int) {
+        self.tbnr = tbnr; self.textDE = textDE; self.amountCents = amountCents; self.points = points
+    }
 }
 
 /// The offence catalogue, loaded from `pilot-data/tbnr-parking.csv` (`;`-separated, `#` comments).

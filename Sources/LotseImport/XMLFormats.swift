@@ -59,6 +59,10 @@ final class XMLRecordParser: NSObject, XMLParserDelegate {
             throw LotseError.input("\(path):\(max(parser.lineNumber, 1)): XML is not well-formed, the file was not imported (\(reason))")
         }
         if !sawRoot { throw LotseError.input("\(path):1: no XML content") }
+        // libxml2's push parser can end without an error on a file cut short: an open element means truncation.
+        if let open = stack.last {
+            throw LotseError.input("\(path):\(max(parser.lineNumber, 1)): XML is not well-formed, the file ends inside <\(open)> (truncated?); the file was not imported")
+        }
     }
 
     func parser(_ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?,

@@ -1,0 +1,99 @@
+import Foundation
+import GRDB
+import Testing
+import LotseStorage
+import LotseTestSupport
+
+@Suite(.serialized) struct CLITests {
+    @Test func importPrintsTheSummaryLineAndNamesTheRejectsFile() throws {
+        let dir = TestSupport.tempDir("lotse-cli")
+        let csv = dir + "/shift.csv"
+        TestSupport.write(csv, "ticket_no;device_id;issued_at;plate;tbnr;street;city\n1;HH;2026-03-14T08:00;KL-AB 1;141312;Markt;KL\n2;HH;2026-03-14T08:00;KL-AB 2;000001;Markt;KL\n")
+        let out = try TestSupport.lotse(["import", csv], dataDir: dir)
+        #expect(out.status == 0)
+        #expect(out.stdout.contains("\(csv): imported 1, duplicates 0, rejected 1"))
+        #expect(out.stdout.contains("rejected rows written to \(dir)/rejects/"))
+        let again = try TestSupport.lotse(["import", csv], dataDir: dir)
+        #expect(again.stdout.contains("\(csv): imported 0, duplicates 1, rejected 1"))
+    }
+
+    @Test func exitCodes() throws {
+        let dir = TestSupport.tempDir("lotse-cli")
+        let missing = try TestSupport.lotse(["import", dir + "/nope.csv"], dataDir: dir)
+        #expect(missing.status == 1)
+        #expect(missing.stderr.contains("nope.csv"))
+        #expect(missing.stderr.split(separator: "\n").count == 1)
+        let junk = dir + "/junk.bin"
+        TestSupport.write(junk, bytes: [0, 1, 2, 3, 255])
+        let j = try TestSupport.lotse(["import", junk], dataDir: dir)
+        #expect(j.status == 1 && j.stderr.contains("junk.bin:1: unknown format"))
+        let usage = try TestSupport.lotse(["import"], dataDir: dir)
+        #expect(usage.status == 2)
+        let badFlag = try TestSupport.lotse(["qr", "--out", dir, "--format", "gif"], dataDir: dir)
+        #expect(badFlag.status == 2)
+        let unknownCase = try TestSupport.lotse(["case", "KL-2026-0000009"], dataDir: dir)
+        #expect(unknownCase.status == 1 && unknownCase.stderr.contains("not found"))
+    }
+
+    @Test func qrCommandWritesDecodableCodesAndManifest() throws {
+        let dir = TestSupport.tempDir("lotse-cli")
+        _ = try TestSupport.lotse(["import", TestSupport.pilotData + "/samples/winowig-mde-2026-03-15.xml"], dataDir: dir)
+        let out = try TestSupport.lotse(["qr", "--new", "--out", dir + "/qr", "--format", "png", "--module-size", "4"], dataDir: dir,
+                                        env: ["LOTSE_PUBLIC_BASE_URL": "https://lotse.kaiserslautern.de"])
+        #expect(out.status == 0, "\(out.stderr)")
+        let manifest = try String(contentsOfFile: dir + "/qr/manifest.csv", encoding: .utf8).split(separator: "\n")
+        #expect(manifest.count == 13)
+        for line in manifest.dropFirst().prefix(4) {
+            let f = line.split(separator: ";", omittingEmptySubsequences: false).map(String.init)
+            #expect(try TestSupport.zbarimg(dir + "/qr/" + f[3]) == [f[2]])
+            #expect(f[2].hasPrefix("HTTPS://LOTSE.KAISERSLAUTERN.DE/T/"))
+        }
+        let json = try TestSupport.lotse(["case", String(manifest[1].split(separator: ";")[0]), "--json"], dataDir: dir)
+        let obj = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
+        #expect(obj?["status"] as? String == "open")
+        #expect((obj?["events"] as? [[String: Any]])?.first?["kind"] as? String == "imported")
+    }
+
+    @Test func keysRotateKeepsPrintedCodesValid() throws {
+        let dir = TestSupport.tempDir("lotse-cli")
+        _ = try TestSupport.lotse(["import", TestSupport.pilotData + "/samples/xowi-2026-03-16.xml"], dataDir: dir)
+        _ = try TestSupport.lotse(["qr", "--out", dir + "/a"], dataDir: dir)
+        let r = try TestSupport.lotse(["keys", "rotate"], dataDir: dir)
+        #expect(r.status == 0 && r.stdout.contains("signing key is now 2"))
+        let list = try TestSupport.lotse(["keys", "list"], dataDir: dir)
+        #expect(list.stdout.contains("key 1") && list.stdout.contains("key 2 ") && !list.stdout.contains("secret"))
+    }
+
+    /// A `kill -9` in the middle of an import leaves the database as it was before that file.
+    @Test func killDuringImportLosesNothingAndAddsNothing() throws {
+        let dir = TestSupport.tempDir("lotse-kill")
+        _ = try TestSupport.lotse(["import", TestSupport.pilotData + "/samples/xowi-2026-03-16.xml"], dataDir: dir)
+        let big = dir + "/big.csv"
+        var text = "ticket_no;device_id;issued_at;plate;tbnr;street;city\n"
+        text.reserveCapacity(60 * 400_000)
+        for i in 0..<400_000 { text += "\(i);HH-9;2026-03-14T08:00;KL-AB \(i % 9000 + 1);141312;Markt;Kaiserslautern\n" }
+        TestSupport.write(big, text)
+        let running = try TestSupport.start(TestSupport.lotse, ["import", big], env: ["LOTSE_DATA_DIR": dir, "LOTSE_PILOT_DATA": TestSupport.pilotData])
+        // wait until the import transaction is under way (the WAL grows), then kill -9
+        let wal = dir + "/lotse.sqlite-wal"
+        let deadline = Date().addingTimeInterval(60)
+        var walSize = 0
+        while Date() < deadline && running.process.isRunning {
+            walSize = ((try? FileManager.default.attributesOfItem(atPath: wal))?[.size] as? Int) ?? 0
+            if walSize > 4_000_000 { break }
+            usleep(20_000)
+        }
+        #expect(running.process.isRunning, "the import finished before it could be killed")
+        kill(running.process.processIdentifier, SIGKILL)
+        running.process.waitUntilExit()
+        #expect(running.process.terminationReason == .uncaughtSignal)
+        let store = try Store(path: dir + "/lotse.sqlite")
+        #expect(try store.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM cases") } == 12)
+        #expect(try store.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM imports") } == 1)
+        // and the same file imports cleanly afterwards
+        let small = dir + "/small.csv"
+        TestSupport.write(small, String(text.prefix(20_000)).split(separator: "\n").dropLast().joined(separator: "\n") + "\n")
+        let again = try TestSupport.lotse(["import", small], dataDir: dir)
+        #expect(again.status == 0 && again.stdout.contains("rejected 0"))
+    }
+}

@@ -1,0 +1,46 @@
+import Foundation
+import Testing
+import LotseQR
+import LotseTestSupport
+
+@Suite struct QRTests {
+    // A 29-character public base URL plus /T/ and a 36-character token.
+    let url = "HTTPS://BUSSGELD.KAISERSLAUTERN.DE".prefix(29) + "/T/AEAQAAAAAG6ETBDUPU2AHUZ5UWR4T3WBM4RQ"
+
+    @Test func caseURLFitsVersion4AtLevelM() throws {
+        #expect(url.count == 29 + 3 + 36)
+        let code = try QRCode(String(url), level: .M)
+        #expect(code.version <= 4)
+        #expect(code.width <= 33)
+    }
+
+    @Test func caseSensitiveInputIsKept() throws {
+        let path = TestSupport.tempDir() + "/lower.png"
+        TestSupport.write(path, bytes: try QRCode("https://example.org/t/abc", level: .M).png())
+        #expect(try TestSupport.zbarimg(path) == ["https://example.org/t/abc"])
+    }
+
+    @Test func svgIsOnePathWithQuietZone() throws {
+        let code = try QRCode(String(url))
+        let svg = String(decoding: code.svg(), as: UTF8.self)
+        #expect(svg.components(separatedBy: "<path").count == 2)
+        #expect(svg.contains("shape-rendering=\"crispEdges\""))
+        let size = code.width + 8
+        #expect(svg.contains("viewBox=\"0 0 \(size) \(size)\""))
+        // the top-left finder pattern starts at the quiet zone
+        #expect(svg.contains("M4 4h7v1h-7z"))
+    }
+
+    @Test func pngDecodesWithZbar() throws {
+        let dir = TestSupport.tempDir()
+        for size in [3, 8] {
+            let path = dir + "/code\(size).png"
+            TestSupport.write(path, bytes: try QRCode(String(url)).png(moduleSize: size))
+            #expect(try TestSupport.zbarimg(path) == [String(url)])
+        }
+    }
+
+    @Test func tooLongInputFails() {
+        #expect(throws: QRCode.Failure.self) { try QRCode(String(repeating: "x", count: 8000)) }
+    }
+}

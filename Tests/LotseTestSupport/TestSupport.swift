@@ -1,0 +1,98 @@
+import Foundation
+
+/// Helpers shared by the test targets: temporary directories, the real `lotse` binary, zbarimg.
+public enum TestSupport {
+    /// The package root, found from this file's path.
+    public static let root: String = {
+        var url = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { url.deleteLastPathComponent() }
+        return url.path
+    }()
+
+    public static var pilotData: String { root + "/pilot-data" }
+    public static var cataloguePath: String { pilotData + "/tbnr-parking.csv" }
+
+    /// A fresh directory under /tmp, removed by the caller if it likes.
+    public static func tempDir(_ label: String = "lotse-test") -> String {
+        let path = NSTemporaryDirectory() + "/\(label)-\(UUID().uuidString.prefix(8))"
+        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    /// Directory holding the built products (the test bundle sits beside them).
+    public static var binDir: String {
+        let candidates = [
+            URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path,
+            Bundle.main.bundleURL.deletingLastPathComponent().path,
+            root + "/.build/debug",
+        ]
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0 + "/lotse") } ?? (root + "/.build/debug")
+    }
+
+    public static var lotse: String { binDir + "/lotse" }
+
+    public struct Output: Sendable {
+        public var status: Int32
+        public var stdout: String
+        public var stderr: String
+    }
+
+    /// Runs a program to completion.
+    @discardableResult
+    public static func run(_ program: String, _ args: [String], env: [String: String] = [:], cwd: String? = nil) throws -> Output {
+        let p = try start(program, args, env: env, cwd: cwd)
+        let out = p.stdoutPipe.fileHandleForReading.readDataToEndOfFile()
+        let err = p.stderrPipe.fileHandleForReading.readDataToEndOfFile()
+        p.process.waitUntilExit()
+        return Output(status: p.process.terminationStatus, stdout: String(decoding: out, as: UTF8.self),
+                      stderr: String(decoding: err, as: UTF8.self))
+    }
+
+    public struct Running: @unchecked Sendable {
+        public let process: Process
+        public let stdoutPipe: Pipe
+        public let stderrPipe: Pipe
+    }
+
+    public static func start(_ program: String, _ args: [String], env: [String: String] = [:], cwd: String? = nil) throws -> Running {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: program)
+        p.arguments = args
+        var e = ProcessInfo.processInfo.environment
+        for (k, v) in env { e[k] = v }
+        p.environment = e
+        if let cwd { p.currentDirectoryURL = URL(fileURLWithPath: cwd) }
+        let o = Pipe(), r = Pipe()
+        p.standardOutput = o
+        p.standardError = r
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        return Running(process: p, stdoutPipe: o, stderrPipe: r)
+    }
+
+    /// Runs `lotse` with a data directory.
+    @discardableResult
+    public static func lotse(_ args: [String], dataDir: String, env: [String: String] = [:]) throws -> Output {
+        var e = env
+        e["LOTSE_DATA_DIR"] = dataDir
+        e["LOTSE_PILOT_DATA"] = pilotData
+        return try run(lotse, args, env: e)
+    }
+
+    /// Decodes a QR code image with zbarimg (an independent decoder). Returns the texts found.
+    public static func zbarimg(_ path: String) throws -> [String] {
+        let out = try run("/usr/bin/env", ["zbarimg", "--quiet", "--raw", "-Sbinary", path])
+        guard out.status == 0 else { return [] }
+        var text = out.stdout
+        if text.hasSuffix("\n") { text.removeLast() }
+        return [text]
+    }
+
+    public static func write(_ path: String, _ text: String) {
+        FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
+    }
+
+    public static func write(_ path: String, bytes: [UInt8]) {
+        FileManager.default.createFile(atPath: path, contents: Data(bytes))
+    }
+}
