@@ -30,6 +30,7 @@ let package = Package(
         .target(name: "LotseStorage", dependencies: [
             "LotseCore",
             .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "GRDBSQLite", package: "GRDB.swift"),
         ]),
         // Signed case tokens and their key ring.
         .target(name: "LotseTokens", dependencies: [

@@ -31,6 +31,8 @@ public struct Ticket: Sendable, Equatable {
     public var qrPrinted: Bool
     public var vehicleMake: String?
     public var vehicleColor: String?
+    /// The offence date in Berlin, derived once from `issuedAt`.
+    public var localDate: CivilDate
 
     public init(sourceID: String, ticketNo: String?, deviceID: String?, officerID: String?, issuedAt: Int64,
                 plate: String, plateCountry: String, tbnr: String, amountCents: Int, street: String,
@@ -41,11 +43,12 @@ public struct Ticket: Sendable, Equatable {
         self.amountCents = amountCents; self.street = street; self.houseNo = houseNo; self.placeNote = placeNote
         self.zip = zip; self.city = city; self.lat = lat; self.lon = lon; self.qrPrinted = qrPrinted
         self.vehicleMake = vehicleMake; self.vehicleColor = vehicleColor
+        self.localDate = BerlinTime.local(issuedAt).date
     }
 
     /// Payment deadline: the offence date (Berlin) plus the payment days.
     public func deadline(paymentDays: Int) -> CivilDate {
-        BerlinTime.local(issuedAt).date.adding(days: paymentDays)
+        localDate.adding(days: paymentDays)
     }
 }
 

@@ -5,6 +5,7 @@ public enum Plate {
         let trimmed = raw.trimmingSpaces()
         guard !trimmed.isEmpty else { return nil }
         guard country == "D" else { return trimmed }
+        if let fast = asciiNormalise(trimmed) { return fast }
         let upper = trimmed.uppercased()
         // Tokens separated by space or hyphen; also `KL:AB123` is seen.
         var groups: [String] = []
@@ -39,6 +40,45 @@ public enum Plate {
               isDigits(digits), digits.count <= 4, digits.first != "0"
         else { return plausible(upper) }
         return "\(parts[0])-\(parts[1]) \(digits)\(suffix)"
+    }
+
+    /// The common case without umlauts, on bytes: `KL-AB 123`, `kl ab123`, `KL:AB 123E`.
+    static func asciiNormalise(_ s: String) -> String? {
+        var groups: [[UInt8]] = [[], [], [], []]
+        var g = 0
+        var pending = false
+        for var b in s.utf8 {
+            if b >= 0x80 { return nil }
+            if b == 32 || b == 45 || b == 58 || b == 9 {
+                if !groups[g].isEmpty { pending = true }
+                continue
+            }
+            if b >= 97 && b <= 122 { b -= 32 }
+            let isDigit = b >= 48 && b <= 57
+            let isLetter = b >= 65 && b <= 90
+            guard isDigit || isLetter else { return nil }
+            // letters followed directly by digits start a new group (`AB123`)
+            if pending || (g == 1 && isDigit && !groups[g].isEmpty && !(groups[g].last! >= 48 && groups[g].last! <= 57)) {
+                g += 1
+                pending = false
+                if g > 2 { return nil }
+            }
+            groups[g].append(b)
+        }
+        guard g == 2 else { return nil }
+        var digits = groups[2]
+        var suffix: UInt8? = nil
+        if let last = digits.last, last == 69 || last == 72 { suffix = last; digits.removeLast() }
+        func letters(_ a: [UInt8], max: Int) -> Bool { !a.isEmpty && a.count <= max && a.allSatisfy { $0 >= 65 && $0 <= 90 } }
+        guard letters(groups[0], max: 3), letters(groups[1], max: 2), !digits.isEmpty, digits.count <= 4,
+              digits.allSatisfy({ $0 >= 48 && $0 <= 57 }), digits[0] != 48 else { return nil }
+        var out = groups[0]
+        out.append(45)
+        out += groups[1]
+        out.append(32)
+        out += digits
+        if let suffix { out.append(suffix) }
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// Special German plates (Bundeswehr, diplomats, …) that do not follow the usual pattern are kept

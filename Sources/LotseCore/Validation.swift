@@ -103,5 +103,5 @@ public struct TicketValidator: Sendable {
 }
 
 extension String {
-    func replacingComma() -> String { String(self.map { $0 == "," ? "." : $0 }) }
+    func replacingComma() -> String { utf8.contains(44) ? String(self.map { $0 == "," ? "." : $0 }) : self }
 }

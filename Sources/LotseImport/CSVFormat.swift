@@ -41,9 +41,15 @@ struct CSVFormat {
 
     struct Header {
         var index: [String: Int] = [:]
+        /// Column positions resolved once per file, in the order of `known`.
+        var positions: [Int] = []
         func get(_ f: [String], _ name: String) -> String? {
             guard let i = index[name], i < f.count else { return nil }
             return f[i]
+        }
+        @inline(__always) func at(_ f: [String], _ k: Int) -> String? {
+            let i = positions[k]
+            return i >= 0 && i < f.count ? f[i] : nil
         }
     }
 
@@ -54,6 +60,7 @@ struct CSVFormat {
             if name.hasPrefix("\u{FEFF}") { name.removeFirst() }
             if h.index[name] == nil { h.index[name] = i }
         }
+        h.positions = known.map { h.index[$0] ?? -1 }
         let missing = required.filter { h.index[$0] == nil }
         if !missing.isEmpty {
             throw LotseError.input("\(path):1: header lacks the required column\(missing.count > 1 ? "s" : "") \(missing.joined(separator: ", "))")
@@ -62,28 +69,29 @@ struct CSVFormat {
     }
 
     static func raw(_ f: [String], _ h: Header) -> RawTicket {
+        // indices into `known`
         var r = RawTicket()
-        r.ticketNo = h.get(f, "ticket_no")
-        r.deviceID = h.get(f, "device_id")
+        r.ticketNo = h.at(f, 0)
+        r.deviceID = h.at(f, 1)
         if let d = r.deviceID?.trimmingSpaces(), let t = r.ticketNo?.trimmingSpaces(), !d.isEmpty, !t.isEmpty {
             r.sourceID = d + "/" + t
         }
-        r.officerID = h.get(f, "officer_id")
-        r.issuedAt = h.get(f, "issued_at")
-        r.plate = h.get(f, "plate")
-        r.plateCountry = h.get(f, "plate_country")
-        r.tbnr = h.get(f, "tbnr")
-        r.amount = h.get(f, "amount_eur")
-        r.street = h.get(f, "street")
-        r.houseNo = h.get(f, "house_no")
-        r.placeNote = h.get(f, "place_note")
-        r.zip = h.get(f, "zip")
-        r.city = h.get(f, "city")
-        r.lat = h.get(f, "lat")
-        r.lon = h.get(f, "lon")
-        r.qrPrinted = h.get(f, "qr_printed")
-        r.vehicleMake = h.get(f, "vehicle_make")
-        r.vehicleColor = h.get(f, "vehicle_color")
+        r.issuedAt = h.at(f, 2)
+        r.plate = h.at(f, 3)
+        r.tbnr = h.at(f, 4)
+        r.street = h.at(f, 5)
+        r.city = h.at(f, 6)
+        r.officerID = h.at(f, 7)
+        r.plateCountry = h.at(f, 8)
+        r.amount = h.at(f, 9)
+        r.houseNo = h.at(f, 10)
+        r.placeNote = h.at(f, 11)
+        r.zip = h.at(f, 12)
+        r.lat = h.at(f, 13)
+        r.lon = h.at(f, 14)
+        r.qrPrinted = h.at(f, 15)
+        r.vehicleMake = h.at(f, 16)
+        r.vehicleColor = h.at(f, 17)
         return r
     }
 }

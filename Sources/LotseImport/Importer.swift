@@ -163,18 +163,22 @@ public struct Importer: Sendable {
                     }
                     switch format {
                     case .csv:
-                        let reader = try ByteReader(path: path)
-                        var header: CSVFormat.Header?
-                        try reader.forEachRecord { bytes, line in
-                            if bytes.allSatisfy({ $0 == 32 || $0 == 9 }) { return } // blank line
-                            let fields = CSVFormat.fields(bytes)
-                            guard let h = header else {
-                                header = try CSVFormat.header(fields, path: name)
-                                return
+                        try CSVPipeline.run(path: path, name: name, validator: validator) { batch in
+                            for row in batch {
+                                switch row {
+                                case .valid(let ticket):
+                                    switch try writer.add(ticket) {
+                                    case .inserted: summary.imported += 1
+                                    case .duplicate: summary.duplicates += 1
+                                    }
+                                case .rejected(let line, let reason, let raw):
+                                    summary.rejected += 1
+                                    try rejects.write(line: line, reason: reason, raw: raw)
+                                case .failed(let error):
+                                    throw error
+                                }
                             }
-                            try handle(CSVFormat.raw(fields, h), line: line, rawText: TextDecoding.decode(bytes))
                         }
-                        if header == nil { throw LotseError.input("\(name): the file is empty") }
                     case .winowig, .xowi:
                         let parser = XMLRecordParser(kind: format == .winowig ? .winowig : .xowi, path: path) { rec in
                             try handle(rec.raw, line: rec.line, rawText: "record \(rec.number): \(rec.summary)")

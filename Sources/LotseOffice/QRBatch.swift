@@ -28,11 +28,12 @@ public struct QRBatch: Sendable {
 
     struct Item: Sendable { var id: Int64; var number: String; var ticketNo: String? }
 
-    /// `caseNumbers` empty: every case whose code has not been written yet.
-    public func write(caseNumbers: [String], outDir: String, format: Format, moduleSize: Int? = nil) throws -> Result {
+    /// `caseNumbers` empty: every case whose code has not been written yet (with `all`, every case).
+    public func write(caseNumbers: [String], all: Bool = false, outDir: String, format: Format, moduleSize: Int? = nil) throws -> Result {
         let items: [Item] = try store.read { db in
             if caseNumbers.isEmpty {
-                return try Row.fetchAll(db, sql: "SELECT id, case_number, ticket_no FROM cases WHERE qr_written_at IS NULL AND status != 'cancelled' ORDER BY id")
+                let filter = all ? "" : "qr_written_at IS NULL AND "
+                return try Row.fetchAll(db, sql: "SELECT id, case_number, ticket_no FROM cases WHERE \(filter)status != 'cancelled' ORDER BY id")
                     .map { Item(id: $0["id"], number: $0["case_number"], ticketNo: $0["ticket_no"]) }
             }
             return try caseNumbers.map { n in
@@ -45,13 +46,14 @@ public struct QRBatch: Sendable {
         let urls = items.map { CaseTokens.url(base: baseURL, token: tokens.token(caseID: $0.id)) }
 
         // Encode and write in parallel: libqrencode is re-entrant, each code goes to its own file.
-        let workers = max(1, ProcessInfo.processInfo.activeProcessorCount)
+        let workers = ProcessInfo.processInfo.environment["LOTSE_QR_WORKERS"].flatMap(Int.init)
+            ?? max(1, ProcessInfo.processInfo.activeProcessorCount)
         let chunk = max(1, (items.count + workers * 8 - 1) / (workers * 8))
         let chunks = (items.count + chunk - 1) / chunk
         let failures = Failures()
         urls.withUnsafeBufferPointer { urlBuf in
             nonisolated(unsafe) let urlBuf = urlBuf
-            DispatchQueue.concurrentPerform(iterations: chunks) { c in
+            let body: @Sendable (Int) -> Void = { c in
                 var maxV = 0
                 for i in (c * chunk)..<min(items.count, (c + 1) * chunk) {
                     do {
@@ -66,6 +68,7 @@ public struct QRBatch: Sendable {
                 }
                 failures.version(maxV)
             }
+            if workers == 1 { (0..<chunks).forEach(body) } else { DispatchQueue.concurrentPerform(iterations: chunks, execute: body) }
         }
         if let e = failures.first { throw e }
 

@@ -1,0 +1,127 @@
+#!/usr/bin/env python3
+"""Lotse benchmarks. Each figure is printed as a ratio against a reference measured in the same run
+on the same machine (never an absolute time judged by a unit test).
+
+Usage: bench.py [import|qr|all] ; environment: BENCH_ROWS, BENCH_QR_CASES, BENCH_DIR.
+"""
+import os, random, shutil, subprocess, sys, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = subprocess.run(["swift", "build", "-c", "release", "--show-bin-path"], cwd=ROOT,
+                     capture_output=True, text=True, check=True).stdout.strip()
+LOTSE = os.path.join(BIN, "lotse")
+WORK = os.environ.get("BENCH_DIR", os.path.join(ROOT, "bench-data"))
+PILOT = os.path.join(ROOT, "pilot-data")
+
+
+def run(cmd, env=None, stdin=None):
+    """Runs a command; returns (seconds, peak RSS in MB, stdout)."""
+    e = dict(os.environ)
+    e.update(env or {})
+    start = time.perf_counter()
+    p = subprocess.Popen(cmd, env=e, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=stdin)
+    _, status, usage = os.wait4(p.pid, 0)
+    elapsed = time.perf_counter() - start
+    out = p.stdout.read().decode()
+    err = p.stderr.read().decode()
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"benchmark command failed: {' '.join(cmd)}\n{err}")
+    return elapsed, usage.ru_maxrss / 1024.0, out
+
+
+def catalogue():
+    rows = []
+    with open(os.path.join(PILOT, "tbnr-parking.csv"), encoding="utf-8") as f:
+        for line in f:
+            if line[:1].isdigit():
+                t, _, amount, _ = line.strip().split(";")
+                if float(amount) <= 55:
+                    rows.append(t)
+    return rows
+
+
+def make_csv(path, n, seed=1):
+    rnd = random.Random(seed)
+    tb = catalogue()
+    streets = ["Fackelstraße", "Marktstraße", "Eisenbahnstraße", "Schillerplatz", "Mühlstraße", "Kerststraße"]
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("ticket_no;device_id;officer_id;issued_at;plate;plate_country;tbnr;amount_eur;street;house_no;"
+                "place_note;zip;city;lat;lon;qr_printed;vehicle_make;vehicle_color\n")
+        buf = []
+        for i in range(n):
+            day = 1 + i % 28
+            buf.append(f"{i:08d};HH-{i % 40:02d};DN {1000 + i % 50};2026-03-{day:02d}T{7 + i % 12:02d}:{i % 60:02d};"
+                       f"KL-{'ABCDEFGH'[i % 8]}{'XYZ'[i % 3]} {1 + i % 9999};D;{tb[i % len(tb)]};;{streets[i % 6]};{1 + i % 90};;"
+                       f"67655;Kaiserslautern;49.{4400 + i % 99};7.{7600 + i % 99};{0 if i % 10 == 0 else 1};VW;silber\n")
+            if len(buf) >= 10000:
+                f.write("".join(buf)); buf = []
+        f.write("".join(buf))
+
+
+def fresh(name):
+    d = os.path.join(WORK, name)
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    return d
+
+
+def bench_import():
+    n = int(os.environ.get("BENCH_ROWS", "1000000"))
+    d = fresh("import")
+    csv = os.path.join(d, "tickets.csv")
+    make_csv(csv, n)
+    size = os.path.getsize(csv) / 1e6
+    # reference: the sqlite3 shell importing the same file into a plain table
+    ref_db = os.path.join(d, "ref.sqlite")
+    ref_t, ref_mb, _ = run(["sqlite3", ref_db, ".mode csv", ".separator ;", ".import " + csv + " tickets"])
+    env = {"LOTSE_DATA_DIR": os.path.join(d, "lotse"), "LOTSE_PILOT_DATA": PILOT}
+    t, mb, out = run([LOTSE, "import", csv], env=env)
+    print(f"import: {n} rows ({size:.0f} MB CSV)")
+    print(f"  sqlite3 .import (reference): {ref_t:.2f} s, {ref_mb:.0f} MB peak")
+    print(f"  lotse import:                {t:.2f} s, {mb:.0f} MB peak   -> {out.strip().split(': ', 1)[-1]}")
+    print(f"  RATIO import time lotse/sqlite3 = {t / ref_t:.2f}  (target <= 3.00)  {'OK' if t / ref_t <= 3 else 'MISSED'}")
+    print(f"  peak memory {mb:.0f} MB (target <= 300 MB)  {'OK' if mb <= 300 else 'MISSED'}")
+
+
+def bench_qr():
+    n = int(os.environ.get("BENCH_QR_CASES", "100000"))
+    d = fresh("qr")
+    csv = os.path.join(d, "tickets.csv")
+    make_csv(csv, n, seed=2)
+    env = {"LOTSE_DATA_DIR": os.path.join(d, "lotse"), "LOTSE_PILOT_DATA": PILOT,
+           "LOTSE_PUBLIC_BASE_URL": "https://bussgeld.kaiserslautern.de"}
+    run([LOTSE, "import", csv], env=env)
+    # Lotse: tokens, encoding, SVG, one file per case, manifest, marking the cases printed
+    t, mb, _ = run([LOTSE, "qr", "--new", "--out", os.path.join(d, "svg"), "--format", "svg"], env=env)
+    urls = os.path.join(d, "urls.txt")
+    with open(os.path.join(d, "svg", "manifest.csv")) as m, open(urls, "w") as u:
+        next(m)
+        for line in m:
+            u.write(line.split(";")[2] + "\n")
+    ref_bin = os.path.join(d, "qrencode_ref")
+    subprocess.run(["cc", "-O2", "-o", ref_bin, os.path.join(ROOT, "Benchmarks", "qrencode_ref.c"), "-lqrencode"], check=True)
+    ref_t, _, ref_out = run([ref_bin, urls])
+    assert int(ref_out.split()[0]) == n, ref_out
+    # the same with one worker thread, for a like-for-like view
+    t1, _, _ = run([LOTSE, "qr", "--all", "--out", os.path.join(d, "svg1"), "--format", "svg"],
+                   env=dict(env, LOTSE_QR_WORKERS="1"))
+    workers = os.cpu_count()
+    print(f"qr: {n} cases, SVG files + manifest")
+    print(f"  libqrencode alone (reference, 1 thread): {ref_t:.2f} s")
+    print(f"  lotse qr --new ({workers} workers):         {t:.2f} s, {mb:.0f} MB peak")
+    print(f"  lotse qr --all (1 worker):               {t1:.2f} s")
+    print(f"  RATIO qr time lotse/libqrencode = {t / ref_t:.2f}  (target <= 1.30)  {'OK' if t / ref_t <= 1.3 else 'MISSED'}")
+    print(f"  ratio with one worker thread    = {t1 / ref_t:.2f}")
+
+
+def main():
+    what = sys.argv[1] if len(sys.argv) > 1 else "all"
+    os.makedirs(WORK, exist_ok=True)
+    if what in ("import", "all"):
+        bench_import()
+    if what in ("qr", "all"):
+        bench_qr()
+
+
+if __name__ == "__main__":
+    main()
