@@ -14,6 +14,13 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // C libraries (system-library targets; SQLite comes as GRDB's `GRDBSQLite` system library)
@@ -45,9 +52,22 @@ let package = Package(
         .target(name: "LotseOffice", dependencies: [
             "LotseCore", "LotseStorage", "LotseTokens", "LotseQR",
         ]),
+        // The web: motorist pages, lookup, GiroCode, verify, health and metrics (Hummingbird 2, Mustache).
+        .target(name: "LotseWeb", dependencies: [
+            "LotseCore", "LotseStorage", "LotseTokens", "LotseQR",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Mustache", package: "swift-mustache"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
         // Thin executable.
         .executableTarget(name: "lotse", dependencies: [
-            "LotseCore", "LotseStorage", "LotseTokens", "LotseQR", "LotseImport", "LotseOffice",
+            "LotseCore", "LotseStorage", "LotseTokens", "LotseQR", "LotseImport", "LotseOffice", "LotseWeb",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -60,6 +80,10 @@ let package = Package(
         .testTarget(name: "LotseQRTests", dependencies: ["LotseQR", "LotseTestSupport"]),
         .testTarget(name: "LotseImportTests", dependencies: ["LotseImport", "LotseStorage", "LotseTestSupport"]),
         .testTarget(name: "LotseOfficeTests", dependencies: ["LotseOffice", "LotseImport", "LotseTestSupport"]),
+        .testTarget(name: "LotseWebTests", dependencies: [
+            "LotseWeb", "LotseImport", "LotseTestSupport",
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+        ]),
         .testTarget(name: "LotseCLITests", dependencies: ["LotseCore", "LotseStorage", "LotseTestSupport"]),
     ]
 )

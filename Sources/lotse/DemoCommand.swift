@@ -3,6 +3,7 @@ import Foundation
 import LotseCore
 import LotseImport
 import LotseOffice
+import LotseStorage
 
 struct DemoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -14,6 +15,8 @@ struct DemoCommand: ParsableCommand {
     func run() throws {
         let config = common.config()
         let store = try common.store(config)
+        // demo mode: the GiroCode uses a clearly marked demo account unless LOTSE_PAYEE_* is set
+        FileManager.default.createFile(atPath: config.dataDir + "/demo-mode", contents: Data("demo\n".utf8))
         let importer = Importer(store: store, config: config, catalogue: try common.catalogue(config))
         let samples = (config.cataloguePath as NSString).deletingLastPathComponent + "/samples"
         let files = (try? FileManager.default.contentsOfDirectory(atPath: samples))?.sorted() ?? []
@@ -28,5 +31,9 @@ struct DemoCommand: ParsableCommand {
         let r = try batch.write(caseNumbers: [], outDir: out, format: .svg)
         _ = try batch.write(caseNumbers: r.caseNumbers, outDir: out + "-png", format: .png)
         print("wrote \(r.written) QR codes to \(out)/ as SVG and to \(out)-png/ as PNG (manifest \(r.manifest))")
+        if let first = r.caseNumbers.first {
+            let token = try common.tokens(config).token(caseID: try store.read { try CaseQueries.byNumber($0, first)!.id })
+            print("case page of \(first): \(config.publicBaseURL)/T/\(token)")
+        }
     }
 }

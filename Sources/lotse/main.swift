@@ -11,17 +11,8 @@ func fail(_ message: String, code: Int32) -> Never {
 
 do {
     var command = try Lotse.parseAsRoot()
-    if let async = command as? AsyncParsableCommand {
-        let box = UncheckedBox(async)
-        let semaphore = DispatchSemaphore(value: 0)
-        let result = ResultBox()
-        Task {
-            do { var c = box.value; try await c.run() } catch { result.error = error }
-            semaphore.signal()
-        }
-        semaphore.wait()
-        if let e = result.error { throw e }
-        _ = async
+    if let asyncCommand = command as? any AsyncParsableCommand {
+        try await runAsync(asyncCommand)
     } else {
         try command.run()
     }
@@ -44,5 +35,8 @@ do {
     exit(code == .validationFailure ? 2 : (code.rawValue == 0 ? 1 : (code.rawValue == 64 ? 2 : code.rawValue)))
 }
 
-final class UncheckedBox<T>: @unchecked Sendable { var value: T; init(_ v: T) { value = v } }
-final class ResultBox: @unchecked Sendable { var error: Error? }
+/// Calls the async `run()` (an existential would pick the synchronous requirement).
+func runAsync<C: AsyncParsableCommand>(_ command: C) async throws {
+    var c = command
+    try await c.run()
+}

@@ -44,3 +44,16 @@ import LotseTestSupport
         #expect(throws: QRCode.Failure.self) { try QRCode(String(repeating: "x", count: 8000)) }
     }
 }
+
+@Suite struct QRBytesTests {
+    @Test func epcPayloadInByteModeDecodes() throws {
+        let payload = "BCD\n002\n1\nSCT\nCOBADEFFXXX\nStadtkasse Kaiserslautern (DEMO)\nDE89370400440532013000\nEUR35.00\n\nRF71KL20260000001\n\nVerwarnungsgeld KL-2026-0000001"
+        let dir = TestSupport.tempDir()
+        let code = try QRCode(bytes: Array(payload.utf8), level: .M)
+        TestSupport.write(dir + "/epc.png", bytes: code.png(moduleSize: 4))
+        TestSupport.write(dir + "/epc.svg", bytes: code.svg(moduleSize: 4))
+        #expect(try TestSupport.zbarimg(dir + "/epc.png") == [payload])
+        // (zbarimg's ImageMagick SVG reader cannot rasterise paths this long; browsers can. The PNG is the same symbol.)
+        #expect(String(decoding: code.svg(), as: UTF8.self).components(separatedBy: "<path").count == 2)
+    }
+}

@@ -1,0 +1,114 @@
+import Foundation
+import Hummingbird
+import Logging
+import LotseCore
+import LotseStorage
+import LotseTokens
+import Metrics
+import Mustache
+import NIOCore
+import Prometheus
+
+/// Everything a request handler needs, built once at start-up.
+public struct WebEnvironment: Sendable {
+    public let config: LotseConfig
+    public let store: Store
+    public let tokens: CaseTokens
+    public let templates: MustacheLibrary
+    public let translations: Translations
+    public let recorder: EventRecorder
+    public let payee: Payee?
+    public let publicDir: String
+
+    /// Loads templates, translations and keys. `resourceRoot` holds `templates/` and `public/`.
+    public init(config: LotseConfig, store: Store, resourceRoot: String? = nil) async throws {
+        let root = resourceRoot ?? WebEnvironment.findResourceRoot()
+        self.config = config
+        self.store = store
+        tokens = CaseTokens(ring: try KeyRing.loadOrCreate(dataDir: config.dataDir))
+        do {
+            templates = try await MustacheLibrary(directory: root + "/templates")
+        } catch {
+            throw LotseError.input("\(root)/templates: \(error)")
+        }
+        translations = try Translations(directory: root + "/templates/i18n")
+        recorder = EventRecorder(store: store)
+        publicDir = root + "/public"
+        if let name = config.payeeName, let iban = config.payeeIBAN {
+            guard IBAN.isValid(iban) else { throw LotseError.usage("LOTSE_PAYEE_IBAN '\(iban)' is not a valid IBAN") }
+            payee = Payee(name: name, iban: iban, bic: config.payeeBIC ?? "")
+        } else if FileManager.default.fileExists(atPath: config.dataDir + "/demo-mode") {
+            payee = .demo
+        } else {
+            payee = nil
+        }
+    }
+
+    /// The folder with `templates/` and `public/`: `LOTSE_RESOURCES`, or the parent of `pilot-data/`.
+    public static func findResourceRoot() -> String {
+        if let r = ProcessInfo.processInfo.environment["LOTSE_RESOURCES"] { return r }
+        let catalogue = LotseConfig.findPilotData("tbnr-parking.csv")
+        let root = ((catalogue as NSString).deletingLastPathComponent as NSString).deletingLastPathComponent
+        return root.isEmpty ? "." : root
+    }
+}
+
+/// Prometheus registry behind swift-metrics, bootstrapped once per process.
+public enum LotseMetrics {
+    public static let registry: PrometheusCollectorRegistry = {
+        let r = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: r))
+        return r
+    }()
+}
+
+/// Builds the web application; shared by `lotse serve` and the tests.
+public func buildApplication(environment env: WebEnvironment, host: String = "127.0.0.1", port: Int = 8080,
+                             logger: Logger? = nil) -> some ApplicationProtocol {
+    _ = LotseMetrics.registry
+    var log = logger ?? Logger(label: "lotse")
+    if logger == nil { log.logLevel = .info }
+    let router = Router(context: LotseContext.self)
+    router.add(middleware: SecurityHeadersMiddleware(
+        hsts: env.config.publicBaseURL.lowercased().hasPrefix("https://"),
+        formTargets: "https://www.paypal.com https://www.sandbox.paypal.com " + env.config.paypalAPIBase))
+    router.add(middleware: MetricsMiddleware())
+    router.add(middleware: FileMiddleware(env.publicDir, cacheControl: .init([]),
+                                          searchForIndexHtml: false, logger: log))
+    MotoristController(env: env).register(on: router)
+    OperationsController(env: env).register(on: router)
+    return Application(
+        router: router,
+        configuration: .init(address: .hostname(host, port: port), serverName: nil),
+        services: [EventRecorderService(recorder: env.recorder)],
+        logger: log)
+}
+
+/// `/healthz` and `/metrics`.
+struct OperationsController: Sendable {
+    let env: WebEnvironment
+
+    func register(on router: Router<LotseContext>) {
+        router.get("/healthz") { _, _ -> Response in
+            let ok = (try? env.store.read { try Int.fetchOne($0, sql: "SELECT 1") }) == 1
+            return Response(status: ok ? .ok : .serviceUnavailable, headers: [.contentType: "text/plain; charset=utf-8"],
+                            body: .init(byteBuffer: ByteBuffer(string: ok ? "ok\n" : "database unavailable\n")))
+        }
+        router.get("/metrics") { _, _ -> Response in
+            var buffer = LotseMetrics.registry.emitToBuffer()
+            // case counts by status, read at scrape time
+            let text = try? env.store.read { db -> String in
+                var text = "# HELP lotse_cases Cases by status.\n# TYPE lotse_cases gauge\n"
+                for r in try Row.fetchAll(db, sql: "SELECT status, count(*) AS n FROM cases GROUP BY status") {
+                    text += "lotse_cases{status=\"\(r["status"] as String)\"} \(r["n"] as Int)\n"
+                }
+                return text
+            }
+            buffer += Array((text ?? "").utf8)
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                            body: .init(byteBuffer: ByteBuffer(bytes: buffer)))
+        }
+    }
+}
+
+import GRDB

@@ -1,0 +1,121 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// Request context: the core storage plus the client's address (used only for rate limiting,
+/// never stored or logged).
+public struct LotseContext: RequestContext, RemoteAddressRequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public let remoteAddress: SocketAddress?
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        remoteAddress = source.channel.remoteAddress
+    }
+
+    public var maxUploadSize: Int { 1 << 20 }
+}
+
+/// An HTML page response.
+struct HTML: ResponseGenerator {
+    var body: String
+    var status: HTTPResponse.Status = .ok
+    var headers: HTTPFields = [:]
+
+    func response(from request: Request, context: some RequestContext) throws -> Response {
+        var h = headers
+        h[.contentType] = "text/html; charset=utf-8"
+        return Response(status: status, headers: h, body: .init(byteBuffer: ByteBuffer(string: body)))
+    }
+}
+
+/// Security headers on every response (spec: strict CSP, nosniff, no referrer — the token is in
+/// the URL —, no framing, HSTS when served over https).
+struct SecurityHeadersMiddleware<Context: RequestContext>: RouterMiddleware {
+    let hsts: Bool
+    let formTargets: String
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var response: Response
+        do {
+            response = try await next(request, context)
+        } catch let error as HTTPResponseError {
+            response = try error.response(from: request, context: context)
+        }
+        response.headers[.contentSecurityPolicy] =
+            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self' \(formTargets); frame-ancestors 'none'; base-uri 'none'"
+        response.headers[.xContentTypeOptions] = "nosniff"
+        response.headers[.referrerPolicyHeader] = "no-referrer"
+        response.headers[.xFrameOptionsHeader] = "DENY"
+        if hsts { response.headers[.strictTransportSecurity] = "max-age=31536000" }
+        return response
+    }
+}
+
+extension HTTPField.Name {
+    static let xContentTypeOptions = Self("X-Content-Type-Options")!
+    static let referrerPolicyHeader = Self("Referrer-Policy")!
+    static let xFrameOptionsHeader = Self("X-Frame-Options")!
+    static let strictTransportSecurity = Self("Strict-Transport-Security")!
+}
+
+/// A token bucket per client for the lookup form (guessing case numbers and plates is slow).
+final class RateLimiter: Sendable {
+    let capacity: Double
+    let perSecond: Double
+    private let state = NIOLockedValueBox([String: (tokens: Double, at: Double)]())
+
+    init(capacity: Int, per interval: Double) {
+        self.capacity = Double(capacity)
+        self.perSecond = Double(capacity) / interval
+    }
+
+    func allow(_ key: String, now: Double = Date().timeIntervalSince1970) -> Bool {
+        state.withLockedValue { s in
+            if s.count > 100_000 { s = s.filter { now - $0.value.at < 3600 } }
+            var entry = s[key] ?? (capacity, now)
+            entry.tokens = min(capacity, entry.tokens + (now - entry.at) * perSecond)
+            entry.at = now
+            guard entry.tokens >= 1 else { s[key] = entry; return false }
+            entry.tokens -= 1
+            s[key] = entry
+            return true
+        }
+    }
+}
+
+/// CSRF protection by double submit: a random value in a SameSite=Strict cookie and in the form.
+enum CSRF {
+    static let cookie = "lotse_csrf"
+
+    static func token(_ request: Request) -> (value: String, isNew: Bool) {
+        if let v = request.cookies[cookie]?.value, v.count == 32, v.allSatisfy({ $0.isHexDigit }) { return (v, false) }
+        var bytes = [UInt8](repeating: 0, count: 16)
+        var g = SystemRandomNumberGenerator()
+        for i in bytes.indices { bytes[i] = g.next() }
+        return (bytes.map { String(format: "%02x", $0) }.joined(), true)
+    }
+
+    static func verify(_ request: Request, formValue: String?) -> Bool {
+        guard let c = request.cookies[cookie]?.value, let f = formValue, c.utf8.count == f.utf8.count, c.count == 32 else { return false }
+        var diff: UInt8 = 0
+        for (a, b) in zip(c.utf8, f.utf8) { diff |= a ^ b }
+        return diff == 0
+    }
+}
+
+/// Parses an `application/x-www-form-urlencoded` body.
+enum Form {
+    static func decode(_ body: String) -> [String: String] {
+        var out: [String: String] = [:]
+        for pair in body.split(separator: "&") {
+            let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let k = String(kv[0]).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? ""
+            let v = kv.count > 1 ? (String(kv[1]).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? "") : ""
+            if out[k] == nil { out[k] = v }
+        }
+        return out
+    }
+}
