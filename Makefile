@@ -10,7 +10,7 @@ APT_RUNTIME := libqrencode-dev:libqrencode libcurl4-openssl-dev:libcurl libsqlit
 APT_TEST_TOOLS := zbar-tools:zbarimg sqlite3:sqlite3
 APT_BENCH_TOOLS := wrk:wrk nginx-light:nginx
 
-.PHONY: deps test-deps bench-deps build demo test bench clean serve
+.PHONY: deps test-deps bench-deps build demo test bench clean serve screenshots
 
 define need_pkgconfig
 $(shell for spec in $(1); do pkg=$${spec%%:*}; pc=$${spec##*:}; pkg-config --exists $$pc 2>/dev/null || echo $$pkg; done)
@@ -41,8 +41,16 @@ build: deps
 demo: deps
 	$(SWIFT) build
 	rm -rf $(DATA_DIR)
-	LOTSE_DATA_DIR=$(DATA_DIR) $$($(SWIFT) build --show-bin-path)/lotse demo
+	LOTSE_DATA_DIR=$(DATA_DIR) LOTSE_PUBLIC_BASE_URL=http://127.0.0.1:$(PORT) $$($(SWIFT) build --show-bin-path)/lotse demo
 	@echo "Case data and QR codes are in $(DATA_DIR) (SVG in $(DATA_DIR)/qr, PNG in $(DATA_DIR)/qr-png)."
+	@echo "Serving on http://127.0.0.1:$(PORT)/ (Ctrl-C stops)."
+	LOTSE_DATA_DIR=$(DATA_DIR) LOTSE_PUBLIC_BASE_URL=http://127.0.0.1:$(PORT) $$($(SWIFT) build --show-bin-path)/lotse serve --port $(PORT)
+
+# Screenshots of the case page (German, English) at 390x844 and of the start page, into docs/.
+screenshots: deps
+	@command -v chromium >/dev/null 2>&1 || { $(SUDO) $(APT_GET) update -qq && $(SUDO) $(APT_GET) install -y -qq chromium fonts-dejavu-core; }
+	$(SWIFT) build
+	bash scripts/screenshots.sh
 
 test: test-deps
 	$(SWIFT) build

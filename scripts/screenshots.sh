@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Takes screenshots of the demo with headless Chromium into docs/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=$(swift build --show-bin-path)
+DIR=$(mktemp -d)
+PORT=${PORT:-8181}
+export LOTSE_DATA_DIR=$DIR LOTSE_PUBLIC_BASE_URL=http://127.0.0.1:$PORT
+"$BIN/lotse" demo > "$DIR/demo.log"
+URL=$(grep -o 'http://127.0.0.1:[0-9]*/T/[A-Z0-9]*' "$DIR/demo.log" | head -1)
+"$BIN/lotse" serve --port "$PORT" > "$DIR/serve.log" 2>&1 &
+SERVER=$!
+trap 'kill $SERVER 2>/dev/null; rm -rf "$DIR"' EXIT
+for _ in $(seq 50); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.1; done
+mkdir -p docs
+shot() { chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size="$1" --screenshot="$2" "$3" >/dev/null 2>&1; echo "wrote $2"; }
+shot 390,844 docs/case-de.png "$URL?lang=de"
+shot 390,844 docs/case-en.png "$URL?lang=en"
+shot 390,844 docs/start.png "http://127.0.0.1:$PORT/"
+shot 390,1400 docs/case-de-full.png "$URL?lang=de"
