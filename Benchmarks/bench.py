@@ -4,7 +4,7 @@ on the same machine (never an absolute time judged by a unit test).
 
 Usage: bench.py [import|qr|all] ; environment: BENCH_ROWS, BENCH_QR_CASES, BENCH_DIR.
 """
-import os, random, shutil, subprocess, sys, time
+import os, random, re, shutil, subprocess, sys, time, urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = subprocess.run(["swift", "build", "-c", "release", "--show-bin-path"], cwd=ROOT,
@@ -114,6 +114,100 @@ def bench_qr():
     print(f"  ratio with one worker thread    = {t1 / ref_t:.2f}")
 
 
+def wrk(url, script, seconds=10):
+    out = subprocess.run(["wrk", "-t1", "-c64", f"-d{seconds}s", "--latency", "-s", script, url],
+                         capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    p99ms = float(p99.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[p99.group(2)]
+    errors = 0
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if m:
+        errors += int(m.group(1))
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    if m:
+        errors += sum(int(x) for x in m.groups())
+    return rps, p99ms, errors, total
+
+
+def bench_web():
+    n = int(os.environ.get("BENCH_WEB_CASES", "20000"))
+    seconds = int(os.environ.get("BENCH_WEB_SECONDS", "10"))
+    d = fresh("web")
+    csv = os.path.join(d, "tickets.csv")
+    make_csv(csv, n, seed=3)
+    port, nginx_port = 18080, 18081
+    env = {"LOTSE_DATA_DIR": os.path.join(d, "lotse"), "LOTSE_PILOT_DATA": PILOT,
+           "LOTSE_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}"}
+    run([LOTSE, "import", csv], env=env)
+    run([LOTSE, "qr", "--new", "--out", os.path.join(d, "qr")], env=env)
+    paths = []
+    with open(os.path.join(d, "qr", "manifest.csv")) as m:
+        next(m)
+        for line in m:
+            paths.append("/T/" + line.split(";")[2].rsplit("/", 1)[1])
+    with open(os.path.join(d, "paths.txt"), "w") as f:
+        f.write("\n".join(paths) + "\n")
+    lua = os.path.join(d, "cases.lua")
+    with open(lua, "w") as f:
+        f.write(f"""local paths = {{}}
+for line in io.lines("{d}/paths.txt") do paths[#paths + 1] = line end
+local i = 0
+request = function()
+  i = i + 1
+  return wrk.format("GET", paths[(i % #paths) + 1])
+end
+""")
+    server = subprocess.Popen([LOTSE, "serve", "--port", str(port)], env=dict(os.environ, **env),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    nginx = None
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                break
+            except Exception:
+                time.sleep(0.1)
+        page = urllib.request.urlopen(f"http://127.0.0.1:{port}{paths[0]}").read()
+        www = os.path.join(d, "www")
+        os.makedirs(www)
+        with open(os.path.join(www, "index.html"), "wb") as f:
+            f.write(page)
+        conf = os.path.join(d, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(f"""worker_processes 1; daemon off; pid {d}/nginx.pid; error_log {d}/nginx-error.log;
+events {{ worker_connections 1024; }}
+http {{ access_log off; server {{ listen 127.0.0.1:{nginx_port}; root {www};
+  location / {{ try_files /index.html =404; default_type text/html; }} }} }}
+""")
+        nginx = subprocess.Popen(["nginx", "-c", conf, "-p", d], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.5)
+        before = events(env)
+        wrk(f"http://127.0.0.1:{port}", lua, 2)  # warm-up
+        rps, p99, errors, total_lotse = wrk(f"http://127.0.0.1:{port}", lua, seconds)
+        ref_rps, ref_p99, ref_errors, _ = wrk(f"http://127.0.0.1:{nginx_port}", lua, seconds)
+    finally:
+        server.terminate()
+        server.wait()
+        if nginx:
+            nginx.terminate()
+            nginx.wait()
+    recorded = events(env) - before
+    print(f"web: case page over {n} distinct cases, wrk -t1 -c64 -d{seconds}s")
+    print(f"  nginx static copy (reference): {ref_rps:,.0f} req/s, p99 {ref_p99:.2f} ms, errors {ref_errors}")
+    print(f"  lotse serve:                   {rps:,.0f} req/s, p99 {p99:.2f} ms, errors {errors}")
+    print(f"  page-view events recorded: {recorded} (incl. warm-up); measured run sent {total_lotse}")
+    print(f"  RATIO req/s lotse/nginx = {rps / ref_rps:.2f}  (target >= 0.50)  {'OK' if rps / ref_rps >= 0.5 else 'MISSED'}")
+    print(f"  p99 {p99:.2f} ms (target <= 5 ms)  {'OK' if p99 <= 5 else 'MISSED'}; errors {errors} (target 0)")
+
+
+def events(env):
+    out = subprocess.run(["sqlite3", os.path.join(env["LOTSE_DATA_DIR"], "lotse.sqlite"),
+                          "SELECT count(*) FROM events WHERE kind = 'page_viewed'"], capture_output=True, text=True)
+    return int(out.stdout.strip() or 0)
+
+
 def main():
     what = sys.argv[1] if len(sys.argv) > 1 else "all"
     os.makedirs(WORK, exist_ok=True)
@@ -121,6 +215,8 @@ def main():
         bench_import()
     if what in ("qr", "all"):
         bench_qr()
+    if what in ("web", "all"):
+        bench_web()
 
 
 if __name__ == "__main__":
