@@ -33,22 +33,18 @@ public struct TicketValidator: Sendable {
     }
 
     public func validate(_ r: RawTicket) -> Outcome {
-        func req(_ v: String?, _ name: String) -> String? {
-            guard let v = v?.trimmingSpaces(), !v.isEmpty else { return nil }
-            return v
-        }
         func opt(_ v: String?) -> String? {
             guard let v = v?.trimmingSpaces(), !v.isEmpty else { return nil }
             return v
         }
         var missing: [String] = []
-        let sourceID = req(r.sourceID, "source id")
+        let sourceID = opt(r.sourceID)
         if sourceID == nil { missing.append(r.deviceID == nil ? "device_id" : "ticket_no") }
-        let issuedText = req(r.issuedAt, "issued_at"); if issuedText == nil { missing.append("issued_at") }
-        let plateText = req(r.plate, "plate"); if plateText == nil { missing.append("plate") }
-        let tbnr = req(r.tbnr, "tbnr"); if tbnr == nil { missing.append("tbnr") }
-        let street = req(r.street, "street"); if street == nil { missing.append("street") }
-        let city = req(r.city, "city"); if city == nil { missing.append("city") }
+        let issuedText = opt(r.issuedAt); if issuedText == nil { missing.append("issued_at") }
+        let plateText = opt(r.plate); if plateText == nil { missing.append("plate") }
+        let tbnr = opt(r.tbnr); if tbnr == nil { missing.append("tbnr") }
+        let street = opt(r.street); if street == nil { missing.append("street") }
+        let city = opt(r.city); if city == nil { missing.append("city") }
         if !missing.isEmpty { return .rejected("missing \(missing.joined(separator: ", "))") }
 
         guard let issuedAt = TimeParser.parse(issuedText!) else {

@@ -43,10 +43,6 @@ struct CSVFormat {
         var index: [String: Int] = [:]
         /// Column positions resolved once per file, in the order of `known`.
         var positions: [Int] = []
-        func get(_ f: [String], _ name: String) -> String? {
-            guard let i = index[name], i < f.count else { return nil }
-            return f[i]
-        }
         @inline(__always) func at(_ f: [String], _ k: Int) -> String? {
             let i = positions[k]
             return i >= 0 && i < f.count ? f[i] : nil

@@ -2,45 +2,42 @@ import CQRencode
 
 /// A QR code symbol from libqrencode.
 public struct QRCode: Sendable {
-    public enum Level: Sendable { case L, M, Q, H }
+    public enum Level: Sendable {
+        case L, M, Q, H
+        var c: QRecLevel {
+            switch self {
+            case .L: return QR_ECLEVEL_L
+            case .M: return QR_ECLEVEL_M
+            case .Q: return QR_ECLEVEL_Q
+            case .H: return QR_ECLEVEL_H
+            }
+        }
+    }
     public let version: Int
     public let width: Int
     /// `width * width` modules, row by row; true is dark.
     public let modules: [Bool]
 
-    public enum Failure: Error { case tooLong, encoding }
+    public enum Failure: Error { case tooLong }
 
     /// Encodes `text` (case-sensitive: libqrencode would otherwise upper-case it) with automatic
     /// mode selection, so an upper-case URL uses the compact alphanumeric mode.
     public init(_ text: String, level: Level = .M) throws {
-        let l: QRecLevel
-        switch level {
-        case .L: l = QR_ECLEVEL_L
-        case .M: l = QR_ECLEVEL_M
-        case .Q: l = QR_ECLEVEL_Q
-        case .H: l = QR_ECLEVEL_H
-        }
-        guard let code = QRcode_encodeString(text, 0, l, QR_MODE_8, 1) else {
-            throw Failure.tooLong
-        }
-        defer { QRcode_free(code) }
-        let w = Int(code.pointee.width)
-        version = Int(code.pointee.version)
-        width = w
-        let data = UnsafeBufferPointer(start: code.pointee.data, count: w * w)
-        modules = data.map { $0 & 1 == 1 }
+        try self.init(QRcode_encodeString(text, 0, level.c, QR_MODE_8, 1))
     }
 
     /// Encodes raw bytes in 8-bit mode (used for the UTF-8 EPC payload).
     public init(bytes: [UInt8], level: Level = .M) throws {
-        let l: QRecLevel = level == .M ? QR_ECLEVEL_M : (level == .L ? QR_ECLEVEL_L : (level == .Q ? QR_ECLEVEL_Q : QR_ECLEVEL_H))
-        guard let code = bytes.withUnsafeBufferPointer({ QRcode_encodeData(Int32($0.count), $0.baseAddress, 0, l) }) else {
-            throw Failure.tooLong
-        }
+        try self.init(bytes.withUnsafeBufferPointer { QRcode_encodeData(Int32($0.count), $0.baseAddress, 0, level.c) })
+    }
+
+    private init(_ encoded: UnsafeMutablePointer<CQRencode.QRcode>?) throws {
+        guard let code = encoded else { throw Failure.tooLong }
         defer { QRcode_free(code) }
         let w = Int(code.pointee.width)
         version = Int(code.pointee.version)
         width = w
+        // a module is dark when bit 0 of its byte is set
         modules = UnsafeBufferPointer(start: code.pointee.data, count: w * w).map { $0 & 1 == 1 }
     }
 

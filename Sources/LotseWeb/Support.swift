@@ -95,7 +95,11 @@ enum CSRF {
         var bytes = [UInt8](repeating: 0, count: 16)
         var g = SystemRandomNumberGenerator()
         for i in bytes.indices { bytes[i] = g.next() }
-        return (bytes.map { String(format: "%02x", $0) }.joined(), true)
+        let hex = Array("0123456789abcdef".utf8)
+        var out = [UInt8]()
+        out.reserveCapacity(32)
+        for b in bytes { out.append(hex[Int(b >> 4)]); out.append(hex[Int(b & 15)]) }
+        return (String(decoding: out, as: UTF8.self), true)
     }
 
     static func verify(_ request: Request, formValue: String?) -> Bool {

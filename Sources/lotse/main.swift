@@ -30,9 +30,9 @@ do {
         print(Lotse.fullMessage(for: error))
         exit(0)
     }
-    let message = Lotse.fullMessage(for: error)
-    FileHandle.standardError.write(Data((message + "\n").utf8))
-    exit(code == .validationFailure ? 2 : (code.rawValue == 0 ? 1 : (code.rawValue == 64 ? 2 : code.rawValue)))
+    // ArgumentParser reports usage errors as 64 (EX_USAGE); the spec's usage status is 2.
+    FileHandle.standardError.write(Data((Lotse.fullMessage(for: error) + "\n").utf8))
+    exit(code == .validationFailure ? 2 : code.rawValue)
 }
 
 /// Calls the async `run()` (an existential would pick the synchronous requirement).
