@@ -47,14 +47,23 @@ let package = Package(
         // QR codes (libqrencode) as SVG and PNG.
         .target(name: "LotseQR", dependencies: ["CQRencode"]),
         // Handheld exports: Lotse CSV, WiNOWiG MDE XML, xOWi XML; the importer.
-        .target(name: "LotseImport", dependencies: ["LotseCore", "LotseStorage"]),
-        // Office workflows shared by CLI and web: QR batch output.
+        .target(name: "LotseImport", dependencies: [
+            "LotseCore", "LotseStorage", .product(name: "GRDB", package: "GRDB.swift"),
+        ]),
+        // Bank statements: camt.054/camt.053 streamed, batches split, matched to cases.
+        .target(name: "LotseBank", dependencies: [
+            "LotseCore", "LotseStorage",
+            .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
+        // Office workflows shared by CLI and web: QR batch output, the dunning run.
         .target(name: "LotseOffice", dependencies: [
             "LotseCore", "LotseStorage", "LotseTokens", "LotseQR",
+            .product(name: "GRDB", package: "GRDB.swift"),
         ]),
         // The web: motorist pages, lookup, GiroCode, verify, health and metrics (Hummingbird 2, Mustache).
         .target(name: "LotseWeb", dependencies: [
-            "LotseCore", "LotseStorage", "LotseTokens", "LotseQR",
+            "LotseCore", "LotseStorage", "LotseTokens", "LotseQR", "LotseImport", "LotseBank",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Mustache", package: "swift-mustache"),
             .product(name: "Metrics", package: "swift-metrics"),
@@ -67,7 +76,7 @@ let package = Package(
         ]),
         // Thin executable.
         .executableTarget(name: "lotse", dependencies: [
-            "LotseCore", "LotseStorage", "LotseTokens", "LotseQR", "LotseImport", "LotseOffice", "LotseWeb",
+            "LotseCore", "LotseStorage", "LotseTokens", "LotseQR", "LotseImport", "LotseBank", "LotseOffice", "LotseWeb",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -79,6 +88,7 @@ let package = Package(
         .testTarget(name: "LotseTokensTests", dependencies: ["LotseTokens", "LotseTestSupport"]),
         .testTarget(name: "LotseQRTests", dependencies: ["LotseQR", "LotseTestSupport"]),
         .testTarget(name: "LotseImportTests", dependencies: ["LotseImport", "LotseStorage", "LotseTestSupport"]),
+        .testTarget(name: "LotseBankTests", dependencies: ["LotseBank", "LotseImport", "LotseStorage", "LotseTestSupport"]),
         .testTarget(name: "LotseOfficeTests", dependencies: ["LotseOffice", "LotseImport", "LotseTestSupport"]),
         .testTarget(name: "LotseWebTests", dependencies: [
             "LotseWeb", "LotseImport", "LotseTestSupport",

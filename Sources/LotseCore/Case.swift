@@ -56,12 +56,25 @@ public struct Ticket: Sendable, Equatable {
 /// With separators removed they must fit the 21 characters of an RF reference.
 public enum CaseNumber {
     public static func make(prefix: String, year: Int, sequence: Int) -> String {
-        "\(prefix)-\(year)-\(pad(sequence, 7))"
+        "\(prefix.uppercased())-\(year)-\(pad(sequence, 7))"
     }
 
     /// Letters and digits only, upper case: the payload of the RF reference.
     public static func compact(_ s: String) -> String {
         String(s.uppercased().filter { $0.isASCII && ($0.isLetter || $0.isNumber) })
+    }
+
+    /// The case number back from its letters and digits: prefix, 4-digit year, 7-digit sequence.
+    public static func expand(_ compact: String) -> String? {
+        let u = Array(compact.utf8)
+        guard u.count >= 12, u.count <= 17 else { return nil }
+        let digits = u.suffix(11)
+        guard digits.allSatisfy({ $0 >= 48 && $0 <= 57 }) else { return nil }
+        let prefix = u.prefix(u.count - 11)
+        guard prefix.allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) }) else { return nil }
+        let d = Array(digits)
+        return String(decoding: prefix, as: UTF8.self) + "-" + String(decoding: d[0..<4], as: UTF8.self) + "-"
+            + String(decoding: d[4..<11], as: UTF8.self)
     }
 
     /// A prefix must be 1–6 letters or digits so that the compact form stays within 21 characters.

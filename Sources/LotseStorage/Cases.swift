@@ -24,6 +24,8 @@ public struct CaseRecord: Sendable, Equatable, FetchableRecord {
     public var deadline: String
     public var status: CaseStatus
     public var qrWrittenAt: Int64?
+    public var paidAt: Int64?
+    public var paidChannel: PaymentChannel?
 
     public init(row: Row) throws {
         id = row["id"]; caseNumber = row["case_number"]; sourceID = row["source_id"]
@@ -34,6 +36,8 @@ public struct CaseRecord: Sendable, Equatable, FetchableRecord {
         zip = row["zip"]; city = row["city"]; qrPrinted = row["qr_printed"]; deadline = row["deadline"]
         status = CaseStatus(rawValue: row["status"]) ?? .open
         qrWrittenAt = row["qr_written_at"]
+        paidAt = row["paid_at"]
+        paidChannel = (row["paid_channel"] as String?).flatMap(PaymentChannel.init(rawValue:))
     }
 
     /// Street with number, place note, zip and city on one line.
@@ -63,6 +67,8 @@ public enum CaseQueries {
 
     public static func byNumber(_ db: Database, _ number: String) throws -> CaseRecord? {
         if let c = try CaseRecord.fetchOne(db, sql: select + " WHERE case_number = ?", arguments: [number]) { return c }
+        if let n = CaseNumber.expand(CaseNumber.compact(number)),
+           let c = try CaseRecord.fetchOne(db, sql: select + " WHERE case_number = ?", arguments: [n]) { return c }
         // Accept the number typed without separators or in lower case.
         let compact = CaseNumber.compact(number)
         return try CaseRecord.fetchOne(db, sql: select + " WHERE upper(replace(case_number, '-', '')) = ?", arguments: [compact])
@@ -73,8 +79,28 @@ public enum CaseQueries {
     }
 
     public static func addEvent(_ db: Database, caseID: Int64, kind: String, at: Int64, detail: String? = nil) throws {
-        try db.execute(sql: "INSERT INTO events (case_id, kind, at, detail) VALUES (?, ?, ?, ?)",
-                       arguments: [caseID, kind, at, detail])
+        try db.cachedStatement(sql: "INSERT INTO events (case_id, kind, at, detail) VALUES (?, ?, ?, ?)")
+            .execute(arguments: [caseID, kind, at, detail])
+    }
+
+    /// The case whose number has these letters and digits (`KL20260001234` → `KL-2026-0001234`).
+    public static func idByCompact(_ db: Database, _ compact: String) throws -> Int64? {
+        guard let number = CaseNumber.expand(compact) else { return nil }
+        return try Int64.fetchOne(db.cachedStatement(sql: "SELECT id FROM cases WHERE case_number = ?"), arguments: [number])
+    }
+
+    /// The distinct case-number prefixes in use (a loose scan of the unique index: one probe per prefix).
+    public static func prefixes(_ db: Database) throws -> [String] {
+        var out: [String] = []
+        var after = ""
+        while let n = try String.fetchOne(db, sql: "SELECT case_number FROM cases WHERE case_number >= ? ORDER BY case_number LIMIT 1",
+                                          arguments: [after]) {
+            guard let dash = n.firstIndex(of: "-") else { after = n + "\u{0}"; continue }
+            let p = String(n[..<dash])
+            out.append(p)
+            after = p + "."
+        }
+        return out
     }
 
     /// Cases whose QR code has not been written yet, in case-number order.

@@ -103,6 +103,40 @@ public enum Schema {
             CREATE INDEX events_case ON events(case_id);
             """)
         }
+        m.registerMigration("v2-payments") { db in
+            // Every payment that reached the city, matched or not. `disposition` says what became of it:
+            // paid (closed its case), partial (too little, the case stays open), refund (double payment,
+            // cancelled case; a surplus is `refund_cents` of a paid one), unmatched (for the office), rejected.
+            try db.execute(sql: """
+            ALTER TABLE cases ADD COLUMN paid_at INTEGER;
+            ALTER TABLE cases ADD COLUMN paid_channel TEXT;
+            CREATE TABLE payments (
+                id INTEGER PRIMARY KEY,
+                case_id INTEGER REFERENCES cases(id),
+                channel TEXT NOT NULL CHECK (channel IN ('paypal', 'bank_transfer', 'cash')),
+                amount_cents INTEGER NOT NULL,
+                currency TEXT NOT NULL DEFAULT 'EUR',
+                paid_at INTEGER NOT NULL,
+                disposition TEXT NOT NULL
+                    CHECK (disposition IN ('paid', 'partial', 'refund', 'unmatched', 'rejected')),
+                refund_cents INTEGER NOT NULL DEFAULT 0,
+                source TEXT NOT NULL,
+                dedup_key TEXT NOT NULL UNIQUE,
+                external_id TEXT,
+                payer TEXT,
+                reference TEXT,
+                note TEXT,
+                recorded_at INTEGER NOT NULL
+            );
+            CREATE INDEX payments_case ON payments(case_id);
+            CREATE INDEX payments_disposition ON payments(disposition);
+            CREATE TABLE bank_entries (
+                key TEXT PRIMARY KEY,
+                file_name TEXT NOT NULL,
+                imported_at INTEGER NOT NULL
+            ) WITHOUT ROWID;
+            """)
+        }
         return m
     }
 }

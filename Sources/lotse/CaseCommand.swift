@@ -9,13 +9,26 @@ struct CaseCommand: ParsableCommand {
     @OptionGroup var common: CommonOptions
     @Argument(help: "Case number.") var number: String
     @Flag(help: "Machine-readable output.") var json = false
+    @Option(help: "Cancel the case (office correction, e.g. a wrong plate), giving the reason.") var cancel: String?
 
     func run() throws {
         let config = common.config()
         let store = try common.store(config)
-        let (c, events) = try store.read { db -> (CaseRecord, [EventRecord]) in
+        if let reason = cancel {
+            let r = reason.trimmingSpaces()
+            guard !r.isEmpty else { throw LotseError.usage("--cancel needs a reason") }
+            let (n, refunds) = try store.write { db -> (String, Int) in
+                guard let c = try CaseQueries.byNumber(db, number) else { throw LotseError.input("case \(number) not found") }
+                guard c.status != .cancelled else { throw LotseError.input("case \(c.caseNumber) is already cancelled") }
+                try Ledger.cancel(db, caseID: c.id, reason: r, at: Int64(Date().timeIntervalSince1970))
+                return (c.caseNumber, try Ledger.payments(db, caseID: c.id).filter { $0.refundCents > 0 }.count)
+            }
+            print("case \(n) cancelled" + (refunds > 0 ? "; \(refunds) payment\(refunds == 1 ? "" : "s") put on the refund list" : ""))
+            return
+        }
+        let (c, events, payments) = try store.read { db -> (CaseRecord, [EventRecord], [PaymentRecord]) in
             guard let c = try CaseQueries.byNumber(db, number) else { throw LotseError.input("case \(number) not found") }
-            return (c, try CaseQueries.events(db, caseID: c.id))
+            return (c, try CaseQueries.events(db, caseID: c.id), try Ledger.payments(db, caseID: c.id))
         }
         if json {
             var obj: [String: Any] = [
@@ -24,7 +37,13 @@ struct CaseCommand: ParsableCommand {
                 "issued_at": BerlinTime.isoUTC(c.issuedAt), "plate": c.plate, "place": c.place,
                 "qr_printed": c.qrPrinted,
             ]
-            obj["payments"] = [Any]()
+            obj["payments"] = payments.map { p -> [String: Any] in
+                var d: [String: Any] = ["id": p.id, "channel": p.channel, "amount_cents": p.amountCents,
+                                        "paid_at": BerlinTime.isoUTC(p.paidAt), "disposition": p.disposition.rawValue]
+                if p.refundCents > 0 { d["refund_cents"] = p.refundCents }
+                if let x = p.externalID { d["external_id"] = x }
+                return d
+            }
             obj["events"] = events.map { e -> [String: Any] in
                 var d: [String: Any] = ["kind": e.kind, "at": BerlinTime.isoUTC(e.at)]
                 if let x = e.detail { d["detail"] = x }
@@ -43,8 +62,14 @@ struct CaseCommand: ParsableCommand {
         issued    \(l.german) (Europe/Berlin)
         place     \(c.place)
         plate     \(c.plate) (\(c.plateCountry))
-        events
         """)
+        if !payments.isEmpty {
+            print("payments")
+            for p in payments {
+                print("  \(BerlinTime.local(p.paidAt).iso)  \(p.channel)  \(Money.display(p.amountCents, language: "en"))  \(p.disposition.rawValue)\(p.refundCents > 0 ? "  refund " + Money.display(p.refundCents, language: "en") : "")")
+            }
+        }
+        print("events")
         for e in events {
             print("  \(BerlinTime.local(e.at).iso)  \(e.kind)\(e.detail.map { "  " + $0 } ?? "")")
         }

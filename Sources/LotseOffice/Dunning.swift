@@ -1,0 +1,106 @@
+import Foundation
+import GRDB
+import LotseCore
+import LotseStorage
+
+/// What a dunning run did.
+public struct DunningSummary: Sendable, Codable, Equatable {
+    public var asOf: String
+    /// Cases past their deadline but still within the grace for transfers in flight.
+    public var overdue: Int
+    /// Cases listed for a reminder in this run.
+    public var reminded: Int
+    public var file: String
+
+    public var line: String { "dunning as of \(asOf): overdue \(overdue), reminded \(reminded), list \(file)" }
+
+    enum CodingKeys: String, CodingKey { case asOf = "as_of", overdue, reminded, file }
+}
+
+/// The daily dunning run (spec: deadline and dunning). A case unpaid after its deadline becomes `overdue`;
+/// once the grace days for transfers in flight have passed too it is listed once for a reminder and becomes
+/// `reminded`, with a `reminder` event. Paid and cancelled cases are never listed; a second run lists nothing new.
+public enum Dunning {
+    public static let header = "case_number;ticket_no;plate;offence_date;tbnr;amount_eur;deadline"
+
+    /// - Parameters:
+    ///   - asOf: the day of the run (Berlin); a case is overdue when its deadline is before it.
+    ///   - at: the time recorded on the events.
+    public static func run(store: Store, asOf: CivilDate, graceDays: Int, at: Int64, out: String) throws -> DunningSummary {
+        let overdueBefore = asOf.description
+        let remindBefore = asOf.adding(days: -graceDays).description
+        let tmp = out + ".part"
+        let dir = (out as NSString).deletingLastPathComponent
+        if !dir.isEmpty { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
+        guard FileManager.default.createFile(atPath: tmp, contents: nil), let handle = FileHandle(forWritingAtPath: tmp) else {
+            throw LotseError.io("\(out): cannot write the reminder list")
+        }
+        var summary = DunningSummary(asOf: asOf.description, overdue: 0, reminded: 0, file: out)
+        do {
+            try store.pool.writeWithoutTransaction { db in
+                try db.inTransaction(.immediate) {
+                    // Reminders first: their cases then no longer count as merely overdue.
+                    var buffer = Data(capacity: 1 << 20)
+                    buffer.append(contentsOf: (header + "\n").utf8)
+                    let rows = try Row.fetchCursor(db, sql: """
+                        SELECT id, case_number, ticket_no, plate, issued_at, tbnr, amount_cents, deadline FROM cases
+                        WHERE status IN ('open', 'overdue') AND deadline < ? ORDER BY id
+                        """, arguments: [remindBefore])
+                    while let r = try rows.next() {
+                        let issued: Int64 = r[4]
+                        let ticket: String? = r[2]
+                        let fields: [String] = [r[1], ticket ?? "", r[3], BerlinTime.local(issued).date.description, r[5],
+                                                Money.plain(r[6]).replacingOccurrences(of: ".", with: ","), r[7]]
+                        buffer.append(contentsOf: (fields.map(csv).joined(separator: ";") + "\n").utf8)
+                        summary.reminded += 1
+                        if buffer.count > 1 << 20 { handle.write(buffer); buffer.removeAll(keepingCapacity: true) }
+                    }
+                    handle.write(buffer)
+                    try db.execute(sql: """
+                        INSERT INTO events (case_id, kind, at, detail)
+                        SELECT id, 'reminder', ?, ? FROM cases WHERE status IN ('open', 'overdue') AND deadline < ?;
+                        UPDATE cases SET status = 'reminded' WHERE status IN ('open', 'overdue') AND deadline < ?;
+                        """, arguments: [at, asOf.description, remindBefore, remindBefore])
+                    try db.execute(sql: """
+                        INSERT INTO events (case_id, kind, at) SELECT id, 'overdue', ? FROM cases WHERE status = 'open' AND deadline < ?;
+                        UPDATE cases SET status = 'overdue' WHERE status = 'open' AND deadline < ?;
+                        """, arguments: [at, overdueBefore, overdueBefore])
+                    summary.overdue = db.changesCount
+                    try handle.synchronize()
+                    try handle.close()
+                    // The list is in place before the cases are marked: a failed rename rolls everything back.
+                    if FileManager.default.fileExists(atPath: out) { try FileManager.default.removeItem(atPath: out) }
+                    try FileManager.default.moveItem(atPath: tmp, toPath: out)
+                    return .commit
+                }
+            }
+        } catch {
+            try? handle.close()
+            try? FileManager.default.removeItem(atPath: tmp)
+            if let e = error as? DatabaseError, e.resultCode == .SQLITE_BUSY || e.resultCode == .SQLITE_LOCKED {
+                throw LotseError.io("\(store.path): the database is locked by another process")
+            }
+            throw error
+        }
+        return summary
+    }
+
+    static func csv(_ s: String) -> String {
+        if s.contains(";") || s.contains("\"") || s.contains("\n") || s.contains("\r") {
+            return "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+        }
+        return s
+    }
+
+    /// The next free file name for a run's reminder list in `dir`.
+    public static func defaultOut(dataDir: String, asOf: CivilDate) -> String {
+        let dir = dataDir + "/reminders"
+        var path = dir + "/reminders-\(asOf).csv"
+        var n = 2
+        while FileManager.default.fileExists(atPath: path) {
+            path = dir + "/reminders-\(asOf)-\(n).csv"
+            n += 1
+        }
+        return path
+    }
+}

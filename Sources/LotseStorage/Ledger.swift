@@ -1,0 +1,196 @@
+import Foundation
+import GRDB
+import LotseCore
+
+/// What became of a payment.
+public enum Disposition: String, Sendable, Codable, CaseIterable {
+    /// It closed its case (with any surplus in `refund_cents`).
+    case paid
+    /// Too little: the case stays open and the office sees the payment.
+    case partial
+    /// For a case already paid or cancelled: the whole amount goes back.
+    case refund
+    /// No case found: listed for the office, which can assign it by hand.
+    case unmatched
+    /// Not acceptable as it stands (e.g. a batch whose parts do not add up).
+    case rejected
+}
+
+/// A payment as it arrives from a bank file, the cash office or a provider.
+public struct IncomingPayment: Sendable {
+    public var channel: PaymentChannel
+    public var amountCents: Int
+    public var currency: String
+    public var paidAt: Int64
+    public var source: String
+    /// Identifies the payment across files and retries; a second payment with the same key is a duplicate.
+    public var dedupKey: String
+    public var externalID: String?
+    public var payer: String?
+    public var reference: String?
+    public var note: String?
+
+    public init(channel: PaymentChannel, amountCents: Int, currency: String = "EUR", paidAt: Int64, source: String,
+                dedupKey: String, externalID: String? = nil, payer: String? = nil, reference: String? = nil,
+                note: String? = nil) {
+        self.channel = channel; self.amountCents = amountCents; self.currency = currency; self.paidAt = paidAt
+        self.source = source; self.dedupKey = dedupKey; self.externalID = externalID; self.payer = payer
+        self.reference = reference; self.note = note
+    }
+}
+
+/// A stored payment.
+public struct PaymentRecord: Sendable, Equatable, FetchableRecord, Encodable {
+    public var id: Int64
+    public var caseID: Int64?
+    public var caseNumber: String?
+    public var channel: String
+    public var amountCents: Int
+    public var currency: String
+    public var paidAt: Int64
+    public var disposition: Disposition
+    public var refundCents: Int
+    public var source: String
+    public var externalID: String?
+    public var payer: String?
+    public var reference: String?
+    public var note: String?
+
+    public init(row: Row) throws {
+        id = row["id"]; caseID = row["case_id"]; caseNumber = row["case_number"]; channel = row["channel"]
+        amountCents = row["amount_cents"]; currency = row["currency"]; paidAt = row["paid_at"]
+        disposition = Disposition(rawValue: row["disposition"]) ?? .unmatched
+        refundCents = row["refund_cents"]; source = row["source"]; externalID = row["external_id"]
+        payer = row["payer"]; reference = row["reference"]; note = row["note"]
+    }
+}
+
+/// The payment ledger: records payments, applies them to cases (paid, partial, refund) exactly once.
+/// Every function runs inside the caller's write transaction.
+public enum Ledger {
+    /// Hot paths run once per payment of a bank file: prepared statements are cached per connection.
+    static func exec(_ db: Database, _ sql: String, _ args: StatementArguments) throws {
+        try db.cachedStatement(sql: sql).execute(arguments: args)
+    }
+
+    public enum Outcome: Sendable, Equatable {
+        case duplicate
+        case recorded(id: Int64, disposition: Disposition)
+
+        public var disposition: Disposition? {
+            if case .recorded(_, let d) = self { return d }
+            return nil
+        }
+    }
+
+    public static func isKnown(_ db: Database, dedupKey: String) throws -> Bool {
+        try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM payments WHERE dedup_key = ?"), arguments: [dedupKey]) ?? false
+    }
+
+    /// Records a payment and applies it to `caseID` (nil: unmatched). `rejected` records it as rejected with `note`.
+    public static func record(_ db: Database, _ p: IncomingPayment, caseID: Int64?, rejected: Bool = false,
+                              now: Int64 = Int64(Date().timeIntervalSince1970)) throws -> Outcome {
+        if try isKnown(db, dedupKey: p.dedupKey) { return .duplicate }
+        try exec(db, """
+            INSERT INTO payments (case_id, channel, amount_cents, currency, paid_at, disposition, source, dedup_key,
+                                  external_id, payer, reference, note, recorded_at)
+            VALUES (NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, [p.channel.rawValue, p.amountCents, p.currency, p.paidAt,
+                             rejected ? Disposition.rejected.rawValue : Disposition.unmatched.rawValue,
+                             p.source, p.dedupKey, p.externalID, p.payer, p.reference, p.note, now])
+        let id = db.lastInsertedRowID
+        guard let caseID, !rejected else { return .recorded(id: id, disposition: rejected ? .rejected : .unmatched) }
+        return .recorded(id: id, disposition: try apply(db, paymentID: id, caseID: caseID))
+    }
+
+    /// Applies a stored payment to a case: closes it when the payments reach its amount (the surplus is
+    /// to be refunded), leaves it open when they fall short, refunds everything when it is paid or cancelled.
+    @discardableResult
+    public static func apply(_ db: Database, paymentID: Int64, caseID: Int64) throws -> Disposition {
+        guard let c = try Row.fetchOne(db.cachedStatement(sql: "SELECT status, amount_cents FROM cases WHERE id = ?"), arguments: [caseID]),
+              let p = try Row.fetchOne(db.cachedStatement(sql: "SELECT amount_cents, currency, paid_at, channel FROM payments WHERE id = ?"),
+                                       arguments: [paymentID])
+        else { throw LotseError.input("payment \(paymentID) or its case does not exist") }
+        let status = CaseStatus(rawValue: c["status"]) ?? .open
+        let caseAmount: Int = c["amount_cents"]
+        let amount: Int = p["amount_cents"]
+        let currency: String = p["currency"]
+        let paidAt: Int64 = p["paid_at"]
+        let channel: String = p["channel"]
+
+        func set(_ d: Disposition, refund: Int, note: String?) throws {
+            try exec(db, """
+                UPDATE payments SET case_id = ?, disposition = ?, refund_cents = ?, note = coalesce(?, note) WHERE id = ?
+                """, [caseID, d.rawValue, refund, note, paymentID])
+        }
+        if currency != "EUR" {
+            try set(.refund, refund: amount, note: "currency \(currency) is not EUR")
+            return .refund
+        }
+        switch status {
+        case .paid:
+            try set(.refund, refund: amount, note: "case already paid")
+            try CaseQueries.addEvent(db, caseID: caseID, kind: "refund_due", at: paidAt, detail: channel)
+            return .refund
+        case .cancelled:
+            try set(.refund, refund: amount, note: "case cancelled")
+            try CaseQueries.addEvent(db, caseID: caseID, kind: "refund_due", at: paidAt, detail: channel)
+            return .refund
+        case .open, .overdue, .reminded:
+            let before = try Int.fetchOne(db.cachedStatement(sql: """
+                SELECT coalesce(sum(amount_cents), 0) FROM payments WHERE case_id = ? AND disposition = 'partial' AND id != ?
+                """), arguments: [caseID, paymentID]) ?? 0
+            let total = before + amount
+            if total < caseAmount {
+                try set(.partial, refund: 0, note: "short by \(Money.plain(caseAmount - total)) EUR")
+                try CaseQueries.addEvent(db, caseID: caseID, kind: "partial_payment", at: paidAt, detail: channel)
+                return .partial
+            }
+            let surplus = total - caseAmount
+            try set(.paid, refund: surplus, note: surplus > 0 ? "surplus \(Money.plain(surplus)) EUR to refund" : nil)
+            if before > 0 {
+                try exec(db, "UPDATE payments SET disposition = 'paid' WHERE case_id = ? AND disposition = 'partial'", [caseID])
+            }
+            try exec(db, "UPDATE cases SET status = 'paid', paid_at = ?, paid_channel = ? WHERE id = ?", [paidAt, channel, caseID])
+            try CaseQueries.addEvent(db, caseID: caseID, kind: "paid", at: paidAt, detail: channel)
+            return .paid
+        }
+    }
+
+    /// Assigns an unmatched (or rejected) payment to a case by hand.
+    public static func assign(_ db: Database, paymentID: Int64, caseID: Int64) throws -> Disposition {
+        guard let d = try String.fetchOne(db, sql: "SELECT disposition FROM payments WHERE id = ?", arguments: [paymentID]) else {
+            throw LotseError.input("payment \(paymentID) does not exist")
+        }
+        guard d == Disposition.unmatched.rawValue || d == Disposition.rejected.rawValue else {
+            throw LotseError.input("payment \(paymentID) is already \(d); only unmatched or rejected payments can be assigned")
+        }
+        try db.execute(sql: "UPDATE payments SET note = 'assigned by the office' WHERE id = ?", arguments: [paymentID])
+        return try apply(db, paymentID: paymentID, caseID: caseID)
+    }
+
+    /// Cancels a case; money already received for it goes on the refund list.
+    public static func cancel(_ db: Database, caseID: Int64, reason: String, at: Int64) throws {
+        try db.execute(sql: "UPDATE cases SET status = 'cancelled' WHERE id = ?", arguments: [caseID])
+        try db.execute(sql: """
+            UPDATE payments SET disposition = 'refund', refund_cents = amount_cents, note = 'case cancelled'
+            WHERE case_id = ? AND disposition IN ('paid', 'partial')
+            """, arguments: [caseID])
+        try CaseQueries.addEvent(db, caseID: caseID, kind: "cancelled", at: at, detail: reason)
+    }
+
+    static let select = "SELECT payments.*, cases.case_number FROM payments LEFT JOIN cases ON cases.id = payments.case_id"
+
+    public static func payments(_ db: Database, caseID: Int64) throws -> [PaymentRecord] {
+        try PaymentRecord.fetchAll(db, sql: select + " WHERE case_id = ? ORDER BY paid_at, payments.id", arguments: [caseID])
+    }
+
+    public static func list(_ db: Database, _ d: Disposition) throws -> [PaymentRecord] {
+        try PaymentRecord.fetchAll(db, sql: select + " WHERE disposition = ? ORDER BY payments.id", arguments: [d.rawValue])
+    }
+
+    /// Everything to pay back: refunds and the surplus of paid payments.
+    public static func refunds(_ db: Database) throws -> [PaymentRecord] {
+        try PaymentRecord.fetchAll(db, sql: select + " WHERE refund_cents > 0 ORDER BY payments.id")
+    }
+}

@@ -1,0 +1,160 @@
+import ArgumentParser
+import Foundation
+import LotseBank
+import LotseCore
+import LotseImport
+import LotseOffice
+import LotseStorage
+
+func printErr(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }
+
+func jsonLine<T: Encodable>(_ value: T) throws -> String {
+    let enc = JSONEncoder()
+    enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    enc.keyEncodingStrategy = .convertToSnakeCase
+    return String(decoding: try enc.encode(value), as: UTF8.self)
+}
+
+struct ReconcileCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "reconcile", abstract: "Import camt.054/camt.053 bank files and match their payments to cases.")
+
+    @OptionGroup var common: CommonOptions
+    @Argument(help: "camt.054 or camt.053 files (versions 02 and 08).") var files: [String]
+
+    func run() throws {
+        let config = common.config()
+        let reconciler = Reconciler(store: try common.store(config))
+        var failed = false
+        for file in files {
+            do {
+                let s = try reconciler.reconcile(file)
+                print(s.line)
+                if let d = s.details { print(d) }
+                for p in s.problems { printErr("lotse: " + p) }
+            } catch let e as LotseError {
+                printErr("lotse: " + e.description)
+                failed = true
+            }
+        }
+        if failed { throw ExitCode(1) }
+    }
+}
+
+struct PaymentsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "payments", abstract: "Payments: import cash-office payments, list what needs the office, assign by hand.",
+        subcommands: [Import.self, List.self, Assign.self])
+
+    struct Import: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Import payments from the cash office or other systems (;-CSV: case_number;amount_eur;paid_on[;channel][;receipt_no]).")
+        @OptionGroup var common: CommonOptions
+        @Argument(help: "CSV files.") var files: [String]
+
+        func run() throws {
+            let config = common.config()
+            let importer = PaymentsImporter(store: try common.store(config), config: config)
+            var failed = false
+            for file in files {
+                do {
+                    let s = try importer.importFile(file)
+                    print(s.line)
+                    if let r = s.rejectsFile { print("\(file): rejected rows written to \(r)") }
+                } catch let e as LotseError {
+                    printErr("lotse: " + e.description)
+                    failed = true
+                }
+            }
+            if failed { throw ExitCode(1) }
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List payments for the office: unmatched (default), partial, refunds, rejected.")
+        enum Which: String, ExpressibleByArgument, CaseIterable { case unmatched, partial, refunds, rejected }
+        @OptionGroup var common: CommonOptions
+        @Argument(help: "unmatched, partial, refunds or rejected.") var which: Which = .unmatched
+        @Flag(help: "Machine-readable output.") var json = false
+
+        func run() throws {
+            let store = try common.store(common.config())
+            let list = try store.read { db -> [PaymentRecord] in
+                switch which {
+                case .unmatched: return try Ledger.list(db, .unmatched)
+                case .partial: return try Ledger.list(db, .partial)
+                case .rejected: return try Ledger.list(db, .rejected)
+                case .refunds: return try Ledger.refunds(db)
+                }
+            }
+            if json { print(try jsonLine(list)); return }
+            if list.isEmpty { print("no \(which.rawValue) payments"); return }
+            print("id      booked      amount     to refund  case               payer / note")
+            for p in list {
+                let d = BerlinTime.local(p.paidAt).date.description
+                let amount = Money.display(p.amountCents, language: "en")
+                let refund = p.refundCents > 0 ? Money.display(p.refundCents, language: "en") : ""
+                let what = [p.payer, p.reference, p.note].compactMap { $0 }.joined(separator: " | ")
+                print("\(pad(p.id, 6))  \(d)  \(amount.padding(toLength: 9, withPad: " ", startingAt: 0))  \(refund.padding(toLength: 9, withPad: " ", startingAt: 0))  \((p.caseNumber ?? "–").padding(toLength: 17, withPad: " ", startingAt: 0))  \(what)")
+            }
+        }
+
+        func pad(_ n: Int64, _ w: Int) -> String {
+            let s = String(n)
+            return s.count >= w ? s : s + String(repeating: " ", count: w - s.count)
+        }
+    }
+
+    struct Assign: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Assign an unmatched payment to a case by hand.")
+        @OptionGroup var common: CommonOptions
+        @Argument(help: "Payment id (from `lotse payments list`).") var payment: Int64
+        @Argument(help: "Case number.") var number: String
+
+        func run() throws {
+            let store = try common.store(common.config())
+            let (d, n) = try store.write { db -> (Disposition, String) in
+                guard let c = try CaseQueries.byNumber(db, number) else { throw LotseError.input("case \(number) not found") }
+                let d = try Ledger.assign(db, paymentID: payment, caseID: c.id)
+                try CaseQueries.addEvent(db, caseID: c.id, kind: "payment_assigned", at: Int64(Date().timeIntervalSince1970),
+                                         detail: "payment \(payment)")
+                return (d, c.caseNumber)
+            }
+            switch d {
+            case .paid: print("payment \(payment) assigned to \(n): the case is paid")
+            case .partial: print("payment \(payment) assigned to \(n): too little, the case stays open")
+            case .refund: print("payment \(payment) assigned to \(n): the case was already paid or cancelled, the payment is on the refund list")
+            case .unmatched, .rejected: print("payment \(payment): \(d.rawValue)")
+            }
+        }
+    }
+}
+
+struct DunningCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dunning", abstract: "Mark overdue cases and write the reminder list (cases past deadline + grace days).")
+
+    @OptionGroup var common: CommonOptions
+    @Option(help: "Day of the run, yyyy-mm-dd (default: today in Europe/Berlin).") var asOf: String?
+    @Option(help: "Reminder list to write (default: DATA_DIR/reminders/reminders-DATE.csv).") var out: String?
+
+    func run() throws {
+        let config = common.config()
+        let now = Int64(Date().timeIntervalSince1970)
+        let day: CivilDate
+        let at: Int64
+        if let s = asOf {
+            guard let d = CivilDate(iso: s), d.isValid else { throw LotseError.usage("--as-of '\(s)' is not a date yyyy-mm-dd") }
+            day = d
+            at = BerlinTime.utc(date: d, hour: 6, minute: 0)
+        } else {
+            day = BerlinTime.local(now).date
+            at = now
+        }
+        let store = try common.store(config)
+        let summary = try Dunning.run(store: store, asOf: day, graceDays: config.graceDays, at: at,
+                                      out: out ?? Dunning.defaultOut(dataDir: config.dataDir, asOf: day))
+        print(summary.line)
+    }
+}
