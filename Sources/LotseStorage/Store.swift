@@ -8,13 +8,14 @@ public final class Store: Sendable {
     public let pool: DatabasePool
     public let path: String
 
-    public init(path: String) throws {
+    /// - Parameter busyTimeout: how long to wait for another process's write lock (0: fail at once).
+    public init(path: String, busyTimeout: TimeInterval = 10) throws {
         self.path = path
         let dir = (path as NSString).deletingLastPathComponent
         if !dir.isEmpty { try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
         var config = Configuration()
         config.foreignKeysEnabled = true
-        config.busyMode = .timeout(10)
+        config.busyMode = busyTimeout > 0 ? .timeout(busyTimeout) : .immediateError
         config.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
         }

@@ -255,3 +255,46 @@ let header = "ticket_no;device_id;officer_id;issued_at;plate;plate_country;tbnr;
         #expect(s.format == "xowi" && s.imported == 12)
     }
 }
+
+@Suite struct PaymentsImportTests {
+    @Test func importsCashPaymentsWithRejectsAndDuplicates() throws {
+        let f = try ImportFixture()
+        _ = try f.importer.importFile(TestSupport.pilotData + "/samples/handheld-HH-07-2026-03-14.csv")
+        let cs = try f.cases()
+        let payments = PaymentsImporter(store: f.store, config: f.config)
+        let number1 = cs[1].caseNumber.lowercased().replacingOccurrences(of: "-", with: "")
+        let csv = """
+        Case_Number;amount_eur;paid_on;channel;receipt_no
+        \(cs[0].caseNumber);\(Money.plain(cs[0].amountCents).replacingOccurrences(of: ".", with: ","));2026-03-16;cash;K-1
+        \(number1);\(Money.plain(cs[1].amountCents));17.03.2026;;K-2
+        \(cs[2].caseNumber);5,00;2026-03-17;cash;K-3
+        KL-2026-9999999;25,00;2026-03-17;cash;K-4
+        \(cs[3].caseNumber);zehn;2026-03-17;cash;K-5
+        \(cs[3].caseNumber);10,00;2026-02-30;cash;K-6
+        \(cs[3].caseNumber);10,00;2026-03-17;bitcoin;K-7
+        \(cs[0].caseNumber);\(Money.plain(cs[0].amountCents));2026-03-18;cash;K-8
+
+        """
+        let path = f.file("kasse.csv", csv)
+        let s = try payments.importFile(path)
+        #expect(s.line == "\(path): recorded 4, duplicates 0, rejected 4")
+        #expect(s.paid == 2 && s.partial == 1 && s.refunds == 1)
+        let rejects = try String(contentsOfFile: s.rejectsFile!, encoding: .utf8).split(separator: "\n").dropFirst().map(String.init)
+        #expect(rejects.map { $0.split(separator: ";").first.map(String.init) ?? "" } == ["5", "6", "7", "8"])
+        #expect(rejects[0].contains("case KL-2026-9999999 does not exist"))
+        #expect(rejects[2].contains("is not a date"))
+        #expect(rejects[3].contains("channel 'bitcoin'"))
+        let c0 = try f.store.read { try CaseQueries.byID($0, cs[0].id)! }
+        #expect(c0.status == .paid && c0.paidChannel == .cash)
+        #expect(try f.store.read { try CaseQueries.byID($0, cs[2].id)!.status } == .open)
+        // Again: all duplicates, nothing new.
+        let again = try payments.importFile(path)
+        #expect(again.recorded == 0 && again.duplicates == 4 && again.rejected == 4)
+        #expect(try f.count("SELECT count(*) FROM payments") == 4)
+        // A header without the needed columns is one clear error, and nothing changes.
+        let bad = f.file("bad.csv", "case;betrag\nKL-2026-0000001;25,00\n")
+        #expect { try payments.importFile(bad) } throws: { e in
+            "\(e)".hasPrefix(bad + ":1: header lacks the required columns case_number, amount_eur, paid_on")
+        }
+    }
+}
