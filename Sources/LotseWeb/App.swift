@@ -76,6 +76,7 @@ public func buildApplication(environment env: WebEnvironment, host: String = "12
     router.add(middleware: FileMiddleware(env.publicDir, cacheControl: .init([]),
                                           searchForIndexHtml: false, logger: log))
     MotoristController(env: env).register(on: router)
+    OfficeController(env: env).register(on: router)
     OperationsController(env: env).register(on: router)
     return Application(
         router: router,

@@ -161,7 +161,7 @@ struct MotoristController: Sendable {
         case .reminded:
             status["text"] = t.text("status_reminded", lang)
         case .paid:
-            let paidAt = try env.store.read { try Int64.fetchOne($0, sql: "SELECT max(at) FROM events WHERE case_id = ? AND kind = 'paid'", arguments: [c.id]) }
+            let paidAt = c.paidAt
             status["text"] = t.text("status_paid", lang).replacingOccurrences(
                 of: "{date}", with: paidAt.map { t.date(BerlinTime.local($0).date, lang) } ?? "")
         case .cancelled:

@@ -17,11 +17,13 @@ struct WebFixture {
     let store: Store
     let env: WebEnvironment
 
-    init(baseURL: String = "http://127.0.0.1:8080", payee: Bool = true, extraCSV: String? = nil) async throws {
+    init(baseURL: String = "http://127.0.0.1:8080", payee: Bool = true, extraCSV: String? = nil,
+         officeToken: String? = nil) async throws {
         dir = TestSupport.tempDir("lotse-web")
         var c = LotseConfig(environment: [:])
         c.dataDir = dir
         c.publicBaseURL = baseURL
+        c.officeToken = officeToken
         if payee { c.payeeName = "Stadtkasse Test"; c.payeeIBAN = "DE89 3704 0044 0532 0130 00"; c.payeeBIC = "COBADEFFXXX" }
         config = c
         store = try Store(config: c)

@@ -1,0 +1,106 @@
+import Foundation
+import GRDB
+import HTTPTypes
+import Hummingbird
+import LotseBank
+import LotseCore
+import LotseImport
+import LotseStorage
+import NIOCore
+import NIOPosix
+
+/// The office API: uploads of handheld exports and bank statements, and the payments that need a
+/// person. Every route needs `Authorization: Bearer LOTSE_OFFICE_TOKEN`; without a configured token they answer 401.
+struct OfficeController: Sendable {
+    let env: WebEnvironment
+    /// Uploads are streamed to disk, never held in memory; this is the most a single upload may be.
+    static let maxUpload = 1 << 30
+
+    func register(on router: Router<LotseContext>) {
+        router.post("/api/v1/bank-statements") { req, _ in
+            try await upload(req) { path, name in
+                try Reconciler(store: env.store).reconcile(path, displayName: name)
+            }
+        }
+        router.post("/api/v1/imports") { req, _ in
+            try await upload(req) { path, name in
+                let catalogue = try Catalogue(contentsOf: env.config.cataloguePath)
+                return try Importer(store: env.store, config: env.config, catalogue: catalogue).importFile(path, displayName: name)
+            }
+        }
+        router.get("/api/v1/payments") { req, _ -> Response in
+            try authorize(req)
+            let which = req.uri.queryParameters.get("list") ?? "unmatched"
+            let list = try env.store.read { db -> [PaymentRecord] in
+                switch which {
+                case "refunds": return try Ledger.refunds(db)
+                case "unmatched", "partial", "rejected": return try Ledger.list(db, Disposition(rawValue: which)!)
+                default: throw HTTPError(.badRequest, message: "list must be unmatched, partial, refunds or rejected")
+                }
+            }
+            return try Self.json(list)
+        }
+    }
+
+    static func bearerMatches(_ header: String?, _ token: String?) -> Bool {
+        guard let token, !token.isEmpty, let h = header, h.hasPrefix("Bearer ") else { return false }
+        let given = Array(h.dropFirst(7).utf8), want = Array(token.utf8)
+        guard given.count == want.count else { return false }
+        var diff: UInt8 = 0
+        for (a, b) in zip(given, want) { diff |= a ^ b }
+        return diff == 0
+    }
+
+    func authorize(_ req: Request) throws {
+        guard Self.bearerMatches(req.headers[.authorization], env.config.officeToken) else {
+            throw HTTPError(.unauthorized, headers: [.wwwAuthenticate: "Bearer realm=\"lotse-office\""],
+                            message: "office token required")
+        }
+    }
+
+    static func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) throws -> Response {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        enc.keyEncodingStrategy = .convertToSnakeCase
+        return Response(status: status, headers: [.contentType: "application/json", .cacheControl: "no-store"],
+                        body: .init(byteBuffer: ByteBuffer(bytes: try enc.encode(value))))
+    }
+
+    /// Streams the body to a file in the data directory, runs `work` on it off the event loop, answers its summary.
+    func upload<T: Encodable & Sendable>(_ req: Request, _ work: @escaping @Sendable (String, String) throws -> T) async throws -> Response {
+        try authorize(req)
+        let name = Self.safeName(req.uri.queryParameters.get("name") ?? "upload")
+        let dir = env.config.dataDir + "/uploads"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let path = dir + "/" + UUID().uuidString + "-" + name
+        guard FileManager.default.createFile(atPath: path, contents: nil), let handle = FileHandle(forWritingAtPath: path) else {
+            throw HTTPError(.internalServerError)
+        }
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        var size = 0
+        do {
+            for try await buffer in req.body {
+                size += buffer.readableBytes
+                if size > Self.maxUpload { throw HTTPError(.contentTooLarge, message: "upload larger than \(Self.maxUpload) bytes") }
+                handle.write(Data(buffer.readableBytesView))
+            }
+            try handle.close()
+        } catch {
+            try? handle.close()
+            throw error
+        }
+        do {
+            let summary = try await NIOThreadPool.singleton.runIfActive { try work(path, name) }
+            return try Self.json(summary)
+        } catch let e as LotseError {
+            // Errors name the upload, not the spool file.
+            let message = e.description.replacingOccurrences(of: path, with: name)
+            return try Self.json(["error": message], status: .unprocessableContent)
+        }
+    }
+
+    static func safeName(_ s: String) -> String {
+        let cleaned = String(s.unicodeScalars.filter { CharacterSet.alphanumerics.contains($0) || "._-".unicodeScalars.contains($0) }.prefix(80))
+        return cleaned.isEmpty || cleaned.hasPrefix(".") ? "upload" : cleaned
+    }
+}
