@@ -96,4 +96,60 @@ import LotseTestSupport
         let again = try TestSupport.lotse(["import", small], dataDir: dir)
         #expect(again.status == 0 && again.stdout.contains("rejected 0"))
     }
+
+    @Test func reconcileDunningPaymentsAndCancelThroughTheBinary() throws {
+        let dir = TestSupport.tempDir("lotse-cli")
+        for f in ["handheld-HH-07-2026-03-14.csv", "winowig-mde-2026-03-15.xml", "xowi-2026-03-16.xml"] {
+            #expect(try TestSupport.lotse(["import", TestSupport.pilotData + "/samples/" + f], dataDir: dir).status == 0)
+        }
+        let camt = TestSupport.pilotData + "/samples/camt054-2026-03-20.xml"
+        let r = try TestSupport.lotse(["reconcile", camt], dataDir: dir)
+        #expect(r.status == 0)
+        #expect(r.stdout.contains("\(camt): matched 7, unmatched 1, ignored 2, duplicates 0"))
+        let again = try TestSupport.lotse(["reconcile", camt], dataDir: dir)
+        #expect(again.stdout.contains("\(camt): matched 0, unmatched 0, ignored 2, duplicates 8"))
+        // A truncated file: exit 1, one line naming the file, nothing changed.
+        let text = try String(contentsOfFile: camt, encoding: .utf8)
+        let cut = dir + "/cut.xml"
+        TestSupport.write(cut, String(text.prefix(text.count / 2)))
+        let bad = try TestSupport.lotse(["reconcile", cut], dataDir: dir)
+        #expect(bad.status == 1 && bad.stderr.hasPrefix("lotse: \(cut):") && bad.stderr.split(separator: "\n").count == 1)
+
+        // The unmatched transfer, assigned by hand.
+        let list = try TestSupport.lotse(["payments", "list", "--json"], dataDir: dir)
+        let unmatched = try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as! [[String: Any]]
+        #expect(unmatched.count == 1)
+        let id = unmatched[0]["id"] as! Int
+        let assign = try TestSupport.lotse(["payments", "assign", String(id), "KL-2026-0000012"], dataDir: dir)
+        #expect(assign.status == 0 && assign.stdout.contains("the case is paid"))
+
+        // Cash at the city cash office.
+        let cash = dir + "/kasse.csv"
+        TestSupport.write(cash, "case_number;amount_eur;paid_on;receipt_no\nKL-2026-0000006;20,00;2026-03-25;KA-77\n")
+        let c = try TestSupport.lotse(["payments", "import", cash], dataDir: dir)
+        #expect(c.status == 0 && c.stdout.contains("\(cash): recorded 1, duplicates 0, rejected 0"))
+
+        // Cancel one, then the dunning run: 48 cases, 6 paid (1, 3, 5, 25, 10, 12), 1 cash (6), 1 cancelled.
+        let cancel = try TestSupport.lotse(["case", "KL-2026-0000007", "--cancel", "wrong plate"], dataDir: dir)
+        #expect(cancel.status == 0 && cancel.stdout.contains("cancelled"))
+        let out = dir + "/reminders.csv"
+        let d = try TestSupport.lotse(["dunning", "--as-of", "2026-04-30", "--out", out], dataDir: dir)
+        #expect(d.status == 0 && d.stdout.contains("reminded 40"), "\(d.stdout)\(d.stderr)")
+        let rows = try String(contentsOfFile: out, encoding: .utf8).split(separator: "\n")
+        #expect(rows.count == 41 && rows[0] == "case_number;ticket_no;plate;offence_date;tbnr;amount_eur;deadline")
+        #expect(!rows.contains { $0.hasPrefix("KL-2026-0000007;") || $0.hasPrefix("KL-2026-0000001;") })
+        #expect(try TestSupport.lotse(["dunning", "--as-of", "2026-05-01"], dataDir: dir).stdout.contains("reminded 0"))
+        #expect(try TestSupport.lotse(["dunning", "--as-of", "30.04.2026"], dataDir: dir).status == 2)
+
+        // Case 2 got too little by transfer; paying the rest after the reminder closes it, and keeps the reminder.
+        TestSupport.write(cash, "case_number;amount_eur;paid_on\nKL-2026-0000002;25,00;2026-05-02\n")
+        _ = try TestSupport.lotse(["payments", "import", cash], dataDir: dir)
+        let json = try TestSupport.lotse(["case", "KL-2026-0000002", "--json"], dataDir: dir)
+        let obj = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as! [String: Any]
+        #expect(obj["status"] as? String == "paid")
+        let payments = obj["payments"] as! [[String: Any]]
+        #expect(payments.map { $0["channel"] as! String } == ["bank_transfer", "cash"])
+        #expect(payments.map { $0["amount_cents"] as! Int } == [3000, 2500])
+        #expect((obj["events"] as! [[String: Any]]).contains { $0["kind"] as? String == "reminder" })
+    }
 }
