@@ -2,7 +2,7 @@
 """Lotse benchmarks. Each figure is printed as a ratio against a reference measured in the same run
 on the same machine (never an absolute time judged by a unit test).
 
-Usage: bench.py [import|qr|all] ; environment: BENCH_ROWS, BENCH_QR_CASES, BENCH_DIR.
+Usage: bench.py [import|qr|web|bank|all] ; environment: BENCH_ROWS, BENCH_QR_CASES, BENCH_DIR.
 """
 import os, random, re, shutil, subprocess, sys, time, urllib.request
 
@@ -202,6 +202,74 @@ http {{ access_log off; server {{ listen 127.0.0.1:{nginx_port}; root {www};
     print(f"  p99 {p99:.2f} ms (target <= 5 ms)  {'OK' if p99 <= 5 else 'MISSED'}; errors {errors} (target 0)")
 
 
+def bench_bank():
+    """camt.054 with 100k transactions against 1M cases; then the dunning run over the 1M cases."""
+    sys.path.insert(0, os.path.join(ROOT, "scripts"))
+    import camt
+    n = int(os.environ.get("BENCH_BANK_CASES", "1000000"))
+    tx = int(os.environ.get("BENCH_BANK_TX", "100000"))
+    d = fresh("bank")
+    csv = os.path.join(d, "tickets.csv")
+    make_csv(csv, n, seed=4)
+    env = {"LOTSE_DATA_DIR": os.path.join(d, "lotse"), "LOTSE_PILOT_DATA": PILOT}
+    run([LOTSE, "import", csv], env=env)
+    db = os.path.join(d, "lotse", "lotse.sqlite")
+    rows = subprocess.run(["sqlite3", db, "SELECT case_number, amount_cents FROM cases"], capture_output=True,
+                          text=True, check=True).stdout.split()
+    cases = [(r.split("|")[0], int(r.split("|")[1])) for r in rows]
+    rnd = random.Random(5)
+    picked = rnd.sample(cases, tx)
+    entries, i, k = [], 0, 0
+    while i < len(picked):
+        k += 1
+        r = rnd.random()
+        if r < 0.04 and i + 5 <= len(picked):  # a Summengutschrift of five
+            part = picked[i:i + 5]
+            entries.append({"amount": sum(a for _, a in part), "ref": f"B{k:09d}", "txs": [
+                {"amount": a, "rf": camt.rf(c), "bank_ref": f"B{k:09d}-{j}"} for j, (c, a) in enumerate(part)]})
+            i += 5
+            continue
+        c, a = picked[i]
+        i += 1
+        if r < 0.75:
+            t = {"amount": a, "rf": camt.rf(c)}
+        elif r < 0.95:
+            t = {"amount": a, "text": ["Verwarnung " + c.replace("-", " ").lower(), "Danke"]}
+        else:
+            t = {"amount": a, "text": ["Ueberweisung ohne Aktenzeichen"]}
+        entries.append({"amount": a, "ref": f"E{k:09d}", "txs": [t]})
+    xml = os.path.join(d, "camt054.xml")
+    camt.write(xml, "camt.054.001.08", entries)
+    size = os.path.getsize(xml) / 1e6
+    # reference: a streaming XML parse of the same file (Python's expat-based iterparse, one pass, no work)
+    ref_script = "import sys, xml.etree.ElementTree as E\nfor _, e in E.iterparse(sys.argv[1]): e.clear()\n"
+    ref_t, _, _ = run([sys.executable, "-c", ref_script, xml])
+    t, mb, out = run([LOTSE, "reconcile", xml], env=env)
+    print(f"reconcile: camt.054 with {tx} transactions ({size:.0f} MB) against {n} cases")
+    print(f"  python iterparse of the file (reference): {ref_t:.2f} s")
+    print(f"  lotse reconcile: {t:.2f} s, {mb:.0f} MB peak -> {out.strip().splitlines()[0].split(': ', 1)[-1]}")
+    print(f"  RATIO reconcile/iterparse = {t / ref_t:.2f};  {t:.2f} s (target <= 10 s) {'OK' if t <= 10 else 'MISSED'}; "
+          f"{mb:.0f} MB (target <= 300 MB) {'OK' if mb <= 300 else 'MISSED'}")
+
+    # dunning: every unpaid case is past deadline + grace
+    ref_db = os.path.join(d, "ref.sqlite")
+    shutil.copy(db, ref_db)
+    ref_sql = ("BEGIN;\n.once " + os.path.join(d, "ref-reminders.csv") + "\n"
+               "SELECT case_number, ticket_no, plate, date(issued_at, 'unixepoch'), tbnr, amount_cents, deadline FROM cases "
+               "WHERE status IN ('open','overdue') AND deadline < '2027-12-01';\n"
+               "INSERT INTO events (case_id, kind, at) SELECT id, 'reminder', 0 FROM cases "
+               "WHERE status IN ('open','overdue') AND deadline < '2027-12-01';\n"
+               "UPDATE cases SET status = 'reminded' WHERE status IN ('open','overdue') AND deadline < '2027-12-01';\nCOMMIT;\n")
+    start = time.perf_counter()
+    subprocess.run(["sqlite3", "-separator", ";", ref_db], input=ref_sql, text=True, check=True, capture_output=True)
+    ref_t = time.perf_counter() - start
+    t, mb, out = run([LOTSE, "dunning", "--as-of", "2027-12-01", "--out", os.path.join(d, "reminders.csv")], env=env)
+    print(f"dunning: {n} cases, all unpaid ones due for a reminder")
+    print(f"  sqlite3 shell, same select + updates (reference): {ref_t:.2f} s")
+    print(f"  lotse dunning: {t:.2f} s, {mb:.0f} MB peak -> {out.strip()}")
+    print(f"  RATIO dunning/sqlite3 = {t / ref_t:.2f};  {t:.2f} s (target <= 5 s) {'OK' if t <= 5 else 'MISSED'}")
+
+
 def events(env):
     out = subprocess.run(["sqlite3", os.path.join(env["LOTSE_DATA_DIR"], "lotse.sqlite"),
                           "SELECT count(*) FROM events WHERE kind = 'page_viewed'"], capture_output=True, text=True)
@@ -217,6 +285,8 @@ def main():
         bench_qr()
     if what in ("web", "all"):
         bench_web()
+    if what in ("bank", "all"):
+        bench_bank()
 
 
 if __name__ == "__main__":

@@ -53,13 +53,48 @@ public struct Reconciler: Sendable {
         var summary = ReconcileSummary(file: name)
         do {
             try store.pool.writeWithoutTransaction { db in
+                // A big file touches many pages of the case index: keep them in memory rather than re-reading them.
+                try db.execute(sql: "PRAGMA cache_size = -98304")
+                defer { try? db.execute(sql: "PRAGMA cache_size = -2000") }
                 try db.inTransaction(.immediate) {
                     let matcher = try Matcher(db: db)
-                    let parser = CamtParser(path: path) { entry in
-                        try self.handle(entry, db: db, matcher: matcher, file: name, now: now, summary: &summary)
+                    // The XML is parsed on a second thread while this one matches and writes.
+                    let queue = BoundedQueue<Parsed>(capacity: 8)
+                    let finished = DispatchSemaphore(value: 0)
+                    let thread = Thread {
+                        defer { queue.close(); finished.signal() }
+                        var batch: [CamtEntry] = []
+                        let parser = CamtParser(path: path) { entry in
+                            batch.append(entry)
+                            if batch.count >= 256 {
+                                guard queue.put(.entries(batch)) else { throw CancellationError() }
+                                batch.removeAll(keepingCapacity: true)
+                            }
+                        }
+                        do {
+                            try parser.run()
+                            if !batch.isEmpty { _ = queue.put(.entries(batch)) }
+                            _ = queue.put(.done(parser.kind))
+                        } catch {
+                            _ = queue.put(.failed(error))
+                        }
                     }
-                    try parser.run()
-                    summary.format = parser.kind?.rawValue ?? ""
+                    thread.stackSize = 4 << 20
+                    thread.start()
+                    defer { queue.close(); finished.wait() }
+                    var complete = false
+                    while let item = queue.take() {
+                        switch item {
+                        case .entries(let entries):
+                            for e in entries { try self.handle(e, db: db, matcher: matcher, file: name, now: now, summary: &summary) }
+                        case .done(let kind):
+                            summary.format = kind?.rawValue ?? ""
+                            complete = true
+                        case .failed(let error):
+                            throw error
+                        }
+                    }
+                    guard complete else { throw LotseError.io("\(name): reading stopped early") }
                     return .commit
                 }
             }
@@ -136,7 +171,6 @@ public struct Reconciler: Sendable {
             } else {
                 key = entryKey + "#" + String(i)
             }
-            if try Ledger.isKnown(db, dedupKey: key) { summary.duplicates += 1; continue }
             var p = base(t, amount: a, key: key)
             let (caseID, lookedFor) = try matcher.match(t)
             if caseID == nil { p.note = lookedFor }
@@ -169,6 +203,13 @@ public struct Reconciler: Sendable {
         }
         return "sha256:" + SHA256.hash(data: Data(s.utf8)).map { String(format: "%02x", $0) }.joined()
     }
+}
+
+/// What the parsing thread hands over.
+enum Parsed: @unchecked Sendable {
+    case entries([CamtEntry])
+    case done(CamtKind?)
+    case failed(Error)
 }
 
 /// Finds the case a transfer is for: a valid structured RF reference first; else a case number

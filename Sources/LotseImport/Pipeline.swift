@@ -1,46 +1,6 @@
 import Foundation
 import LotseCore
 
-/// A bounded queue between a producer thread and a consumer: parsing and validation of a CSV
-/// export run on one core while the inserts run on the other.
-final class BoundedQueue<Element>: @unchecked Sendable {
-    private let condition = NSCondition()
-    private var items: [Element] = []
-    private let capacity: Int
-    private var closed = false
-
-    init(capacity: Int) { self.capacity = capacity }
-
-    func put(_ e: Element) -> Bool {
-        condition.lock()
-        defer { condition.unlock() }
-        while items.count >= capacity && !closed { condition.wait() }
-        if closed { return false }
-        items.append(e)
-        condition.broadcast()
-        return true
-    }
-
-    /// nil when the producer has finished and everything was taken.
-    func take() -> Element? {
-        condition.lock()
-        defer { condition.unlock() }
-        while items.isEmpty && !closed { condition.wait() }
-        if items.isEmpty { return nil }
-        let e = items.removeFirst()
-        condition.broadcast()
-        return e
-    }
-
-    /// Ends the stream (producer done) or abandons it (consumer failed).
-    func close() {
-        condition.lock()
-        closed = true
-        condition.broadcast()
-        condition.unlock()
-    }
-}
-
 /// What the parsing thread hands to the writer.
 enum ParsedRow: @unchecked Sendable {
     case valid(Ticket)

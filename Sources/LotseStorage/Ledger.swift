@@ -91,70 +91,84 @@ public enum Ledger {
     public static func record(_ db: Database, _ p: IncomingPayment, caseID: Int64?, rejected: Bool = false,
                               now: Int64 = Int64(Date().timeIntervalSince1970)) throws -> Outcome {
         if try isKnown(db, dedupKey: p.dedupKey) { return .duplicate }
+        var decision = Decision(disposition: rejected ? .rejected : .unmatched, refund: 0, note: nil, partialsBefore: 0)
+        if let caseID, !rejected {
+            decision = try decide(db, caseID: caseID, amount: p.amountCents, currency: p.currency, excluding: nil)
+        }
         try exec(db, """
-            INSERT INTO payments (case_id, channel, amount_cents, currency, paid_at, disposition, source, dedup_key,
+            INSERT INTO payments (case_id, channel, amount_cents, currency, paid_at, disposition, refund_cents, source, dedup_key,
                                   external_id, payer, reference, note, recorded_at)
-            VALUES (NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """, [p.channel.rawValue, p.amountCents, p.currency, p.paidAt,
-                             rejected ? Disposition.rejected.rawValue : Disposition.unmatched.rawValue,
-                             p.source, p.dedupKey, p.externalID, p.payer, p.reference, p.note, now])
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, [rejected ? nil : caseID, p.channel.rawValue, p.amountCents, p.currency, p.paidAt, decision.disposition.rawValue,
+                  decision.refund, p.source, p.dedupKey, p.externalID, p.payer, p.reference, decision.note ?? p.note, now])
         let id = db.lastInsertedRowID
-        guard let caseID, !rejected else { return .recorded(id: id, disposition: rejected ? .rejected : .unmatched) }
-        return .recorded(id: id, disposition: try apply(db, paymentID: id, caseID: caseID))
+        if let caseID, !rejected {
+            try effects(db, decision, caseID: caseID, paidAt: p.paidAt, channel: p.channel.rawValue)
+        }
+        return .recorded(id: id, disposition: decision.disposition)
     }
 
-    /// Applies a stored payment to a case: closes it when the payments reach its amount (the surplus is
-    /// to be refunded), leaves it open when they fall short, refunds everything when it is paid or cancelled.
-    @discardableResult
-    public static func apply(_ db: Database, paymentID: Int64, caseID: Int64) throws -> Disposition {
-        guard let c = try Row.fetchOne(db.cachedStatement(sql: "SELECT status, amount_cents FROM cases WHERE id = ?"), arguments: [caseID]),
-              let p = try Row.fetchOne(db.cachedStatement(sql: "SELECT amount_cents, currency, paid_at, channel FROM payments WHERE id = ?"),
-                                       arguments: [paymentID])
-        else { throw LotseError.input("payment \(paymentID) or its case does not exist") }
-        let status = CaseStatus(rawValue: c["status"]) ?? .open
-        let caseAmount: Int = c["amount_cents"]
-        let amount: Int = p["amount_cents"]
-        let currency: String = p["currency"]
-        let paidAt: Int64 = p["paid_at"]
-        let channel: String = p["channel"]
+    struct Decision {
+        var disposition: Disposition
+        var refund: Int
+        var note: String?
+        var partialsBefore: Int
+    }
 
-        func set(_ d: Disposition, refund: Int, note: String?) throws {
-            try exec(db, """
-                UPDATE payments SET case_id = ?, disposition = ?, refund_cents = ?, note = coalesce(?, note) WHERE id = ?
-                """, [caseID, d.rawValue, refund, note, paymentID])
+    /// What a payment of `amount` does to the case: closes it when the payments reach its amount (the surplus
+    /// is to be refunded), leaves it open when they fall short, is refunded whole when the case is paid or cancelled.
+    static func decide(_ db: Database, caseID: Int64, amount: Int, currency: String, excluding: Int64?) throws -> Decision {
+        guard let c = try Row.fetchOne(db.cachedStatement(sql: "SELECT status, amount_cents FROM cases WHERE id = ?"), arguments: [caseID]) else {
+            throw LotseError.input("case \(caseID) does not exist")
         }
-        if currency != "EUR" {
-            try set(.refund, refund: amount, note: "currency \(currency) is not EUR")
-            return .refund
-        }
-        switch status {
-        case .paid:
-            try set(.refund, refund: amount, note: "case already paid")
-            try CaseQueries.addEvent(db, caseID: caseID, kind: "refund_due", at: paidAt, detail: channel)
-            return .refund
-        case .cancelled:
-            try set(.refund, refund: amount, note: "case cancelled")
-            try CaseQueries.addEvent(db, caseID: caseID, kind: "refund_due", at: paidAt, detail: channel)
-            return .refund
+        if currency != "EUR" { return Decision(disposition: .refund, refund: amount, note: "currency \(currency) is not EUR", partialsBefore: 0) }
+        let caseAmount: Int = c["amount_cents"]
+        switch CaseStatus(rawValue: c["status"]) ?? .open {
+        case .paid: return Decision(disposition: .refund, refund: amount, note: "case already paid", partialsBefore: 0)
+        case .cancelled: return Decision(disposition: .refund, refund: amount, note: "case cancelled", partialsBefore: 0)
         case .open, .overdue, .reminded:
             let before = try Int.fetchOne(db.cachedStatement(sql: """
                 SELECT coalesce(sum(amount_cents), 0) FROM payments WHERE case_id = ? AND disposition = 'partial' AND id != ?
-                """), arguments: [caseID, paymentID]) ?? 0
+                """), arguments: [caseID, excluding ?? -1]) ?? 0
             let total = before + amount
             if total < caseAmount {
-                try set(.partial, refund: 0, note: "short by \(Money.plain(caseAmount - total)) EUR")
-                try CaseQueries.addEvent(db, caseID: caseID, kind: "partial_payment", at: paidAt, detail: channel)
-                return .partial
+                return Decision(disposition: .partial, refund: 0, note: "short by \(Money.plain(caseAmount - total)) EUR", partialsBefore: before)
             }
             let surplus = total - caseAmount
-            try set(.paid, refund: surplus, note: surplus > 0 ? "surplus \(Money.plain(surplus)) EUR to refund" : nil)
-            if before > 0 {
+            return Decision(disposition: .paid, refund: surplus, note: surplus > 0 ? "surplus \(Money.plain(surplus)) EUR to refund" : nil,
+                            partialsBefore: before)
+        }
+    }
+
+    /// The case side of a decision: its status, earlier partial payments, the event.
+    static func effects(_ db: Database, _ d: Decision, caseID: Int64, paidAt: Int64, channel: String) throws {
+        switch d.disposition {
+        case .paid:
+            if d.partialsBefore > 0 {
                 try exec(db, "UPDATE payments SET disposition = 'paid' WHERE case_id = ? AND disposition = 'partial'", [caseID])
             }
             try exec(db, "UPDATE cases SET status = 'paid', paid_at = ?, paid_channel = ? WHERE id = ?", [paidAt, channel, caseID])
             try CaseQueries.addEvent(db, caseID: caseID, kind: "paid", at: paidAt, detail: channel)
-            return .paid
+        case .partial:
+            try CaseQueries.addEvent(db, caseID: caseID, kind: "partial_payment", at: paidAt, detail: channel)
+        case .refund:
+            try CaseQueries.addEvent(db, caseID: caseID, kind: "refund_due", at: paidAt, detail: channel)
+        case .unmatched, .rejected:
+            break
         }
+    }
+
+    /// Applies a stored payment to a case (the office assigning it by hand).
+    @discardableResult
+    public static func apply(_ db: Database, paymentID: Int64, caseID: Int64) throws -> Disposition {
+        guard let p = try Row.fetchOne(db, sql: "SELECT amount_cents, currency, paid_at, channel FROM payments WHERE id = ?",
+                                       arguments: [paymentID])
+        else { throw LotseError.input("payment \(paymentID) does not exist") }
+        let d = try decide(db, caseID: caseID, amount: p["amount_cents"], currency: p["currency"], excluding: paymentID)
+        try db.execute(sql: "UPDATE payments SET case_id = ?, disposition = ?, refund_cents = ?, note = coalesce(?, note) WHERE id = ?",
+                       arguments: [caseID, d.disposition.rawValue, d.refund, d.note, paymentID])
+        try effects(db, d, caseID: caseID, paidAt: p["paid_at"], channel: p["channel"])
+        return d.disposition
     }
 
     /// Assigns an unmatched (or rejected) payment to a case by hand.
