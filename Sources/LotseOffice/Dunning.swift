@@ -40,22 +40,38 @@ public enum Dunning {
             try store.pool.writeWithoutTransaction { db in
                 try db.inTransaction(.immediate) {
                     // Reminders first: their cases then no longer count as merely overdue.
-                    var buffer = Data(capacity: 1 << 20)
+                    var buffer = [UInt8]()
+                    buffer.reserveCapacity(1 << 20)
                     buffer.append(contentsOf: (header + "\n").utf8)
-                    let rows = try Row.fetchCursor(db, sql: """
-                        SELECT id, case_number, ticket_no, plate, issued_at, tbnr, amount_cents, deadline FROM cases
+                    let statement = try db.makeStatement(sql: """
+                        SELECT case_number, ticket_no, plate, issued_at, tbnr, amount_cents, deadline FROM cases
                         WHERE status IN ('open', 'overdue') AND deadline < ? ORDER BY id
-                        """, arguments: [remindBefore])
+                        """)
+                    statement.arguments = [remindBefore]
+                    let rows = try Row.fetchCursor(statement)
                     while let r = try rows.next() {
-                        let issued: Int64 = r[4]
-                        let ticket: String? = r[2]
-                        let fields: [String] = [r[1], ticket ?? "", r[3], BerlinTime.local(issued).date.description, r[5],
-                                                Money.plain(r[6]).replacingOccurrences(of: ".", with: ","), r[7]]
-                        buffer.append(contentsOf: (fields.map(csv).joined(separator: ";") + "\n").utf8)
+                        // Byte-level CSV: this loop runs once per case due, up to every case of the year.
+                        appendField(&buffer, r[0] as String)
+                        buffer.append(59)
+                        appendField(&buffer, (r[1] as String?) ?? "")
+                        buffer.append(59)
+                        appendField(&buffer, r[2] as String)
+                        buffer.append(59)
+                        buffer.append(contentsOf: BerlinTime.local(r[3] as Int64).date.description.utf8)
+                        buffer.append(59)
+                        appendField(&buffer, r[4] as String)
+                        buffer.append(59)
+                        let cents = r[5] as Int
+                        buffer.append(contentsOf: String(cents / 100).utf8)
+                        buffer.append(44)
+                        buffer.append(UInt8(48 + (cents % 100) / 10)); buffer.append(UInt8(48 + cents % 10))
+                        buffer.append(59)
+                        buffer.append(contentsOf: (r[6] as String).utf8)
+                        buffer.append(10)
                         summary.reminded += 1
-                        if buffer.count > 1 << 20 { handle.write(buffer); buffer.removeAll(keepingCapacity: true) }
+                        if buffer.count > 1 << 20 { handle.write(Data(buffer)); buffer.removeAll(keepingCapacity: true) }
                     }
-                    handle.write(buffer)
+                    handle.write(Data(buffer))
                     try db.execute(sql: """
                         INSERT INTO events (case_id, kind, at, detail)
                         SELECT id, 'reminder', ?, ? FROM cases WHERE status IN ('open', 'overdue') AND deadline < ?;
@@ -85,11 +101,21 @@ public enum Dunning {
         return summary
     }
 
-    static func csv(_ s: String) -> String {
-        if s.contains(";") || s.contains("\"") || s.contains("\n") || s.contains("\r") {
-            return "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    /// Appends one `;`-CSV field, quoted only when it must be.
+    static func appendField(_ out: inout [UInt8], _ s: String) {
+        var s = s
+        s.withUTF8 { u in
+            if !u.contains(where: { $0 == 59 || $0 == 34 || $0 == 10 || $0 == 13 }) {
+                out.append(contentsOf: u)
+                return
+            }
+            out.append(34)
+            for b in u {
+                out.append(b)
+                if b == 34 { out.append(34) }
+            }
+            out.append(34)
         }
-        return s
     }
 
     /// The next free file name for a run's reminder list in `dir`.
