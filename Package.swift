@@ -8,6 +8,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "lotse", targets: ["lotse"]),
+        .executable(name: "lotse-paypal-sim", targets: ["lotse-paypal-sim"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -30,6 +31,17 @@ let package = Package(
                        providers: [.apt(["libcurl4-openssl-dev"])]),
         // curl_easy_setopt is variadic: Swift calls these typed wrappers instead.
         .target(name: "CCurlShim", dependencies: ["CCurl"]),
+
+        // The one outgoing HTTP client, over libcurl.
+        .target(name: "LotseHTTP", dependencies: ["LotseCore", "CCurl", "CCurlShim"]),
+
+        // Online payment providers behind one interface: PayPal (Orders v2, webhooks).
+        .target(name: "LotsePayments", dependencies: [
+            "LotseCore", "LotseStorage", "LotseHTTP",
+            .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+        ]),
 
         // Domain model and rules: money, plates, Berlin time, catalogue, RF references, config.
         .target(name: "LotseCore"),
@@ -63,7 +75,7 @@ let package = Package(
         ]),
         // The web: motorist pages, lookup, GiroCode, verify, health and metrics (Hummingbird 2, Mustache).
         .target(name: "LotseWeb", dependencies: [
-            "LotseCore", "LotseStorage", "LotseTokens", "LotseQR", "LotseImport", "LotseBank",
+            "LotseCore", "LotseStorage", "LotseTokens", "LotseQR", "LotseImport", "LotseBank", "LotseHTTP", "LotsePayments",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Mustache", package: "swift-mustache"),
             .product(name: "Metrics", package: "swift-metrics"),
@@ -77,9 +89,19 @@ let package = Package(
         ]),
         // Thin executable.
         .executableTarget(name: "lotse", dependencies: [
-            "LotseCore", "LotseStorage", "LotseTokens", "LotseQR", "LotseImport", "LotseBank", "LotseOffice", "LotseWeb",
+            "LotseCore", "LotseStorage", "LotseTokens", "LotseQR", "LotseImport", "LotseBank", "LotseHTTP", "LotsePayments", "LotseOffice", "LotseWeb",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        // PayPal's protocol on loopback for tests and the offline demo, with fault injection.
+        .executableTarget(name: "lotse-paypal-sim", dependencies: [
+            "LotseHTTP",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "NIOCore", package: "swift-nio"),
         ]),
 
         // Helpers for the tests: temp dirs, running the real binary, zbarimg.

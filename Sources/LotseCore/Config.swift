@@ -19,6 +19,12 @@ public struct LotseConfig: Sendable {
     public var paypalClientSecret: String?
     public var paypalWebhookID: String?
     public var cityName: String
+    /// Extra CA certificates for outgoing TLS (a test CA); verification itself is never switched off.
+    public var caFile: String?
+    /// Total timeout of one call to the payment provider, in seconds.
+    public var paypalTimeout: Double
+    /// PayPal is offered only with client id and secret.
+    public var paypalConfigured: Bool { paypalClientID != nil && paypalClientSecret != nil }
 
     public init(environment env: [String: String] = ProcessInfo.processInfo.environment) {
         func value(_ key: String) -> String? {
@@ -43,6 +49,8 @@ public struct LotseConfig: Sendable {
         paypalClientSecret = value("LOTSE_PAYPAL_CLIENT_SECRET")
         paypalWebhookID = value("LOTSE_PAYPAL_WEBHOOK_ID")
         cityName = value("LOTSE_CITY_NAME") ?? "Kaiserslautern"
+        caFile = value("LOTSE_CA_FILE")
+        paypalTimeout = value("LOTSE_PAYPAL_TIMEOUT").flatMap(Double.init) ?? 20
     }
 
     /// The database file inside the data directory.

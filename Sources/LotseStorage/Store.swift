@@ -138,6 +138,33 @@ public enum Schema {
             ) WITHOUT ROWID;
             """)
         }
+        m.registerMigration("v3-provider-orders") { db in
+            // Orders at an online payment provider (PayPal): one open order per case is reused; `attempt`
+            // counts the orders of a case and makes the provider's idempotency key.
+            try db.execute(sql: """
+            CREATE TABLE provider_orders (
+                order_id TEXT PRIMARY KEY,
+                provider TEXT NOT NULL,
+                case_id INTEGER NOT NULL REFERENCES cases(id),
+                attempt INTEGER NOT NULL,
+                status TEXT NOT NULL
+                    CHECK (status IN ('created', 'approved', 'pending', 'completed', 'cancelled', 'failed')),
+                approve_url TEXT NOT NULL,
+                amount_cents INTEGER NOT NULL,
+                language TEXT NOT NULL,
+                capture_id TEXT,
+                created_at INTEGER NOT NULL,
+                updated_at INTEGER NOT NULL
+            );
+            CREATE INDEX provider_orders_case ON provider_orders(case_id);
+            CREATE TABLE webhook_events (
+                id TEXT PRIMARY KEY,
+                provider TEXT NOT NULL,
+                kind TEXT NOT NULL,
+                received_at INTEGER NOT NULL
+            ) WITHOUT ROWID;
+            """)
+        }
         return m
     }
 }

@@ -2,12 +2,15 @@ import Foundation
 import Hummingbird
 import Logging
 import LotseCore
+import LotseHTTP
+import LotsePayments
 import LotseStorage
 import LotseTokens
 import Metrics
 import Mustache
 import NIOCore
 import Prometheus
+import ServiceLifecycle
 
 /// Everything a request handler needs, built once at start-up.
 public struct WebEnvironment: Sendable {
@@ -19,6 +22,9 @@ public struct WebEnvironment: Sendable {
     public let recorder: EventRecorder
     public let payee: Payee?
     public let publicDir: String
+    /// The online payment provider; nil without PayPal credentials (the button is hidden).
+    public let provider: (any PaymentProvider)?
+    public let logger: Logger
 
     /// Loads templates, translations and keys. `resourceRoot` holds `templates/` and `public/`.
     public init(config: LotseConfig, store: Store, resourceRoot: String? = nil) async throws {
@@ -41,6 +47,19 @@ public struct WebEnvironment: Sendable {
             payee = .demo
         } else {
             payee = nil
+        }
+        var log = Logger(label: "lotse")
+        log.logLevel = .info
+        logger = log
+        if config.paypalConfigured, let id = config.paypalClientID, let secret = config.paypalClientSecret {
+            do { try CurlClient.check(config.paypalAPIBase) } catch {
+                throw LotseError.usage("LOTSE_PAYPAL_API_BASE must be https (or http on loopback): \(config.paypalAPIBase)")
+            }
+            let http = CurlClient(connectTimeout: min(5, config.paypalTimeout), timeout: config.paypalTimeout, caFile: config.caFile)
+            let api = PayPalAPI(base: config.paypalAPIBase, clientID: id, secret: secret, http: http)
+            provider = PayPalProvider(api: api, store: store, publicBaseURL: config.publicBaseURL, webhookID: config.paypalWebhookID)
+        } else {
+            provider = nil
         }
     }
 
@@ -75,14 +94,25 @@ public func buildApplication(environment env: WebEnvironment, host: String = "12
     router.add(middleware: MetricsMiddleware())
     router.add(middleware: FileMiddleware(env.publicDir, cacheControl: .init([]),
                                           searchForIndexHtml: false, logger: log))
-    MotoristController(env: env).register(on: router)
+    let motorist = MotoristController(env: env)
+    motorist.register(on: router)
+    motorist.registerPayments(on: router)
     OfficeController(env: env).register(on: router)
     OperationsController(env: env).register(on: router)
     return Application(
         router: router,
         configuration: .init(address: .hostname(host, port: port), serverName: nil),
-        services: [EventRecorderService(recorder: env.recorder)],
+        services: services(env, log),
         logger: log)
+}
+
+func services(_ env: WebEnvironment, _ log: Logger) -> [any Service] {
+    var s: [any Service] = [EventRecorderService(recorder: env.recorder)]
+    if let p = env.provider as? PayPalProvider {
+        let every = Double(ProcessInfo.processInfo.environment["LOTSE_PAYMENT_SWEEP_SECONDS"] ?? "") ?? 120
+        s.append(PaymentSweepService(provider: p, interval: every, logger: log))
+    }
+    return s
 }
 
 /// `/healthz` and `/metrics`.

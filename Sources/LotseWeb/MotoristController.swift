@@ -168,9 +168,13 @@ struct MotoristController: Sendable {
             status["text"] = t.text("status_cancelled", lang)
         }
         ctx["status"] = status
+        if let n = req.uri.queryParameters.get("notice"), Self.notices.contains(n) {
+            ctx["notice"] = t.text("notice_" + n, lang)
+        }
+        if c.status == .paid { ctx["receiptURL"] = "/T/" + env.tokens.token(caseID: c.id) + "/receipt" }
         let payable = c.status == .open || c.status == .overdue || c.status == .reminded
         if payable {
-            var pay: [String: Any] = ["paypal": env.config.paypalClientID != nil]
+            var pay: [String: Any] = ["paypal": env.provider != nil]
             if let payee = env.payee, let ref = RFReference.make(from: c.caseNumber) {
                 pay["bank"] = ["name": payee.name, "iban": payee.ibanGrouped, "bic": payee.bic,
                                "reference": Self.grouped(ref), "amount": Money.display(c.amountCents, language: lang),

@@ -1,0 +1,83 @@
+import Foundation
+import GRDB
+import Logging
+import LotseCore
+import LotseStorage
+
+/// A case as a provider sees it.
+public struct PayableCase: Sendable {
+    public var id: Int64
+    public var number: String
+    public var amountCents: Int
+    public init(id: Int64, number: String, amountCents: Int) { self.id = id; self.number = number; self.amountCents = amountCents }
+}
+
+/// Where to send the motorist.
+public struct Handoff: Sendable, Equatable {
+    public var redirectURL: String
+    public var orderID: String
+    /// An open order was reused (button pressed again, second tab).
+    public var reused: Bool
+}
+
+/// What came of a return, a notification or a status check.
+public enum Completion: Sendable, Equatable {
+    /// Paid; `refund` when the money arrived for a case already paid (it goes on the refund list).
+    case paid(caseID: Int64, captureID: String, refund: Bool)
+    /// The provider holds the payment (e.g. PENDING review); the webhook will confirm it.
+    case pending(caseID: Int64)
+    /// The payer has not approved (yet).
+    case notApproved(caseID: Int64)
+    case cancelled(caseID: Int64)
+    case failed(caseID: Int64, reason: String)
+    case unknownOrder
+
+    public var caseID: Int64? {
+        switch self {
+        case .paid(let c, _, _), .pending(let c), .notApproved(let c), .cancelled(let c), .failed(let c, _): return c
+        case .unknownOrder: return nil
+        }
+    }
+}
+
+public enum NotificationOutcome: Sendable, Equatable {
+    case rejected          // failed verification: 400, nothing changed
+    case duplicate         // seen before
+    case handled(String)   // event type
+    case ignored(String)   // not ours or not relevant
+}
+
+/// A payment provider behind the pages: a second one (XBezahldienste: pmPayment, ePay21, GiroCheckout) implements
+/// the same four steps without touching the pages.
+public protocol PaymentProvider: Sendable {
+    var id: String { get }
+    /// Starts (or resumes) a payment; the motorist is sent to `redirectURL`.
+    func start(_ c: PayableCase, language: String) async throws -> Handoff
+    /// The motorist came back approved: complete (capture) the payment.
+    func complete(orderID: String) async throws -> Completion
+    /// The motorist came back having cancelled.
+    func cancel(orderID: String) throws -> Completion
+    /// A notification from the provider (verified before anything changes).
+    func handleNotification(headers: [String: String], body: [UInt8]) async throws -> NotificationOutcome
+    /// Asks the provider for the state of an order and acts on it (for returns and notifications that never came).
+    func refresh(orderID: String) async throws -> Completion
+}
+
+/// The case id an order belongs to (for the pages).
+public enum ProviderOrders {
+    public static func caseID(_ db: Database, orderID: String) throws -> Int64? {
+        try Int64.fetchOne(db, sql: "SELECT case_id FROM provider_orders WHERE order_id = ?", arguments: [orderID])
+    }
+
+    public static func latestCapture(_ db: Database, caseID: Int64) throws -> PaymentRecord? {
+        try Ledger.payments(db, caseID: caseID).last { $0.disposition == .paid }
+    }
+
+    /// Orders not finished that are older than `age` seconds: candidates for a status check.
+    public static func stale(_ db: Database, olderThan age: Int64, now: Int64) throws -> [String] {
+        try String.fetchAll(db, sql: """
+            SELECT order_id FROM provider_orders WHERE status IN ('created', 'approved', 'pending') AND updated_at <= ?
+            ORDER BY created_at
+            """, arguments: [now - age])
+    }
+}

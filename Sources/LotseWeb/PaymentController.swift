@@ -1,0 +1,135 @@
+import Foundation
+import GRDB
+import HTTPTypes
+import Hummingbird
+import Logging
+import LotseCore
+import LotsePayments
+import LotseStorage
+import Metrics
+import NIOCore
+import ServiceLifecycle
+
+/// The hand-off to the online payment provider and the way back: pay, return, cancel, webhooks, receipt.
+extension MotoristController {
+    static let notices: Set<String> = ["payment_cancelled", "payment_pending", "payment_failed", "paypal_unavailable"]
+
+    func registerPayments(on router: Router<LotseContext>) {
+        for prefix in ["T", "t"] {
+            router.post("/\(prefix)/:token/pay") { req, ctx in try await pay(req, ctx) }
+            router.get("/\(prefix)/:token/receipt") { req, ctx in try receipt(req, ctx) }
+        }
+        router.get("/pay/paypal/return") { req, _ in try await providerReturn(req, cancelled: false) }
+        router.get("/pay/paypal/cancel") { req, _ in try await providerReturn(req, cancelled: true) }
+        router.post("/webhooks/paypal") { req, _ -> Response in
+            guard let provider = env.provider else { return Response(status: .notFound) }
+            let body = try await req.body.collect(upTo: 256 * 1024)
+            var headers: [String: String] = [:]
+            for f in req.headers { headers[f.name.canonicalName.lowercased()] = f.value }
+            let outcome = try await provider.handleNotification(headers: headers, body: Array(buffer: body))
+            return Response(status: outcome == .rejected ? .badRequest : .ok)
+        }
+    }
+
+    func caseLocation(_ caseID: Int64, lang: String?, notice: String? = nil, receipt: Bool = false) -> String {
+        var s = "/T/" + env.tokens.token(caseID: caseID) + (receipt ? "/receipt" : "")
+        var q: [String] = []
+        if let lang { q.append("lang=" + lang) }
+        if let notice { q.append("notice=" + notice) }
+        if !q.isEmpty { s += "?" + q.joined(separator: "&") }
+        return s
+    }
+
+    func redirect(_ location: String) -> HTML {
+        HTML(body: "", status: .seeOther, headers: [.location: location, .cacheControl: "no-store"])
+    }
+
+    /// `POST /T/{token}/pay`: CSRF checked, then 303 to the provider's approval page.
+    func pay(_ req: Request, _ context: LotseContext) async throws -> HTML {
+        guard let c = try verifiedCase(context) else { return try notFound(req) }
+        let body = try await req.body.collect(upTo: 16 * 1024)
+        let form = Form.decode(String(buffer: body))
+        let lang = env.translations.supports(form["lang"] ?? "") ? form["lang"]! : language(req).lang
+        guard CSRF.verify(req, formValue: form["csrf"]) else {
+            return redirect(caseLocation(c.id, lang: lang))
+        }
+        guard let provider = env.provider, c.status == .open || c.status == .overdue || c.status == .reminded else {
+            return redirect(caseLocation(c.id, lang: lang))
+        }
+        do {
+            let h = try await provider.start(PayableCase(id: c.id, number: c.caseNumber, amountCents: c.amountCents), language: lang)
+            Counter(label: "lotse_payment_handoffs_total", dimensions: [("provider", provider.id)]).increment()
+            return redirect(h.redirectURL)
+        } catch {
+            env.logger.error("payment hand-off failed: \(error)")
+            return redirect(caseLocation(c.id, lang: lang, notice: "paypal_unavailable"))
+        }
+    }
+
+    /// Back from the provider: capture, then the receipt; or the case page, unchanged, after a cancel.
+    func providerReturn(_ req: Request, cancelled: Bool) async throws -> HTML {
+        guard let provider = env.provider, let orderID = req.uri.queryParameters.get("token"), !orderID.isEmpty,
+              let lang = try env.store.read({ try String.fetchOne($0, sql: "SELECT language FROM provider_orders WHERE order_id = ?", arguments: [orderID]) })
+        else { return try notFound(req) }
+        if cancelled {
+            let r = try provider.cancel(orderID: orderID)
+            guard let id = r.caseID else { return try notFound(req) }
+            return redirect(caseLocation(id, lang: lang, notice: "payment_cancelled"))
+        }
+        let result: Completion
+        do {
+            result = try await provider.complete(orderID: orderID)
+        } catch {
+            env.logger.error("payment completion failed: \(error)")
+            guard let id = try env.store.read({ try ProviderOrders.caseID($0, orderID: orderID) }) else { return try notFound(req) }
+            return redirect(caseLocation(id, lang: lang, notice: "payment_pending"))
+        }
+        switch result {
+        case .paid(let id, _, _):
+            Counter(label: "lotse_payments_total", dimensions: [("channel", "paypal")]).increment()
+            return redirect(caseLocation(id, lang: lang, receipt: true))
+        case .pending(let id): return redirect(caseLocation(id, lang: lang, notice: "payment_pending"))
+        case .notApproved(let id), .failed(let id, _): return redirect(caseLocation(id, lang: lang, notice: "payment_failed"))
+        case .cancelled(let id): return redirect(caseLocation(id, lang: lang, notice: "payment_cancelled"))
+        case .unknownOrder: return try notFound(req)
+        }
+    }
+
+    /// `GET /T/{token}/receipt`: the printable confirmation of payment.
+    func receipt(_ req: Request, _ context: LotseContext) throws -> HTML {
+        guard let c = try verifiedCase(context) else { return try notFound(req) }
+        let (lang, remember) = language(req)
+        guard c.status == .paid, let p = try env.store.read({ try ProviderOrders.latestCapture($0, caseID: c.id) }) else {
+            return redirect(caseLocation(c.id, lang: lang))
+        }
+        let t = env.translations
+        var ctx = base(lang, path: req.uri.path)
+        ctx["receipt"] = [
+            "number": c.caseNumber, "offence": c.offenceText, "tbnr": c.tbnr,
+            "date": t.date(BerlinTime.local(c.issuedAt).date, lang) + ", " + BerlinTime.local(c.issuedAt).clock,
+            "amount": Money.display(c.amountCents, language: lang),
+            "paidOn": t.date(BerlinTime.local(c.paidAt ?? p.paidAt).date, lang),
+            "channel": t.text("channel_" + p.channel, lang),
+            "paymentID": p.externalID ?? "L-\(p.id)",
+            "back": caseLocation(c.id, lang: nil),
+        ] as [String: Any]
+        ctx["title"] = t.text("receipt_title", lang) + " " + c.caseNumber
+        return try render("receipt", ctx, lang: lang, remember: remember, noStore: true)
+    }
+}
+
+/// Checks, every few minutes, orders whose return and webhooks never arrived.
+struct PaymentSweepService: Service {
+    let provider: PayPalProvider
+    let interval: Double
+    let logger: Logger
+
+    func run() async throws {
+        while !Task.isCancelled {
+            try? await Task.sleep(nanoseconds: UInt64(interval * 1e9))
+            if Task.isCancelled { break }
+            let r = await provider.sweep(olderThan: 600)
+            if r.checked > 0 { logger.info("payment sweep: checked \(r.checked) open orders, \(r.paid) paid") }
+        }
+    }
+}
