@@ -112,6 +112,11 @@ let package = Package(
         .testTarget(name: "LotseQRTests", dependencies: ["LotseQR", "LotseTestSupport"]),
         .testTarget(name: "LotseImportTests", dependencies: ["LotseImport", "LotseStorage", "LotseTestSupport"]),
         .testTarget(name: "LotseBankTests", dependencies: ["LotseBank", "LotseImport", "LotseStorage", "LotseTestSupport"]),
+        .testTarget(name: "LotseHTTPTests", dependencies: ["LotseHTTP", "LotseTestSupport"]),
+        .testTarget(name: "LotsePaymentsTests", dependencies: [
+            "LotsePayments", "LotseHTTP", "LotseStorage", "LotseCore", "LotseTestSupport",
+            .product(name: "GRDB", package: "GRDB.swift"),
+        ]),
         .testTarget(name: "LotseOfficeTests", dependencies: ["LotseOffice", "LotseImport", "LotseTestSupport"]),
         .testTarget(name: "LotseWebTests", dependencies: [
             "LotseWeb", "LotseImport", "LotseTestSupport",

@@ -166,7 +166,8 @@ public final class CurlClient: Sendable {
             if let colon = line.firstIndex(of: ":") {
                 let name = line[..<colon].lowercased()
                 let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespacesAndNewlines)
-                sink.headers[name] = value
+                // Several Set-Cookie lines are kept, one per line.
+                if name == "set-cookie", let old = sink.headers[name] { sink.headers[name] = old + "\n" + value } else { sink.headers[name] = value }
             }
             return count
         })

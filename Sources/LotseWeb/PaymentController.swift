@@ -122,14 +122,18 @@ extension MotoristController {
 struct PaymentSweepService: Service {
     let provider: PayPalProvider
     let interval: Double
+    /// Orders untouched for this many seconds are checked.
+    let age: Int64
     let logger: Logger
 
     func run() async throws {
-        while !Task.isCancelled {
-            try? await Task.sleep(nanoseconds: UInt64(interval * 1e9))
-            if Task.isCancelled { break }
-            let r = await provider.sweep(olderThan: 600)
-            if r.checked > 0 { logger.info("payment sweep: checked \(r.checked) open orders, \(r.paid) paid") }
+        // Stops at once on graceful shutdown (SIGTERM, SIGINT).
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try await Task.sleep(nanoseconds: UInt64(interval * 1e9))
+                let r = await provider.sweep(olderThan: age)
+                if r.checked > 0 { logger.info("payment sweep: checked \(r.checked) open orders, \(r.paid) paid") }
+            }
         }
     }
 }

@@ -1,0 +1,143 @@
+import Foundation
+import GRDB
+import Testing
+import LotseCore
+import LotseHTTP
+import LotseStorage
+import LotseTestSupport
+
+/// Statuses and payments of a case, read from the real database.
+func caseState(_ h: PayPalHarness, _ number: String) throws -> (CaseStatus, [PaymentRecord]) {
+    let store = try h.store()
+    return try store.read { db in
+        let c = try CaseQueries.byNumber(db, number)!
+        return (c.status, try Ledger.payments(db, caseID: c.id))
+    }
+}
+
+@Suite(.serialized) struct PayPalJourneyTests {
+    @Test func payReturnCaptureReceipt() async throws {
+        let h = try PayPalHarness(cases: 3)
+        defer { h.stop() }
+        let b = Browser(h.http)
+        let tok = h.tokens["KL-2026-0000001"]!
+        let page = try await b.send("GET", h.base + "/T/\(tok)?lang=en")
+        #expect(page.status == 200 && page.text.contains("Pay with PayPal"))
+        let csrf = try #require(b.cookies["lotse_csrf"])
+        // Without the CSRF token nothing is handed off.
+        let forged = try await b.send("POST", h.base + "/T/\(tok)/pay", form: ["csrf": String(repeating: "0", count: 32)])
+        #expect(forged.status == 303 && !(forged.headers["location"] ?? "").contains(h.simBase))
+        #expect(try h.simOrders().isEmpty)
+        let pay = try await b.send("POST", h.base + "/T/\(tok)/pay", form: ["csrf": csrf, "lang": "en"])
+        #expect(pay.status == 303)
+        let approve = try #require(b.location(pay, base: h.base))
+        #expect(approve.hasPrefix(h.simBase + "/checkoutnow?token="))
+        let back = try await b.send("GET", approve + "&sim_action=approve")
+        let ret = try #require(b.location(back, base: h.base))
+        #expect(ret.hasPrefix(h.base + "/pay/paypal/return?token="))
+        let done = try await b.send("GET", ret)
+        let receiptURL = try #require(b.location(done, base: h.base))
+        #expect(receiptURL.contains("/T/\(tok)/receipt"))
+        let receipt = try await b.send("GET", receiptURL)
+        #expect(receipt.status == 200)
+        #expect(receipt.text.contains("Confirmation of payment") && receipt.text.contains("€25.00") && receipt.text.contains("PayPal"))
+        let (status, payments) = try caseState(h, "KL-2026-0000001")
+        #expect(status == .paid)
+        #expect(payments.count == 1 && payments[0].channel == "paypal" && payments[0].amountCents == 2500)
+        #expect(receipt.text.contains(payments[0].externalID!))
+        // The case page now says paid and offers no payment; pressing pay again does nothing.
+        let after = try await b.send("GET", h.base + "/T/\(tok)?lang=en")
+        #expect(after.text.contains("status-paid") && !after.text.contains("Pay with PayPal"))
+        let again = try await b.send("POST", h.base + "/T/\(tok)/pay", form: ["csrf": csrf])
+        #expect(!(b.location(again, base: h.base) ?? "").hasPrefix(h.simBase))
+        // Webhooks (approved, capture completed) arrive too and change nothing.
+        try await Task.sleep(nanoseconds: 800_000_000)
+        #expect(try caseState(h, "KL-2026-0000001").1.count == 1)
+        let kinds = try h.store().read { try String.fetchAll($0, sql: "SELECT kind FROM webhook_events ORDER BY kind") }
+        #expect(kinds == ["CHECKOUT.ORDER.APPROVED", "PAYMENT.CAPTURE.COMPLETED"])
+    }
+
+    @Test func cancelLeavesTheCaseUnchangedAndSecondPressReusesTheOrder() async throws {
+        let h = try PayPalHarness(cases: 2)
+        defer { h.stop() }
+        let b = Browser(h.http)
+        let tok = h.tokens["KL-2026-0000002"]!
+        _ = try await b.send("GET", h.base + "/T/\(tok)")
+        let csrf = b.cookies["lotse_csrf"]!
+        // Double click and a second tab: one order.
+        async let p1 = b.send("POST", h.base + "/T/\(tok)/pay", form: ["csrf": csrf])
+        async let p2 = b.send("POST", h.base + "/T/\(tok)/pay", form: ["csrf": csrf])
+        let tab = Browser(h.http)
+        _ = try await tab.send("GET", h.base + "/T/\(tok)")
+        let p3 = try await tab.send("POST", h.base + "/T/\(tok)/pay", form: ["csrf": tab.cookies["lotse_csrf"]!])
+        let links = Set(try await [p1, p2].map { $0.headers["location"] ?? "" } + [p3.headers["location"] ?? ""])
+        #expect(links.count == 1)
+        #expect(try h.simOrders().count == 1)
+        let cancel = try await b.send("GET", links.first! + "&sim_action=cancel")
+        let back = try await b.send("GET", b.location(cancel, base: h.base)!)
+        let casePage = try #require(b.location(back, base: h.base))
+        #expect(casePage.contains("/T/\(tok)") && casePage.contains("notice=payment_cancelled"))
+        let page = try await b.send("GET", casePage)
+        #expect(page.text.contains("abgebrochen") && page.text.contains("status-open"))
+        #expect(try caseState(h, "KL-2026-0000002").0 == .open)
+        // A new press after the cancel makes a new order.
+        let p4 = try await b.send("POST", h.base + "/T/\(tok)/pay", form: ["csrf": csrf])
+        #expect(p4.headers["location"] != links.first)
+        #expect(try h.simOrders().count == 2)
+    }
+
+    @Test func lostReturnIsCapturedFromTheApprovedWebhookAndForgedWebhooksAreRefused() async throws {
+        let h = try PayPalHarness(cases: 2)
+        defer { h.stop() }
+        let b = Browser(h.http)
+        let tok = h.tokens["KL-2026-0000001"]!
+        _ = try await b.send("GET", h.base + "/T/\(tok)")
+        let pay = try await b.send("POST", h.base + "/T/\(tok)/pay", form: ["csrf": b.cookies["lotse_csrf"]!])
+        _ = try await b.send("GET", b.location(pay, base: h.base)! + "&sim_action=approve")  // the motorist closes the tab
+        var paid = false
+        for _ in 0..<50 where !paid {
+            try await Task.sleep(nanoseconds: 100_000_000)
+            paid = try caseState(h, "KL-2026-0000001").0 == .paid
+        }
+        #expect(paid)
+        // A forged webhook for the other case: 400, nothing changes.
+        let body = #"{"id":"WH-FORGED","event_type":"PAYMENT.CAPTURE.COMPLETED","resource":{"id":"X","status":"COMPLETED","amount":{"currency_code":"EUR","value":"25.00"},"supplementary_data":{"related_ids":{"order_id":"SIMO1"}}}}"#
+        let forged = try await h.http.send(OutboundRequest(method: "POST", url: h.base + "/webhooks/paypal", headers: [
+            ("Content-Type", "application/json"), ("PAYPAL-TRANSMISSION-ID", "abc"), ("PAYPAL-TRANSMISSION-TIME", "2026-01-01T00:00:00Z"),
+            ("PAYPAL-TRANSMISSION-SIG", "AAAA"), ("PAYPAL-CERT-URL", "https://api.paypal.com/cert"), ("PAYPAL-AUTH-ALGO", "SHA256withRSA"),
+        ], body: Array(body.utf8)))
+        #expect(forged.status == 400)
+        #expect(try caseState(h, "KL-2026-0000002").1.isEmpty)
+        #expect(try h.store().read { try Int.fetchOne($0, sql: "SELECT count(*) FROM webhook_events WHERE id = 'paypal:WH-FORGED'") } == 0)
+    }
+
+    @Test func pendingCaptureWaitsForTheWebhook() async throws {
+        let h = try PayPalHarness(cases: 2, simArgs: ["--pending-captures", "1"])
+        defer { h.stop() }
+        let b = Browser(h.http)
+        let tok = h.tokens["KL-2026-0000001"]!
+        _ = try await b.send("GET", h.base + "/T/\(tok)")
+        let pay = try await b.send("POST", h.base + "/T/\(tok)/pay", form: ["csrf": b.cookies["lotse_csrf"]!])
+        let back = try await b.send("GET", b.location(pay, base: h.base)! + "&sim_action=approve")
+        let done = try await b.send("GET", b.location(back, base: h.base)!)
+        #expect(done.headers["location"]?.contains("notice=payment_pending") == true)
+        #expect(try caseState(h, "KL-2026-0000001").0 == .open)
+        var paid = false
+        for _ in 0..<50 where !paid {
+            try await Task.sleep(nanoseconds: 100_000_000)
+            paid = try caseState(h, "KL-2026-0000001").0 == .paid
+        }
+        #expect(paid)
+        #expect(try caseState(h, "KL-2026-0000001").1.count == 1)
+    }
+
+    @Test func withoutCredentialsTheButtonIsHidden() async throws {
+        let h = try PayPalHarness(cases: 1, paypal: false)
+        defer { h.stop() }
+        let b = Browser(h.http)
+        let page = try await b.send("GET", h.base + "/T/\(h.tokens["KL-2026-0000001"]!)?lang=en")
+        #expect(!page.text.contains("Pay with PayPal") && page.text.contains("Online payment is not available"))
+        let pay = try await b.send("POST", h.base + "/T/\(h.tokens["KL-2026-0000001"]!)/pay", form: ["csrf": b.cookies["lotse_csrf"]!])
+        #expect(pay.status == 303 && !(pay.headers["location"] ?? "").contains("checkoutnow"))
+    }
+}
