@@ -3,11 +3,12 @@ SHELL := /bin/bash
 SWIFT ?= swift
 DATA_DIR ?= ./lotse-data
 PORT ?= 8080
+SIM_PORT ?= 8090
 export LOTSE_PILOT_DATA ?= $(CURDIR)/pilot-data
 
 # System packages: installed only when pkg-config or the command does not find them.
 APT_RUNTIME := libqrencode-dev:libqrencode libcurl4-openssl-dev:libcurl libsqlite3-dev:sqlite3
-APT_TEST_TOOLS := zbar-tools:zbarimg sqlite3:sqlite3
+APT_TEST_TOOLS := zbar-tools:zbarimg sqlite3:sqlite3 python3:python3 openssl:openssl
 APT_BENCH_TOOLS := wrk:wrk nginx-light:nginx
 
 .PHONY: deps test-deps bench-deps build demo test bench clean serve screenshots
@@ -43,8 +44,14 @@ demo: deps
 	rm -rf $(DATA_DIR)
 	LOTSE_DATA_DIR=$(DATA_DIR) LOTSE_PUBLIC_BASE_URL=http://127.0.0.1:$(PORT) $$($(SWIFT) build --show-bin-path)/lotse demo
 	@echo "Case data and QR codes are in $(DATA_DIR) (SVG in $(DATA_DIR)/qr, PNG in $(DATA_DIR)/qr-png)."
+	@echo "PayPal is the local simulator on port $(SIM_PORT): the whole journey works offline."
 	@echo "Serving on http://127.0.0.1:$(PORT)/ (Ctrl-C stops)."
-	LOTSE_DATA_DIR=$(DATA_DIR) LOTSE_PUBLIC_BASE_URL=http://127.0.0.1:$(PORT) $$($(SWIFT) build --show-bin-path)/lotse serve --port $(PORT)
+	@BIN=$$($(SWIFT) build --show-bin-path); \
+	$$BIN/lotse-paypal-sim --port $(SIM_PORT) --webhook-url http://127.0.0.1:$(PORT)/webhooks/paypal --webhook-id DEMO-WEBHOOK \
+	  --client-id demo-client --client-secret demo-secret & SIM=$$!; trap "kill $$SIM 2>/dev/null" EXIT INT TERM; \
+	LOTSE_DATA_DIR=$(DATA_DIR) LOTSE_PUBLIC_BASE_URL=http://127.0.0.1:$(PORT) LOTSE_PAYPAL_API_BASE=http://127.0.0.1:$(SIM_PORT) \
+	  LOTSE_PAYPAL_CLIENT_ID=demo-client LOTSE_PAYPAL_CLIENT_SECRET=demo-secret LOTSE_PAYPAL_WEBHOOK_ID=DEMO-WEBHOOK \
+	  $$BIN/lotse serve --port $(PORT)
 
 # Screenshots of the case page (German, English) at 390x844 and of the start page, into docs/.
 screenshots: deps

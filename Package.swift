@@ -92,6 +92,7 @@ let package = Package(
             "LotseCore", "LotseStorage", "LotseTokens", "LotseQR", "LotseImport", "LotseBank", "LotseHTTP", "LotsePayments", "LotseOffice", "LotseWeb",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "GRDB", package: "GRDB.swift"),
         ]),
 
         // PayPal's protocol on loopback for tests and the offline demo, with fault injection.
