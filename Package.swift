@@ -68,6 +68,10 @@ let package = Package(
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
+        // Pilot statistics from case milestones, payments and the baseline file.
+        .target(name: "LotseStats", dependencies: [
+            "LotseCore", "LotseStorage", .product(name: "GRDB", package: "GRDB.swift"),
+        ]),
         // Office workflows shared by CLI and web: QR batch output, the dunning run.
         .target(name: "LotseOffice", dependencies: [
             "LotseCore", "LotseStorage", "LotseTokens", "LotseQR",
@@ -75,7 +79,7 @@ let package = Package(
         ]),
         // The web: motorist pages, lookup, GiroCode, verify, health and metrics (Hummingbird 2, Mustache).
         .target(name: "LotseWeb", dependencies: [
-            "LotseCore", "LotseStorage", "LotseTokens", "LotseQR", "LotseImport", "LotseBank", "LotseHTTP", "LotsePayments",
+            "LotseCore", "LotseStorage", "LotseTokens", "LotseQR", "LotseImport", "LotseBank", "LotseHTTP", "LotsePayments", "LotseStats",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Mustache", package: "swift-mustache"),
             .product(name: "Metrics", package: "swift-metrics"),
@@ -89,7 +93,7 @@ let package = Package(
         ]),
         // Thin executable.
         .executableTarget(name: "lotse", dependencies: [
-            "LotseCore", "LotseStorage", "LotseTokens", "LotseQR", "LotseImport", "LotseBank", "LotseHTTP", "LotsePayments", "LotseOffice", "LotseWeb",
+            "LotseCore", "LotseStorage", "LotseTokens", "LotseQR", "LotseImport", "LotseBank", "LotseHTTP", "LotsePayments", "LotseStats", "LotseOffice", "LotseWeb",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "GRDB", package: "GRDB.swift"),

@@ -75,8 +75,9 @@ public enum Dunning {
                     try db.execute(sql: """
                         INSERT INTO events (case_id, kind, at, detail)
                         SELECT id, 'reminder', ?, ? FROM cases WHERE status IN ('open', 'overdue') AND deadline < ?;
-                        UPDATE cases SET status = 'reminded' WHERE status IN ('open', 'overdue') AND deadline < ?;
-                        """, arguments: [at, asOf.description, remindBefore, remindBefore])
+                        UPDATE cases SET status = 'reminded', reminded_at = coalesce(reminded_at, ?)
+                        WHERE status IN ('open', 'overdue') AND deadline < ?;
+                        """, arguments: [at, asOf.description, remindBefore, at, remindBefore])
                     try db.execute(sql: """
                         INSERT INTO events (case_id, kind, at) SELECT id, 'overdue', ? FROM cases WHERE status = 'open' AND deadline < ?;
                         UPDATE cases SET status = 'overdue' WHERE status = 'open' AND deadline < ?;

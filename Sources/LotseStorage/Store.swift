@@ -165,6 +165,33 @@ public enum Schema {
             ) WITHOUT ROWID;
             """)
         }
+        m.registerMigration("v4-case-milestones") { db in
+            // The statistics read one row per case instead of the whole event log: the first page view (and
+            // its language), the first hand-off and the reminder are kept on the case. Triggers keep the first
+            // two in step with the events whoever writes them; the dunning run sets `reminded_at` itself.
+            try db.execute(sql: """
+            ALTER TABLE cases ADD COLUMN first_viewed_at INTEGER;
+            ALTER TABLE cases ADD COLUMN view_lang TEXT;
+            ALTER TABLE cases ADD COLUMN handoff_at INTEGER;
+            ALTER TABLE cases ADD COLUMN reminded_at INTEGER;
+            UPDATE cases SET
+                first_viewed_at = (SELECT min(at) FROM events e WHERE e.case_id = cases.id AND e.kind = 'page_viewed'),
+                handoff_at = (SELECT min(at) FROM events e WHERE e.case_id = cases.id AND e.kind = 'handoff_started'),
+                reminded_at = (SELECT min(at) FROM events e WHERE e.case_id = cases.id AND e.kind = 'reminder');
+            UPDATE cases SET view_lang = (SELECT substr(detail, 6) FROM events e WHERE e.case_id = cases.id
+                AND e.kind = 'page_viewed' ORDER BY at LIMIT 1) WHERE first_viewed_at IS NOT NULL;
+            CREATE TRIGGER events_first_view AFTER INSERT ON events
+            WHEN NEW.kind = 'page_viewed' BEGIN
+                UPDATE cases SET first_viewed_at = NEW.at,
+                    view_lang = CASE WHEN NEW.detail LIKE 'lang=%' THEN substr(NEW.detail, 6) END
+                WHERE id = NEW.case_id AND (first_viewed_at IS NULL OR first_viewed_at > NEW.at);
+            END;
+            CREATE TRIGGER events_first_handoff AFTER INSERT ON events
+            WHEN NEW.kind = 'handoff_started' BEGIN
+                UPDATE cases SET handoff_at = NEW.at WHERE id = NEW.case_id AND (handoff_at IS NULL OR handoff_at > NEW.at);
+            END;
+            """)
+        }
         return m
     }
 }

@@ -1,0 +1,107 @@
+import Foundation
+import LotseCore
+
+extension PilotStats {
+    static func round(_ x: Double?) -> Any {
+        guard let x, x.isFinite else { return NSNull() }
+        return (x * 10000).rounded() / 10000
+    }
+
+    /// The spec's JSON shape (`period`, `totals`, `months`, `rates`, `comparison`), plus the control group,
+    /// time to payment and languages.
+    public var jsonObject: [String: Any] {
+        func comparison(_ c: Comparison, referenceKey: String) -> [String: Any] {
+            var o: [String: Any] = [
+                referenceKey: Self.round(c.reference.rate), "pilot_reminder_rate": Self.round(c.pilot.rate),
+                "difference": Self.round(c.difference),
+                "ci95": c.ci95.map { [Self.round($0.0), Self.round($0.1)] } ?? NSNull(),
+                "significant": c.significant.map { $0 as Any } ?? NSNull(),
+                "pilot_cases": c.pilot.cases, "reference_cases": c.reference.cases,
+                "method": "difference of two proportions, Wald 95 % interval (normal approximation)",
+            ]
+            if let n = c.note { o["note"] = n }
+            return o
+        }
+        var monthsOut: [[String: Any]] = []
+        for (m, c) in months {
+            var o: [String: Any] = c.dictionary
+            o["month"] = m
+            monthsOut.append(o)
+        }
+        var times: [String: Any] = [:]
+        for (k, t) in timeToPayment {
+            times[k] = ["count": t.count, "median_days": Self.round(t.medianDays), "p90_days": Self.round(t.p90Days)]
+        }
+        var comparisonOut = comparison(baseline, referenceKey: "baseline_reminder_rate")
+        comparisonOut["control_group"] = comparison(controlGroup, referenceKey: "control_reminder_rate")
+        return [
+            "period": ["from": from.description, "to": to.description],
+            "totals": totals.dictionary,
+            "months": monthsOut,
+            "rates": [
+                "scan_rate": Self.round(rates.scanRate), "online_share_of_paid": Self.round(rates.onlineShareOfPaid),
+                "online_share_of_issued": Self.round(rates.onlineShareOfIssued), "on_time_rate": Self.round(rates.onTimeRate),
+                "reminder_rate": Self.round(rates.reminderRate),
+            ],
+            "comparison": comparisonOut,
+            "time_to_payment": times,
+            "languages": languages,
+        ]
+    }
+
+    public func json() throws -> String {
+        String(decoding: try JSONSerialization.data(withJSONObject: jsonObject, options: [.prettyPrinted, .sortedKeys]), as: UTF8.self)
+    }
+
+    /// Counts below 5 are shown as `< 5` (no small groups leave the system).
+    public static func suppressed(_ n: Int) -> String { n > 0 && n < 5 ? "< 5" : String(n) }
+
+    /// One row per month, then the total; small counts suppressed.
+    public func csv() -> String {
+        var out = "month;" + Counters.names.joined(separator: ";") + "\n"
+        for (m, c) in months { out += m + ";" + c.values.map(Self.suppressed).joined(separator: ";") + "\n" }
+        out += "total;" + totals.values.map(Self.suppressed).joined(separator: ";") + "\n"
+        return out
+    }
+
+    static func percent(_ x: Double?) -> String {
+        guard let x else { return "–" }
+        return String(format: "%.1f %%", x * 100)
+    }
+
+    /// The comparison in one sentence.
+    public func sentence(_ c: Comparison, against: String) -> String {
+        guard let p = c.pilot.rate, let r = c.reference.rate else {
+            return "Reminders against \(against): not enough data yet."
+        }
+        let base = "With QR codes \(Self.percent(p)) of the cases needed a reminder, against \(Self.percent(r)) \(against)"
+        guard let ci = c.ci95, let sig = c.significant, let d = c.difference else {
+            return base + "; not enough data to judge the difference."
+        }
+        let pts = String(format: "%+.1f percentage points (95 %% CI %+.1f to %+.1f)", d * 100, ci.0 * 100, ci.1 * 100)
+        return base + ": " + pts + (sig ? ", a significant difference." : ", not significant.")
+    }
+
+    public func text() -> String {
+        var out = "Pilot statistics \(from) to \(to)\n\n"
+        let head = ["month", "issued", "scanned", "hand-off", "paid", "online", "transfer", "other", "on time", "reminded", "unmatched"]
+        out += head.map { $0.padding(toLength: max(9, $0.count + 1), withPad: " ", startingAt: 0) }.joined() + "\n"
+        for (m, c) in months + [("total", totals)] {
+            out += ([m] + c.values.map(String.init)).enumerated()
+                .map { $0.element.padding(toLength: max(9, head[$0.offset].count + 1), withPad: " ", startingAt: 0) }.joined() + "\n"
+        }
+        out += "\nscan rate \(Self.percent(rates.scanRate)), online share of paid \(Self.percent(rates.onlineShareOfPaid)), "
+        out += "online share of issued \(Self.percent(rates.onlineShareOfIssued)), paid on time \(Self.percent(rates.onTimeRate)), "
+        out += "reminder rate \(Self.percent(rates.reminderRate))\n"
+        for (k, t) in timeToPayment.sorted(by: { $0.key < $1.key }) {
+            out += "time to payment \(k): median \(t.medianDays.map { String(format: "%.1f", $0) } ?? "–") days, p90 \(t.p90Days.map { String(format: "%.1f", $0) } ?? "–") days (\(t.count) cases)\n"
+        }
+        if !languages.isEmpty {
+            let n = languages.values.reduce(0, +)
+            out += "page language: " + languages.sorted { $0.key < $1.key }.map { "\($0.key) \(Self.percent(Double($0.value) / Double(n)))" }.joined(separator: ", ") + "\n"
+        }
+        out += sentence(baseline, against: "in the same months of the year before") + "\n"
+        out += sentence(controlGroup, against: "for tickets without a QR code") + "\n"
+        return out
+    }
+}

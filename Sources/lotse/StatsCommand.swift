@@ -1,0 +1,28 @@
+import ArgumentParser
+import Foundation
+import LotseCore
+import LotseStats
+import LotseStorage
+
+struct StatsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "stats", abstract: "Pilot statistics: per month of issue and in total, with the reminder comparison.")
+
+    enum Format: String, ExpressibleByArgument, CaseIterable { case text, json, csv }
+
+    @OptionGroup var common: CommonOptions
+    @Option(help: "First day of issue, yyyy-mm-dd (default: the first case).") var from: String?
+    @Option(help: "Last day of issue, yyyy-mm-dd (default: today).") var to: String?
+    @Option(help: "text, json or csv.") var format: Format = .text
+
+    func run() throws {
+        let config = common.config()
+        let store = try common.store(config)
+        let stats = try StatsRequest(from: from, to: to).run(store: store, config: config)
+        switch format {
+        case .text: print(stats.text(), terminator: "")
+        case .json: print(try stats.json())
+        case .csv: print(stats.csv(), terminator: "")
+        }
+    }
+}
