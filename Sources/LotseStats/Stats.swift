@@ -112,6 +112,8 @@ public struct PilotStats: Sendable {
     public var languages: [String: Int]
     public var qrPrinted: Group
     public var withoutQR: Group
+    /// Per month: the QR cases whose reminder date has passed, and the baseline of the same month a year before.
+    public var monthlyReminders: [(month: String, pilot: Group, baseline: Group?)] = []
 }
 
 public enum Baseline {
@@ -242,9 +244,13 @@ public enum StatsQuery {
             languages[r[0]] = r[1]
         }
         let all = Group(cases: qr.cases + noQR.cases, reminded: qr.reminded + noQR.reminded)
-        return PilotStats(from: from, to: to, months: months, totals: totals, rates: Rates(totals, mature: all),
-                          baseline: .make("baseline", pilot: qr, reference: base),
-                          controlGroup: .make("control group", pilot: qr, reference: noQR),
-                          timeToPayment: times, languages: languages, qrPrinted: qr, withoutQR: noQR)
+        var stats = PilotStats(from: from, to: to, months: months, totals: totals, rates: Rates(totals, mature: all),
+                               baseline: .make("baseline", pilot: qr, reference: base),
+                               controlGroup: .make("control group", pilot: qr, reference: noQR),
+                               timeToPayment: times, languages: languages, qrPrinted: qr, withoutQR: noQR)
+        stats.monthlyReminders = keys.map { k in
+            (k, matureByMonth[k] ?? Group(), baseline["\(Int(k.prefix(4))! - 1)\(k.dropFirst(4))"])
+        }
+        return stats
     }
 }

@@ -97,6 +97,7 @@ public func buildApplication(environment env: WebEnvironment, host: String = "12
     let motorist = MotoristController(env: env)
     motorist.register(on: router)
     motorist.registerPayments(on: router)
+    StatsController(env: env, motorist: motorist).register(on: router)
     OfficeController(env: env).register(on: router)
     OperationsController(env: env).register(on: router)
     return Application(

@@ -1,0 +1,109 @@
+import Foundation
+
+/// Server-rendered SVG charts for the dashboard: numbers and escaped labels only, no scripts, no inline styles.
+public enum Charts {
+    static func esc(_ s: String) -> String {
+        s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+            .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
+    }
+
+    static func f(_ x: Double) -> String { String(format: "%.1f", x) }
+
+    static let colors = (issued: "#9aa5b1", online: "#1d4ed8", transfer: "#0f766e", other: "#a16207", pilot: "#1d4ed8", base: "#b91c1c")
+
+    /// Issued and paid by channel, per month.
+    public static func issuedAndPaid(_ s: PilotStats, labels: (issued: String, online: String, transfer: String, other: String)) -> String {
+        let w = 640.0, h = 260.0, left = 48.0, bottom = 40.0, top = 16.0
+        let maxV = Double(max(s.months.map { $0.counters.issued }.max() ?? 0, 1))
+        let n = Double(max(s.months.count, 1))
+        let slot = (w - left - 8) / n
+        var out = "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(Int(w)) \(Int(h + 30))\" role=\"img\" aria-label=\"\(esc(labels.issued))\">"
+        out += axis(left: left, top: top, width: w - left, height: h - bottom - top, maxValue: maxV, percent: false)
+        for (i, m) in s.months.enumerated() {
+            let x = left + Double(i) * slot + slot * 0.1
+            let bw = slot * 0.38
+            func y(_ v: Int) -> Double { (h - bottom) - Double(v) / maxV * (h - bottom - top) }
+            out += "<rect x=\"\(f(x))\" y=\"\(f(y(m.counters.issued)))\" width=\"\(f(bw))\" height=\"\(f((h - bottom) - y(m.counters.issued)))\" fill=\"\(colors.issued)\"><title>\(m.month): \(m.counters.issued)</title></rect>"
+            var base = 0
+            for (v, c) in [(m.counters.paidOnline, colors.online), (m.counters.paidBankTransfer, colors.transfer), (m.counters.paidOther, colors.other)] {
+                out += "<rect x=\"\(f(x + bw + 2))\" y=\"\(f(y(base + v)))\" width=\"\(f(bw))\" height=\"\(f(y(base) - y(base + v)))\" fill=\"\(c)\"/>"
+                base += v
+            }
+            out += "<text x=\"\(f(x + bw))\" y=\"\(f(h - bottom + 14))\" font-size=\"10\" text-anchor=\"middle\">\(esc(String(m.month.dropFirst(2))))</text>"
+        }
+        out += legend([(labels.issued, colors.issued), (labels.online, colors.online), (labels.transfer, colors.transfer), (labels.other, colors.other)], y: h + 10)
+        return out + "</svg>"
+    }
+
+    /// The funnel issued → scanned → hand-off → paid online, over the period.
+    public static func funnel(_ s: PilotStats, labels: [String]) -> String {
+        let t = s.totals
+        let values = [t.issued, t.scanned, t.handoffStarted, t.paidOnline]
+        let maxV = Double(max(values.max() ?? 0, 1))
+        var out = "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 640 140\" role=\"img\" aria-label=\"funnel\">"
+        for (i, v) in values.enumerated() {
+            let y = Double(i) * 32 + 6
+            let wv = Double(v) / maxV * 400
+            out += "<text x=\"0\" y=\"\(f(y + 17))\" font-size=\"12\">\(esc(labels[i]))</text>"
+            out += "<rect x=\"170\" y=\"\(f(y))\" width=\"\(f(wv))\" height=\"24\" fill=\"\(colors.online)\" opacity=\"\(f(1 - Double(i) * 0.18))\"/>"
+            let share = t.issued > 0 ? String(format: " (%.0f %%)", Double(v) / Double(t.issued) * 100) : ""
+            out += "<text x=\"\(f(176 + wv))\" y=\"\(f(y + 17))\" font-size=\"12\">\(PilotStats.suppressed(v))\(share)</text>"
+        }
+        return out + "</svg>"
+    }
+
+    /// Reminder rate per month: pilot (QR tickets, 95 % band) against the same month of the year before.
+    public static func reminders(_ s: PilotStats, labels: (pilot: String, baseline: String)) -> String {
+        let w = 640.0, h = 240.0, left = 48.0, bottom = 40.0, top = 16.0
+        let rows = s.monthlyReminders
+        let n = Double(max(rows.count, 1))
+        let slot = (w - left - 8) / n
+        let maxRate = max(0.1, (rows.compactMap { $0.pilot.rate }.max() ?? 0), (rows.compactMap { $0.baseline?.rate }.max() ?? 0)) * 1.15
+        func y(_ r: Double) -> Double { (h - bottom) - min(r, maxRate) / maxRate * (h - bottom - top) }
+        var out = "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(Int(w)) \(Int(h + 30))\" role=\"img\" aria-label=\"\(esc(labels.pilot))\">"
+        out += axis(left: left, top: top, width: w - left, height: h - bottom - top, maxValue: maxRate, percent: true)
+        var pilotPts: [String] = [], basePts: [String] = []
+        for (i, r) in rows.enumerated() {
+            let x = left + (Double(i) + 0.5) * slot
+            if let p = r.pilot.rate, r.pilot.cases >= 5 {
+                let se = (p * (1 - p) / Double(r.pilot.cases)).squareRoot()
+                let lo = max(0, p - 1.96 * se), hi = min(1, p + 1.96 * se)
+                out += "<rect x=\"\(f(x - slot * 0.2))\" y=\"\(f(y(hi)))\" width=\"\(f(slot * 0.4))\" height=\"\(f(max(y(lo) - y(hi), 1)))\" fill=\"\(colors.pilot)\" opacity=\"0.18\"/>"
+                pilotPts.append("\(f(x)),\(f(y(p)))")
+                out += "<circle cx=\"\(f(x))\" cy=\"\(f(y(p)))\" r=\"3\" fill=\"\(colors.pilot)\"/>"
+            }
+            if let b = r.baseline?.rate {
+                basePts.append("\(f(x)),\(f(y(b)))")
+                out += "<circle cx=\"\(f(x))\" cy=\"\(f(y(b)))\" r=\"3\" fill=\"\(colors.base)\"/>"
+            }
+            out += "<text x=\"\(f(x))\" y=\"\(f(h - bottom + 14))\" font-size=\"10\" text-anchor=\"middle\">\(esc(String(r.month.dropFirst(2))))</text>"
+        }
+        if pilotPts.count > 1 { out += "<polyline points=\"\(pilotPts.joined(separator: " "))\" fill=\"none\" stroke=\"\(colors.pilot)\" stroke-width=\"2\"/>" }
+        if basePts.count > 1 { out += "<polyline points=\"\(basePts.joined(separator: " "))\" fill=\"none\" stroke=\"\(colors.base)\" stroke-width=\"2\" stroke-dasharray=\"5 3\"/>" }
+        out += legend([(labels.pilot, colors.pilot), (labels.baseline, colors.base)], y: h + 10)
+        return out + "</svg>"
+    }
+
+    static func axis(left: Double, top: Double, width: Double, height: Double, maxValue: Double, percent: Bool) -> String {
+        var out = ""
+        for k in 0...4 {
+            let v = maxValue * Double(k) / 4
+            let y = top + height - height * Double(k) / 4
+            out += "<line x1=\"\(f(left))\" x2=\"\(f(left + width - 8))\" y1=\"\(f(y))\" y2=\"\(f(y))\" stroke=\"#d0d5db\" stroke-width=\"1\"/>"
+            let label = percent ? String(format: "%.0f %%", v * 100) : String(Int(v.rounded()))
+            out += "<text x=\"\(f(left - 4))\" y=\"\(f(y + 4))\" font-size=\"10\" text-anchor=\"end\">\(label)</text>"
+        }
+        return out
+    }
+
+    static func legend(_ items: [(String, String)], y: Double) -> String {
+        var out = ""
+        var x = 48.0
+        for (label, color) in items {
+            out += "<rect x=\"\(f(x))\" y=\"\(f(y))\" width=\"12\" height=\"12\" fill=\"\(color)\"/>"
+            out += "<text x=\"\(f(x + 16))\" y=\"\(f(y + 10))\" font-size=\"11\">\(esc(label))</text>"
+            x += 24 + Double(label.count) * 6.5
+        }
+        return out
+    }
+}
