@@ -16,9 +16,11 @@ final class PayPalHarness: @unchecked Sendable {
     var base: String { "http://127.0.0.1:\(port)" }
     var simBase: String { "http://127.0.0.1:\(simPort)" }
 
-    init(cases: Int = 24, simArgs: [String] = [], env extra: [String: String] = [:], paypal: Bool = true) throws {
-        var csv = "ticket_no;device_id;issued_at;plate;tbnr;street;city\n"
-        for i in 0..<cases { csv += "\(i + 1);HH-P;2026-03-14T08:\(String(format: "%02d", i % 60));KL-PP \(i + 1);141312;Markt;Kaiserslautern\n" }
+    init(cases: Int = 24, withoutQR: Set<Int> = [], simArgs: [String] = [], env extra: [String: String] = [:], paypal: Bool = true) throws {
+        var csv = "ticket_no;device_id;issued_at;plate;tbnr;street;city;qr_printed\n"
+        for i in 0..<cases {
+            csv += "\(i + 1);HH-P;2026-03-14T08:\(String(format: "%02d", i % 60));KL-PP \(i + 1);141312;Markt;Kaiserslautern;\(withoutQR.contains(i + 1) ? 0 : 1)\n"
+        }
         TestSupport.write(dir + "/t.csv", csv)
         let env = ["LOTSE_PUBLIC_BASE_URL": base]
         guard try TestSupport.lotse(["import", dir + "/t.csv"], dataDir: dir, env: env).status == 0 else { throw Failure("import failed") }

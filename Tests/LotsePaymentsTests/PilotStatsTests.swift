@@ -1,0 +1,106 @@
+import Foundation
+import GRDB
+import Testing
+import LotseCore
+import LotseHTTP
+import LotseStorage
+import LotseTestSupport
+
+/// A small pilot built through the real flows (import, page views over HTTP, PayPal through the simulator,
+/// a camt file, cash, the dunning run), with a known truth for every counter and rate.
+@Suite(.serialized) struct PilotStatsTests {
+    func camt(_ entries: [(amount: String, ref: String, text: String, date: String)]) -> String {
+        let ntry = entries.map { e in
+            """
+            <Ntry><Amt Ccy="EUR">\(e.amount)</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts>BOOK</Sts><BookgDt><Dt>\(e.date)</Dt></BookgDt>
+            <AcctSvcrRef>\(e.ref)</AcctSvcrRef><NtryDtls><TxDtls><AmtDtls><TxAmt><Amt Ccy="EUR">\(e.amount)</Amt></TxAmt></AmtDtls>
+            <RmtInf><Ustrd>\(e.text)</Ustrd></RmtInf></TxDtls></NtryDtls></Ntry>
+            """
+        }.joined(separator: "\n")
+        return """
+        <?xml version="1.0" encoding="UTF-8"?>
+        <Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.054.001.02"><BkToCstmrDbtCdtNtfctn><GrpHdr><MsgId>1</MsgId></GrpHdr>
+        <Ntfctn>\(ntry)</Ntfctn></BkToCstmrDbtCdtNtfctn></Document>
+        """
+    }
+
+    @Test func everyCounterAndRateOfAKnownPilot() async throws {
+        let h = try PayPalHarness(cases: 20, withoutQR: [17, 18, 19, 20], env: ["LOTSE_EVALUATOR_TOKEN": "eval-token-1"])
+        defer { h.stop() }
+        func n(_ i: Int) -> String { CaseNumber.make(prefix: "KL", year: 2026, sequence: i) }
+        func tok(_ i: Int) -> String { h.tokens[n(i)]! }
+        // Page views: 1–7 in German, 8–10 in English, case 1 twice; a HEAD and a link-preview bot do not count.
+        for i in 1...10 {
+            let b = Browser(h.http)
+            _ = try await b.send("GET", h.base + "/T/\(tok(i))" + (i >= 8 ? "?lang=en" : ""))
+            if i == 1 { _ = try await b.send("GET", h.base + "/T/\(tok(i))") }
+        }
+        _ = try await h.http.send(OutboundRequest(method: "HEAD", url: h.base + "/T/\(tok(11))"))
+        _ = try await h.http.send(OutboundRequest(url: h.base + "/T/\(tok(12))", headers: [("User-Agent", "WhatsApp/2.23")]))
+        // PayPal: 1–4 pay; 5 starts and cancels.
+        for i in 1...5 {
+            let b = Browser(h.http)
+            _ = try await b.send("GET", h.base + "/T/\(tok(i))")
+            let pay = try await b.send("POST", h.base + "/T/\(tok(i))/pay", form: ["csrf": b.cookies["lotse_csrf"]!])
+            let back = try await b.send("GET", b.location(pay, base: h.base)! + "&sim_action=" + (i == 5 ? "cancel" : "approve"))
+            _ = try await b.send("GET", b.location(back, base: h.base)!)
+        }
+        // Transfers for 6, 7 and 11 on 18 March (in time), one nobody can match; cash for 13 on 20 March.
+        let c1 = h.dir + "/c1.xml"
+        TestSupport.write(c1, camt([("25.00", "A1", "Az \(n(6))", "2026-03-18"), ("25.00", "A2", n(7).lowercased(), "2026-03-18"),
+                                    ("25.00", "A3", "Verwarnung \(n(11))", "2026-03-18"), ("25.00", "A4", "Knoellchen", "2026-03-18")]))
+        let env = ["LOTSE_PUBLIC_BASE_URL": h.base]
+        #expect(try TestSupport.lotse(["reconcile", c1], dataDir: h.dir, env: env).stdout.contains("matched 3, unmatched 1"))
+        TestSupport.write(h.dir + "/cash.csv", "case_number;amount_eur;paid_on\n\(n(13));25,00;2026-03-20\n")
+        #expect(try TestSupport.lotse(["payments", "import", h.dir + "/cash.csv"], dataDir: h.dir, env: env).status == 0)
+        // Dunning on 27 March: 12 unpaid cases get a reminder; 12 pays late on 30 March.
+        try await Task.sleep(nanoseconds: 600_000_000)  // the page-view batch is written
+        #expect(try TestSupport.lotse(["dunning", "--as-of", "2026-03-27"], dataDir: h.dir, env: env).stdout.contains("reminded 12"))
+        let c2 = h.dir + "/c2.xml"
+        TestSupport.write(c2, camt([("25.00", "B1", n(12), "2026-03-30")]))
+        _ = try TestSupport.lotse(["reconcile", c2], dataDir: h.dir, env: env)
+
+        let out = try TestSupport.lotse(["stats", "--from", "2026-03-01", "--to", "2026-03-31", "--format", "json"], dataDir: h.dir, env: env)
+        #expect(out.status == 0, "\(out.stderr)")
+        let json = try JSONSerialization.jsonObject(with: Data(out.stdout.utf8)) as! [String: Any]
+        let totals = json["totals"] as! [String: Int]
+        #expect(totals == ["issued": 20, "scanned": 10, "handoff_started": 5, "paid": 9, "paid_online": 4, "paid_bank_transfer": 4,
+                           "paid_other": 1, "paid_on_time": 4, "reminded": 12, "unmatched_bank_payments": 1])
+        let months = json["months"] as! [[String: Any]]
+        #expect(months.count == 1 && months[0]["month"] as? String == "2026-03" && months[0]["issued"] as? Int == 20)
+        let rates = json["rates"] as! [String: Double]
+        #expect(rates["scan_rate"] == 0.5 && rates["online_share_of_issued"] == 0.2 && rates["on_time_rate"] == 0.2)
+        #expect(rates["online_share_of_paid"] == 0.4444 && rates["reminder_rate"] == 0.6)
+        #expect(json["languages"] as? [String: Int] == ["de": 7, "en": 3])
+        let cmp = json["comparison"] as! [String: Any]
+        #expect(cmp["pilot_reminder_rate"] as? Double == 0.5)          // 8 of the 16 QR tickets
+        #expect(cmp["baseline_reminder_rate"] as? Double == 0.2782)     // 1146 of 4120 in March 2025
+        #expect(cmp["note"] as? String == "not enough data" && cmp["significant"] is NSNull)
+        let control = cmp["control_group"] as! [String: Any]
+        #expect(control["control_reminder_rate"] as? Double == 1.0 && control["reference_cases"] as? Int == 4)
+        let times = json["time_to_payment"] as! [String: [String: Any]]
+        #expect(times["bank_transfer"]?["count"] as? Int == 4 && times["cash"]?["count"] as? Int == 1)
+
+        // The same numbers from the API; the CSV suppresses groups under 5; no token, no data.
+        let api = try await h.http.send(OutboundRequest(url: h.base + "/api/v1/stats?from=2026-03-01&to=2026-03-31",
+                                                        headers: [("Authorization", "Bearer eval-token-1")]))
+        let apiJSON = try JSONSerialization.jsonObject(with: Data(api.body)) as! [String: Any]
+        #expect(apiJSON["totals"] as? [String: Int] == totals)
+        let csv = try await h.http.send(OutboundRequest(url: h.base + "/api/v1/stats.csv?from=2026-03-01&to=2026-03-31",
+                                                        headers: [("Authorization", "Bearer eval-token-1")]))
+        #expect(csv.text.contains("2026-03;20;10;5;9;< 5;< 5;< 5;< 5;12;< 5"))
+        #expect(try await h.http.send(OutboundRequest(url: h.base + "/api/v1/stats")).status == 401)
+        // The dashboard: sign-in form, session cookie, charts.
+        let b = Browser(h.http)
+        let form = try await b.send("GET", h.base + "/stats")
+        #expect(form.status == 401 && form.text.contains("name=\"token\""))
+        let wrong = try await b.send("POST", h.base + "/stats/login", form: ["csrf": b.cookies["lotse_csrf"]!, "token": "nope"])
+        #expect(wrong.status == 401)
+        let ok = try await b.send("POST", h.base + "/stats/login", form: ["csrf": b.cookies["lotse_csrf"]!, "token": "eval-token-1"])
+        #expect(ok.status == 303 && b.cookies["lotse_eval"] != nil)
+        let dash = try await b.send("GET", h.base + "/stats?from=2026-03-01&to=2026-03-31&lang=en")
+        #expect(dash.status == 200 && dash.text.components(separatedBy: "<svg").count == 4)
+        #expect(dash.text.contains("With QR codes 50.0 % of the cases needed a reminder, against 27.8 %"))
+        #expect(!dash.text.contains("KL-PP"))  // no plates, no personal data
+    }
+}
