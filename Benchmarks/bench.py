@@ -2,7 +2,7 @@
 """Lotse benchmarks. Each figure is printed as a ratio against a reference measured in the same run
 on the same machine (never an absolute time judged by a unit test).
 
-Usage: bench.py [import|qr|web|bank|all] ; environment: BENCH_ROWS, BENCH_QR_CASES, BENCH_DIR.
+Usage: bench.py [import|qr|web|bank|stats|all] ; environment: BENCH_ROWS, BENCH_QR_CASES, BENCH_DIR.
 """
 import os, random, re, shutil, subprocess, sys, time, urllib.request
 
@@ -292,6 +292,72 @@ def bench_bank():
     print(f"  ratio = {t / ref_t:.2f}  ({'within' if t <= 5 else 'over'} 5 s)")
 
 
+def bench_stats():
+    """lotse stats over 2,000,000 cases and 10,000,000 events (a year of a big city's pilot)."""
+    n = int(os.environ.get("BENCH_STATS_CASES", "2000000"))
+    ev = int(os.environ.get("BENCH_STATS_EVENTS", "10000000"))
+    d = fresh("stats")
+    env = {"LOTSE_DATA_DIR": os.path.join(d, "lotse"), "LOTSE_PILOT_DATA": PILOT}
+    run([LOTSE, "payments", "list"], env=env)  # creates the database with every migration
+    db = os.path.join(d, "lotse", "lotse.sqlite")
+    triggers = subprocess.run(["sqlite3", db, "SELECT sql || ';' FROM sqlite_master WHERE type = 'trigger'"],
+                              capture_output=True, text=True, check=True).stdout
+    drops = subprocess.run(["sqlite3", db, "SELECT 'DROP TRIGGER ' || name || ';' FROM sqlite_master WHERE type = 'trigger'"],
+                           capture_output=True, text=True, check=True).stdout
+    extra = ev - n  # one 'imported' event per case, the rest spread over views, hand-offs, payments, reminders
+    start_2026 = 1767222000  # 2026-01-01 00:00 Berlin
+    sql = f"""
+PRAGMA journal_mode = WAL; PRAGMA synchronous = OFF;
+{drops}
+BEGIN;
+WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < {n})
+INSERT INTO cases (id, case_number, source_id, ticket_no, issued_at, plate, plate_country, tbnr, amount_cents, street, city,
+                   qr_printed, deadline, status, created_at, paid_at, paid_channel, first_viewed_at, view_lang, handoff_at, reminded_at,
+                   issued_day)
+SELECT i, printf('KL-2026-%07d', i), 'B/' || i, i, {start_2026} + (i * 15768) % 31536000, 'KL-AB ' || (i % 9999), 'D', '141312', 2500,
+       'Markt', 'Kaiserslautern', (i % 10 != 0),
+       date({start_2026} + (i * 15768) % 31536000, 'unixepoch', '+7 days'),
+       CASE WHEN i % 100 < 70 THEN 'paid' WHEN i % 100 < 75 THEN 'open' ELSE 'reminded' END, 0,
+       CASE WHEN i % 100 < 70 THEN {start_2026} + (i * 15768) % 31536000 + 3600 * (2 + i % 300) END,
+       CASE WHEN i % 100 < 70 THEN (CASE i % 7 WHEN 0 THEN 'cash' WHEN 1 THEN 'bank_transfer' WHEN 2 THEN 'bank_transfer' ELSE 'paypal' END) END,
+       CASE WHEN i % 100 < 60 THEN {start_2026} + (i * 15768) % 31536000 + 600 END,
+       CASE WHEN i % 100 < 60 THEN (CASE WHEN i % 9 = 0 THEN 'en' ELSE 'de' END) END,
+       CASE WHEN i % 100 < 45 THEN {start_2026} + (i * 15768) % 31536000 + 900 END,
+       CASE WHEN i % 100 >= 75 OR i % 100 BETWEEN 60 AND 64 THEN {start_2026} + (i * 15768) % 31536000 + 86400 * 13 END,
+       date({start_2026} + (i * 15768) % 31536000 + 3600, 'unixepoch')
+FROM k;
+INSERT OR IGNORE INTO deadline_ends SELECT DISTINCT deadline, strftime('%s', deadline, '+1 day') - 3600 FROM cases;
+INSERT INTO events (case_id, kind, at) SELECT id, 'imported', issued_at FROM cases;
+WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < {extra})
+INSERT INTO events (case_id, kind, at, detail)
+SELECT 1 + (i * 7919) % {n}, CASE i % 8 WHEN 0 THEN 'handoff_started' WHEN 1 THEN 'paid' WHEN 2 THEN 'reminder' ELSE 'page_viewed' END,
+       {start_2026} + (i * 3) % 31536000, CASE WHEN i % 8 > 2 THEN 'lang=de' END
+FROM k;
+COMMIT;
+{triggers}
+"""
+    subprocess.run(["sqlite3", db], input=sql, text=True, check=True, capture_output=True)
+    counts = subprocess.run(["sqlite3", db, "SELECT (SELECT count(*) FROM cases), (SELECT count(*) FROM events)"],
+                            capture_output=True, text=True, check=True).stdout.strip()
+    # reference: the naive way, counting the funnel straight from the event log (one query per figure)
+    ref_sql = ("SELECT count(DISTINCT case_id) FROM events WHERE kind = 'page_viewed';"
+               "SELECT count(DISTINCT case_id) FROM events WHERE kind = 'handoff_started';"
+               "SELECT count(DISTINCT case_id) FROM events WHERE kind = 'reminder';")
+    start = time.perf_counter()
+    subprocess.run(["sqlite3", db, ref_sql], check=True, capture_output=True)
+    ref_t = time.perf_counter() - start
+    # the first run folds all 2,000,000 new cases into the statistics cells (once; later changes arrive by trigger)
+    t0, _, _ = run([LOTSE, "stats", "--from", "2026-01-01", "--to", "2026-12-31", "--format", "json"], env=env)
+    t, mb, out = run([LOTSE, "stats", "--from", "2026-01-01", "--to", "2026-12-31", "--format", "json"], env=env)
+    import json
+    issued = json.loads(out)["totals"]["issued"]
+    print(f"stats: {counts.replace('|', ' cases, ')} events, 12 months")
+    print(f"  sqlite3: distinct cases per kind from the event log (reference): {ref_t:.2f} s")
+    print(f"  lotse stats, first run (folds every case into the cells once): {t0:.2f} s")
+    print(f"  lotse stats --format json: {t:.2f} s, {mb:.0f} MB peak (issued {issued})")
+    print(f"  RATIO stats/event-log scan = {t / ref_t:.2f};  {t:.2f} s (target <= 1 s) {'OK' if t <= 1 else 'MISSED'}")
+
+
 def events(env):
     out = subprocess.run(["sqlite3", os.path.join(env["LOTSE_DATA_DIR"], "lotse.sqlite"),
                           "SELECT count(*) FROM events WHERE kind = 'page_viewed'"], capture_output=True, text=True)
@@ -312,6 +378,8 @@ def main():
         bench_web()
     if what in ("bank", "all"):
         bench_bank()
+    if what in ("stats", "all"):
+        bench_stats()
 
 
 if __name__ == "__main__":

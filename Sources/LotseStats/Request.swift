@@ -21,6 +21,8 @@ public struct StatsRequest: Sendable {
         let baseline = try Baseline.load(baselinePath)
         let f = try parse(from, "from")
         let t = try parse(to, "to") ?? today
+        // New cases are folded into the cells first (a short write); the figures come from the cells.
+        try store.write { try StatsQuery.fold($0) }
         return try store.read { db in
             let first = try Int64.fetchOne(db, sql: "SELECT min(issued_at) FROM cases")
             let start = f ?? first.map { BerlinTime.local($0).date } ?? today

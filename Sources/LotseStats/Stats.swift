@@ -135,8 +135,45 @@ public enum Baseline {
 }
 
 public enum StatsQuery {
-    /// Computes the statistics from the case rows (one pass, grouped by UTC hour of issue and folded into
-    /// Berlin months exactly) and the payments table.
+    /// Folds cases not yet counted into the statistics cells (once per new case; later changes are applied by
+    /// the `cases_stats` trigger). Runs inside a write transaction.
+    public static func fold(_ db: Database) throws {
+        let last = try Int64.fetchOne(db, sql: "SELECT last_case_id FROM stats_state WHERE id = 1") ?? 0
+        guard let top = try Int64.fetchOne(db, sql: "SELECT max(id) FROM cases"), top > last else { return }
+        try db.execute(sql: """
+            INSERT INTO stats_cells (day, qr, deadline, issued, scanned, handoff, paid, paid_paypal, paid_bank, paid_cash,
+                                     paid_on_time, reminded)
+            SELECT issued_day, qr_printed, cases.deadline, sum(status != 'cancelled'),
+                   sum(status != 'cancelled' AND first_viewed_at IS NOT NULL), sum(status != 'cancelled' AND handoff_at IS NOT NULL),
+                   sum(status = 'paid'), sum(status = 'paid' AND paid_channel = 'paypal'),
+                   sum(status = 'paid' AND paid_channel = 'bank_transfer'), sum(status = 'paid' AND paid_channel = 'cash'),
+                   sum(status = 'paid' AND paid_at < coalesce(d.end_utc, 0)), sum(status != 'cancelled' AND reminded_at IS NOT NULL)
+            FROM cases LEFT JOIN deadline_ends d ON d.deadline = cases.deadline
+            WHERE cases.id > ?1 AND cases.id <= ?2
+            GROUP BY issued_day, qr_printed, cases.deadline
+            ON CONFLICT (day, qr, deadline) DO UPDATE SET issued = issued + excluded.issued, scanned = scanned + excluded.scanned,
+                handoff = handoff + excluded.handoff, paid = paid + excluded.paid, paid_paypal = paid_paypal + excluded.paid_paypal,
+                paid_bank = paid_bank + excluded.paid_bank, paid_cash = paid_cash + excluded.paid_cash,
+                paid_on_time = paid_on_time + excluded.paid_on_time, reminded = reminded + excluded.reminded;
+            """, arguments: [last, top])
+        try db.execute(sql: """
+            INSERT INTO stats_pay_times (day, channel, bucket, n)
+            SELECT issued_day, paid_channel, (paid_at - issued_at) / 21600, count(*) FROM cases
+            WHERE id > ?1 AND id <= ?2 AND status = 'paid' GROUP BY issued_day, paid_channel, (paid_at - issued_at) / 21600
+            ON CONFLICT (day, channel, bucket) DO UPDATE SET n = n + excluded.n;
+            """, arguments: [last, top])
+        try db.execute(sql: """
+            INSERT INTO stats_langs (day, lang, n)
+            SELECT issued_day, view_lang, count(*) FROM cases
+            WHERE id > ?1 AND id <= ?2 AND status != 'cancelled' AND view_lang IS NOT NULL GROUP BY issued_day, view_lang
+            ON CONFLICT (day, lang) DO UPDATE SET n = n + excluded.n;
+            """, arguments: [last, top])
+        try db.execute(sql: """
+            UPDATE stats_state SET last_case_id = ?2 WHERE id = 1;
+            """, arguments: [last, top])
+    }
+
+    /// Computes the statistics from the cells (a few per day of the period) and the payments table.
     /// - Parameters:
     ///   - asOf: the day the figures are for; cases count towards reminder rates only once deadline + grace has passed.
     public static func run(_ db: Database, from: CivilDate, to: CivilDate, asOf: CivilDate, graceDays: Int,
@@ -144,56 +181,40 @@ public enum StatsQuery {
         let start = BerlinTime.utc(date: from, hour: 0, minute: 0)
         let end = BerlinTime.utc(date: to.adding(days: 1), hour: 0, minute: 0)
         let matureBefore = asOf.adding(days: -graceDays).description
-        // On time = paid before the end of the deadline day in Berlin; one limit per distinct deadline.
-        try db.execute(sql: "CREATE TEMP TABLE IF NOT EXISTS deadline_limits (deadline TEXT PRIMARY KEY, lim INTEGER NOT NULL) WITHOUT ROWID")
-        try db.execute(sql: "DELETE FROM deadline_limits")
-        let deadlines = try String.fetchAll(db, sql: "SELECT DISTINCT deadline FROM cases WHERE issued_at >= ? AND issued_at < ?",
-                                            arguments: [start, end])
-        let ins = try db.makeStatement(sql: "INSERT INTO deadline_limits VALUES (?, ?)")
-        for d in deadlines {
-            if let c = CivilDate(iso: d) { try ins.execute(arguments: [d, BerlinTime.utc(date: c.adding(days: 1), hour: 0, minute: 0)]) }
-        }
+        let period: StatementArguments = [from.description, to.description]
         var byMonth: [String: Counters] = [:]
         var qr = Group(), noQR = Group()
         var matureByMonth: [String: Group] = [:]
-        let rows = try Row.fetchCursor(db, sql: """
-            SELECT issued_at / 3600 AS h, qr_printed, count(*), count(first_viewed_at), count(handoff_at),
-                   sum(status = 'paid'), sum(paid_channel = 'paypal' AND status = 'paid'),
-                   sum(paid_channel = 'bank_transfer' AND status = 'paid'), sum(paid_channel = 'cash' AND status = 'paid'),
-                   sum(status = 'paid' AND paid_at < l.lim), count(reminded_at),
-                   sum(deadline < :mature), sum(deadline < :mature AND reminded_at IS NOT NULL)
-            FROM cases LEFT JOIN deadline_limits l USING (deadline)
-            WHERE status != 'cancelled' AND issued_at >= :start AND issued_at < :end
-            GROUP BY h, qr_printed
-            """, arguments: ["mature": matureBefore, "start": start, "end": end])
-        var monthOfHour: [Int64: String] = [:]
-        func month(_ hour: Int64) -> String {
-            if let m = monthOfHour[hour] { return m }
-            let m = BerlinTime.local(hour * 3600).date.monthKey
-            monthOfHour[hour] = m
-            return m
-        }
-        while let r = try rows.next() {
-            let m = month(r[0])
+        for r in try Row.fetchAll(db, sql: """
+            SELECT substr(day, 1, 7), qr, deadline < ?, sum(issued), sum(scanned), sum(handoff), sum(paid), sum(paid_paypal),
+                   sum(paid_bank), sum(paid_cash), sum(paid_on_time), sum(reminded)
+            FROM stats_cells WHERE day >= ? AND day <= ? GROUP BY 1, 2, 3
+            """, arguments: [matureBefore] + period) {
+            let m: String = r[0]
             var c = Counters()
-            c.issued = r[2]; c.scanned = r[3]; c.handoffStarted = r[4]; c.paid = r[5]; c.paidOnline = r[6]
-            c.paidBankTransfer = r[7]; c.paidOther = r[8]; c.paidOnTime = r[9]; c.reminded = r[10]
+            c.issued = r[3]; c.scanned = r[4]; c.handoffStarted = r[5]; c.paid = r[6]; c.paidOnline = r[7]
+            c.paidBankTransfer = r[8]; c.paidOther = r[9]; c.paidOnTime = r[10]; c.reminded = r[11]
             byMonth[m, default: Counters()].add(c)
-            let mature = Group(cases: r[11], reminded: r[12])
+            let isMature: Bool = r[2]
+            guard isMature else { continue }
             let printed: Bool = r[1]
             if printed {
-                qr.cases += mature.cases; qr.reminded += mature.reminded
-                matureByMonth[m, default: Group()].cases += mature.cases
-                matureByMonth[m, default: Group()].reminded += mature.reminded
+                qr.cases += c.issued; qr.reminded += c.reminded
+                matureByMonth[m, default: Group()].cases += c.issued
+                matureByMonth[m, default: Group()].reminded += c.reminded
             } else {
-                noQR.cases += mature.cases; noQR.reminded += mature.reminded
+                noQR.cases += c.issued; noQR.reminded += c.reminded
             }
         }
-        // Transfers nobody could match, by month of booking.
+        // Transfers nobody could match, by month of booking (Berlin).
+        var monthOfHour: [Int64: String] = [:]
         for r in try Row.fetchAll(db, sql: """
             SELECT paid_at / 3600 AS h, count(*) FROM payments WHERE disposition = 'unmatched' AND paid_at >= ? AND paid_at < ? GROUP BY h
             """, arguments: [start, end]) {
-            byMonth[month(r[0]), default: Counters()].unmatchedBankPayments += r[1] as Int
+            let h: Int64 = r[0]
+            let m = monthOfHour[h] ?? BerlinTime.local(h * 3600).date.monthKey
+            monthOfHour[h] = m
+            byMonth[m, default: Counters()].unmatchedBankPayments += r[1] as Int
         }
         // Every month of the period appears, also those without cases.
         var keys: [String] = []
@@ -211,36 +232,34 @@ public enum StatsQuery {
         // Baseline: the same months one year earlier, for the months with mature pilot cases.
         var base = Group()
         for (k, g) in matureByMonth where g.cases > 0 {
-            let y = Int(k.prefix(4))! - 1
-            if let b = baseline["\(y)\(k.dropFirst(4))"] { base.cases += b.cases; base.reminded += b.reminded }
+            if let b = baseline["\(Int(k.prefix(4))! - 1)\(k.dropFirst(4))"] { base.cases += b.cases; base.reminded += b.reminded }
         }
-        // Time to payment per channel, in days, from a histogram of whole hours.
+        // Time to payment per channel, in days, from quarter-day buckets.
         var times: [String: PaymentTimes] = [:]
         var hist: [String: [(Int, Int)]] = [:]
         for r in try Row.fetchAll(db, sql: """
-            SELECT paid_channel, (paid_at - issued_at) / 3600 AS hours, count(*) FROM cases
-            WHERE status = 'paid' AND issued_at >= ? AND issued_at < ? GROUP BY paid_channel, hours ORDER BY paid_channel, hours
-            """, arguments: [start, end]) {
-            hist[r[0] as String? ?? "other", default: []].append((r[1], r[2]))
+            SELECT channel, bucket, sum(n) FROM stats_pay_times WHERE day >= ? AND day <= ? GROUP BY channel, bucket
+            HAVING sum(n) > 0 ORDER BY channel, bucket
+            """, arguments: period) {
+            hist[r[0] as String, default: []].append((r[1], r[2]))
         }
         for (channel, h) in hist {
             let n = h.reduce(0) { $0 + $1.1 }
             func quantile(_ q: Double) -> Double {
-                let target = Int((q * Double(n)).rounded(.up))
+                let target = max(Int((q * Double(n)).rounded(.up)), 1)
                 var seen = 0
-                for (hours, count) in h {
+                for (bucket, count) in h {
                     seen += count
-                    if seen >= max(target, 1) { return Double(max(hours, 0)) / 24 }
+                    if seen >= target { return Double(max(bucket, 0)) / 4 }
                 }
-                return Double(h.last!.0) / 24
+                return Double(h.last!.0) / 4
             }
             times[channel] = PaymentTimes(count: n, medianDays: quantile(0.5), p90Days: quantile(0.9))
         }
         var languages: [String: Int] = [:]
         for r in try Row.fetchAll(db, sql: """
-            SELECT view_lang, count(*) FROM cases WHERE view_lang IS NOT NULL AND status != 'cancelled'
-            AND issued_at >= ? AND issued_at < ? GROUP BY view_lang
-            """, arguments: [start, end]) {
+            SELECT lang, sum(n) FROM stats_langs WHERE day >= ? AND day <= ? GROUP BY lang HAVING sum(n) > 0
+            """, arguments: period) {
             languages[r[0]] = r[1]
         }
         let all = Group(cases: qr.cases + noQR.cases, reminded: qr.reminded + noQR.reminded)

@@ -13,6 +13,8 @@ public final class CaseWriter {
     let firstNewID: Int64
     let now: Int64
     var counters: [Int: Int] = [:]
+    /// Deadlines whose end (in UTC) is already in `deadline_ends`.
+    var knownDeadlines: Set<CivilDate> = []
 
     public enum Result { case inserted(caseNumber: String), duplicate }
 
@@ -41,8 +43,8 @@ public final class CaseWriter {
         insert = try db.makeStatement(sql: """
             INSERT INTO cases (case_number, source_id, ticket_no, device_id, officer_id, issued_at, plate,
                 plate_country, tbnr, amount_cents, street, house_no, place_note, zip, city, lat, lon, qr_printed,
-                vehicle_make, vehicle_color, deadline, import_id, created_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                vehicle_make, vehicle_color, deadline, import_id, created_at, issued_day)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT(source_id) DO NOTHING
             """)
     }
@@ -66,8 +68,13 @@ public final class CaseWriter {
         bind(st, 8, t.plateCountry); bind(st, 9, t.tbnr); sqlite3_bind_int64(st, 10, Int64(t.amountCents))
         bind(st, 11, t.street); bind(st, 12, t.houseNo); bind(st, 13, t.placeNote); bind(st, 14, t.zip)
         bind(st, 15, t.city); bind(st, 16, t.lat); bind(st, 17, t.lon); sqlite3_bind_int64(st, 18, t.qrPrinted ? 1 : 0)
-        bind(st, 19, t.vehicleMake); bind(st, 20, t.vehicleColor); bind(st, 21, t.deadline(paymentDays: paymentDays).description)
-        sqlite3_bind_int64(st, 22, importID); sqlite3_bind_int64(st, 23, now)
+        let deadline = t.deadline(paymentDays: paymentDays)
+        if !knownDeadlines.contains(deadline) {
+            try Schema.noteDeadline(db, deadline)
+            knownDeadlines.insert(deadline)
+        }
+        bind(st, 19, t.vehicleMake); bind(st, 20, t.vehicleColor); bind(st, 21, deadline.description)
+        sqlite3_bind_int64(st, 22, importID); sqlite3_bind_int64(st, 23, now); bind(st, 24, t.localDate.description)
         let rc = sqlite3_step(st)
         guard rc == SQLITE_DONE else {
             let message = String(cString: sqlite3_errmsg(db.sqliteConnection))

@@ -192,6 +192,68 @@ public enum Schema {
             END;
             """)
         }
+        m.registerMigration("v5-stats-cells") { db in
+            // Pre-aggregated statistics: one cell per (Berlin issue day, QR printed, deadline). New cases are folded
+            // in by `StatsCells.fold` (the import pays nothing); changes to cases already folded are applied by a
+            // trigger as a difference of the old and the new row. `lotse stats` then reads a few hundred cells.
+            try db.execute(sql: """
+            ALTER TABLE cases ADD COLUMN issued_day TEXT;
+            CREATE TABLE deadline_ends (deadline TEXT PRIMARY KEY, end_utc INTEGER NOT NULL) WITHOUT ROWID;
+            CREATE TABLE stats_state (id INTEGER PRIMARY KEY CHECK (id = 1), last_case_id INTEGER NOT NULL);
+            INSERT INTO stats_state VALUES (1, 0);
+            CREATE TABLE stats_cells (
+                day TEXT NOT NULL, qr INTEGER NOT NULL, deadline TEXT NOT NULL,
+                issued INTEGER NOT NULL DEFAULT 0, scanned INTEGER NOT NULL DEFAULT 0, handoff INTEGER NOT NULL DEFAULT 0,
+                paid INTEGER NOT NULL DEFAULT 0, paid_paypal INTEGER NOT NULL DEFAULT 0, paid_bank INTEGER NOT NULL DEFAULT 0,
+                paid_cash INTEGER NOT NULL DEFAULT 0, paid_on_time INTEGER NOT NULL DEFAULT 0, reminded INTEGER NOT NULL DEFAULT 0,
+                PRIMARY KEY (day, qr, deadline)
+            ) WITHOUT ROWID;
+            CREATE TABLE stats_pay_times (
+                day TEXT NOT NULL, channel TEXT NOT NULL, bucket INTEGER NOT NULL, n INTEGER NOT NULL DEFAULT 0,
+                PRIMARY KEY (day, channel, bucket)
+            ) WITHOUT ROWID;
+            CREATE TABLE stats_langs (
+                day TEXT NOT NULL, lang TEXT NOT NULL, n INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (day, lang)
+            ) WITHOUT ROWID;
+            CREATE TRIGGER cases_stats AFTER UPDATE OF status, paid_channel, paid_at, first_viewed_at, view_lang, handoff_at, reminded_at
+            ON cases WHEN NEW.id <= (SELECT last_case_id FROM stats_state WHERE id = 1) BEGIN
+                UPDATE stats_cells SET
+                    issued = issued - (OLD.status != 'cancelled') + (NEW.status != 'cancelled'),
+                    scanned = scanned - (OLD.status != 'cancelled' AND OLD.first_viewed_at IS NOT NULL) + (NEW.status != 'cancelled' AND NEW.first_viewed_at IS NOT NULL),
+                    handoff = handoff - (OLD.status != 'cancelled' AND OLD.handoff_at IS NOT NULL) + (NEW.status != 'cancelled' AND NEW.handoff_at IS NOT NULL),
+                    paid = paid - (OLD.status = 'paid') + (NEW.status = 'paid'),
+                    paid_paypal = paid_paypal - (OLD.status = 'paid' AND OLD.paid_channel = 'paypal') + (NEW.status = 'paid' AND NEW.paid_channel = 'paypal'),
+                    paid_bank = paid_bank - (OLD.status = 'paid' AND OLD.paid_channel = 'bank_transfer') + (NEW.status = 'paid' AND NEW.paid_channel = 'bank_transfer'),
+                    paid_cash = paid_cash - (OLD.status = 'paid' AND OLD.paid_channel = 'cash') + (NEW.status = 'paid' AND NEW.paid_channel = 'cash'),
+                    paid_on_time = paid_on_time - (OLD.status = 'paid' AND OLD.paid_at < coalesce((SELECT end_utc FROM deadline_ends d WHERE d.deadline = OLD.deadline), 0)) + (NEW.status = 'paid' AND NEW.paid_at < coalesce((SELECT end_utc FROM deadline_ends d WHERE d.deadline = NEW.deadline), 0)),
+                    reminded = reminded - (OLD.status != 'cancelled' AND OLD.reminded_at IS NOT NULL) + (NEW.status != 'cancelled' AND NEW.reminded_at IS NOT NULL)
+                WHERE day = NEW.issued_day AND qr = NEW.qr_printed AND deadline = NEW.deadline;
+                UPDATE stats_pay_times SET n = n - 1 WHERE OLD.status = 'paid' AND day = OLD.issued_day
+                    AND channel = OLD.paid_channel AND bucket = (OLD.paid_at - OLD.issued_at) / 21600;
+                INSERT INTO stats_pay_times (day, channel, bucket, n)
+                    SELECT NEW.issued_day, NEW.paid_channel, (NEW.paid_at - NEW.issued_at) / 21600, 1 WHERE NEW.status = 'paid'
+                    ON CONFLICT (day, channel, bucket) DO UPDATE SET n = n + 1;
+                UPDATE stats_langs SET n = n - 1 WHERE OLD.status != 'cancelled' AND OLD.view_lang IS NOT NULL
+                    AND day = OLD.issued_day AND lang = OLD.view_lang;
+                INSERT INTO stats_langs (day, lang, n)
+                    SELECT NEW.issued_day, NEW.view_lang, 1 WHERE NEW.status != 'cancelled' AND NEW.view_lang IS NOT NULL
+                    ON CONFLICT (day, lang) DO UPDATE SET n = n + 1;
+            END;
+            """)
+            // Cases from before this migration: their Berlin issue day and deadline ends.
+            let rows = try Row.fetchAll(db, sql: "SELECT id, issued_at FROM cases")
+            let st = try db.makeStatement(sql: "UPDATE cases SET issued_day = ? WHERE id = ?")
+            for r in rows { try st.execute(arguments: [BerlinTime.local(r["issued_at"]).date.description, r["id"] as Int64]) }
+            for d in try String.fetchAll(db, sql: "SELECT DISTINCT deadline FROM cases") {
+                if let c = CivilDate(iso: d) { try noteDeadline(db, c) }
+            }
+        }
         return m
+    }
+
+    /// Records when a deadline day ends (midnight after it in Berlin, as UTC seconds): paid before that is on time.
+    public static func noteDeadline(_ db: Database, _ d: CivilDate) throws {
+        try db.execute(sql: "INSERT OR IGNORE INTO deadline_ends (deadline, end_utc) VALUES (?, ?)",
+                       arguments: [d.description, BerlinTime.utc(date: d.adding(days: 1), hour: 0, minute: 0)])
     }
 }
