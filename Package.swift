@@ -72,6 +72,13 @@ let package = Package(
         .target(name: "LotseStats", dependencies: [
             "LotseCore", "LotseStorage", .product(name: "GRDB", package: "GRDB.swift"),
         ]),
+        // The synthetic demo pilot, built through the real code paths.
+        .target(name: "LotseDemo", dependencies: [
+            "LotseCore", "LotseStorage", "LotseImport", "LotseBank", "LotseOffice", "LotseHTTP", "LotsePayments",
+            .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+        ]),
         // Office workflows shared by CLI and web: QR batch output, the dunning run.
         .target(name: "LotseOffice", dependencies: [
             "LotseCore", "LotseStorage", "LotseTokens", "LotseQR",
@@ -94,7 +101,8 @@ let package = Package(
         ]),
         // Thin executable.
         .executableTarget(name: "lotse", dependencies: [
-            "LotseCore", "LotseStorage", "LotseTokens", "LotseQR", "LotseImport", "LotseBank", "LotseHTTP", "LotsePayments", "LotseStats", "LotseOffice", "LotseWeb",
+            "LotseCore", "LotseStorage", "LotseTokens", "LotseQR", "LotseImport", "LotseBank", "LotseHTTP", "LotsePayments",
+            "LotseStats", "LotseOffice", "LotseDemo", "LotseWeb",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "GRDB", package: "GRDB.swift"),

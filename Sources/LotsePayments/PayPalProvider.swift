@@ -15,8 +15,12 @@ public final class PayPalProvider: PaymentProvider, Sendable {
     let logger: Logger
     /// An approval link stays usable this long; after it a new order is created.
     let orderLifetime: Int64 = 3 * 3600
+    /// The time recorded on orders, payments and events (the wall clock; the demo pilot runs its own).
+    let clock: @Sendable () -> Int64
 
-    public init(api: PayPalAPI, store: Store, publicBaseURL: String, webhookID: String?, logger: Logger = Logger(label: "lotse.paypal")) {
+    public init(api: PayPalAPI, store: Store, publicBaseURL: String, webhookID: String?, logger: Logger = Logger(label: "lotse.paypal"),
+                clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }) {
+        self.clock = clock
         self.api = api
         self.store = store
         self.publicBaseURL = publicBaseURL
@@ -24,10 +28,10 @@ public final class PayPalProvider: PaymentProvider, Sendable {
         self.logger = logger
     }
 
-    static func now() -> Int64 { Int64(Date().timeIntervalSince1970) }
+    func now() -> Int64 { clock() }
 
     public func start(_ c: PayableCase, language: String) async throws -> Handoff {
-        let now = Self.now()
+        let now = now()
         let (open, attempt) = try store.read { db -> ((String, String)?, Int) in
             let open = try Row.fetchOne(db, sql: """
                 SELECT order_id, approve_url FROM provider_orders
@@ -74,7 +78,7 @@ public final class PayPalProvider: PaymentProvider, Sendable {
             try db.execute(sql: """
                 UPDATE provider_orders SET status = ?, capture_id = coalesce(?, capture_id), updated_at = ?
                 WHERE order_id = ? AND status != 'completed'
-                """, arguments: [status, capture, Self.now(), orderID])
+                """, arguments: [status, capture, now(), orderID])
         }
     }
 
@@ -95,7 +99,7 @@ public final class PayPalProvider: PaymentProvider, Sendable {
             logger.error("paypal capture failed: \(e)")
             if e.issue == "INSTRUMENT_DECLINED" || e.status == 422 {
                 try setStatus(orderID, "failed")
-                try store.write { try CaseQueries.addEvent($0, caseID: o.caseID, kind: "payment_failed", at: Self.now(), detail: "paypal") }
+                try store.write { try CaseQueries.addEvent($0, caseID: o.caseID, kind: "payment_failed", at: now(), detail: "paypal") }
             }
             return .failed(caseID: o.caseID, reason: e.name)
         }
@@ -108,7 +112,7 @@ public final class PayPalProvider: PaymentProvider, Sendable {
             guard c.currency == "EUR", let cents = Money.parseCents(c.value) else {
                 return .failed(caseID: caseID, reason: "capture in \(c.currency) \(c.value)")
             }
-            let now = Self.now()
+            let now = now()
             let outcome = try store.write { db -> Ledger.Outcome in
                 try db.execute(sql: """
                     UPDATE provider_orders SET status = 'completed', capture_id = ?, updated_at = ? WHERE order_id = ?
@@ -129,7 +133,7 @@ public final class PayPalProvider: PaymentProvider, Sendable {
             return .pending(caseID: caseID)
         case "DECLINED", "FAILED":
             try setStatus(orderID, "failed", capture: c.id)
-            try store.write { try CaseQueries.addEvent($0, caseID: caseID, kind: "payment_denied", at: Self.now(), detail: "paypal") }
+            try store.write { try CaseQueries.addEvent($0, caseID: caseID, kind: "payment_denied", at: now(), detail: "paypal") }
             return .failed(caseID: caseID, reason: c.status)
         default:
             return .pending(caseID: caseID)
@@ -187,21 +191,21 @@ public final class PayPalProvider: PaymentProvider, Sendable {
             if let orderID, let o = try orderRow(orderID) {
                 let kind = type == "PAYMENT.CAPTURE.DENIED" ? "payment_denied" : "payment_refunded"
                 if type == "PAYMENT.CAPTURE.DENIED" { try setStatus(orderID, "failed") }
-                try store.write { try CaseQueries.addEvent($0, caseID: o.caseID, kind: kind, at: Self.now(), detail: "paypal") }
+                try store.write { try CaseQueries.addEvent($0, caseID: o.caseID, kind: kind, at: now(), detail: "paypal") }
             } else { outcome = .ignored(type) }
         default:
             outcome = .ignored(type)
         }
         try store.write { db in
             try db.execute(sql: "INSERT OR IGNORE INTO webhook_events (id, provider, kind, received_at) VALUES (?, 'paypal', ?, ?)",
-                           arguments: ["paypal:" + eventID, type, Self.now()])
+                           arguments: ["paypal:" + eventID, type, now()])
         }
         return outcome
     }
 
     /// Checks orders that were started but never finished (lost returns, lost webhooks).
     public func sweep(olderThan age: Int64 = 600) async -> (checked: Int, paid: Int) {
-        let ids = (try? store.read { try ProviderOrders.stale($0, olderThan: age, now: Self.now()) }) ?? []
+        let ids = (try? store.read { try ProviderOrders.stale($0, olderThan: age, now: now()) }) ?? []
         var paid = 0
         for id in ids {
             if case .paid = (try? await refresh(orderID: id)) ?? .unknownOrder { paid += 1 }

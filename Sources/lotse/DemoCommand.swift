@@ -3,18 +3,22 @@ import Foundation
 import GRDB
 import LotseBank
 import LotseCore
+import LotseDemo
 import LotseImport
 import LotseOffice
 import LotseStorage
 
-struct DemoCommand: ParsableCommand {
+struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
         abstract: "Fill a data directory with a demo pilot from the files in pilot-data/.")
 
     @OptionGroup var common: CommonOptions
+    @Option(help: "Months of synthetic pilot to build through the real code paths (0: only the sample files).") var months: Int = 12
+    @Option(help: "Seed of the synthetic pilot.") var seed: UInt64 = 1
+    @Option(help: "First day of the pilot, yyyy-mm-dd.") var start: String = "2025-11-01"
 
-    func run() throws {
+    func run() async throws {
         let config = common.config()
         let store = try common.store(config)
         // demo mode: the GiroCode uses a clearly marked demo account unless LOTSE_PAYEE_* is set
@@ -34,6 +38,15 @@ struct DemoCommand: ParsableCommand {
             let s = try Reconciler(store: store).reconcile(samples + "/" + f, displayName: "pilot-data/samples/" + f)
             print(s.line)
             if let d = s.details { print("  " + d) }
+        }
+        if months > 0 {
+            guard let first = CivilDate(iso: start), first.isValid else { throw LotseError.usage("--start '\(start)' is not a date yyyy-mm-dd") }
+            let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+            let sim = (exe as NSString).deletingLastPathComponent + "/lotse-paypal-sim"
+            print("demo: building a \(months)-month pilot from \(first) (seed \(seed)) through the real code paths …")
+            let s = try await DemoPilot(config: config, store: store, catalogue: try common.catalogue(config), start: first, months: months,
+                                        seed: seed, simulator: sim, log: { print($0) }).run()
+            print("demo: \(s.cases) tickets, \(s.views) page views, \(s.paypal) PayPal payments, \(s.transfers) transfers, \(s.cash) cash payments")
         }
         let out = config.dataDir + "/qr"
         let batch = QRBatch(store: store, tokens: try common.tokens(config), baseURL: config.publicBaseURL)

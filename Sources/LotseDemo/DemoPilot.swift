@@ -1,0 +1,277 @@
+import Foundation
+import GRDB
+import Logging
+import LotseBank
+import LotseCore
+import LotseHTTP
+import LotseImport
+import LotseOffice
+import LotsePayments
+import LotseStorage
+import NIOConcurrencyHelpers
+
+/// A seeded generator (SplitMix64): the same seed gives the same pilot.
+struct Dice {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E3779B97F4A7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58476D1CE4E5B9
+        z = (z ^ (z >> 27)) &* 0x94D049BB133111EB
+        return z ^ (z >> 31)
+    }
+    mutating func unit() -> Double { Double(next() >> 11) / Double(1 << 53) }
+    mutating func chance(_ p: Double) -> Bool { unit() < p }
+    mutating func int(_ r: ClosedRange<Int>) -> Int { r.lowerBound + Int(next() % UInt64(r.count)) }
+    mutating func pick<T>(_ a: [T]) -> T { a[Int(next() % UInt64(a.count))] }
+}
+
+/// A synthetic pilot built by running the real code paths day by day: handheld exports imported, page views
+/// recorded by the web's event recorder, PayPal payments through the simulator (start, approval, capture),
+/// transfers arriving days later in camt.054 files (typed references, free text, batches, some unmatched),
+/// cash payments imported weekly, and the daily dunning run. No figures are written into tables directly.
+public struct DemoPilot {
+    public let config: LotseConfig
+    public let store: Store
+    public let catalogue: Catalogue
+    public let start: CivilDate
+    public let months: Int
+    public let seed: UInt64
+    public let simulator: String
+    public let log: (String) -> Void
+
+    public init(config: LotseConfig, store: Store, catalogue: Catalogue, start: CivilDate, months: Int, seed: UInt64,
+                simulator: String, log: @escaping (String) -> Void) {
+        self.config = config; self.store = store; self.catalogue = catalogue; self.start = start
+        self.months = months; self.seed = seed; self.simulator = simulator; self.log = log
+    }
+
+    enum Action {
+        case view(Int64, String)
+        case paypal(Int64, Bool)
+        case transfer(Int64, Int) // kind: 0 structured RF, 1 free text, 2 no reference
+        case cash(Int64)
+    }
+
+    struct Scheduled { var at: Int64; var action: Action }
+
+    public struct Summary: Sendable { public var cases = 0; public var views = 0; public var paypal = 0; public var transfers = 0; public var cash = 0 }
+
+    public func run() async throws -> Summary {
+        var dice = Dice(state: seed)
+        var summary = Summary()
+        let end = start.addingMonths(months).adding(days: -1)
+        let dir = config.dataDir + "/demo"
+        try FileManager.default.createDirectory(atPath: dir + "/exports", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: dir + "/bank", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: dir + "/cash", withIntermediateDirectories: true)
+
+        // The PayPal simulator on a free loopback port; the provider runs on the pilot's clock.
+        let port = try freePort()
+        let sim = Process()
+        sim.executableURL = URL(fileURLWithPath: simulator)
+        sim.arguments = ["--port", String(port), "--client-id", "demo-client", "--client-secret", "demo-secret", "--seed", String(seed)]
+        sim.standardOutput = FileHandle.nullDevice
+        sim.standardError = FileHandle.nullDevice
+        try sim.run()
+        defer { kill(sim.processIdentifier, SIGKILL); sim.waitUntilExit() }
+        let http = CurlClient(connectTimeout: 2, timeout: 10)
+        let simBase = "http://127.0.0.1:\(port)"
+        var up = false
+        for _ in 0..<100 where !up {
+            up = ((try? http.sendBlocking(OutboundRequest(url: simBase + "/sim/orders")))?.status == 200)
+            if !up { usleep(50_000) }
+        }
+        guard up else { throw LotseError.io("\(simulator): the PayPal simulator did not start") }
+        let clock = NIOLockedValueBox<Int64>(0)
+        var quiet = Logger(label: "lotse.demo.paypal")
+        quiet.logLevel = .error
+        let api = PayPalAPI(base: simBase, clientID: "demo-client", secret: "demo-secret", http: http, logger: quiet)
+        let paypal = PayPalProvider(api: api, store: store, publicBaseURL: config.publicBaseURL, webhookID: nil, logger: quiet,
+                                    clock: { clock.withLockedValue { $0 } })
+        let importer = Importer(store: store, config: config, catalogue: catalogue)
+        let reconciler = Reconciler(store: store)
+        let payments = PaymentsImporter(store: store, config: config)
+        let payee = config.payeeIBAN ?? Payee.demo.iban
+
+        // The offence mix: the catalogue's Verwarnungsgeld offences, cheap ones far more often.
+        let offences = catalogue.offences.values.filter { $0.amountCents <= Catalogue.warningFineCeilingCents }
+            .sorted { $0.tbnr < $1.tbnr }
+        var weighted: [Offence] = []
+        for o in offences { weighted += Array(repeating: o, count: o.amountCents <= 2000 ? 6 : o.amountCents <= 3500 ? 3 : 1) }
+        let streets = ["Fackelstraße", "Marktstraße", "Eisenbahnstraße", "Schillerplatz", "Mühlstraße", "Kerststraße",
+                       "Pirmasenser Straße", "Mainzer Straße", "Rudolf-Breitscheid-Straße", "Königstraße"]
+        let perWeekday = [6, 28, 31, 31, 32, 29, 17] // Sunday … Saturday
+        let season = [0.9, 0.95, 1.0, 1.0, 1.05, 1.05, 0.95, 0.8, 1.05, 1.05, 1.0, 0.85] // January … December
+
+        var queue: [Scheduled] = []
+        var transfersByDay: [CivilDate: [(Int64, Int)]] = [:]
+        var cashRows: [String] = []
+        var ticketNo = 0
+        var day = start
+        while day <= end {
+            let dayStart = BerlinTime.utc(date: day, hour: 0, minute: 0)
+            // 07:00 the bank's statement of the day; 08:00 the dunning run.
+            if let list = transfersByDay.removeValue(forKey: day), !list.isEmpty {
+                let path = dir + "/bank/camt054-\(day).xml"
+                try writeCamt(path, day: day, transfers: list, payee: payee, dice: &dice)
+                _ = try reconciler.reconcile(path, displayName: "camt054-\(day).xml", now: dayStart + 7 * 3600)
+                summary.transfers += list.count
+            }
+            _ = try Dunning.run(store: store, asOf: day, graceDays: config.graceDays, at: dayStart + 8 * 3600,
+                                out: dir + "/reminders/reminders-\(day).csv")
+            // What motorists do today, in time order.
+            queue.sort { $0.at < $1.at }
+            let dayEnd = dayStart + 86400
+            var i = 0
+            while i < queue.count && queue[i].at < dayEnd {
+                let s = queue[i]
+                i += 1
+                switch s.action {
+                case .view(let id, let lang):
+                    try store.write { try CaseQueries.addEvent($0, caseID: id, kind: "page_viewed", at: s.at, detail: "lang=" + lang) }
+                    summary.views += 1
+                case .paypal(let id, let completes):
+                    clock.withLockedValue { $0 = s.at }
+                    guard let c = try store.read({ try CaseQueries.byID($0, id) }),
+                          c.status == .open || c.status == .overdue || c.status == .reminded else { continue }
+                    let h = try await paypal.start(PayableCase(id: c.id, number: c.caseNumber, amountCents: c.amountCents),
+                                                   language: dice.chance(0.1) ? "en" : "de")
+                    let back = try await http.send(OutboundRequest(url: h.redirectURL + "&sim_action=" + (completes ? "approve" : "cancel")))
+                    guard back.status == 303 else { continue }
+                    clock.withLockedValue { $0 = s.at + Int64(dice.int(60...400)) }
+                    if completes { _ = try await paypal.complete(orderID: h.orderID); summary.paypal += 1 } else { _ = try paypal.cancel(orderID: h.orderID) }
+                case .transfer(let id, let kind):
+                    // on the next morning's statement
+                    transfersByDay[BerlinTime.local(s.at).date.adding(days: 1), default: []].append((id, kind))
+                case .cash(let id):
+                    if let c = try store.read({ try CaseQueries.byID($0, id) }) {
+                        cashRows.append("\(c.caseNumber);\(Money.plain(c.amountCents).replacingOccurrences(of: ".", with: ","));\(BerlinTime.local(s.at).date);KA-\(id)")
+                    }
+                }
+            }
+            queue.removeFirst(i)
+            // Cash-office payments come in once a week.
+            if day.weekday == 5 && !cashRows.isEmpty {
+                let path = dir + "/cash/kasse-\(day).csv"
+                try ("case_number;amount_eur;paid_on;receipt_no\n" + cashRows.joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+                _ = try payments.importFile(path, now: dayStart + 16 * 3600)
+                summary.cash += cashRows.count
+                cashRows.removeAll()
+            }
+            // 20:00 the day's handheld export is imported.
+            let count = Int((Double(perWeekday[day.weekday]) * season[day.month - 1] * (0.8 + 0.4 * dice.unit())).rounded())
+            if count > 0 {
+                var csv = "ticket_no;device_id;officer_id;issued_at;plate;tbnr;street;house_no;zip;city;qr_printed\n"
+                var tickets: [(String, Bool)] = []
+                for _ in 0..<count {
+                    ticketNo += 1
+                    let device = "HH-0\(1 + ticketNo % 6)"
+                    let qr = !dice.chance(0.1)
+                    let t = String(format: "%02d:%02d", dice.int(7...18), dice.int(0...59))
+                    let o = dice.pick(weighted)
+                    let letters = ["A", "B", "C", "D", "E", "F", "G", "H", "K", "L", "M", "N", "P", "R", "S", "T"]
+                    let plate = "\(dice.pick(["KL", "KL", "KL", "KUS", "PS", "LU", "MA", "DÜW"]))-\(dice.pick(letters))\(dice.pick(letters)) \(dice.int(1...9999))"
+                    csv += "\(ticketNo);\(device);DN \(100 + ticketNo % 9);\(day)T\(t);\(plate);\(o.tbnr);\(dice.pick(streets));\(dice.int(1...120));67655;Kaiserslautern;\(qr ? 1 : 0)\n"
+                    tickets.append(("\(device)/\(ticketNo)", qr))
+                }
+                let path = dir + "/exports/handheld-\(day).csv"
+                try csv.write(toFile: path, atomically: true, encoding: .utf8)
+                _ = try importer.importFile(path, displayName: "handheld-\(day).csv", now: dayStart + 20 * 3600)
+                let issued = tickets
+                let ids = try store.read { db in
+                    try issued.map { (try Int64.fetchOne(db, sql: "SELECT id FROM cases WHERE source_id = ?", arguments: [$0.0])!, $0.1) }
+                }
+                summary.cases += ids.count
+                for (id, qr) in ids { schedule(id, qr: qr, imported: dayStart + 20 * 3600, deadline: day.adding(days: config.paymentDays), into: &queue, dice: &dice) }
+            }
+            if day.day == 1 { log("demo: \(day) … \(summary.cases) cases so far") }
+            day = day.adding(days: 1)
+        }
+        return summary
+    }
+
+    /// One motorist's behaviour. Tickets with a QR code are scanned and paid sooner; the control group without
+    /// a code is found through the lookup form less often and pays by transfer more.
+    func schedule(_ id: Int64, qr: Bool, imported: Int64, deadline: CivilDate, into queue: inout [Scheduled], dice: inout Dice) {
+        let hour: Int64 = 3600
+        var t = imported + Int64(dice.int(1...40)) * hour
+        let scanned = dice.chance(qr ? 0.64 : 0.1)
+        if scanned {
+            let lang = dice.chance(0.11) ? "en" : "de"
+            queue.append(Scheduled(at: t, action: .view(id, lang)))
+            if dice.chance(0.35) { queue.append(Scheduled(at: t + Int64(dice.int(1...72)) * hour, action: .view(id, lang))) }
+            if dice.chance(0.5) {
+                let completes = dice.chance(0.9)
+                queue.append(Scheduled(at: t + Int64(dice.int(1...20)) * 60, action: .paypal(id, completes)))
+                if completes { return }
+                t += Int64(dice.int(1...30)) * hour
+            }
+        }
+        let r = dice.unit()
+        let late = dice.chance(qr ? 0.12 : 0.22)
+        let deadlineTime = BerlinTime.utc(date: deadline, hour: 12, minute: 0)
+        let when = late ? deadlineTime + Int64(dice.int(8...30)) * 86400 : min(t + Int64(dice.int(1...6)) * 86400, deadlineTime + 2 * 86400)
+        if r < (qr ? 0.72 : 0.68) {
+            let kind = scanned ? (dice.chance(0.8) ? 0 : dice.chance(0.9) ? 1 : 2) : (dice.chance(0.85) ? 1 : 2)
+            queue.append(Scheduled(at: when + Int64(dice.int(1...2)) * 86400, action: .transfer(id, kind)))
+        } else if r < 0.8 {
+            queue.append(Scheduled(at: when, action: .cash(id)))
+        }
+        // the rest never pay: they get a reminder, and the next step of the procedure
+    }
+
+    /// A camt.054 (v02) of one booking day: mostly single credits, some batches.
+    func writeCamt(_ path: String, day: CivilDate, transfers: [(Int64, Int)], payee: String, dice: inout Dice) throws {
+        var entries = ""
+        var k = 0
+        var rest = transfers[...]
+        while !rest.isEmpty {
+            let n = rest.count >= 3 && dice.chance(0.08) ? 3 : 1
+            let part = Array(rest.prefix(n))
+            rest = rest.dropFirst(n)
+            k += 1
+            var txs = ""
+            var total = 0
+            for (id, kind) in part {
+                guard let c = try store.read({ try CaseQueries.byID($0, id) }) else { continue }
+                total += c.amountCents
+                let rmt: String
+                switch kind {
+                case 0: rmt = "<Strd><CdtrRefInf><Ref>\(RFReference.make(from: c.caseNumber)!)</Ref></CdtrRefInf></Strd>"
+                case 1: rmt = "<Ustrd>Verwarnung \(c.caseNumber.replacingOccurrences(of: "-", with: " ").lowercased())</Ustrd>"
+                default: rmt = "<Ustrd>Knoellchen \(c.plate.filter { $0.isLetter || $0.isNumber })</Ustrd>"
+                }
+                txs += "<TxDtls><Refs><AcctSvcrRef>\(day)-\(k)-\(id)</AcctSvcrRef></Refs><AmtDtls><TxAmt><Amt Ccy=\"EUR\">\(Money.plain(c.amountCents))</Amt></TxAmt></AmtDtls><RltdPties><Dbtr><Nm>Demo Zahler</Nm></Dbtr></RltdPties><RmtInf>\(rmt)</RmtInf></TxDtls>"
+            }
+            let batch = part.count > 1 ? "<Btch><NbOfTxs>\(part.count)</NbOfTxs><TtlAmt Ccy=\"EUR\">\(Money.plain(total))</TtlAmt></Btch>" : ""
+            entries += "<Ntry><Amt Ccy=\"EUR\">\(Money.plain(total))</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts>BOOK</Sts><BookgDt><Dt>\(day)</Dt></BookgDt><AcctSvcrRef>\(day)-\(k)</AcctSvcrRef><NtryDtls>\(batch)\(txs)</NtryDtls></Ntry>\n"
+        }
+        let xml = """
+        <?xml version="1.0" encoding="UTF-8"?>
+        <Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.054.001.02"><BkToCstmrDbtCdtNtfctn><GrpHdr><MsgId>DEMO-\(day)</MsgId></GrpHdr>
+        <Ntfctn><Id>\(day)</Id><Acct><Id><IBAN>\(payee.filter { $0 != " " })</IBAN></Id></Acct>
+        \(entries)</Ntfctn></BkToCstmrDbtCdtNtfctn></Document>
+        """
+        try xml.write(toFile: path, atomically: true, encoding: .utf8)
+    }
+
+    func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
+        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        return Int(UInt16(bigEndian: addr.sin_port))
+    }
+}
+
+extension CivilDate {
+    func addingMonths(_ n: Int) -> CivilDate {
+        let m0 = (year * 12 + (month - 1)) + n
+        return CivilDate(year: m0 / 12, month: m0 % 12 + 1, day: 1)
+    }
+}
