@@ -8,7 +8,7 @@ PORT=${PORT:-8181}
 export LOTSE_DATA_DIR=$DIR LOTSE_PUBLIC_BASE_URL=http://127.0.0.1:$PORT
 "$BIN/lotse" demo > "$DIR/demo.log"
 URL=$(grep -o 'http://127.0.0.1:[0-9]*/T/[A-Z0-9]*' "$DIR/demo.log" | head -1)
-"$BIN/lotse" serve --port "$PORT" > "$DIR/serve.log" 2>&1 &
+LOTSE_EVALUATOR_TOKEN=screenshot-token "$BIN/lotse" serve --port "$PORT" > "$DIR/serve.log" 2>&1 &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null; rm -rf "$DIR"' EXIT
 for _ in $(seq 50); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.1; done
@@ -18,3 +18,7 @@ shot 390,844 docs/case-de.png "$URL?lang=de"
 shot 390,844 docs/case-en.png "$URL?lang=en"
 shot 390,844 docs/start.png "http://127.0.0.1:$PORT/"
 shot 390,1400 docs/case-de-full.png "$URL?lang=de"
+# The dashboard needs the evaluator token: fetch it with the bearer header and let Chromium render the copy.
+curl -sf -H "Authorization: Bearer screenshot-token" "http://127.0.0.1:$PORT/stats?from=2025-11-01&to=2026-10-31&lang=en" \
+  | sed "s|href=\"/style.css\"|href=\"http://127.0.0.1:$PORT/style.css\"|; s|src=\"/logo.svg\"|src=\"http://127.0.0.1:$PORT/logo.svg\"|" > "$DIR/stats.html"
+shot 1024,3000 docs/stats.png "file://$DIR/stats.html"

@@ -108,8 +108,12 @@ public struct DemoPilot {
         var transfersByDay: [CivilDate: [(Int64, Int)]] = [:]
         var cashRows: [String] = []
         var ticketNo = 0
+        // After the last month no new tickets, but payments, statements and dunning runs go on up to yesterday
+        // (at most 40 days), so that the last months are as complete as the day the figures are read.
+        let yesterday = BerlinTime.local(Int64(Date().timeIntervalSince1970)).date.adding(days: -1)
+        let until = min(max(end, yesterday), end.adding(days: 40))
         var day = start
-        while day <= end {
+        while day <= until {
             let dayStart = BerlinTime.utc(date: day, hour: 0, minute: 0)
             // 07:00 the bank's statement of the day; 08:00 the dunning run.
             if let list = transfersByDay.removeValue(forKey: day), !list.isEmpty {
@@ -160,7 +164,7 @@ public struct DemoPilot {
                 cashRows.removeAll()
             }
             // 20:00 the day's handheld export is imported.
-            let count = Int((Double(perWeekday[day.weekday]) * season[day.month - 1] * (0.8 + 0.4 * dice.unit())).rounded())
+            let count = day > end ? 0 : Int((Double(perWeekday[day.weekday]) * season[day.month - 1] * (0.8 + 0.4 * dice.unit())).rounded())
             if count > 0 {
                 var csv = "ticket_no;device_id;officer_id;issued_at;plate;tbnr;street;house_no;zip;city;qr_printed\n"
                 var tickets: [(String, Bool)] = []

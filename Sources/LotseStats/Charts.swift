@@ -43,7 +43,7 @@ public enum Charts {
         var out = "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 640 140\" role=\"img\" aria-label=\"funnel\">"
         for (i, v) in values.enumerated() {
             let y = Double(i) * 32 + 6
-            let wv = Double(v) / maxV * 400
+            let wv = Double(v) / maxV * 320
             out += "<text x=\"0\" y=\"\(f(y + 17))\" font-size=\"12\">\(esc(labels[i]))</text>"
             out += "<rect x=\"170\" y=\"\(f(y))\" width=\"\(f(wv))\" height=\"24\" fill=\"\(colors.online)\" opacity=\"\(f(1 - Double(i) * 0.18))\"/>"
             let share = t.issued > 0 ? String(format: " (%.0f %%)", Double(v) / Double(t.issued) * 100) : ""

@@ -57,7 +57,8 @@ struct DemoCommand: AsyncParsableCommand {
         let shown = try store.read { db in
             try Row.fetchAll(db, sql: """
                 SELECT id, case_number, status FROM cases WHERE id IN
-                  (SELECT min(id) FROM cases WHERE status = 'open' UNION SELECT min(id) FROM cases WHERE status = 'paid')
+                  (SELECT min(id) FROM cases WHERE status IN ('open', 'overdue', 'reminded')
+                   UNION SELECT min(id) FROM cases WHERE status = 'paid')
                 ORDER BY status
                 """).map { ($0["id"] as Int64, $0["case_number"] as String, $0["status"] as String) }
         }

@@ -152,4 +152,23 @@ import LotseTestSupport
         #expect(payments.map { $0["amount_cents"] as! Int } == [3000, 2500])
         #expect((obj["events"] as! [[String: Any]]).contains { $0["kind"] as? String == "reminder" })
     }
+
+    @Test func demoBuildsAPilotThroughTheRealFlowsAndTheSameSeedGivesTheSameFigures() throws {
+        func build() throws -> [String: Int] {
+            let dir = TestSupport.tempDir("lotse-demo")
+            let out = try TestSupport.lotse(["demo", "--months", "1", "--start", "2026-09-01", "--seed", "3"], dataDir: dir)
+            #expect(out.status == 0, "\(out.stderr)")
+            #expect(out.stdout.contains("PayPal payments") && out.stdout.contains("case page of"))
+            let stats = try TestSupport.lotse(["stats", "--from", "2026-09-01", "--to", "2026-09-30", "--format", "json"], dataDir: dir)
+            let json = try JSONSerialization.jsonObject(with: Data(stats.stdout.utf8)) as! [String: Any]
+            return json["totals"] as! [String: Int]
+        }
+        let a = try build()
+        #expect(a["issued"]! > 500)
+        for k in ["scanned", "handoff_started", "paid_online", "paid_bank_transfer", "paid_other", "paid_on_time", "reminded", "unmatched_bank_payments"] {
+            #expect(a[k]! > 0, "\(k)")
+        }
+        #expect(a["paid"]! == a["paid_online"]! + a["paid_bank_transfer"]! + a["paid_other"]!)
+        #expect(try build() == a)
+    }
 }
