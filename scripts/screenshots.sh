@@ -7,7 +7,7 @@ DIR=$(mktemp -d)
 PORT=${PORT:-8181}
 export LOTSE_DATA_DIR=$DIR LOTSE_PUBLIC_BASE_URL=http://127.0.0.1:$PORT
 "$BIN/lotse" demo > "$DIR/demo.log"
-URL=$(grep -o 'http://127.0.0.1:[0-9]*/T/[A-Z0-9]*' "$DIR/demo.log" | head -1)
+URL=$(grep 'case page of' "$DIR/demo.log" | grep -v '(paid)' | grep -o 'http://127.0.0.1:[0-9]*/T/[A-Z0-9]*' | head -1)
 LOTSE_EVALUATOR_TOKEN=screenshot-token "$BIN/lotse" serve --port "$PORT" > "$DIR/serve.log" 2>&1 &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null; rm -rf "$DIR"' EXIT
