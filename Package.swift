@@ -74,7 +74,7 @@ let package = Package(
         ]),
         // The synthetic demo pilot, built through the real code paths.
         .target(name: "LotseDemo", dependencies: [
-            "LotseCore", "LotseStorage", "LotseImport", "LotseBank", "LotseOffice", "LotseHTTP", "LotsePayments",
+            "LotseCore", "LotseStorage", "LotseImport", "LotseBank", "LotseOffice", "LotseHTTP", "LotsePayments", "LotseWeb",
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

@@ -8,6 +8,7 @@ import LotseImport
 import LotseOffice
 import LotsePayments
 import LotseStorage
+import LotseWeb
 import NIOConcurrencyHelpers
 
 /// A seeded generator (SplitMix64): the same seed gives the same pilot.
@@ -90,6 +91,7 @@ public struct DemoPilot {
         let paypal = PayPalProvider(api: api, store: store, publicBaseURL: config.publicBaseURL, webhookID: nil, logger: quiet,
                                     clock: { clock.withLockedValue { $0 } })
         let importer = Importer(store: store, config: config, catalogue: catalogue)
+        let recorder = EventRecorder(store: store)
         let reconciler = Reconciler(store: store)
         let payments = PaymentsImporter(store: store, config: config)
         let payee = config.payeeIBAN ?? Payee.demo.iban
@@ -133,7 +135,8 @@ public struct DemoPilot {
                 i += 1
                 switch s.action {
                 case .view(let id, let lang):
-                    try store.write { try CaseQueries.addEvent($0, caseID: id, kind: "page_viewed", at: s.at, detail: "lang=" + lang) }
+                    // the web's own recorder (batched), as a page view over HTTP would record it
+                    recorder.record(caseID: id, kind: "page_viewed", detail: "lang=" + lang, at: s.at)
                     summary.views += 1
                 case .paypal(let id, let completes):
                     clock.withLockedValue { $0 = s.at }
@@ -155,6 +158,7 @@ public struct DemoPilot {
                 }
             }
             queue.removeFirst(i)
+            recorder.flush()
             // Cash-office payments come in once a week.
             if day.weekday == 5 && !cashRows.isEmpty {
                 let path = dir + "/cash/kasse-\(day).csv"

@@ -88,6 +88,16 @@ public final class PayPalProvider: PaymentProvider, Sendable {
             let capture = try store.read { try String.fetchOne($0, sql: "SELECT capture_id FROM provider_orders WHERE order_id = ?", arguments: [orderID]) }
             return .paid(caseID: o.caseID, captureID: capture ?? "", refund: false)
         }
+        // A paid case is never captured again (an order approved in a second tab after the first was paid):
+        // the order is left uncaptured and the motorist sees the receipt of the payment that counts.
+        let paidBy = try store.read { db -> String?? in
+            guard try String.fetchOne(db, sql: "SELECT status FROM cases WHERE id = ?", arguments: [o.caseID]) == "paid" else { return nil }
+            return .some(try ProviderOrders.latestCapture(db, caseID: o.caseID)?.externalID)
+        }
+        if let paidBy {
+            try setStatus(orderID, "cancelled")
+            return .paid(caseID: o.caseID, captureID: paidBy ?? "", refund: false)
+        }
         // The capture's request id is fixed per order: the return, the webhook and the sweep all send the same.
         switch try await api.capture(orderID, requestID: "lotse-\(o.caseID)-capture-\(orderID)") {
         case .captured(let order):

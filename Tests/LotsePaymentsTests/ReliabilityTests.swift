@@ -115,13 +115,13 @@ struct Dice {
         #expect(try store.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM webhook_events") ?? 0 } > 0)
     }
 
-    /// Should PayPal capture twice anyway (a second order paid in another tab after the first was captured),
-    /// the second payment goes on the refund list and the case stays paid once.
-    @Test func aSecondCaptureGoesOnTheRefundList() async throws {
+    /// A paid case is never captured again: an order approved in a second tab after the first one was paid is
+    /// left uncaptured. Should PayPal capture it anyway, the second payment goes on the refund list.
+    @Test func aPaidCaseIsNotCapturedAgainAndASecondCaptureGoesOnTheRefundList() async throws {
         let h = try PayPalHarness(cases: 1)
         defer { h.stop() }
         let tok = h.tokens["KL-2026-0000001"]!
-        // Two orders for the same case: the first is cancelled, then approved by PayPal anyway (it was open in another tab).
+        // Tab A starts an order, then cancels it at PayPal's page... but tab B had it open and approves it later.
         let a = Browser(h.http)
         _ = try await a.send("GET", h.base + "/T/\(tok)")
         let first = try await a.send("POST", h.base + "/T/\(tok)/pay", form: ["csrf": a.cookies["lotse_csrf"]!])
@@ -133,10 +133,28 @@ struct Dice {
         #expect(secondURL != firstURL)
         for url in [secondURL, firstURL] {
             let back = try await a.send("GET", url + "&sim_action=approve")
-            _ = try await a.send("GET", a.location(back, base: h.base)!)
+            let done = try await a.send("GET", a.location(back, base: h.base)!)
+            #expect(done.headers["location"]?.contains("/receipt") == true)
         }
         try await Task.sleep(nanoseconds: 500_000_000)
-        let (status, payments) = try caseState(h, "KL-2026-0000001")
+        var (status, payments) = try caseState(h, "KL-2026-0000001")
+        #expect(status == .paid && payments.map(\.disposition) == [.paid])
+        let captures = try h.simOrders().map { ($0["id"] as! String, ($0["captures"] as! [Any]).count) }
+        #expect(captures.first { $0.0 == firstOrder }?.1 == 0)
+        // PayPal captures the first order anyway (as if someone called its API): its webhook brings the money,
+        // which goes on the refund list.
+        let token = try await h.http.send(OutboundRequest(method: "POST", url: h.simBase + "/v1/oauth2/token", headers: [
+            ("Authorization", "Basic " + Data("sim-client:sim-secret".utf8).base64EncodedString()),
+            ("Content-Type", "application/x-www-form-urlencoded")], body: Array("grant_type=client_credentials".utf8)))
+        let access = (try JSONSerialization.jsonObject(with: Data(token.body)) as! [String: Any])["access_token"] as! String
+        let cap = try await h.http.send(OutboundRequest(method: "POST", url: h.simBase + "/v2/checkout/orders/\(firstOrder)/capture",
+                                                        headers: [("Authorization", "Bearer " + access), ("Content-Type", "application/json")],
+                                                        body: Array("{}".utf8)))
+        #expect(cap.status == 201)
+        for _ in 0..<30 where payments.count < 2 {
+            try await Task.sleep(nanoseconds: 100_000_000)
+            (status, payments) = try caseState(h, "KL-2026-0000001")
+        }
         #expect(status == .paid)
         #expect(payments.map(\.disposition) == [.paid, .refund])
         #expect(try h.store().read { try Ledger.refunds($0).count } == 1)
