@@ -97,6 +97,7 @@ struct StatsController: Sendable {
         func tx(_ k: String) -> String { t.text(k, lang) }
         var ctx = motorist.base(lang, path: "/stats")
         ctx["title"] = tx("stats_title")
+        ctx["wide"] = true
         ctx["from"] = s.from.description
         ctx["to"] = s.to.description
         ctx["csvURL"] = "/api/v1/stats.csv?from=\(s.from)&to=\(s.to)"
