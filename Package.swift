@@ -110,7 +110,7 @@ let package = Package(
 
         // PayPal's protocol on loopback for tests and the offline demo, with fault injection.
         .executableTarget(name: "lotse-paypal-sim", dependencies: [
-            "LotseHTTP",
+            "LotseCore", "LotseHTTP",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "Crypto", package: "swift-crypto"),
@@ -119,7 +119,7 @@ let package = Package(
         ]),
 
         // Helpers for the tests: temp dirs, running the real binary, zbarimg.
-        .target(name: "LotseTestSupport", path: "Tests/LotseTestSupport"),
+        .target(name: "LotseTestSupport", dependencies: ["LotseHTTP"], path: "Tests/LotseTestSupport"),
         .testTarget(name: "LotseCoreTests", dependencies: ["LotseCore", "LotseTestSupport"]),
         .testTarget(name: "LotseStorageTests", dependencies: ["LotseStorage", "LotseTestSupport"]),
         .testTarget(name: "LotseTokensTests", dependencies: ["LotseTokens", "LotseTestSupport"]),

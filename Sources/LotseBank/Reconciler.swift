@@ -99,10 +99,7 @@ public struct Reconciler: Sendable {
                 }
             }
         } catch let e as DatabaseError {
-            if e.resultCode == .SQLITE_BUSY || e.resultCode == .SQLITE_LOCKED {
-                throw LotseError.io("\(store.path): the database is locked by another process")
-            }
-            throw LotseError.io("\(name): database error: \(e.message ?? e.description)")
+            throw store.failure(e, file: name)
         }
         return summary
     }
@@ -242,7 +239,7 @@ struct Matcher {
         for p in prefixes where compact.count >= p.count + 11 {
             var i = 0
             while i + p.count + 11 <= compact.count {
-                if compact[i] == p[0] && Array(compact[i..<i + p.count]) == p {
+                if compact[i] == p[0] && compact[i..<i + p.count].elementsEqual(p) {
                     let digits = compact[(i + p.count)..<(i + p.count + 11)]
                     if digits.allSatisfy({ $0 >= 48 && $0 <= 57 }) {
                         let c = String(decoding: compact[i..<(i + p.count + 11)], as: UTF8.self)

@@ -23,6 +23,9 @@ public struct LotseConfig: Sendable {
     public var caFile: String?
     /// Total timeout of one call to the payment provider, in seconds.
     public var paypalTimeout: Double
+    /// How often `serve` asks the provider about orders left open, and after how many seconds untouched.
+    public var paymentSweepSeconds: Double
+    public var paymentSweepAge: Int64
     /// PayPal is offered only with client id and secret.
     public var paypalConfigured: Bool { paypalClientID != nil && paypalClientSecret != nil }
 
@@ -51,6 +54,8 @@ public struct LotseConfig: Sendable {
         cityName = value("LOTSE_CITY_NAME") ?? "Kaiserslautern"
         caFile = value("LOTSE_CA_FILE")
         paypalTimeout = value("LOTSE_PAYPAL_TIMEOUT").flatMap(Double.init) ?? 20
+        paymentSweepSeconds = value("LOTSE_PAYMENT_SWEEP_SECONDS").flatMap(Double.init) ?? 120
+        paymentSweepAge = value("LOTSE_PAYMENT_SWEEP_AGE").flatMap { Int64($0) } ?? 600
     }
 
     /// The database file inside the data directory.

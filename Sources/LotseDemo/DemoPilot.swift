@@ -11,22 +11,6 @@ import LotseStorage
 import LotseWeb
 import NIOConcurrencyHelpers
 
-/// A seeded generator (SplitMix64): the same seed gives the same pilot.
-struct Dice {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E3779B97F4A7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58476D1CE4E5B9
-        z = (z ^ (z >> 27)) &* 0x94D049BB133111EB
-        return z ^ (z >> 31)
-    }
-    mutating func unit() -> Double { Double(next() >> 11) / Double(1 << 53) }
-    mutating func chance(_ p: Double) -> Bool { unit() < p }
-    mutating func int(_ r: ClosedRange<Int>) -> Int { r.lowerBound + Int(next() % UInt64(r.count)) }
-    mutating func pick<T>(_ a: [T]) -> T { a[Int(next() % UInt64(a.count))] }
-}
-
 /// A synthetic pilot built by running the real code paths day by day: handheld exports imported, page views
 /// recorded by the web's event recorder, PayPal payments through the simulator (start, approval, capture),
 /// transfers arriving days later in camt.054 files (typed references, free text, batches, some unmatched),
@@ -59,7 +43,7 @@ public struct DemoPilot {
     public struct Summary: Sendable { public var cases = 0; public var views = 0; public var paypal = 0; public var transfers = 0; public var cash = 0 }
 
     public func run() async throws -> Summary {
-        var dice = Dice(state: seed)
+        var dice = SeededRandom(seed: seed)
         var summary = Summary()
         let end = start.addingMonths(months).adding(days: -1)
         let dir = config.dataDir + "/demo"
@@ -68,7 +52,7 @@ public struct DemoPilot {
         try FileManager.default.createDirectory(atPath: dir + "/cash", withIntermediateDirectories: true)
 
         // The PayPal simulator on a free loopback port; the provider runs on the pilot's clock.
-        let port = try freePort()
+        let port = CurlClient.freeLoopbackPort()
         let sim = Process()
         sim.executableURL = URL(fileURLWithPath: simulator)
         sim.arguments = ["--port", String(port), "--client-id", "demo-client", "--client-secret", "demo-secret", "--seed", String(seed)]
@@ -201,7 +185,7 @@ public struct DemoPilot {
 
     /// One motorist's behaviour. Tickets with a QR code are scanned and paid sooner; the control group without
     /// a code is found through the lookup form less often and pays by transfer more.
-    func schedule(_ id: Int64, qr: Bool, imported: Int64, deadline: CivilDate, into queue: inout [Scheduled], dice: inout Dice) {
+    func schedule(_ id: Int64, qr: Bool, imported: Int64, deadline: CivilDate, into queue: inout [Scheduled], dice: inout SeededRandom) {
         let hour: Int64 = 3600
         var t = imported + Int64(dice.int(1...40)) * hour
         let scanned = dice.chance(qr ? 0.64 : 0.1)
@@ -230,7 +214,7 @@ public struct DemoPilot {
     }
 
     /// A camt.054 (v02) of one booking day: mostly single credits, some batches.
-    func writeCamt(_ path: String, day: CivilDate, transfers: [(Int64, Int)], payee: String, dice: inout Dice) throws {
+    func writeCamt(_ path: String, day: CivilDate, transfers: [(Int64, Int)], payee: String, dice: inout SeededRandom) throws {
         var entries = ""
         var k = 0
         var rest = transfers[...]
@@ -262,18 +246,6 @@ public struct DemoPilot {
         \(entries)</Ntfctn></BkToCstmrDbtCdtNtfctn></Document>
         """
         try xml.write(toFile: path, atomically: true, encoding: .utf8)
-    }
-
-    func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
-        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
-        return Int(UInt16(bigEndian: addr.sin_port))
     }
 }
 

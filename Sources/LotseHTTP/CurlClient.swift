@@ -75,6 +75,20 @@ public final class CurlClient: Sendable {
         pool = DispatchQueue(label: "lotse.curl", qos: .userInitiated, attributes: .concurrent)
     }
 
+    /// A TCP port on 127.0.0.1 that was free a moment ago (for servers started on loopback: simulator, tests).
+    public static func freeLoopbackPort() -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = 0
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
+        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        return Int(UInt16(bigEndian: addr.sin_port))
+    }
+
     /// True for `http(s)://127.x.x.x`, `[::1]` and `localhost`.
     public static func isLoopback(_ url: String) -> Bool {
         guard let c = URLComponents(string: url), let host = c.host?.lowercased() else { return false }

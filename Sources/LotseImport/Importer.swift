@@ -197,10 +197,7 @@ public struct Importer: Sendable {
             if rejects.used { try? FileManager.default.removeItem(atPath: rejects.path) }
             throw e
         } catch let e as DatabaseError {
-            if e.resultCode == .SQLITE_BUSY || e.resultCode == .SQLITE_LOCKED {
-                throw LotseError.io("\(config.databasePath): the database is locked by another process")
-            }
-            throw LotseError.io("\(name): database error: \(e.message ?? e.description)")
+            throw store.failure(e, file: name)
         }
         return summary
     }

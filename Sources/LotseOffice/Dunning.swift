@@ -94,9 +94,7 @@ public enum Dunning {
         } catch {
             try? handle.close()
             try? FileManager.default.removeItem(atPath: tmp)
-            if let e = error as? DatabaseError, e.resultCode == .SQLITE_BUSY || e.resultCode == .SQLITE_LOCKED {
-                throw LotseError.io("\(store.path): the database is locked by another process")
-            }
+            if let e = error as? DatabaseError { throw store.failure(e, file: out) }
             throw error
         }
         return summary

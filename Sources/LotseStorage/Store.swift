@@ -38,6 +38,14 @@ public final class Store: Sendable {
     public func write<T: Sendable>(_ body: @Sendable (Database) throws -> T) throws -> T {
         try pool.write(body)
     }
+
+    /// The one-line error for a database failure while working on `file`: the lock of another process, or SQLite's message.
+    public func failure(_ e: DatabaseError, file: String) -> LotseError {
+        if e.resultCode == .SQLITE_BUSY || e.resultCode == .SQLITE_LOCKED {
+            return .io("\(path): the database is locked by another process")
+        }
+        return .io("\(file): database error: \(e.message ?? e.description)")
+    }
 }
 
 public enum Schema {

@@ -110,10 +110,7 @@ public func buildApplication(environment env: WebEnvironment, host: String = "12
 func services(_ env: WebEnvironment, _ log: Logger) -> [any Service] {
     var s: [any Service] = [EventRecorderService(recorder: env.recorder)]
     if let p = env.provider as? PayPalProvider {
-        let e = ProcessInfo.processInfo.environment
-        let every = Double(e["LOTSE_PAYMENT_SWEEP_SECONDS"] ?? "") ?? 120
-        let age = Int64(e["LOTSE_PAYMENT_SWEEP_AGE"] ?? "") ?? 600
-        s.append(PaymentSweepService(provider: p, interval: every, age: age, logger: log))
+        s.append(PaymentSweepService(provider: p, interval: env.config.paymentSweepSeconds, age: env.config.paymentSweepAge, logger: log))
     }
     return s
 }

@@ -44,11 +44,7 @@ struct OfficeController: Sendable {
 
     static func bearerMatches(_ header: String?, _ token: String?) -> Bool {
         guard let token, !token.isEmpty, let h = header, h.hasPrefix("Bearer ") else { return false }
-        let given = Array(h.dropFirst(7).utf8), want = Array(token.utf8)
-        guard given.count == want.count else { return false }
-        var diff: UInt8 = 0
-        for (a, b) in zip(given, want) { diff |= a ^ b }
-        return diff == 0
+        return ConstantTime.equal(h.dropFirst(7).utf8, token.utf8)
     }
 
     func authorize(_ req: Request) throws {

@@ -51,9 +51,7 @@ struct StatsController: Sendable {
         if OfficeController.bearerMatches(req.headers[.authorization], token) { return true }
         guard let v = req.cookies[Self.cookie]?.value, let dot = v.firstIndex(of: "."), let exp = Int64(v[..<dot]),
               exp > Int64(Date().timeIntervalSince1970) else { return false }
-        let want = Array(sessionValue(expires: exp, token: token).utf8), got = Array(v.utf8)
-        guard want.count == got.count else { return false }
-        return zip(want, got).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
+        return ConstantTime.equal(sessionValue(expires: exp, token: token).utf8, v.utf8)
     }
 
     func stats(_ req: Request) throws -> PilotStats {

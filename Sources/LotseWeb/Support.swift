@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import LotseCore
 import NIOConcurrencyHelpers
 import NIOCore
 
@@ -103,10 +104,8 @@ enum CSRF {
     }
 
     static func verify(_ request: Request, formValue: String?) -> Bool {
-        guard let c = request.cookies[cookie]?.value, let f = formValue, c.utf8.count == f.utf8.count, c.count == 32 else { return false }
-        var diff: UInt8 = 0
-        for (a, b) in zip(c.utf8, f.utf8) { diff |= a ^ b }
-        return diff == 0
+        guard let c = request.cookies[cookie]?.value, let f = formValue, c.count == 32 else { return false }
+        return ConstantTime.equal(c.utf8, f.utf8)
     }
 }
 

@@ -5,6 +5,7 @@ import Crypto
 import Foundation
 import HTTPTypes
 import Hummingbird
+import LotseCore
 import LotseHTTP
 import NIOConcurrencyHelpers
 import NIOCore
@@ -80,23 +81,11 @@ struct SimOrder {
     var captureRequestIDs: Set<String> = []
 }
 
-/// A seeded generator (SplitMix64) so that fault patterns repeat with the seed.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E3779B97F4A7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58476D1CE4E5B9
-        z = (z ^ (z >> 27)) &* 0x94D049BB133111EB
-        return z ^ (z >> 31)
-    }
-}
-
 final class Sim: @unchecked Sendable {
     let o: Options
     let signingKey = SymmetricKey(size: .bits256)
     struct State {
-        var rng: SplitMix
+        var rng: SeededRandom
         var tokens: [String: Double] = [:]
         var orders: [String: SimOrder] = [:]
         var replies: [String: (Int, [String: Any])] = [:]
@@ -108,12 +97,12 @@ final class Sim: @unchecked Sendable {
 
     init(_ o: Options) {
         self.o = o
-        state = NIOLockedValueBox(State(rng: SplitMix(state: o.seed)))
+        state = NIOLockedValueBox(State(rng: SeededRandom(seed: o.seed)))
     }
 
     func roll(_ p: Double) -> Bool {
         guard p > 0 else { return false }
-        return state.withLockedValue { Double($0.rng.next() >> 11) / Double(1 << 53) } < p
+        return state.withLockedValue { $0.rng.chance(p) }
     }
 
     func newID(_ prefix: String) -> String {
@@ -299,7 +288,7 @@ router.post("/v2/checkout/orders/:id/capture") { req, ctx -> Response in
             return .error(Sim.error(422, "UNPROCESSABLE_ENTITY", "ORDER_NOT_APPROVED", "Payer has not yet approved the Order for payment."))
         case "COMPLETED":
             // A capture with a new request id: PayPal refuses; the simulated bug captures again.
-            if !(options.doubleCapture > 0 && Double(s.rng.next() >> 11) / Double(1 << 53) < options.doubleCapture) {
+            if !(options.doubleCapture > 0 && s.rng.chance(options.doubleCapture)) {
                 return .error(Sim.error(422, "UNPROCESSABLE_ENTITY", "ORDER_ALREADY_CAPTURED", "Order already captured."))
             }
         case "VOIDED":
@@ -307,7 +296,7 @@ router.post("/v2/checkout/orders/:id/capture") { req, ctx -> Response in
         default: break
         }
         s.counter += 1
-        let pending = options.pendingCaptures > 0 && Double(s.rng.next() >> 11) / Double(1 << 53) < options.pendingCaptures
+        let pending = options.pendingCaptures > 0 && s.rng.chance(options.pendingCaptures)
         let c = SimCapture(id: "SIMC" + String(format: "%08X", s.counter), status: pending ? "PENDING" : "COMPLETED", value: ord.value)
         ord.captures.append(c)
         ord.status = "COMPLETED"

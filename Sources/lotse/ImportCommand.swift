@@ -14,18 +14,11 @@ struct ImportCommand: ParsableCommand {
     func run() throws {
         let config = common.config()
         let importer = Importer(store: try common.store(config), config: config, catalogue: try common.catalogue(config))
-        var failed: LotseError?
-        for file in files {
-            do {
-                let s = try importer.importFile(file)
-                print(s.line)
-                if let r = s.rejectsFile { print("\(file): rejected rows written to \(r)") }
-            } catch let e as LotseError {
-                // Other files still import; the command ends with this error.
-                FileHandle.standardError.write(Data(("lotse: " + e.description + "\n").utf8))
-                failed = e
-            }
+        // Other files still import; the command ends with status 1.
+        try eachFile(files) { file in
+            let s = try importer.importFile(file)
+            print(s.line)
+            if let r = s.rejectsFile { print("\(file): rejected rows written to \(r)") }
         }
-        if failed != nil { throw ExitCode(1) }
     }
 }

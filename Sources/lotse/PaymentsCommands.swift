@@ -8,6 +8,19 @@ import LotseStorage
 
 func printErr(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }
 
+/// Runs `body` for each file; a file that fails is reported on one line and the others still run.
+/// The command then ends with status 1.
+func eachFile(_ files: [String], _ body: (String) throws -> Void) throws {
+    var failed = false
+    for file in files {
+        do { try body(file) } catch let e as LotseError {
+            printErr("lotse: " + e.description)
+            failed = true
+        }
+    }
+    if failed { throw ExitCode(1) }
+}
+
 func jsonLine<T: Encodable>(_ value: T) throws -> String {
     let enc = JSONEncoder()
     enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -25,19 +38,12 @@ struct ReconcileCommand: ParsableCommand {
     func run() throws {
         let config = common.config()
         let reconciler = Reconciler(store: try common.store(config))
-        var failed = false
-        for file in files {
-            do {
-                let s = try reconciler.reconcile(file)
-                print(s.line)
-                if let d = s.details { print(d) }
-                for p in s.problems { printErr("lotse: " + p) }
-            } catch let e as LotseError {
-                printErr("lotse: " + e.description)
-                failed = true
-            }
+        try eachFile(files) { file in
+            let s = try reconciler.reconcile(file)
+            print(s.line)
+            if let d = s.details { print(d) }
+            for p in s.problems { printErr("lotse: " + p) }
         }
-        if failed { throw ExitCode(1) }
     }
 }
 
@@ -55,18 +61,11 @@ struct PaymentsCommand: ParsableCommand {
         func run() throws {
             let config = common.config()
             let importer = PaymentsImporter(store: try common.store(config), config: config)
-            var failed = false
-            for file in files {
-                do {
-                    let s = try importer.importFile(file)
-                    print(s.line)
-                    if let r = s.rejectsFile { print("\(file): rejected rows written to \(r)") }
-                } catch let e as LotseError {
-                    printErr("lotse: " + e.description)
-                    failed = true
-                }
+            try eachFile(files) { file in
+                let s = try importer.importFile(file)
+                print(s.line)
+                if let r = s.rejectsFile { print("\(file): rejected rows written to \(r)") }
             }
-            if failed { throw ExitCode(1) }
         }
     }
 

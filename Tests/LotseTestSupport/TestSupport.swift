@@ -1,4 +1,5 @@
 import Foundation
+import LotseHTTP
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -92,18 +93,7 @@ public enum TestSupport {
     }
 
     /// A TCP port on loopback that was free a moment ago.
-    public static func freePort() -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = 0
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
-        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
-        return Int(UInt16(bigEndian: addr.sin_port))
-    }
+    public static func freePort() -> Int { CurlClient.freeLoopbackPort() }
 
     /// Starts a long-running program (a server) with its output going to `log`, so that it never blocks on a full pipe.
     public static func startServer(_ program: String, _ args: [String], env: [String: String] = [:], log: String) throws -> Process {
