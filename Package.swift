@@ -29,6 +29,10 @@ let package = Package(
                        providers: [.apt(["libqrencode-dev"])]),
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl",
                        providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3",
+                       providers: [.apt(["libsqlite3-dev"])]),
+        // sqlite3_config is variadic: process-wide SQLite settings through a C function.
+        .target(name: "CSQLiteShim", dependencies: ["CSQLite"]),
         // curl_easy_setopt is variadic: Swift calls these typed wrappers instead.
         .target(name: "CCurlShim", dependencies: ["CCurl"]),
 
@@ -47,7 +51,7 @@ let package = Package(
         .target(name: "LotseCore"),
         // SQLite through GRDB: WAL, migrations, repositories.
         .target(name: "LotseStorage", dependencies: [
-            "LotseCore",
+            "LotseCore", "CSQLiteShim",
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "GRDBSQLite", package: "GRDB.swift"),
         ]),

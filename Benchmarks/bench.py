@@ -138,8 +138,13 @@ def bench_web():
     csv = os.path.join(d, "tickets.csv")
     make_csv(csv, n, seed=3)
     port, nginx_port = 18080, 18081
+    # the page as a motorist sees it in the pilot: bank details with GiroCode and the PayPal button
+    # (PayPal is not called to show the page; its address here answers nothing)
     env = {"LOTSE_DATA_DIR": os.path.join(d, "lotse"), "LOTSE_PILOT_DATA": PILOT,
-           "LOTSE_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}"}
+           "LOTSE_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+           "LOTSE_PAYEE_NAME": "Stadtkasse Kaiserslautern", "LOTSE_PAYEE_IBAN": "DE89370400440532013000",
+           "LOTSE_PAYEE_BIC": "COBADEFFXXX", "LOTSE_PAYPAL_API_BASE": "http://127.0.0.1:9",
+           "LOTSE_PAYPAL_CLIENT_ID": "bench", "LOTSE_PAYPAL_CLIENT_SECRET": "bench"}
     run([LOTSE, "import", csv], env=env)
     run([LOTSE, "qr", "--new", "--out", os.path.join(d, "qr")], env=env)
     paths = []

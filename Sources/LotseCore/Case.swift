@@ -1,6 +1,9 @@
 /// States of a case (spec: machine-readable outputs).
 public enum CaseStatus: String, Sendable, CaseIterable {
     case open, paid, overdue, reminded, cancelled
+
+    /// Open, overdue or reminded: the motorist can still pay.
+    public var isPayable: Bool { self == .open || self == .overdue || self == .reminded }
 }
 
 /// Payment channels.

@@ -40,6 +40,16 @@ public struct CaseRecord: Sendable, Equatable, FetchableRecord {
         paidChannel = (row["paid_channel"] as String?).flatMap(PaymentChannel.init(rawValue:))
     }
 
+    /// From a row of `CaseQueries.selectColumns`, by position (no lookups by column name).
+    init(columns row: Row) {
+        id = row[0]; caseNumber = row[1]; sourceID = row[2]; ticketNo = row[3]; deviceID = row[4]; officerID = row[5]
+        issuedAt = row[6]; plate = row[7]; plateCountry = row[8]; tbnr = row[9]; offenceText = row[10] ?? ""
+        amountCents = row[11]; street = row[12]; houseNo = row[13]; placeNote = row[14]; zip = row[15]; city = row[16]
+        qrPrinted = row[17]; deadline = row[18]; status = CaseStatus(rawValue: row[19]) ?? .open
+        qrWrittenAt = row[20]; paidAt = row[21]
+        paidChannel = (row[22] as String?).flatMap(PaymentChannel.init(rawValue:))
+    }
+
     /// Street with number, place note, zip and city on one line.
     public var place: String {
         var s = street
@@ -61,8 +71,19 @@ public struct EventRecord: Sendable, Equatable, FetchableRecord {
 public enum CaseQueries {
     static let select = "SELECT cases.*, offences.text_de FROM cases LEFT JOIN offences USING (tbnr)"
 
+    /// The columns of `CaseRecord` in the order `CaseRecord(columns:)` reads them.
+    static let selectColumns = """
+        SELECT cases.id, cases.case_number, cases.source_id, cases.ticket_no, cases.device_id, cases.officer_id,
+               cases.issued_at, cases.plate, cases.plate_country, cases.tbnr, offences.text_de, cases.amount_cents,
+               cases.street, cases.house_no, cases.place_note, cases.zip, cases.city, cases.qr_printed, cases.deadline,
+               cases.status, cases.qr_written_at, cases.paid_at, cases.paid_channel
+        FROM cases LEFT JOIN offences USING (tbnr)
+        """
+
     public static func byID(_ db: Database, _ id: Int64) throws -> CaseRecord? {
-        try CaseRecord.fetchOne(db, sql: select + " WHERE cases.id = ?", arguments: [id])
+        // the case page's query: prepared once per connection, columns read by position
+        let statement = try db.cachedStatement(sql: selectColumns + " WHERE cases.id = ?")
+        return try Row.fetchOne(statement, arguments: [id]).map(CaseRecord.init(columns:))
     }
 
     public static func byNumber(_ db: Database, _ number: String) throws -> CaseRecord? {

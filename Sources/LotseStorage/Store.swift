@@ -1,15 +1,19 @@
+import CSQLiteShim
 import Foundation
 import GRDB
 import LotseCore
+import Synchronization
 
 /// The Lotse database: one SQLite file in the data directory, WAL mode, foreign keys on,
 /// versioned migrations. Times are stored as UTC seconds, money as integer cents.
 public final class Store: Sendable {
     public let pool: DatabasePool
     public let path: String
+    let quickReaders: QuickReaders
 
     /// - Parameter busyTimeout: how long to wait for another process's write lock (0: fail at once).
     public init(path: String, busyTimeout: TimeInterval = 10) throws {
+        _ = Store.configureSQLite
         self.path = path
         let dir = (path as NSString).deletingLastPathComponent
         if !dir.isEmpty { try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
@@ -19,6 +23,7 @@ public final class Store: Sendable {
         config.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
         }
+        quickReaders = QuickReaders(path: path, count: 4)
         do {
             pool = try DatabasePool(path: path, configuration: config)
             try Schema.migrator.migrate(pool)
@@ -27,12 +32,23 @@ public final class Store: Sendable {
         }
     }
 
+    /// Process-wide SQLite settings, once, before the first connection (see `lotse_sqlite_configure`).
+    static let configureSQLite: Int32 = lotse_sqlite_configure()
+
     public convenience init(config: LotseConfig) throws {
         try self.init(path: config.databasePath)
     }
 
     public func read<T: Sendable>(_ body: @Sendable (Database) throws -> T) throws -> T {
         try pool.read(body)
+    }
+
+    /// One read statement without a transaction around it (a single SELECT sees one snapshot anyway),
+    /// on a read-only connection of its own that keeps its prepared statements: the hot path of the case
+    /// page. Use `read` for anything that runs more than one statement.
+    public func readStatement<T: Sendable>(_ body: @Sendable (Database) throws -> T) throws -> T {
+        if let value = try quickReaders.read(body) { return value }
+        return try pool.unsafeRead(body)
     }
 
     public func write<T: Sendable>(_ body: @Sendable (Database) throws -> T) throws -> T {
@@ -263,5 +279,45 @@ public enum Schema {
     public static func noteDeadline(_ db: Database, _ d: CivilDate) throws {
         try db.execute(sql: "INSERT OR IGNORE INTO deadline_ends (deadline, end_utc) VALUES (?, ?)",
                        arguments: [d.description, BerlinTime.utc(date: d.adding(days: 1), hour: 0, minute: 0)])
+    }
+}
+
+/// A few read-only connections taken without waiting: a request takes the first free one (an atomic
+/// flag, no lock, no dispatch queue of the pool) or, when all are busy, falls back to the pool.
+/// GRDB's pool checks the schema version and manages its readers on every read, which costs more
+/// than the case page's indexed lookup itself; these connections keep their cached statements
+/// (SQLite re-prepares them by itself if another process migrates the schema).
+final class QuickReaders: Sendable {
+    final class Slot: @unchecked Sendable {
+        let busy = Atomic<Bool>(false)
+        /// Opened on first use; touched only by the holder of `busy`.
+        var queue: DatabaseQueue?
+    }
+
+    let path: String
+    let slots: [Slot]
+    let cursor = Atomic<Int>(0)
+
+    init(path: String, count: Int) {
+        self.path = path
+        slots = (0..<count).map { _ in Slot() }
+    }
+
+    /// nil when every connection is busy.
+    func read<T>(_ body: (Database) throws -> T) throws -> T? {
+        let start = cursor.wrappingAdd(1, ordering: .relaxed).oldValue
+        for i in 0..<slots.count {
+            let slot = slots[(start &+ i) % slots.count]
+            guard slot.busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else { continue }
+            defer { slot.busy.store(false, ordering: .releasing) }
+            if slot.queue == nil {
+                var config = Configuration()
+                config.readonly = true
+                config.busyMode = .timeout(10)
+                slot.queue = try DatabaseQueue(path: path, configuration: config)
+            }
+            return try slot.queue!.inDatabase(body)
+        }
+        return nil
     }
 }

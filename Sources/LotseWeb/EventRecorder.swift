@@ -3,6 +3,7 @@ import GRDB
 import Logging
 import LotseStorage
 import NIOConcurrencyHelpers
+import NIOPosix
 
 /// Records page-view events in batches: views are appended in memory and written in one
 /// transaction every `interval` (never one fsync per view). `flush()` writes what is pending.
@@ -45,12 +46,17 @@ public final class EventRecorder: Sendable {
         return batch.count
     }
 
-    /// Runs until cancelled, flushing periodically, and once more at the end.
+    /// Runs until cancelled, flushing periodically, and once more at the end. The writes run on
+    /// NIO's blocking thread pool, never on an event loop (where a checkpoint's fsync would stall requests).
     public func run() async {
         while !Task.isCancelled {
             try? await Task.sleep(for: interval)
-            flush()
+            await flushOffLoop()
         }
-        flush()
+        await flushOffLoop()
+    }
+
+    func flushOffLoop() async {
+        _ = try? await NIOThreadPool.singleton.runIfActive { self.flush() }
     }
 }

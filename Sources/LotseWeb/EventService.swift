@@ -8,6 +8,6 @@ struct EventRecorderService: Service {
         try await cancelWhenGracefulShutdown {
             await recorder.run()
         }
-        recorder.flush()
+        await recorder.flushOffLoop()
     }
 }

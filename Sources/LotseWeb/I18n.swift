@@ -6,6 +6,8 @@ import LotseCore
 public struct Translations: Sendable {
     public let languages: [String]
     let texts: [String: [String: String]]
+    let datePatterns: [String: [DatePiece]]
+    let monthNames: [String: [String]]
     public static let fallback = "de"
 
     public init(directory: String) throws {
@@ -25,6 +27,8 @@ public struct Translations: Sendable {
             texts[lang] = base.merging(dict) { _, new in new }
         }
         self.texts = texts
+        datePatterns = texts.mapValues { Self.datePattern($0["date_format"] ?? "{dd}.{mm}.{yyyy}") }
+        monthNames = texts.mapValues { t in (1...12).map { t["month_\($0)"] ?? String($0) } }
         self.languages = [Self.fallback] + texts.keys.filter { $0 != Self.fallback }.sorted()
     }
 
@@ -56,14 +60,36 @@ public struct Translations: Sendable {
         return Self.fallback
     }
 
-    /// `21.03.2026` or `21 March 2026`
+    /// `21.03.2026` or `21 March 2026`, from the language's `date_format` (`{d}`, `{dd}`, `{mm}`, `{month}`, `{yyyy}`).
     public func date(_ d: CivilDate, _ lang: String) -> String {
-        let pattern = text("date_format", lang)
-        return pattern
-            .replacingOccurrences(of: "{d}", with: String(d.day))
-            .replacingOccurrences(of: "{dd}", with: d.day < 10 ? "0\(d.day)" : "\(d.day)")
-            .replacingOccurrences(of: "{mm}", with: d.month < 10 ? "0\(d.month)" : "\(d.month)")
-            .replacingOccurrences(of: "{month}", with: text("month_\(d.month)", lang))
-            .replacingOccurrences(of: "{yyyy}", with: String(d.year))
+        var out = ""
+        for piece in datePatterns[lang] ?? datePatterns[Self.fallback]! {
+            switch piece {
+            case .text(let t): out += t
+            case .day: out += String(d.day)
+            case .day2: if d.day < 10 { out += "0" }; out += String(d.day)
+            case .month2: if d.month < 10 { out += "0" }; out += String(d.month)
+            case .monthName: out += monthNames[lang]?[d.month - 1] ?? String(d.month)
+            case .year: out += String(d.year)
+            }
+        }
+        return out
+    }
+
+    enum DatePiece: Sendable, Equatable { case text(String), day, day2, month2, monthName, year }
+
+    /// `date_format` cut into its fields once, at start-up.
+    static func datePattern(_ format: String) -> [DatePiece] {
+        let fields: [String: DatePiece] = ["d": .day, "dd": .day2, "mm": .month2, "month": .monthName, "yyyy": .year]
+        var pieces: [DatePiece] = []
+        var rest = Substring(format)
+        while let open = rest.firstIndex(of: "{"), let close = rest[open...].firstIndex(of: "}"),
+              let field = fields[String(rest[rest.index(after: open)..<close])] {
+            if open > rest.startIndex { pieces.append(.text(String(rest[..<open]))) }
+            pieces.append(field)
+            rest = rest[rest.index(after: close)...]
+        }
+        if !rest.isEmpty { pieces.append(.text(String(rest))) }
+        return pieces
     }
 }

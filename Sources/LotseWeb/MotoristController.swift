@@ -12,6 +12,7 @@ import NIOCore
 struct MotoristController: Sendable {
     let env: WebEnvironment
     let limiter = RateLimiter(capacity: 10, per: 600)
+    let caseTemplates = CompiledTemplates<CasePage.Shape>()
     static let langCookie = "lotse_lang"
 
     func register(on router: Router<LotseContext>) {
@@ -49,6 +50,10 @@ struct MotoristController: Sendable {
         guard let body = env.templates.render(context, withTemplate: template) else {
             throw HTTPError(.internalServerError)
         }
+        return HTML(body: body, status: status, headers: pageHeaders(lang: lang, remember: remember, csrf: csrf, noStore: noStore))
+    }
+
+    func pageHeaders(lang: String, remember: Bool, csrf: (String, Bool)? = nil, noStore: Bool = false) -> HTTPFields {
         var headers: HTTPFields = [:]
         headers[.contentLanguage] = lang
         headers[.vary] = "Accept-Language, Cookie"
@@ -62,7 +67,7 @@ struct MotoristController: Sendable {
             headers.append(HTTPField(name: .setCookie, value: Cookie(name: CSRF.cookie, value: value, path: "/", secure: secure,
                                                                       httpOnly: true, sameSite: .strict).description))
         }
-        return HTML(body: body, status: status, headers: headers)
+        return headers
     }
 
     func page(_ req: Request, template: String, extra: [String: Any]) throws -> HTML {
@@ -112,7 +117,7 @@ struct MotoristController: Sendable {
 
     func verifiedCase(_ ctx: LotseContext) throws -> CaseRecord? {
         guard let token = ctx.parameters.get("token"), let id = env.tokens.verify(token) else { return nil }
-        return try env.store.read { try CaseQueries.byID($0, id) }
+        return try env.store.readStatement { try CaseQueries.byID($0, id) }
     }
 
     func notFound(_ req: Request) throws -> HTML {
@@ -133,60 +138,93 @@ struct MotoristController: Sendable {
         if req.method == .get && !Self.isBot(req.headers[.userAgent]) {
             env.recorder.record(caseID: c.id, kind: "page_viewed", detail: "lang=" + lang)
         }
+        let notice = req.uri.queryParameters.get("notice").flatMap { Self.notices.contains($0) ? $0 : nil }
+        // the CSRF cookie only where the page has a form (the PayPal button)
+        let csrf = env.provider != nil && c.status.isPayable ? CSRF.token(req) : nil
+        let page = casePageValues(c, lang: lang, path: req.uri.path, notice: notice, csrf: csrf?.value ?? "",
+                                  token: context.parameters.get("token") ?? "")
+        let compiled = try caseTemplates.get(page.shape) {
+            try CompiledTemplate(library: env.templates, template: "case",
+                                 context: caseContext(page.shape) { CompiledTemplate.marker($0.rawValue) })
+        }
+        return HTML(buffer: compiled.render(page.values), headers: pageHeaders(lang: lang, remember: remember, csrf: csrf, noStore: true))
+    }
+
+    /// What the case page shows: the shape (language, which parts) and the values of its slots.
+    func casePageValues(_ c: CaseRecord, lang: String, path: String, notice: String?, csrf: String, token: String,
+                        now: Int64 = Int64(Date().timeIntervalSince1970)) -> CasePage {
         let t = env.translations
-        var ctx = base(lang, path: req.uri.path)
         let local = BerlinTime.local(c.issuedAt)
         let deadline = CivilDate(iso: c.deadline)
-        ctx["case"] = [
-            "number": c.caseNumber,
-            "date": t.date(local.date, lang),
-            "time": local.clock,
-            "place": c.place,
-            "offence": c.offenceText,
-            "tbnr": c.tbnr,
-            "amount": Money.display(c.amountCents, language: lang),
-            "deadline": deadline.map { t.date($0, lang) } ?? c.deadline,
-            "plate": Plate.masked(c.plate),
-        ] as [String: Any]
-        let today = BerlinTime.local(Int64(Date().timeIntervalSince1970)).date
+        let today = BerlinTime.local(now).date
         let pastDeadline = deadline.map { today > $0 } ?? false
-        var status: [String: Any] = ["code": c.status.rawValue]
+        let statusText: String
         switch c.status {
-        case .open where pastDeadline:
-            status["text"] = t.text("status_past_deadline", lang)
-        case .open:
-            status["text"] = t.text("status_open", lang)
-        case .overdue:
-            status["text"] = t.text("status_overdue", lang)
-        case .reminded:
-            status["text"] = t.text("status_reminded", lang)
+        case .open where pastDeadline: statusText = t.text("status_past_deadline", lang)
+        case .open: statusText = t.text("status_open", lang)
+        case .overdue: statusText = t.text("status_overdue", lang)
+        case .reminded: statusText = t.text("status_reminded", lang)
         case .paid:
-            let paidAt = c.paidAt
-            status["text"] = t.text("status_paid", lang).replacingOccurrences(
-                of: "{date}", with: paidAt.map { t.date(BerlinTime.local($0).date, lang) } ?? "")
-        case .cancelled:
-            status["text"] = t.text("status_cancelled", lang)
+            statusText = t.text("status_paid", lang).replacingOccurrences(
+                of: "{date}", with: c.paidAt.map { t.date(BerlinTime.local($0).date, lang) } ?? "")
+        case .cancelled: statusText = t.text("status_cancelled", lang)
         }
-        ctx["status"] = status
-        if let n = req.uri.queryParameters.get("notice"), Self.notices.contains(n) {
-            ctx["notice"] = t.text("notice_" + n, lang)
+        let payable = c.status.isPayable
+        let ref = env.payee == nil ? nil : RFReference.make(from: c.caseNumber)
+        let amount = Money.display(c.amountCents, language: lang)
+        var page = CasePage(shape: .init(lang: lang, notice: notice != nil, receipt: c.status == .paid, pay: payable,
+                                         paypal: env.provider != nil, bank: payable && ref != nil,
+                                         bic: !(env.payee?.bic.isEmpty ?? true)))
+        page[.path] = path
+        page[.number] = c.caseNumber
+        page[.date] = t.date(local.date, lang)
+        page[.time] = local.clock
+        page[.place] = c.place
+        page[.offence] = c.offenceText
+        page[.tbnr] = c.tbnr
+        page[.amount] = amount
+        page[.deadline] = deadline.map { t.date($0, lang) } ?? c.deadline
+        page[.plate] = Plate.masked(c.plate)
+        page[.statusCode] = c.status.rawValue
+        page[.statusText] = statusText
+        if let n = notice { page[.notice] = t.text("notice_" + n, lang) }
+        if c.status == .paid { page[.receiptURL] = "/T/" + env.tokens.token(caseID: c.id) + "/receipt" }
+        page[.payAction] = "/T/" + token.uppercased() + "/pay"
+        page[.csrf] = csrf
+        if let payee = env.payee, let ref {
+            page[.bankName] = payee.name
+            page[.iban] = payee.ibanGrouped
+            page[.bic] = payee.bic
+            page[.reference] = Self.grouped(ref)
+            page[.girocode] = path + "/girocode.svg"
         }
-        if c.status == .paid { ctx["receiptURL"] = "/T/" + env.tokens.token(caseID: c.id) + "/receipt" }
-        let payable = c.status == .open || c.status == .overdue || c.status == .reminded
-        if payable {
-            var pay: [String: Any] = ["paypal": env.provider != nil]
-            if let payee = env.payee, let ref = RFReference.make(from: c.caseNumber) {
-                pay["bank"] = ["name": payee.name, "iban": payee.ibanGrouped, "bic": payee.bic,
-                               "reference": Self.grouped(ref), "amount": Money.display(c.amountCents, language: lang),
-                               "girocode": req.uri.path + "/girocode.svg"] as [String: Any]
+        return page
+    }
+
+    /// The mustache context of the case page; `value` gives each slot's value (or its marker when compiling).
+    func caseContext(_ shape: CasePage.Shape, value v: (CasePage.Slot) -> String) -> [String: Any] {
+        var ctx = base(shape.lang, path: v(.path))
+        ctx["case"] = [
+            "number": v(.number), "date": v(.date), "time": v(.time), "place": v(.place), "offence": v(.offence),
+            "tbnr": v(.tbnr), "amount": v(.amount), "deadline": v(.deadline), "plate": v(.plate),
+        ] as [String: Any]
+        ctx["status"] = ["code": v(.statusCode), "text": v(.statusText)]
+        if shape.notice { ctx["notice"] = v(.notice) }
+        if shape.receipt { ctx["receiptURL"] = v(.receiptURL) }
+        if shape.pay {
+            var pay: [String: Any] = ["paypal": shape.paypal]
+            if shape.bank {
+                var bank: [String: Any] = ["name": v(.bankName), "iban": v(.iban), "reference": v(.reference),
+                                           "amount": v(.amount), "girocode": v(.girocode)]
+                if shape.bic { bank["bic"] = v(.bic) }
+                pay["bank"] = bank
             }
             ctx["pay"] = pay
         }
-        let csrf = CSRF.token(req)
-        ctx["csrf"] = csrf.value
-        ctx["payAction"] = "/T/" + (context.parameters.get("token") ?? "").uppercased() + "/pay"
-        ctx["title"] = c.caseNumber
-        return try render("case", ctx, lang: lang, remember: remember, csrf: csrf, noStore: true)
+        ctx["csrf"] = v(.csrf)
+        ctx["payAction"] = v(.payAction)
+        ctx["title"] = v(.number)
+        return ctx
     }
 
     /// `RF18 5390 0754 7034` for reading aloud and typing.
@@ -211,5 +249,28 @@ struct MotoristController: Sendable {
         let code = try QRCode(bytes: Array(payload.utf8), level: .M)
         return Response(status: .ok, headers: [.contentType: png ? "image/png" : "image/svg+xml", .cacheControl: "no-store"],
                         body: .init(byteBuffer: ByteBuffer(bytes: png ? code.png(moduleSize: 6) : code.svg(moduleSize: 4))))
+    }
+}
+
+/// The case page's values, by slot, and its shape.
+struct CasePage {
+    struct Shape: Hashable, Sendable {
+        var lang: String
+        var notice, receipt, pay, paypal, bank, bic: Bool
+    }
+
+    enum Slot: Int, CaseIterable {
+        case path, number, date, time, place, offence, tbnr, amount, deadline, plate, statusCode, statusText, notice,
+             receiptURL, payAction, csrf, bankName, iban, bic, reference, girocode
+    }
+
+    var shape: Shape
+    var values = [String](repeating: "", count: Slot.allCases.count)
+
+    init(shape: Shape) { self.shape = shape }
+
+    subscript(slot: Slot) -> String {
+        get { values[slot.rawValue] }
+        set { values[slot.rawValue] = newValue }
     }
 }

@@ -21,22 +21,44 @@ public struct LotseContext: RequestContext, RemoteAddressRequestContext {
 
 /// An HTML page response.
 struct HTML: ResponseGenerator {
-    var body: String
+    var body: ByteBuffer
     var status: HTTPResponse.Status = .ok
     var headers: HTTPFields = [:]
+
+    init(body: String, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) {
+        self.init(buffer: ByteBuffer(string: body), status: status, headers: headers)
+    }
+
+    init(buffer: ByteBuffer, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) {
+        self.body = buffer
+        self.status = status
+        self.headers = headers
+    }
 
     func response(from request: Request, context: some RequestContext) throws -> Response {
         var h = headers
         h[.contentType] = "text/html; charset=utf-8"
-        return Response(status: status, headers: h, body: .init(byteBuffer: ByteBuffer(string: body)))
+        return Response(status: status, headers: h, body: .init(byteBuffer: body))
     }
 }
 
 /// Security headers on every response (spec: strict CSP, nosniff, no referrer — the token is in
 /// the URL —, no framing, HSTS when served over https).
 struct SecurityHeadersMiddleware<Context: RequestContext>: RouterMiddleware {
-    let hsts: Bool
-    let formTargets: String
+    /// Built (and validated) once.
+    let fields: [HTTPField]
+
+    init(hsts: Bool, formTargets: String) {
+        var f = [
+            HTTPField(name: .contentSecurityPolicy, value: "default-src 'none'; style-src 'self'; img-src 'self'; "
+                + "form-action 'self' \(formTargets); frame-ancestors 'none'; base-uri 'none'"),
+            HTTPField(name: .xContentTypeOptions, value: "nosniff"),
+            HTTPField(name: .referrerPolicyHeader, value: "no-referrer"),
+            HTTPField(name: .xFrameOptionsHeader, value: "DENY"),
+        ]
+        if hsts { f.append(HTTPField(name: .strictTransportSecurity, value: "max-age=31536000")) }
+        fields = f
+    }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var response: Response
@@ -45,12 +67,7 @@ struct SecurityHeadersMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch let error as HTTPResponseError {
             response = try error.response(from: request, context: context)
         }
-        response.headers[.contentSecurityPolicy] =
-            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self' \(formTargets); frame-ancestors 'none'; base-uri 'none'"
-        response.headers[.xContentTypeOptions] = "nosniff"
-        response.headers[.referrerPolicyHeader] = "no-referrer"
-        response.headers[.xFrameOptionsHeader] = "DENY"
-        if hsts { response.headers[.strictTransportSecurity] = "max-age=31536000" }
+        response.headers.append(contentsOf: fields)
         return response
     }
 }
@@ -93,13 +110,14 @@ enum CSRF {
 
     static func token(_ request: Request) -> (value: String, isNew: Bool) {
         if let v = request.cookies[cookie]?.value, v.count == 32, v.allSatisfy({ $0.isHexDigit }) { return (v, false) }
-        var bytes = [UInt8](repeating: 0, count: 16)
         var g = SystemRandomNumberGenerator()
-        for i in bytes.indices { bytes[i] = g.next() }
+        let words = (g.next() as UInt64, g.next() as UInt64)
         let hex = Array("0123456789abcdef".utf8)
         var out = [UInt8]()
         out.reserveCapacity(32)
-        for b in bytes { out.append(hex[Int(b >> 4)]); out.append(hex[Int(b & 15)]) }
+        for w in [words.0, words.1] {
+            for shift in stride(from: 60, through: 0, by: -4) { out.append(hex[Int((w >> UInt64(shift)) & 15)]) }
+        }
         return (String(decoding: out, as: UTF8.self), true)
     }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LotseCore
+import LotseWeb
 
 /// Exit status per the spec: 0 success, 1 the work could not be done, 2 usage error.
 /// Errors are one line on stderr.
@@ -8,6 +9,9 @@ func fail(_ message: String, code: Int32) -> Never {
     FileHandle.standardError.write(Data(("lotse: " + message + "\n").utf8))
     exit(code)
 }
+
+// `serve`: request handlers run on the event loops (see runTasksOnEventLoops).
+if CommandLine.arguments.dropFirst().first == "serve" { _ = runTasksOnEventLoops() }
 
 do {
     var command = try Lotse.parseAsRoot()

@@ -26,4 +26,49 @@ import LotseTestSupport
         // reopening migrates nothing twice
         _ = try Store(path: dir + "/db/lotse.sqlite")
     }
+
+    /// `readStatement` (the case page's read-only connections) sees every committed write at once, from
+    /// this process or another, and many threads reading while one writes get no errors.
+    @Test func statementReadsSeeCommittedWritesUnderConcurrency() throws {
+        let dir = TestSupport.tempDir("lotse-store")
+        let path = dir + "/lotse.sqlite"
+        let store = try Store(path: path)
+        try store.write { try $0.execute(sql: "CREATE TABLE t (id INTEGER PRIMARY KEY, v INTEGER)") }
+        #expect(try store.readStatement { try Int.fetchOne($0, sql: "SELECT count(*) FROM t") } == 0)
+        try store.write { try $0.execute(sql: "INSERT INTO t (v) VALUES (1)") }
+        #expect(try store.readStatement { try Int.fetchOne(try $0.cachedStatement(sql: "SELECT count(*) FROM t")) } == 1)
+        // another process's write (a second Store is another set of connections)
+        let other = try Store(path: path)
+        try other.write { try $0.execute(sql: "INSERT INTO t (v) VALUES (2)") }
+        #expect(try store.readStatement { try Int.fetchOne(try $0.cachedStatement(sql: "SELECT count(*) FROM t")) } == 2)
+
+        let failures = Atomic(0)
+        DispatchQueue.concurrentPerform(iterations: 9) { worker in
+            if worker == 0 {
+                for i in 0..<200 { _ = try? store.write { try $0.execute(sql: "INSERT INTO t (v) VALUES (?)", arguments: [i]) } }
+                return
+            }
+            var last = 0
+            for _ in 0..<2_000 {
+                do {
+                    let n = try store.readStatement { try Int.fetchOne(try $0.cachedStatement(sql: "SELECT count(*) FROM t"))! }
+                    if n < last { failures.add(1) }  // never an older snapshot than one already seen
+                    last = n
+                } catch {
+                    failures.add(1)
+                }
+            }
+        }
+        #expect(failures.value == 0)
+        #expect(try store.readStatement { try Int.fetchOne($0, sql: "SELECT count(*) FROM t") } == 202)
+    }
+}
+
+/// A counter for the concurrent test.
+final class Atomic: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count: Int
+    init(_ value: Int) { count = value }
+    func add(_ n: Int) { lock.lock(); count += n; lock.unlock() }
+    var value: Int { lock.lock(); defer { lock.unlock() }; return count }
 }

@@ -269,6 +269,9 @@ func cookieHeader(_ response: TestResponse, _ name: String) -> String? {
             _ = try await client.execute(uri: "/", method: .get)
             let m = try await client.execute(uri: "/metrics", method: .get)
             #expect(m.text.contains("hb_requests") || m.text.contains("http_requests"))
+            // requests and their latency per route (RequestMetricsMiddleware)
+            #expect(m.text.contains("hb_requests{") && m.text.contains("http_route=\"/verify\""))
+            #expect(m.text.contains("http_server_request_duration"))
             #expect(m.text.contains("lotse_cases{status=\"open\"} 24"))
         }
     }
