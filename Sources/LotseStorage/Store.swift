@@ -314,6 +314,8 @@ final class QuickReaders: Sendable {
                 var config = Configuration()
                 config.readonly = true
                 config.busyMode = .timeout(10)
+                // pages read through a memory map: no read() per page after the cache is reset by a write
+                config.prepareDatabase { db in try db.execute(sql: "PRAGMA mmap_size = 268435456") }
                 slot.queue = try DatabaseQueue(path: path, configuration: config)
             }
             return try slot.queue!.inDatabase(body)
