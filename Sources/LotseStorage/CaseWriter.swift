@@ -10,13 +10,17 @@ public final class CaseWriter {
     let prefix: String
     let paymentDays: Int
     let importID: Int64
-    let firstNewID: Int64
     let now: Int64
     var counters: [Int: Int] = [:]
     /// Deadlines whose end (in UTC) is already in `deadline_ends`.
     var knownDeadlines: Set<CivilDate> = []
+    /// `yyyy-mm-dd` of the few dates an export spans, formatted once.
+    var dateTexts: [CivilDate: String] = [:]
+    /// The case number being built: `PREFIX-` then year, `-`, seven digits (bytes, no String per row).
+    var numberBytes: [UInt8]
+    let prefixCount: Int
 
-    public enum Result { case inserted(caseNumber: String), duplicate }
+    public enum Result { case inserted, duplicate }
 
     /// Starts an import: records it and keeps the offence table in step with the catalogue.
     public init(db: Database, fileName: String, format: String, catalogue: Catalogue,
@@ -26,6 +30,8 @@ public final class CaseWriter {
         // to the WAL again and again (reset in `finish`).
         try db.execute(sql: "PRAGMA cache_size = -131072")
         self.prefix = prefix
+        numberBytes = Array((prefix.uppercased() + "-").utf8) + Array("0000-0000000".utf8)
+        prefixCount = numberBytes.count - 12
         self.paymentDays = paymentDays
         self.now = now
         let upsert = try db.makeStatement(sql: """
@@ -39,7 +45,6 @@ public final class CaseWriter {
         try db.execute(sql: "INSERT INTO imports (file_name, format, imported_at) VALUES (?, ?, ?)",
                        arguments: [fileName, format, now])
         importID = db.lastInsertedRowID
-        firstNewID = (try Int64.fetchOne(db, sql: "SELECT max(id) FROM cases") ?? 0) + 1
         insert = try db.makeStatement(sql: """
             INSERT INTO cases (case_number, source_id, ticket_no, device_id, officer_id, issued_at, plate,
                 plate_country, tbnr, amount_cents, street, house_no, place_note, zip, city, lat, lon, qr_printed,
@@ -59,11 +64,11 @@ public final class CaseWriter {
     public func add(_ t: Ticket) throws -> Result {
         let year = t.localDate.year
         let seq = try nextSequence(year: year)
-        let number = CaseNumber.make(prefix: prefix, year: year, sequence: seq)
         // Bound straight through the C API: this is the hot loop of a million-row import.
         let st = insert.sqliteStatement
         sqlite3_reset(st)
-        bind(st, 1, number); bind(st, 2, t.sourceID); bind(st, 3, t.ticketNo); bind(st, 4, t.deviceID)
+        bindCaseNumber(st, 1, year: year, sequence: seq)
+        bind(st, 2, t.sourceID); bind(st, 3, t.ticketNo); bind(st, 4, t.deviceID)
         bind(st, 5, t.officerID); sqlite3_bind_int64(st, 6, t.issuedAt); bind(st, 7, t.plate)
         bind(st, 8, t.plateCountry); bind(st, 9, t.tbnr); sqlite3_bind_int64(st, 10, Int64(t.amountCents))
         bind(st, 11, t.street); bind(st, 12, t.houseNo); bind(st, 13, t.placeNote); bind(st, 14, t.zip)
@@ -73,8 +78,8 @@ public final class CaseWriter {
             try Schema.noteDeadline(db, deadline)
             knownDeadlines.insert(deadline)
         }
-        bind(st, 19, t.vehicleMake); bind(st, 20, t.vehicleColor); bind(st, 21, deadline.description)
-        sqlite3_bind_int64(st, 22, importID); sqlite3_bind_int64(st, 23, now); bind(st, 24, t.localDate.description)
+        bind(st, 19, t.vehicleMake); bind(st, 20, t.vehicleColor); bind(st, 21, text(deadline))
+        sqlite3_bind_int64(st, 22, importID); sqlite3_bind_int64(st, 23, now); bind(st, 24, text(t.localDate))
         let rc = sqlite3_step(st)
         guard rc == SQLITE_DONE else {
             let message = String(cString: sqlite3_errmsg(db.sqliteConnection))
@@ -83,7 +88,29 @@ public final class CaseWriter {
         }
         guard sqlite3_changes(db.sqliteConnection) > 0 else { return .duplicate }
         counters[year] = seq
-        return .inserted(caseNumber: number)
+        return .inserted
+    }
+
+    /// `CaseNumber.make(prefix:year:sequence:)`, written into `numberBytes` and bound from there.
+    func bindCaseNumber(_ st: OpaquePointer, _ i: Int32, year: Int, sequence: Int) {
+        guard (0...9999).contains(year), (0...9_999_999).contains(sequence) else {
+            bind(st, i, CaseNumber.make(prefix: prefix, year: year, sequence: sequence))
+            return
+        }
+        var y = year
+        for k in stride(from: prefixCount + 3, through: prefixCount, by: -1) { numberBytes[k] = UInt8(48 + y % 10); y /= 10 }
+        var n = sequence
+        for k in stride(from: prefixCount + 11, through: prefixCount + 5, by: -1) { numberBytes[k] = UInt8(48 + n % 10); n /= 10 }
+        numberBytes.withUnsafeBufferPointer { p in
+            _ = sqlite3_bind_text(st, i, UnsafeRawPointer(p.baseAddress!).assumingMemoryBound(to: CChar.self), Int32(p.count), sqliteTransient)
+        }
+    }
+
+    func text(_ d: CivilDate) -> String {
+        if let s = dateTexts[d] { return s }
+        let s = d.description
+        dateTexts[d] = s
+        return s
     }
 
     @inline(__always) func bind(_ st: OpaquePointer, _ i: Int32, _ s: String?) {
@@ -97,7 +124,7 @@ public final class CaseWriter {
         if let d { sqlite3_bind_double(st, i, d) } else { sqlite3_bind_null(st, i) }
     }
 
-    /// Ends the import: counters, the `imported` event of each new case, and the import's summary.
+    /// Ends the import: counters and the import's summary. (A case's `imported` event is its row: see `case_events`.)
     public func finish(imported: Int, duplicates: Int, rejected: Int, rejectsFile: String?) throws {
         for (year, last) in counters {
             try db.execute(sql: """
@@ -105,10 +132,6 @@ public final class CaseWriter {
                 ON CONFLICT(year) DO UPDATE SET last = excluded.last
                 """, arguments: [year, last])
         }
-        try db.execute(sql: """
-            INSERT INTO events (case_id, kind, at, detail)
-            SELECT id, 'imported', created_at, NULL FROM cases WHERE id >= ? AND import_id = ?
-            """, arguments: [firstNewID, importID])
         try db.execute(sql: "PRAGMA cache_size = -2000")
         try db.execute(sql: "UPDATE imports SET imported = ?, duplicates = ?, rejected = ?, rejects_file = ? WHERE id = ?",
                        arguments: [imported, duplicates, rejected, rejectsFile, importID])

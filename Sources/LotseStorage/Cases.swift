@@ -95,8 +95,10 @@ public enum CaseQueries {
         return try CaseRecord.fetchOne(db, sql: select + " WHERE upper(replace(case_number, '-', '')) = ?", arguments: [compact])
     }
 
+    /// The case's history: `imported` (from the case row), then its events in time order.
     public static func events(_ db: Database, caseID: Int64) throws -> [EventRecord] {
-        try EventRecord.fetchAll(db, sql: "SELECT kind, at, detail FROM events WHERE case_id = ? ORDER BY at, id", arguments: [caseID])
+        try EventRecord.fetchAll(db, sql: "SELECT kind, at, detail FROM case_events WHERE case_id = ? ORDER BY at, seq",
+                                 arguments: [caseID])
     }
 
     public static func addEvent(_ db: Database, caseID: Int64, kind: String, at: Int64, detail: String? = nil) throws {

@@ -272,6 +272,17 @@ public enum Schema {
                 if let c = CivilDate(iso: d) { try noteDeadline(db, c) }
             }
         }
+        // The `imported` event of a case is its row (created_at, import_id): no second row per case in
+        // `events`, which doubled what an import writes. `case_events` shows the history with it.
+        m.registerMigration("v6-imported-events-implied") { db in
+            try db.execute(sql: """
+            DELETE FROM events WHERE kind = 'imported';
+            CREATE VIEW case_events AS
+                SELECT id AS case_id, 'imported' AS kind, created_at AS at, NULL AS detail, 0 AS seq FROM cases
+                UNION ALL
+                SELECT case_id, kind, at, detail, id AS seq FROM events;
+            """)
+        }
         return m
     }
 

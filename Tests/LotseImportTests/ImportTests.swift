@@ -57,7 +57,8 @@ let header = "ticket_no;device_id;officer_id;issued_at;plate;plate_country;tbnr;
         let again = try f.importer.importFile(sample)
         #expect(again.imported == 0 && again.duplicates == 24)
         #expect(try f.count() == 24)
-        #expect(try f.count("SELECT count(*) FROM events WHERE kind = 'imported'") == 24)
+        #expect(try f.count("SELECT count(*) FROM case_events WHERE kind = 'imported'") == 24)
+        #expect(try f.count("SELECT count(*) FROM events") == 0)  // the import event is the case row
         let numbers = try f.cases().map(\.caseNumber)
         #expect(numbers.first == "KL-2026-0000001")
         #expect(Set(numbers).count == 24)
