@@ -13,6 +13,13 @@ struct MotoristController: Sendable {
     let env: WebEnvironment
     let limiter = RateLimiter(capacity: 10, per: 600)
     let caseTemplates = CompiledTemplates<CasePage.Shape>()
+    /// Cookies carry `Secure` when the public base URL is https.
+    let secureCookies: Bool
+
+    init(env: WebEnvironment) {
+        self.env = env
+        secureCookies = env.config.publicBaseURL.lowercased().hasPrefix("https://")
+    }
     static let langCookie = "lotse_lang"
 
     func register(on router: Router<LotseContext>) {
@@ -58,7 +65,7 @@ struct MotoristController: Sendable {
         headers[.contentLanguage] = lang
         headers[.vary] = "Accept-Language, Cookie"
         if noStore { headers[.cacheControl] = "no-store" }
-        let secure = env.config.publicBaseURL.lowercased().hasPrefix("https://")
+        let secure = secureCookies
         if remember {
             headers.append(HTTPField(name: .setCookie, value: Cookie(name: Self.langCookie, value: lang, maxAge: 365 * 86400,
                                                                       path: "/", secure: secure, httpOnly: true, sameSite: .lax).description))
