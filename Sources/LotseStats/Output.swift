@@ -69,17 +69,25 @@ extension PilotStats {
         return String(format: "%.1f %%", x * 100)
     }
 
-    /// The comparison in one sentence.
-    public func sentence(_ c: Comparison, against: String) -> String {
+    /// The comparison in one sentence, in `words` (English unless the caller passes its translations).
+    public func sentence(_ c: Comparison, against: String, words: SentenceWords = .english) -> String {
+        func fill(_ pattern: String, _ values: [String: String]) -> String {
+            values.reduce(pattern) { $0.replacingOccurrences(of: "{" + $1.key + "}", with: $1.value) }
+        }
+        func number(_ format: String, _ x: Double) -> String {
+            String(format: format, x).replacingOccurrences(of: ".", with: words.decimalSeparator)
+        }
+        func pct(_ x: Double) -> String { number("%.1f", x * 100) + " %" }
         guard let p = c.pilot.rate, let r = c.reference.rate else {
-            return "Reminders against \(against): not enough data yet."
+            return fill(words.notEnough, ["against": against])
         }
-        let base = "With QR codes \(Self.percent(p)) of the cases needed a reminder, against \(Self.percent(r)) \(against)"
+        let base = fill(words.rates, ["pilot": pct(p), "reference": pct(r), "against": against])
         guard let ci = c.ci95, let sig = c.significant, let d = c.difference else {
-            return base + "; not enough data to judge the difference."
+            return base + words.cannotJudge
         }
-        let pts = String(format: "%+.1f percentage points (95 %% CI %+.1f to %+.1f)", d * 100, ci.0 * 100, ci.1 * 100)
-        return base + ": " + pts + (sig ? ", a significant difference." : ", not significant.")
+        let difference = fill(words.difference, ["d": number("%+.1f", d * 100), "low": number("%+.1f", ci.0 * 100),
+                                                 "high": number("%+.1f", ci.1 * 100)])
+        return base + difference + (sig ? words.significant : words.notSignificant)
     }
 
     public func text() -> String {
@@ -105,3 +113,36 @@ extension PilotStats {
         return out
     }
 }
+
+/// The words of the comparison sentence, with `{placeholders}`. The CLI speaks English; the dashboard
+/// takes them from its translation files (`stats_sentence_*`).
+public struct SentenceWords: Sendable {
+    public var notEnough: String
+    public var rates: String
+    public var cannotJudge: String
+    public var difference: String
+    public var significant: String
+    public var notSignificant: String
+    public var decimalSeparator: String
+
+    public init(notEnough: String, rates: String, cannotJudge: String, difference: String, significant: String,
+                notSignificant: String, decimalSeparator: String) {
+        self.notEnough = notEnough
+        self.rates = rates
+        self.cannotJudge = cannotJudge
+        self.difference = difference
+        self.significant = significant
+        self.notSignificant = notSignificant
+        self.decimalSeparator = decimalSeparator
+    }
+
+    public static let english = SentenceWords(
+        notEnough: "Reminders against {against}: not enough data yet.",
+        rates: "With QR codes {pilot} of the cases needed a reminder, against {reference} {against}",
+        cannotJudge: "; not enough data to judge the difference.",
+        difference: ": {d} percentage points (95 % CI {low} to {high})",
+        significant: ", a significant difference.",
+        notSignificant: ", not significant.",
+        decimalSeparator: ".")
+}
+

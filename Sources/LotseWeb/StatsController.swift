@@ -99,12 +99,18 @@ struct StatsController: Sendable {
         ctx["from"] = s.from.description
         ctx["to"] = s.to.description
         ctx["csvURL"] = "/api/v1/stats.csv?from=\(s.from)&to=\(s.to)"
-        ctx["sentence"] = s.sentence(s.baseline, against: "in the same months of the year before")
-        ctx["control"] = s.sentence(s.controlGroup, against: "for tickets without a QR code")
+        let words = SentenceWords(notEnough: tx("stats_sentence_not_enough"), rates: tx("stats_sentence_rates"),
+                                  cannotJudge: tx("stats_sentence_cannot_judge"), difference: tx("stats_sentence_difference"),
+                                  significant: tx("stats_sentence_significant"), notSignificant: tx("stats_sentence_not_significant"),
+                                  decimalSeparator: tx("decimal_separator"))
+        ctx["sentence"] = s.sentence(s.baseline, against: tx("stats_against_baseline"), words: words)
+        ctx["control"] = s.sentence(s.controlGroup, against: tx("stats_against_control"), words: words)
         ctx["chartIssued"] = Charts.issuedAndPaid(s, labels: (tx("stats_issued"), tx("stats_online"), tx("stats_transfer"), tx("stats_other")))
         ctx["chartFunnel"] = Charts.funnel(s, labels: [tx("stats_issued"), tx("stats_scanned"), tx("stats_handoff"), tx("stats_online")])
         ctx["chartReminders"] = Charts.reminders(s, labels: (tx("stats_pilot"), tx("stats_baseline")))
-        func pct(_ x: Double?) -> String { x.map { String(format: "%.1f %%", $0 * 100) } ?? "–" }
+        func pct(_ x: Double?) -> String {
+            x.map { String(format: "%.1f", $0 * 100).replacingOccurrences(of: ".", with: words.decimalSeparator) + " %" } ?? "–"
+        }
         ctx["rates"] = [
             ["name": tx("stats_scanned"), "value": pct(s.rates.scanRate)],
             ["name": tx("stats_online") + " / " + tx("stats_paid"), "value": pct(s.rates.onlineShareOfPaid)],

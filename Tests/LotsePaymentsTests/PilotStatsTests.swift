@@ -115,6 +115,10 @@ import LotseTestSupport
         let dash = try await b.send("GET", h.base + "/stats?from=2026-03-01&to=2026-03-31&lang=en")
         #expect(dash.status == 200 && dash.text.components(separatedBy: "<svg").count == 4)
         #expect(dash.text.contains("With QR codes 50.0 % of the cases needed a reminder, against 27.8 %"))
+        // the German dashboard says it in German, with decimal commas
+        let german = try await b.send("GET", h.base + "/stats?from=2026-03-01&to=2026-03-31&lang=de")
+        #expect(german.text.contains("Mit QR-Code brauchten 50,0 % der Fälle eine Erinnerung, gegenüber 27,8 %"))
+        #expect(!german.text.contains("With QR codes") && !german.text.contains("not enough data"))
         #expect(!dash.text.contains("KL-PP"))  // no plates, no personal data
     }
 }
