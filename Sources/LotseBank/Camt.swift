@@ -70,17 +70,11 @@ final class CamtParser: NSObject, XMLParserDelegate {
     }
 
     func run() throws {
-        guard let stream = InputStream(fileAtPath: path) else { throw LotseError.input("\(path): cannot open") }
-        let parser = XMLParser(stream: stream)
-        parser.shouldProcessNamespaces = true
-        parser.shouldResolveExternalEntities = false
-        parser.delegate = self
-        let ok = parser.parse()
+        let (parser, ok) = try XMLStream.parse(path: path, delegate: self)
         if let e = callbackError { throw e }
         if let m = formatError { throw LotseError.input(m) }
         if !ok {
-            let reason = parser.parserError.map { ($0 as NSError).localizedDescription } ?? "parse error"
-            throw LotseError.input("\(path):\(max(parser.lineNumber, 1)): not well-formed XML, nothing was reconciled (\(reason))")
+            throw LotseError.input("\(path):\(max(parser.lineNumber, 1)): not well-formed XML, nothing was reconciled (\(XMLStream.reason(parser)))")
         }
         guard kind != nil else { throw LotseError.input("\(path):1: not a camt.054 or camt.053 file") }
         if let open = stack.last {

@@ -64,7 +64,20 @@ public enum CaseNumber {
 
     /// Letters and digits only, upper case: the payload of the RF reference.
     public static func compact(_ s: String) -> String {
-        String(s.uppercased().filter { $0.isASCII && ($0.isLetter || $0.isNumber) })
+        if s.utf8.allSatisfy({ $0 < 0x80 }) {
+            // the usual case (case numbers are ASCII): byte by byte
+            var bytes: [UInt8] = []
+            bytes.reserveCapacity(s.utf8.count)
+            for b in s.utf8 {
+                switch b {
+                case 48...57, 65...90: bytes.append(b)
+                case 97...122: bytes.append(b - 32)
+                default: continue
+                }
+            }
+            return String(decoding: bytes, as: UTF8.self)
+        }
+        return String(s.uppercased().filter { $0.isASCII && ($0.isLetter || $0.isNumber) })
     }
 
     /// The case number back from its letters and digits: prefix, 4-digit year, 7-digit sequence.

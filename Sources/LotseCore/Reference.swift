@@ -2,22 +2,7 @@
 public enum RFReference {
     /// Builds `RFkk` + the letters and digits of `base` (at most 21 of them).
     public static func make(from base: String) -> String? {
-        let body: String
-        if base.utf8.allSatisfy({ $0 < 0x80 }) {
-            // the usual case (case numbers are ASCII): letters and digits, upper-cased, byte by byte
-            var bytes: [UInt8] = []
-            bytes.reserveCapacity(base.utf8.count)
-            for b in base.utf8 {
-                switch b {
-                case 48...57, 65...90: bytes.append(b)
-                case 97...122: bytes.append(b - 32)
-                default: continue
-                }
-            }
-            body = String(decoding: bytes, as: UTF8.self)
-        } else {
-            body = String(base.uppercased().filter { ($0.isASCII && ($0.isLetter || $0.isNumber)) })
-        }
+        let body = CaseNumber.compact(base)
         guard !body.isEmpty, body.count <= 21 else { return nil }
         guard let n = mod97(body + "RF00") else { return nil }
         let check = 98 - n

@@ -125,7 +125,7 @@ public struct DemoPilot {
                 case .paypal(let id, let completes):
                     clock.withLockedValue { $0 = s.at }
                     guard let c = try store.read({ try CaseQueries.byID($0, id) }),
-                          c.status == .open || c.status == .overdue || c.status == .reminded else { continue }
+                          c.status.isPayable else { continue }
                     let h = try await paypal.start(PayableCase(id: c.id, number: c.caseNumber, amountCents: c.amountCents),
                                                    language: dice.chance(0.1) ? "en" : "de")
                     let back = try await http.send(OutboundRequest(url: h.redirectURL + "&sim_action=" + (completes ? "approve" : "cancel")))

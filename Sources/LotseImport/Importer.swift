@@ -102,6 +102,7 @@ final class RejectsWriter {
             FileManager.default.createFile(atPath: path, contents: Data("line;reason;raw\n".utf8))
             handle = FileHandle(forWritingAtPath: path)
             handle?.seekToEndOfFile()
+            used = true
         }
         buffer.append(contentsOf: "\(line);\(Self.quote(reason));\(Self.quote(raw))\n".utf8)
         if buffer.count > 1 << 16 { flush() }
@@ -111,9 +112,16 @@ final class RejectsWriter {
         if let h = handle, !buffer.isEmpty { h.write(buffer); buffer.removeAll(keepingCapacity: true) }
     }
 
-    var used: Bool { handle != nil }
+    /// Whether the file was created (it stays true after `close`).
+    private(set) var used = false
 
     func close() { flush(); try? handle?.close(); handle = nil }
+
+    /// After a failed import (the transaction rolled back): the rejects file goes too.
+    func discard() {
+        close()
+        if used { try? FileManager.default.removeItem(atPath: path) }
+    }
 }
 
 /// Imports handheld exports: each file in one transaction (a crash leaves the database as it was
@@ -193,8 +201,7 @@ public struct Importer: Sendable {
                 }
             }
         } catch let e as LotseError {
-            rejects.close()
-            if rejects.used { try? FileManager.default.removeItem(atPath: rejects.path) }
+            rejects.discard()
             throw e
         } catch let e as DatabaseError {
             throw store.failure(e, file: name)

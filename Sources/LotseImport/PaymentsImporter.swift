@@ -123,8 +123,7 @@ public struct PaymentsImporter: Sendable {
                 }
             }
         } catch let e as LotseError {
-            rejects.close()
-            if rejects.used { try? FileManager.default.removeItem(atPath: rejects.path) }
+            rejects.discard()
             throw e
         } catch let e as DatabaseError {
             throw store.failure(e, file: path)

@@ -45,18 +45,10 @@ final class XMLRecordParser: NSObject, XMLParserDelegate {
     }
 
     func run() throws {
-        guard let stream = InputStream(fileAtPath: path) else {
-            throw LotseError.input("\(path): cannot open")
-        }
-        let parser = XMLParser(stream: stream)
-        parser.shouldProcessNamespaces = true
-        parser.shouldResolveExternalEntities = false
-        parser.delegate = self
-        let ok = parser.parse()
+        let (parser, ok) = try XMLStream.parse(path: path, delegate: self)
         if let e = callbackError { throw e }
         if !ok {
-            let reason = parser.parserError.map { ($0 as NSError).localizedDescription } ?? "parse error"
-            throw LotseError.input("\(path):\(max(parser.lineNumber, 1)): XML is not well-formed, the file was not imported (\(reason))")
+            throw LotseError.input("\(path):\(max(parser.lineNumber, 1)): XML is not well-formed, the file was not imported (\(XMLStream.reason(parser)))")
         }
         if !sawRoot { throw LotseError.input("\(path):1: no XML content") }
         // libxml2's push parser can end without an error on a file cut short: an open element means truncation.

@@ -64,29 +64,22 @@ extension PilotStats {
         return out
     }
 
-    static func percent(_ x: Double?) -> String {
-        guard let x else { return "–" }
-        return String(format: "%.1f %%", x * 100)
-    }
+    static func percent(_ x: Double?) -> String { SentenceWords.english.percent(x) }
 
     /// The comparison in one sentence, in `words` (English unless the caller passes its translations).
     public func sentence(_ c: Comparison, against: String, words: SentenceWords = .english) -> String {
         func fill(_ pattern: String, _ values: [String: String]) -> String {
             values.reduce(pattern) { $0.replacingOccurrences(of: "{" + $1.key + "}", with: $1.value) }
         }
-        func number(_ format: String, _ x: Double) -> String {
-            String(format: format, x).replacingOccurrences(of: ".", with: words.decimalSeparator)
-        }
-        func pct(_ x: Double) -> String { number("%.1f", x * 100) + " %" }
         guard let p = c.pilot.rate, let r = c.reference.rate else {
             return fill(words.notEnough, ["against": against])
         }
-        let base = fill(words.rates, ["pilot": pct(p), "reference": pct(r), "against": against])
+        let base = fill(words.rates, ["pilot": words.percent(p), "reference": words.percent(r), "against": against])
         guard let ci = c.ci95, let sig = c.significant, let d = c.difference else {
             return base + words.cannotJudge
         }
-        let difference = fill(words.difference, ["d": number("%+.1f", d * 100), "low": number("%+.1f", ci.0 * 100),
-                                                 "high": number("%+.1f", ci.1 * 100)])
+        let difference = fill(words.difference, ["d": words.number("%+.1f", d * 100), "low": words.number("%+.1f", ci.0 * 100),
+                                                 "high": words.number("%+.1f", ci.1 * 100)])
         return base + difference + (sig ? words.significant : words.notSignificant)
     }
 
@@ -144,5 +137,15 @@ public struct SentenceWords: Sendable {
         significant: ", a significant difference.",
         notSignificant: ", not significant.",
         decimalSeparator: ".")
+
+    /// `x` formatted with this language's decimal separator.
+    public func number(_ format: String, _ x: Double) -> String {
+        String(format: format, x).replacingOccurrences(of: ".", with: decimalSeparator)
+    }
+
+    /// `12.5 %` (`12,5 %` in German); `–` for no value.
+    public func percent(_ x: Double?) -> String {
+        x.map { number("%.1f", $0 * 100) + " %" } ?? "–"
+    }
 }
 

@@ -16,9 +16,6 @@ public final class CaseWriter {
     var knownDeadlines: Set<CivilDate> = []
     /// `yyyy-mm-dd` of the few dates an export spans, formatted once.
     var dateTexts: [CivilDate: String] = [:]
-    /// The case number being built: `PREFIX-` then year, `-`, seven digits (bytes, no String per row).
-    var numberBytes: [UInt8]
-    let prefixCount: Int
 
     public enum Result { case inserted, duplicate }
 
@@ -30,8 +27,6 @@ public final class CaseWriter {
         // to the WAL again and again (reset in `finish`).
         try db.execute(sql: "PRAGMA cache_size = -131072")
         self.prefix = prefix
-        numberBytes = Array((prefix.uppercased() + "-").utf8) + Array("0000-0000000".utf8)
-        prefixCount = numberBytes.count - 12
         self.paymentDays = paymentDays
         self.now = now
         let upsert = try db.makeStatement(sql: """
@@ -67,7 +62,7 @@ public final class CaseWriter {
         // Bound straight through the C API: this is the hot loop of a million-row import.
         let st = insert.sqliteStatement
         sqlite3_reset(st)
-        bindCaseNumber(st, 1, year: year, sequence: seq)
+        bind(st, 1, CaseNumber.make(prefix: prefix, year: year, sequence: seq))
         bind(st, 2, t.sourceID); bind(st, 3, t.ticketNo); bind(st, 4, t.deviceID)
         bind(st, 5, t.officerID); sqlite3_bind_int64(st, 6, t.issuedAt); bind(st, 7, t.plate)
         bind(st, 8, t.plateCountry); bind(st, 9, t.tbnr); sqlite3_bind_int64(st, 10, Int64(t.amountCents))
@@ -91,21 +86,7 @@ public final class CaseWriter {
         return .inserted
     }
 
-    /// `CaseNumber.make(prefix:year:sequence:)`, written into `numberBytes` and bound from there.
-    func bindCaseNumber(_ st: OpaquePointer, _ i: Int32, year: Int, sequence: Int) {
-        guard (0...9999).contains(year), (0...9_999_999).contains(sequence) else {
-            bind(st, i, CaseNumber.make(prefix: prefix, year: year, sequence: sequence))
-            return
-        }
-        var y = year
-        for k in stride(from: prefixCount + 3, through: prefixCount, by: -1) { numberBytes[k] = UInt8(48 + y % 10); y /= 10 }
-        var n = sequence
-        for k in stride(from: prefixCount + 11, through: prefixCount + 5, by: -1) { numberBytes[k] = UInt8(48 + n % 10); n /= 10 }
-        numberBytes.withUnsafeBufferPointer { p in
-            _ = sqlite3_bind_text(st, i, UnsafeRawPointer(p.baseAddress!).assumingMemoryBound(to: CChar.self), Int32(p.count), sqliteTransient)
-        }
-    }
-
+    /// `yyyy-mm-dd`, formatted once per date.
     func text(_ d: CivilDate) -> String {
         if let s = dateTexts[d] { return s }
         let s = d.description

@@ -247,7 +247,7 @@ struct MotoristController: Sendable {
     /// The EPC QR code as SVG (for the page) or PNG (for letters).
     func giroCode(_ req: Request, _ context: LotseContext, png: Bool) throws -> Response {
         guard let c = try verifiedCase(context), let payee = env.payee,
-              c.status == .open || c.status == .overdue || c.status == .reminded,
+              c.status.isPayable,
               let ref = RFReference.make(from: c.caseNumber) else {
             return try notFound(req).response(from: req, context: context)
         }

@@ -53,7 +53,7 @@ extension MotoristController {
         guard CSRF.verify(req, formValue: form["csrf"]) else {
             return redirect(caseLocation(c.id, lang: lang))
         }
-        guard let provider = env.provider, c.status == .open || c.status == .overdue || c.status == .reminded else {
+        guard let provider = env.provider, c.status.isPayable else {
             return redirect(caseLocation(c.id, lang: lang))
         }
         do {

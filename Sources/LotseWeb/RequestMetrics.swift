@@ -17,6 +17,8 @@ struct RequestMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
         let route: String
         let method: HTTPRequest.Method
         let status: Int
+        /// A thrown error (counted in `hb_request_errors` too) or a response.
+        let error: Bool
     }
 
     struct Instruments: Sendable {
@@ -28,7 +30,7 @@ struct RequestMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
     final class Cache: Sendable {
         private let instruments = NIOLockedValueBox([Key: Instruments]())
 
-        func get(_ key: Key, error: Bool) -> Instruments {
+        func get(_ key: Key) -> Instruments {
             instruments.withLockedValue { map in
                 if let i = map[key] { return i }
                 let labels = [("http.route", key.route), ("http.request.method", key.method.rawValue),
@@ -36,7 +38,7 @@ struct RequestMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
                 let i = Instruments(
                     requests: Counter(label: "hb.requests", dimensions: labels),
                     duration: Timer(label: "http.server.request.duration", dimensions: labels, preferredDisplayUnit: .seconds),
-                    errors: error ? Counter(label: "hb.request.errors", dimensions: [
+                    errors: key.error ? Counter(label: "hb.request.errors", dimensions: [
                         ("http.route", key.route), ("http.request.method", key.method.rawValue), ("error.type", String(key.status)),
                     ]) : nil)
                 map[key] = i
@@ -61,7 +63,7 @@ struct RequestMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 
     func record(_ route: String, _ method: HTTPRequest.Method, _ status: Int, _ start: UInt64, error: Bool) {
-        let i = cache.get(Key(route: route, method: method, status: status), error: error)
+        let i = cache.get(Key(route: route, method: method, status: status, error: error))
         i.requests.increment()
         i.duration.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - start))
         i.errors?.increment()

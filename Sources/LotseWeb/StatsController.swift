@@ -108,9 +108,7 @@ struct StatsController: Sendable {
         ctx["chartIssued"] = Charts.issuedAndPaid(s, labels: (tx("stats_issued"), tx("stats_online"), tx("stats_transfer"), tx("stats_other")))
         ctx["chartFunnel"] = Charts.funnel(s, labels: [tx("stats_issued"), tx("stats_scanned"), tx("stats_handoff"), tx("stats_online")])
         ctx["chartReminders"] = Charts.reminders(s, labels: (tx("stats_pilot"), tx("stats_baseline")))
-        func pct(_ x: Double?) -> String {
-            x.map { String(format: "%.1f", $0 * 100).replacingOccurrences(of: ".", with: words.decimalSeparator) + " %" } ?? "–"
-        }
+        func pct(_ x: Double?) -> String { words.percent(x) }
         ctx["rates"] = [
             ["name": tx("stats_scanned"), "value": pct(s.rates.scanRate)],
             ["name": tx("stats_online") + " / " + tx("stats_paid"), "value": pct(s.rates.onlineShareOfPaid)],

@@ -249,6 +249,18 @@ let header = "ticket_no;device_id;officer_id;issued_at;plate;plate_country;tbnr;
         #expect(try f.count("SELECT count(*) FROM imports") == 0)
     }
 
+    @Test func aFailedImportLeavesNoRejectsFile() throws {
+        let f = try ImportFixture()
+        // the first record is rejected (unknown offence) before the file turns out to be cut short
+        let full = try String(contentsOfFile: TestSupport.pilotData + "/samples/xowi-2026-03-16.xml", encoding: .utf8)
+            .replacingOccurrences(of: "TBNr=\"141118\"", with: "TBNr=\"999999\"")
+        let p = f.file("cut.xml", String(full.prefix(full.count * 2 / 3)))
+        #expect(throws: (any Error).self) { try f.importer.importFile(p) }
+        #expect(try f.count() == 0)
+        let rejects = (try? FileManager.default.contentsOfDirectory(atPath: f.dir + "/rejects")) ?? []
+        #expect(rejects.isEmpty, "\(rejects)")
+    }
+
     @Test func formatIsDetectedFromContentNotName() throws {
         let f = try ImportFixture()
         let xml = try String(contentsOfFile: TestSupport.pilotData + "/samples/xowi-2026-03-16.xml", encoding: .utf8)

@@ -42,7 +42,7 @@ import LotseTestSupport
         try other.write { try $0.execute(sql: "INSERT INTO t (v) VALUES (2)") }
         #expect(try store.readStatement { try Int.fetchOne(try $0.cachedStatement(sql: "SELECT count(*) FROM t")) } == 2)
 
-        let failures = Atomic(0)
+        let failures = Counter(0)
         DispatchQueue.concurrentPerform(iterations: 9) { worker in
             if worker == 0 {
                 for i in 0..<200 { _ = try? store.write { try $0.execute(sql: "INSERT INTO t (v) VALUES (?)", arguments: [i]) } }
@@ -65,7 +65,7 @@ import LotseTestSupport
 }
 
 /// A counter for the concurrent test.
-final class Atomic: @unchecked Sendable {
+final class Counter: @unchecked Sendable {
     private let lock = NSLock()
     private var count: Int
     init(_ value: Int) { count = value }
