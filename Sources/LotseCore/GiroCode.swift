@@ -1,20 +1,24 @@
 /// The payee account for bank transfers and the GiroCode.
 public struct Payee: Sendable, Equatable {
-    public var name: String
-    public var iban: String
-    public var bic: String
+    public let name: String
+    public let iban: String
+    public let bic: String
+
+    /// `DE89 3704 0044 0532 0130 00`
+    public let ibanGrouped: String
 
     public init(name: String, iban: String, bic: String) {
         self.name = name; self.iban = IBAN.normalise(iban); self.bic = bic.uppercased()
+        ibanGrouped = Payee.grouped(self.iban)
     }
 
     /// Clearly marked demo account (a well-known valid test IBAN), used only in demo mode.
     public static let demo = Payee(name: "Stadtkasse Kaiserslautern (DEMO)", iban: "DE89370400440532013000", bic: "COBADEFFXXX")
 
-    /// `DE89 3704 0044 0532 0130 00`
-    public var ibanGrouped: String {
+    /// Groups of four characters: `DE89 3704 …`, `RF18 5390 …` (for reading aloud and typing).
+    public static func grouped(_ s: String) -> String {
         var out = ""
-        for (i, c) in iban.enumerated() {
+        for (i, c) in s.enumerated() {
             if i > 0 && i % 4 == 0 { out.append(" ") }
             out.append(c)
         }

@@ -95,10 +95,7 @@ public final class CaseWriter {
     }
 
     @inline(__always) func bind(_ st: OpaquePointer, _ i: Int32, _ s: String?) {
-        guard var s else { sqlite3_bind_null(st, i); return }
-        s.withUTF8 { p in
-            _ = sqlite3_bind_text(st, i, UnsafeRawPointer(p.baseAddress!).assumingMemoryBound(to: CChar.self), Int32(p.count), sqliteTransient)
-        }
+        sqliteBind(st, i, s)
     }
 
     @inline(__always) func bind(_ st: OpaquePointer, _ i: Int32, _ d: Double?) {
@@ -113,7 +110,7 @@ public final class CaseWriter {
                 ON CONFLICT(year) DO UPDATE SET last = excluded.last
                 """, arguments: [year, last])
         }
-        try db.execute(sql: "PRAGMA cache_size = -2000")
+        try db.execute(sql: "PRAGMA cache_size = \(Store.cacheSize)")
         try db.execute(sql: "UPDATE imports SET imported = ?, duplicates = ?, rejected = ?, rejects_file = ? WHERE id = ?",
                        arguments: [imported, duplicates, rejected, rejectsFile, importID])
     }
@@ -122,3 +119,11 @@ public final class CaseWriter {
 
 /// SQLite's SQLITE_TRANSIENT (a macro Swift cannot import): SQLite copies the bound bytes.
 let sqliteTransient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+
+/// Binds a text (or NULL) to parameter `i` of a prepared statement, through SQLite's C interface.
+@inline(__always) func sqliteBind(_ st: OpaquePointer, _ i: Int32, _ s: String?) {
+    guard var s else { sqlite3_bind_null(st, i); return }
+    s.withUTF8 { p in
+        _ = sqlite3_bind_text(st, i, UnsafeRawPointer(p.baseAddress!).assumingMemoryBound(to: CChar.self), Int32(p.count), sqliteTransient)
+    }
+}

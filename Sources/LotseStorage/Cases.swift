@@ -1,4 +1,5 @@
 import GRDB
+import GRDBSQLite
 import LotseCore
 
 /// A case as stored.
@@ -106,6 +107,26 @@ public enum CaseQueries {
             .execute(arguments: [caseID, kind, at, detail])
     }
 
+    /// Adds many events with one prepared statement, bound through SQLite's C interface (the page-view
+    /// batches: GRDB's per-row argument handling cost more than the insert itself).
+    public static func addEvents(_ db: Database, _ events: [NewEvent]) throws {
+        let statement = try db.cachedStatement(sql: "INSERT INTO events (case_id, kind, at, detail) VALUES (?, ?, ?, ?)")
+        let st = statement.sqliteStatement
+        defer { sqlite3_reset(st); sqlite3_clear_bindings(st) }
+        for e in events {
+            sqlite3_reset(st)
+            sqlite3_bind_int64(st, 1, e.caseID)
+            sqliteBind(st, 2, e.kind)
+            sqlite3_bind_int64(st, 3, e.at)
+            sqliteBind(st, 4, e.detail)
+            let rc = sqlite3_step(st)
+            guard rc == SQLITE_DONE else {
+                throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(db.sqliteConnection)),
+                                    sql: statement.sql)
+            }
+        }
+    }
+
     /// The case whose number has these letters and digits (`KL20260001234` → `KL-2026-0001234`).
     public static func idByCompact(_ db: Database, _ compact: String) throws -> Int64? {
         guard let number = CaseNumber.expand(compact) else { return nil }
@@ -133,5 +154,17 @@ public enum CaseQueries {
 
     public static func count(_ db: Database) throws -> Int {
         try Int.fetchOne(db, sql: "SELECT count(*) FROM cases") ?? 0
+    }
+}
+
+/// An event to add (`CaseQueries.addEvents`).
+public struct NewEvent: Sendable {
+    public var caseID: Int64
+    public var kind: String
+    public var at: Int64
+    public var detail: String?
+
+    public init(caseID: Int64, kind: String, at: Int64, detail: String?) {
+        self.caseID = caseID; self.kind = kind; self.at = at; self.detail = detail
     }
 }

@@ -22,6 +22,9 @@ public final class Store: Sendable {
         config.busyMode = busyTimeout > 0 ? .timeout(busyTimeout) : .immediateError
         config.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            // up to 32 MB of pages per connection (allocated as used): the page-view batches touch
+            // pages all over the events' case index, which then stay in memory
+            try db.execute(sql: "PRAGMA cache_size = \(Store.cacheSize)")
         }
         quickReaders = QuickReaders(path: path, count: 4)
         do {
@@ -31,6 +34,9 @@ public final class Store: Sendable {
             throw LotseError.io("\(path): cannot open the database: \(error.message ?? error.description)")
         }
     }
+
+    /// SQLite's page cache per connection (`PRAGMA cache_size`; negative: KiB).
+    static let cacheSize = -32768
 
     /// Process-wide SQLite settings, once, before the first connection (see `lotse_sqlite_configure`).
     static let configureSQLite: Int32 = lotse_sqlite_configure()
@@ -53,6 +59,12 @@ public final class Store: Sendable {
 
     public func write<T: Sendable>(_ body: @Sendable (Database) throws -> T) throws -> T {
         try pool.write(body)
+    }
+
+    /// Calls `onCommit` with the ids of the cases each committed write of this process changed
+    /// (columns in `CaseChangeColumns`; 0 when an offence text changed), on the writer, before the write returns.
+    func observeCaseChanges(_ onCommit: @escaping @Sendable ([Int64]) -> Void) {
+        pool.add(transactionObserver: CaseChangeObserver(onCommit: onCommit), extent: .databaseLifetime)
     }
 
     /// The one-line error for a database failure while working on `file`: the lock of another process, or SQLite's message.
@@ -281,6 +293,24 @@ public enum Schema {
                 SELECT id AS case_id, 'imported' AS kind, created_at AS at, NULL AS detail, 0 AS seq FROM cases
                 UNION ALL
                 SELECT case_id, kind, at, detail, id AS seq FROM events;
+            """)
+        }
+        // Which cases changed, for the case cache of a server in another process (`CaseCache.pollChanges`).
+        // Only columns the pages use (`CaseChangeColumns`); case_id 0: an offence text changed.
+        m.registerMigration("v7-case-changes") { db in
+            try db.execute(sql: """
+            CREATE TABLE case_changes (seq INTEGER PRIMARY KEY, case_id INTEGER NOT NULL);
+            CREATE TRIGGER cases_changed AFTER UPDATE OF \(CaseChangeColumns.names.sorted().joined(separator: ", ")) ON cases
+            BEGIN
+                INSERT INTO case_changes (case_id) VALUES (NEW.id);
+            END;
+            CREATE TRIGGER cases_deleted AFTER DELETE ON cases BEGIN
+                INSERT INTO case_changes (case_id) VALUES (OLD.id);
+            END;
+            CREATE TRIGGER offences_changed AFTER UPDATE OF text_de ON offences
+            WHEN OLD.text_de IS NOT NEW.text_de BEGIN
+                INSERT INTO case_changes (case_id) VALUES (0);
+            END;
             """)
         }
         return m

@@ -12,15 +12,16 @@ public struct KeyRing: Sendable {
     }
 
     public private(set) var keys: [Key]
-    let secrets: [UInt8: [UInt8]]
+    /// Per key id, an HMAC already keyed: each MAC starts from a copy (the key is hashed once, not per token).
+    let macs: [UInt8: KeyedMAC]
 
     public init(keys: [Key]) {
         self.keys = keys.sorted { $0.id < $1.id }
-        var m: [UInt8: [UInt8]] = [:]
+        var m: [UInt8: KeyedMAC] = [:]
         for k in keys {
-            if let d = Data(base64Encoded: k.secret), d.count >= 32 { m[k.id] = Array(d) }
+            if let d = Data(base64Encoded: k.secret), d.count >= 32 { m[k.id] = KeyedMAC(HMAC(key: SymmetricKey(data: d))) }
         }
-        secrets = m
+        macs = m
     }
 
     public var current: Key { keys.last! }
@@ -68,7 +69,21 @@ public struct KeyRing: Sendable {
         if rename(tmp, p) != 0 { throw LotseError.io("\(p): cannot write the key file") }
     }
 
-    func key(_ id: UInt8) -> SymmetricKey? { secrets[id].map { SymmetricKey(data: $0) } }
+    func mac(_ id: UInt8) -> KeyedMAC? { macs[id] }
+}
+
+/// An HMAC-SHA256 state after the key: a value, copied before use (its digest state is copy-on-write),
+/// so sharing it between threads is safe.
+struct KeyedMAC: @unchecked Sendable {
+    let keyed: HMAC<SHA256>
+
+    init(_ keyed: HMAC<SHA256>) { self.keyed = keyed }
+
+    func code(_ payload: [UInt8]) -> HMAC<SHA256>.MAC {
+        var h = keyed
+        h.update(data: payload)
+        return h.finalize()
+    }
 }
 
 /// The case token (formats §2): version, key id, case id and a truncated HMAC-SHA256 over them,
@@ -86,19 +101,19 @@ public struct CaseTokens: Sendable {
         let key = ring.current
         let id = UInt32(caseID)
         var bytes: [UInt8] = [Self.version, key.id, UInt8(id >> 24), UInt8((id >> 16) & 0xFF), UInt8((id >> 8) & 0xFF), UInt8(id & 0xFF)]
-        bytes += mac(bytes, key: ring.key(key.id)!)
+        bytes += mac(bytes, key: ring.mac(key.id)!)
         return Base32.encode(bytes)
     }
 
-    func mac(_ payload: [UInt8], key: SymmetricKey) -> [UInt8] {
-        Array(HMAC<SHA256>.authenticationCode(for: payload, using: key).prefix(Self.macLength))
+    func mac(_ payload: [UInt8], key: KeyedMAC) -> [UInt8] {
+        Array(key.code(payload).prefix(Self.macLength))
     }
 
     /// The case id of a genuine token, nil for anything forged, altered or signed by an unknown key.
     /// Lower-case tokens are accepted (some scanners lower-case URLs).
     public func verify(_ token: String) -> Int64? {
         guard token.utf8.count == 36, let bytes = Base32.decode(token), bytes.count == Self.payloadLength + Self.macLength,
-              bytes[0] == Self.version, let key = ring.key(bytes[1]) else { return nil }
+              bytes[0] == Self.version, let key = ring.mac(bytes[1]) else { return nil }
         let payload = Array(bytes[0..<Self.payloadLength])
         let expected = mac(payload, key: key)
         var diff: UInt8 = 0

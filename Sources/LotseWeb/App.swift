@@ -21,6 +21,8 @@ public struct WebEnvironment: Sendable {
     public let templates: MustacheLibrary
     public let translations: Translations
     public let recorder: EventRecorder
+    /// Case rows for the case page and GiroCode (see `CaseCache`).
+    public let caseCache: CaseCache
     public let payee: Payee?
     public let publicDir: String
     /// The online payment provider; nil without PayPal credentials (the button is hidden).
@@ -40,6 +42,7 @@ public struct WebEnvironment: Sendable {
         }
         translations = try Translations(directory: root + "/templates/i18n")
         recorder = EventRecorder(store: store)
+        caseCache = try CaseCache(store: store)
         publicDir = root + "/public"
         if let name = config.payeeName, let iban = config.payeeIBAN {
             guard IBAN.isValid(iban) else { throw LotseError.usage("LOTSE_PAYEE_IBAN '\(iban)' is not a valid IBAN") }
@@ -83,16 +86,21 @@ public enum LotseMetrics {
 }
 
 /// Builds the web application; shared by `lotse serve` and the tests.
+///
+/// `caseFastPath`: the case page is answered in the connection's pipeline (`CasePageChannelHandler`);
+/// nil sends it through the router like every other page (the tests compare the two).
 public func buildApplication(environment env: WebEnvironment, host: String = "127.0.0.1", port: Int = 8080,
-                             logger: Logger? = nil) -> some ApplicationProtocol {
+                             logger: Logger? = nil, caseFastPath: CaseFastPath? = CaseFastPath()) -> some ApplicationProtocol {
     _ = LotseMetrics.registry
     var log = logger ?? Logger(label: "lotse")
     if logger == nil { log.logLevel = .info }
     let router = Router(context: LotseContext.self)
-    router.add(middleware: SecurityHeadersMiddleware(
+    let security = SecurityHeadersMiddleware<LotseContext>(
         hsts: env.config.publicBaseURL.lowercased().hasPrefix("https://"),
-        formTargets: "https://www.paypal.com https://www.sandbox.paypal.com " + env.config.paypalAPIBase))
-    router.add(middleware: RequestMetricsMiddleware())
+        formTargets: "https://www.paypal.com https://www.sandbox.paypal.com " + env.config.paypalAPIBase)
+    let metrics = RequestMetrics()
+    router.add(middleware: security)
+    router.add(middleware: RequestMetricsMiddleware(metrics: metrics))
     router.add(middleware: FileMiddleware(env.publicDir, cacheControl: .init([]),
                                           searchForIndexHtml: false, logger: log))
     let motorist = MotoristController(env: env)
@@ -101,15 +109,19 @@ public func buildApplication(environment env: WebEnvironment, host: String = "12
     StatsController(env: env, motorist: motorist).register(on: router)
     OfficeController(env: env).register(on: router)
     OperationsController(env: env).register(on: router)
+    let casePages = caseFastPath.map { CasePageResponder(motorist: motorist, securityFields: security.fields, metrics: metrics, fastPath: $0) }
     return Application(
         router: router,
+        server: .http1(configuration: .init(
+            additionalChannelHandlers: casePages.map { [CasePageChannelHandler(responder: $0)] } ?? [])),
         configuration: .init(address: .hostname(host, port: port), serverName: nil),
         services: services(env, log),
         logger: log)
 }
 
 func services(_ env: WebEnvironment, _ log: Logger) -> [any Service] {
-    var s: [any Service] = [EventRecorderService(recorder: env.recorder)]
+    var s: [any Service] = [EventRecorderService(recorder: env.recorder),
+                            CaseCacheService(cache: env.caseCache, interval: .milliseconds(250), logger: log)]
     if let p = env.provider as? PayPalProvider {
         s.append(PaymentSweepService(provider: p, interval: env.config.paymentSweepSeconds, age: env.config.paymentSweepAge, logger: log))
     }

@@ -1,3 +1,6 @@
+import Logging
+import LotseStorage
+import NIOPosix
 import ServiceLifecycle
 
 /// Runs the event recorder alongside the server; on graceful shutdown it stops and flushes.
@@ -9,5 +12,28 @@ struct EventRecorderService: Service {
             await recorder.run()
         }
         await recorder.flushOffLoop()
+    }
+}
+
+/// Reads the case-change log for the case cache (changes other processes made) every `interval`,
+/// on NIO's blocking thread pool.
+struct CaseCacheService: Service {
+    let cache: CaseCache
+    let interval: Duration
+    let logger: Logger
+
+    func run() async throws {
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try await Task.sleep(for: interval)
+                do {
+                    _ = try await NIOThreadPool.singleton.runIfActive { try cache.pollChanges() }
+                } catch {
+                    // a read failed: forget everything rather than risk showing an old state
+                    cache.evict([0])
+                    logger.error("case cache: could not read the change log: \(error)")
+                }
+            }
+        }
     }
 }

@@ -6,6 +6,7 @@ import LotseCore
 import LotseQR
 import LotseStorage
 import LotseTokens
+import NIOConcurrencyHelpers
 import NIOCore
 
 /// The pages a motorist sees: start page and lookup, the case summary, the GiroCode, /verify.
@@ -13,12 +14,26 @@ struct MotoristController: Sendable {
     let env: WebEnvironment
     let limiter = RateLimiter(capacity: 10, per: 600)
     let caseTemplates = CompiledTemplates<CasePage.Shape>()
-    /// Cookies carry `Secure` when the public base URL is https.
-    let secureCookies: Bool
+    let caseValues = CaseValuesCache()
+    /// The language cookie's header field per language, built once (`Secure` when the public base URL is https).
+    let langCookies: [String: HTTPField]
+    /// The CSRF cookie's header value around its value, built once.
+    let csrfCookie: (prefix: String, suffix: String)
 
     init(env: WebEnvironment) {
         self.env = env
-        secureCookies = env.config.publicBaseURL.lowercased().hasPrefix("https://")
+        let secure = env.config.publicBaseURL.lowercased().hasPrefix("https://")
+        var fields: [String: HTTPField] = [:]
+        for lang in env.translations.languages {
+            fields[lang] = HTTPField(name: .setCookie, value: Cookie(name: Self.langCookie, value: lang, maxAge: 365 * 86400, path: "/",
+                                                                     secure: secure, httpOnly: true, sameSite: .lax).description)
+        }
+        langCookies = fields
+        // the cookie's text with a stand-in value (letters only: Cookie checks them), cut around it
+        let standIn = "CSRFVALUE"
+        let csrf = Cookie(name: CSRF.cookie, value: standIn, path: "/", secure: secure, httpOnly: true, sameSite: .strict).description
+        let cut = csrf.range(of: "=" + standIn)!
+        csrfCookie = (String(csrf[..<cut.lowerBound]) + "=", String(csrf[cut.upperBound...]))
     }
     static let langCookie = "lotse_lang"
 
@@ -65,14 +80,9 @@ struct MotoristController: Sendable {
         headers[.contentLanguage] = lang
         headers[.vary] = "Accept-Language, Cookie"
         if noStore { headers[.cacheControl] = "no-store" }
-        let secure = secureCookies
-        if remember {
-            headers.append(HTTPField(name: .setCookie, value: Cookie(name: Self.langCookie, value: lang, maxAge: 365 * 86400,
-                                                                      path: "/", secure: secure, httpOnly: true, sameSite: .lax).description))
-        }
+        if remember, let cookie = langCookies[lang] { headers.append(cookie) }
         if let (value, isNew) = csrf, isNew {
-            headers.append(HTTPField(name: .setCookie, value: Cookie(name: CSRF.cookie, value: value, path: "/", secure: secure,
-                                                                      httpOnly: true, sameSite: .strict).description))
+            headers.append(HTTPField(name: .setCookie, value: csrfCookie.prefix + value + csrfCookie.suffix))
         }
         return headers
     }
@@ -122,8 +132,15 @@ struct MotoristController: Sendable {
 
     // MARK: the case page
 
-    func verifiedCase(_ ctx: LotseContext) throws -> CaseRecord? {
-        guard let token = ctx.parameters.get("token"), let id = env.tokens.verify(token) else { return nil }
+    /// `cached`: from the case cache (pages); false reads the database (before acting on a payment).
+    func verifiedCase(_ ctx: LotseContext, cached: Bool = true) throws -> CaseRecord? {
+        try verifiedCase(token: ctx.parameters.get("token") ?? "", cached: cached)
+    }
+
+    /// The case a token names, or nil when the token is forged or the case unknown.
+    func verifiedCase(token: String, cached: Bool = true) throws -> CaseRecord? {
+        guard let id = env.tokens.verify(token) else { return nil }
+        if cached { return try env.caseCache.record(id: id) }
         return try env.store.readStatement { try CaseQueries.byID($0, id) }
     }
 
@@ -140,30 +157,50 @@ struct MotoristController: Sendable {
     }
 
     func casePage(_ req: Request, _ context: LotseContext) throws -> HTML {
-        guard let c = try verifiedCase(context) else { return try notFound(req) }
+        try casePage(req, token: context.parameters.get("token") ?? "") ?? notFound(req)
+    }
+
+    /// The case page for `token`; nil when the token is forged or the case unknown (the caller answers 404).
+    /// Used by the router and by `CasePageChannelHandler`, so both give the same page.
+    func casePage(_ req: Request, token: String) throws -> HTML? {
+        guard let c = try verifiedCase(token: token) else { return nil }
         let (lang, remember) = language(req)
-        if req.method == .get && !Self.isBot(req.headers[.userAgent]) {
-            env.recorder.record(caseID: c.id, kind: "page_viewed", detail: "lang=" + lang)
-        }
         let notice = req.uri.queryParameters.get("notice").flatMap { Self.notices.contains($0) ? $0 : nil }
         // the CSRF cookie only where the page has a form (the PayPal button)
         let csrf = env.provider != nil && c.status.isPayable ? CSRF.token(req) : nil
-        let page = casePageValues(c, lang: lang, path: req.uri.path, notice: notice, csrf: csrf?.value ?? "",
-                                  token: context.parameters.get("token") ?? "")
+        let page = casePageValues(c, lang: lang, path: req.uri.path, notice: notice, csrf: csrf?.value ?? "", token: token)
         let compiled = try caseTemplates.get(page.shape) {
             try CompiledTemplate(library: env.templates, template: "case",
                                  context: caseContext(page.shape) { CompiledTemplate.marker($0.rawValue) })
         }
-        return HTML(buffer: compiled.render(page.values), headers: pageHeaders(lang: lang, remember: remember, csrf: csrf, noStore: true))
+        let html = HTML(buffer: compiled.render(page.values), headers: pageHeaders(lang: lang, remember: remember, csrf: csrf, noStore: true))
+        // recorded once the page is built (an error before this point records nothing)
+        if req.method == .get && !Self.isBot(req.headers[.userAgent]) {
+            env.recorder.record(caseID: c.id, kind: "page_viewed", detail: "lang=" + lang)
+        }
+        return html
     }
 
     /// What the case page shows: the shape (language, which parts) and the values of its slots.
     func casePageValues(_ c: CaseRecord, lang: String, path: String, notice: String?, csrf: String, token: String,
                         now: Int64 = Int64(Date().timeIntervalSince1970)) -> CasePage {
+        let today = BerlinTime.local(now).date
+        var page = caseValues.get(c, lang: lang, day: today) { caseValues(c, lang: lang, today: today) }
+        page.shape.notice = notice != nil
+        if let n = notice { page[.notice] = env.translations.text("notice_" + n, lang) }
+        page[.path] = path
+        page[.payAction] = "/T/" + token.uppercased() + "/pay"
+        page[.csrf] = csrf
+        if page.shape.bank { page[.girocode] = path + "/girocode.svg" }
+        return page
+    }
+
+    /// The slots that depend only on the case, the language and the day: the same for every view of
+    /// the case until it changes (kept in `caseValues`).
+    func caseValues(_ c: CaseRecord, lang: String, today: CivilDate) -> CasePage {
         let t = env.translations
         let local = BerlinTime.local(c.issuedAt)
         let deadline = CivilDate(iso: c.deadline)
-        let today = BerlinTime.local(now).date
         let pastDeadline = deadline.map { today > $0 } ?? false
         let statusText: String
         switch c.status {
@@ -179,10 +216,9 @@ struct MotoristController: Sendable {
         let payable = c.status.isPayable
         let ref = env.payee == nil ? nil : RFReference.make(from: c.caseNumber)
         let amount = Money.display(c.amountCents, language: lang)
-        var page = CasePage(shape: .init(lang: lang, notice: notice != nil, receipt: c.status == .paid, pay: payable,
+        var page = CasePage(shape: .init(lang: lang, notice: false, receipt: c.status == .paid, pay: payable,
                                          paypal: env.provider != nil, bank: payable && ref != nil,
                                          bic: !(env.payee?.bic.isEmpty ?? true)))
-        page[.path] = path
         page[.number] = c.caseNumber
         page[.date] = t.date(local.date, lang)
         page[.time] = local.clock
@@ -194,16 +230,12 @@ struct MotoristController: Sendable {
         page[.plate] = Plate.masked(c.plate)
         page[.statusCode] = c.status.rawValue
         page[.statusText] = statusText
-        if let n = notice { page[.notice] = t.text("notice_" + n, lang) }
         if c.status == .paid { page[.receiptURL] = "/T/" + env.tokens.token(caseID: c.id) + "/receipt" }
-        page[.payAction] = "/T/" + token.uppercased() + "/pay"
-        page[.csrf] = csrf
         if let payee = env.payee, let ref {
             page[.bankName] = payee.name
             page[.iban] = payee.ibanGrouped
             page[.bic] = payee.bic
-            page[.reference] = Self.grouped(ref)
-            page[.girocode] = path + "/girocode.svg"
+            page[.reference] = Payee.grouped(ref)
         }
         return page
     }
@@ -234,16 +266,6 @@ struct MotoristController: Sendable {
         return ctx
     }
 
-    /// `RF18 5390 0754 7034` for reading aloud and typing.
-    static func grouped(_ s: String) -> String {
-        var out = ""
-        for (i, ch) in s.enumerated() {
-            if i > 0 && i % 4 == 0 { out.append(" ") }
-            out.append(ch)
-        }
-        return out
-    }
-
     /// The EPC QR code as SVG (for the page) or PNG (for letters).
     func giroCode(_ req: Request, _ context: LotseContext, png: Bool) throws -> Response {
         guard let c = try verifiedCase(context), let payee = env.payee,
@@ -260,7 +282,7 @@ struct MotoristController: Sendable {
 }
 
 /// The case page's values, by slot, and its shape.
-struct CasePage {
+struct CasePage: Sendable {
     struct Shape: Hashable, Sendable {
         var lang: String
         var notice, receipt, pay, paypal, bank, bic: Bool
@@ -279,5 +301,40 @@ struct CasePage {
     subscript(slot: Slot) -> String {
         get { values[slot.rawValue] }
         set { values[slot.rawValue] = newValue }
+    }
+}
+
+/// The case-dependent part of case pages (`MotoristController.caseValues`) per case and language,
+/// reused while the case record and the day are the same. The record comes from `CaseCache`, which
+/// drops a case when it changes; comparing the record here ties these values to that, with no
+/// invalidation of their own. Starts over when `capacity` entries are held.
+final class CaseValuesCache: Sendable {
+    struct Key: Hashable {
+        let id: Int64
+        let lang: String
+    }
+
+    struct Entry: Sendable {
+        let record: CaseRecord
+        let day: CivilDate
+        let page: CasePage
+    }
+
+    let capacity: Int
+    private let entries = NIOLockedValueBox([Key: Entry]())
+
+    init(capacity: Int = 50_000) {
+        self.capacity = capacity
+    }
+
+    func get(_ c: CaseRecord, lang: String, day: CivilDate, make: () -> CasePage) -> CasePage {
+        let key = Key(id: c.id, lang: lang)
+        if let e = entries.withLockedValue({ $0[key] }), e.day == day, e.record == c { return e.page }
+        let page = make()
+        entries.withLockedValue { map in
+            if map.count >= capacity { map.removeAll(keepingCapacity: true) }
+            map[key] = Entry(record: c, day: day, page: page)
+        }
+        return page
     }
 }

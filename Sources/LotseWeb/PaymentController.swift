@@ -46,7 +46,7 @@ extension MotoristController {
 
     /// `POST /T/{token}/pay`: CSRF checked, then 303 to the provider's approval page.
     func pay(_ req: Request, _ context: LotseContext) async throws -> HTML {
-        guard let c = try verifiedCase(context) else { return try notFound(req) }
+        guard let c = try verifiedCase(context, cached: false) else { return try notFound(req) }
         let body = try await req.body.collect(upTo: 16 * 1024)
         let form = Form.decode(String(buffer: body))
         let lang = env.translations.supports(form["lang"] ?? "") ? form["lang"]! : language(req).lang

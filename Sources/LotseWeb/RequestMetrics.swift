@@ -13,6 +13,25 @@ import NIOConcurrencyHelpers
 /// a third more. Here the time is taken when the handler returns its response (the body is already
 /// complete for every page Lotse serves), so the response goes out in one write.
 struct RequestMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
+    let metrics: RequestMetrics
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let start = DispatchTime.now().uptimeNanoseconds
+        do {
+            let response = try await next(request, context)
+            metrics.record(context.endpointPath ?? "Unknown", request.method, response.status.code, start, error: false)
+            return response
+        } catch {
+            let status = (error as? any HTTPResponseError)?.status.code ?? 500
+            metrics.record(context.endpointPath ?? "NotFound", request.method, status, start, error: true)
+            throw error
+        }
+    }
+}
+
+/// The instruments per route, method, status and error flag, created once each. One instance is
+/// shared by the middleware and the case page's channel handler (`CasePageChannelHandler`).
+final class RequestMetrics: Sendable {
     struct Key: Hashable {
         let route: String
         let method: HTTPRequest.Method
@@ -27,43 +46,27 @@ struct RequestMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
         let errors: Counter?
     }
 
-    final class Cache: Sendable {
-        private let instruments = NIOLockedValueBox([Key: Instruments]())
+    private let instruments = NIOLockedValueBox([Key: Instruments]())
 
-        func get(_ key: Key) -> Instruments {
-            instruments.withLockedValue { map in
-                if let i = map[key] { return i }
-                let labels = [("http.route", key.route), ("http.request.method", key.method.rawValue),
-                              ("http.response.status_code", String(key.status))]
-                let i = Instruments(
-                    requests: Counter(label: "hb.requests", dimensions: labels),
-                    duration: Timer(label: "http.server.request.duration", dimensions: labels, preferredDisplayUnit: .seconds),
-                    errors: key.error ? Counter(label: "hb.request.errors", dimensions: [
-                        ("http.route", key.route), ("http.request.method", key.method.rawValue), ("error.type", String(key.status)),
-                    ]) : nil)
-                map[key] = i
-                return i
-            }
+    func get(_ key: Key) -> Instruments {
+        instruments.withLockedValue { map in
+            if let i = map[key] { return i }
+            let labels = [("http.route", key.route), ("http.request.method", key.method.rawValue),
+                          ("http.response.status_code", String(key.status))]
+            let i = Instruments(
+                requests: Counter(label: "hb.requests", dimensions: labels),
+                duration: Timer(label: "http.server.request.duration", dimensions: labels, preferredDisplayUnit: .seconds),
+                errors: key.error ? Counter(label: "hb.request.errors", dimensions: [
+                    ("http.route", key.route), ("http.request.method", key.method.rawValue), ("error.type", String(key.status)),
+                ]) : nil)
+            map[key] = i
+            return i
         }
     }
 
-    let cache = Cache()
-
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        let start = DispatchTime.now().uptimeNanoseconds
-        do {
-            let response = try await next(request, context)
-            record(context.endpointPath ?? "Unknown", request.method, response.status.code, start, error: false)
-            return response
-        } catch {
-            let status = (error as? any HTTPResponseError)?.status.code ?? 500
-            record(context.endpointPath ?? "NotFound", request.method, status, start, error: true)
-            throw error
-        }
-    }
-
+    /// Counts one request and its time since `start` (`DispatchTime` nanoseconds).
     func record(_ route: String, _ method: HTTPRequest.Method, _ status: Int, _ start: UInt64, error: Bool) {
-        let i = cache.get(Key(route: route, method: method, status: status, error: error))
+        let i = get(Key(route: route, method: method, status: status, error: error))
         i.requests.increment()
         i.duration.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - start))
         i.errors?.increment()

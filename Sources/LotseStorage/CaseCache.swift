@@ -1,0 +1,124 @@
+import Foundation
+import GRDB
+import Synchronization
+
+/// The cases the case page has shown, kept in memory so a repeated scan does not read SQLite again.
+/// Under load the indexed read, not the page, was the cost of a case page: on two cores it took about
+/// half of each request, mostly in SQLite's per-transaction file locks (see README).
+///
+/// A record leaves the cache when its case changes:
+/// - changes made through this process's `Store` (payments, webhooks, office actions, page-view
+///   triggers do not count: they change no column the page shows) are seen by a transaction observer
+///   on the writer and evicted when they commit, before the writer returns;
+/// - changes made by another process (`lotse reconcile`, `lotse dunning`, a second server) reach the
+///   `case_changes` log through a trigger, which `pollChanges()` reads (the server every 250 ms).
+/// A read that raced with an eviction is not cached (a generation counter). Misses (unknown cases)
+/// are not cached. When `capacity` records are held, the cache starts over.
+public final class CaseCache: Sendable {
+    let store: Store
+    let capacity: Int
+    private let state: Mutex<State>
+
+    struct State {
+        var records: [Int64: CaseRecord] = [:]
+        /// Bumped by every eviction; a read that started before one does not fill the cache.
+        var generation: UInt64 = 0
+        /// The last `case_changes` row seen.
+        var lastSeq: Int64
+    }
+
+    /// Starts empty; changes already in the log before now do not matter.
+    public init(store: Store, capacity: Int = 50_000) throws {
+        self.store = store
+        self.capacity = capacity
+        let last = try store.read { try Int64.fetchOne($0, sql: "SELECT max(seq) FROM case_changes") } ?? 0
+        state = Mutex(State(lastSeq: last))
+        store.observeCaseChanges { [weak self] ids in self?.evict(ids) }
+    }
+
+    /// The case with this id, from memory or read (one indexed statement); nil if there is none.
+    public func record(id: Int64) throws -> CaseRecord? {
+        let (hit, generation) = state.withLock { ($0.records[id], $0.generation) }
+        if let hit { return hit }
+        guard let c = try store.readStatement({ try CaseQueries.byID($0, id) }) else { return nil }
+        state.withLock { s in
+            guard s.generation == generation else { return }
+            if s.records.count >= capacity { s.records.removeAll(keepingCapacity: true) }
+            s.records[id] = c
+        }
+        return c
+    }
+
+    /// Forgets these cases; an id of 0 (a changed offence text) forgets all.
+    public func evict(_ ids: [Int64]) {
+        guard !ids.isEmpty else { return }
+        state.withLock { s in
+            s.generation &+= 1
+            if ids.contains(0) {
+                s.records.removeAll(keepingCapacity: true)
+            } else {
+                for id in ids { s.records[id] = nil }
+            }
+        }
+    }
+
+    public var count: Int { state.withLock { $0.records.count } }
+
+    /// Reads the change log since the last poll and evicts what it names; returns how many changes.
+    @discardableResult
+    public func pollChanges() throws -> Int {
+        let last = state.withLock { $0.lastSeq }
+        let rows = try store.read { db in
+            try Row.fetchAll(db, sql: "SELECT seq, case_id FROM case_changes WHERE seq > ? ORDER BY seq", arguments: [last])
+                .map { (seq: $0[0] as Int64, caseID: $0[1] as Int64) }
+        }
+        guard let newest = rows.last?.seq else { return 0 }
+        evict(rows.map(\.caseID))
+        state.withLock { $0.lastSeq = max($0.lastSeq, newest) }
+        return rows.count
+    }
+}
+
+/// The columns of `cases` the motorist's pages use; `case_changes` logs updates of these (the
+/// migration's trigger lists the same names). `qr_written_at` is left out: a QR batch sets it for
+/// every case, and no page shows it.
+enum CaseChangeColumns {
+    static let names: Set<String> = [
+        "case_number", "source_id", "ticket_no", "device_id", "officer_id", "issued_at", "plate", "plate_country",
+        "tbnr", "amount_cents", "street", "house_no", "place_note", "zip", "city", "qr_printed", "deadline",
+        "status", "paid_at", "paid_channel",
+    ]
+}
+
+/// Sees, on the writer connection, which cases a transaction changed, and reports them on commit.
+final class CaseChangeObserver: TransactionObserver {
+    let onCommit: @Sendable ([Int64]) -> Void
+    private var changed: [Int64] = []
+
+    init(onCommit: @escaping @Sendable ([Int64]) -> Void) {
+        self.onCommit = onCommit
+    }
+
+    func observes(eventsOfKind kind: DatabaseEventKind) -> Bool {
+        switch kind {
+        case .insert: return false
+        case .delete(let table): return table == "cases" || table == "offences"
+        case .update(let table, let columns):
+            return table == "offences" ? columns.contains("text_de") : table == "cases" && !columns.isDisjoint(with: CaseChangeColumns.names)
+        }
+    }
+
+    func databaseDidChange(with event: DatabaseEvent) {
+        changed.append(event.tableName == "cases" ? event.rowID : 0)
+    }
+
+    func databaseDidCommit(_ db: Database) {
+        let ids = changed
+        changed = []
+        onCommit(ids)
+    }
+
+    func databaseDidRollback(_ db: Database) {
+        changed = []
+    }
+}
