@@ -11,14 +11,14 @@ import Synchronization
 /// with the page `MotoristController.casePage` builds: the same bytes and header fields as the router
 /// would send, the same security headers, request metrics and page-view event.
 ///
-/// Everything else goes on to Hummingbird's router unchanged: other paths, other methods, a forged
-/// or unknown token (the router answers the 404), a request with a `Connection` header, a full
-/// socket buffer, or any error. The handler sits where Hummingbird's `HTTP1Channel` puts
+/// Everything else goes on to Hummingbird's router unchanged: other paths, other methods (HEAD too), a
+/// forged or unknown token (the router answers the 404), `Connection: close` (anything but keep-alive),
+/// a full socket buffer, or any error. The handler sits where Hummingbird's `HTTP1Channel` puts
 /// "additional channel handlers": after HTTP decoding, before the async request loop.
 ///
 /// Why: the case page is the one page under load (every scanned ticket). Through the router each
 /// request also passes `NIOAsyncChannel`'s streams, a task resumption and the middleware chain;
-/// here it costs the token check, one indexed read and the compiled template.
+/// here it costs the token check, the case cache (an indexed read on a miss) and the compiled template.
 ///
 /// Order on a connection is kept: while a request passed on is still unanswered, later requests
 /// are passed on as well, so pipelined responses leave in the order the requests came.
