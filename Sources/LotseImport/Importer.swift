@@ -88,6 +88,12 @@ final class RejectsWriter {
 
     init(path: String) { self.path = path }
 
+    /// The rejects file of importing `file` at `now`: `<dataDir>/rejects/<file name>.<UTC stamp>.rejects.csv`.
+    convenience init(dataDir: String, file: String, now: Int64) {
+        let stamp = BerlinTime.isoUTC(now).filter { $0.isNumber || $0 == "T" }
+        self.init(path: dataDir + "/rejects/\((file as NSString).lastPathComponent).\(stamp).rejects.csv")
+    }
+
     static func quote(_ s: String) -> String {
         if s.contains(";") || s.contains("\"") || s.contains("\n") || s.contains("\r") {
             return "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\""
@@ -122,6 +128,24 @@ final class RejectsWriter {
         close()
         if used { try? FileManager.default.removeItem(atPath: path) }
     }
+
+    /// Runs an import of `file` in one immediate transaction, committed when `body` returns. If anything
+    /// fails, the transaction rolls back and the rejects file goes too (it would describe an import that
+    /// did not happen); a database error becomes the one-line error naming the file.
+    func importing(_ store: Store, file: String, _ body: (Database) throws -> Void) throws {
+        do {
+            try store.pool.writeWithoutTransaction { db in
+                try db.inTransaction(.immediate) {
+                    try body(db)
+                    return .commit
+                }
+            }
+        } catch {
+            discard()
+            if let e = error as? DatabaseError { throw store.failure(e, file: file) }
+            throw error
+        }
+    }
 }
 
 /// Imports handheld exports: each file in one transaction (a crash leaves the database as it was
@@ -143,68 +167,56 @@ public struct Importer: Sendable {
         guard CaseNumber.isValidPrefix(config.caseNumberPrefix) else {
             throw LotseError.usage("LOTSE_CASE_PREFIX '\(config.caseNumberPrefix)' must be 1 to 6 letters or digits")
         }
-        let stamp = BerlinTime.isoUTC(now).filter { $0.isNumber || $0 == "T" }
-        let base = (name as NSString).lastPathComponent
-        let rejects = RejectsWriter(path: config.dataDir + "/rejects/\(base).\(stamp).rejects.csv")
+        let rejects = RejectsWriter(dataDir: config.dataDir, file: name, now: now)
         defer { rejects.close() }
         let validator = TicketValidator(catalogue: catalogue)
         let config = self.config
         let catalogue = self.catalogue
 
         var summary = ImportSummary(file: name, format: format.rawValue, imported: 0, duplicates: 0, rejected: 0)
-        do {
-            try store.pool.writeWithoutTransaction { db in
-                try db.inTransaction(.immediate) {
-                    let writer = try CaseWriter(db: db, fileName: name, format: format.rawValue, catalogue: catalogue,
-                                                prefix: config.caseNumberPrefix, paymentDays: config.paymentDays, now: now)
-                    func handle(_ raw: RawTicket, line: Int, rawText: @autoclosure () -> String) throws {
-                        switch validator.validate(raw) {
+        try rejects.importing(store, file: name) { db in
+            let writer = try CaseWriter(db: db, fileName: name, format: format.rawValue, catalogue: catalogue,
+                                        prefix: config.caseNumberPrefix, paymentDays: config.paymentDays, now: now)
+            func handle(_ raw: RawTicket, line: Int, rawText: @autoclosure () -> String) throws {
+                switch validator.validate(raw) {
+                case .valid(let ticket):
+                    switch try writer.add(ticket) {
+                    case .inserted: summary.imported += 1
+                    case .duplicate: summary.duplicates += 1
+                    }
+                case .rejected(let reason):
+                    summary.rejected += 1
+                    try rejects.write(line: line, reason: reason, raw: rawText())
+                }
+            }
+            switch format {
+            case .csv:
+                try CSVPipeline.run(path: path, name: name, validator: validator) { batch in
+                    for row in batch {
+                        switch row {
                         case .valid(let ticket):
                             switch try writer.add(ticket) {
                             case .inserted: summary.imported += 1
                             case .duplicate: summary.duplicates += 1
                             }
-                        case .rejected(let reason):
+                        case .rejected(let line, let reason, let raw):
                             summary.rejected += 1
-                            try rejects.write(line: line, reason: reason, raw: rawText())
+                            try rejects.write(line: line, reason: reason, raw: raw)
+                        case .failed(let error):
+                            throw error
                         }
                     }
-                    switch format {
-                    case .csv:
-                        try CSVPipeline.run(path: path, name: name, validator: validator) { batch in
-                            for row in batch {
-                                switch row {
-                                case .valid(let ticket):
-                                    switch try writer.add(ticket) {
-                                    case .inserted: summary.imported += 1
-                                    case .duplicate: summary.duplicates += 1
-                                    }
-                                case .rejected(let line, let reason, let raw):
-                                    summary.rejected += 1
-                                    try rejects.write(line: line, reason: reason, raw: raw)
-                                case .failed(let error):
-                                    throw error
-                                }
-                            }
-                        }
-                    case .winowig, .xowi:
-                        let parser = XMLRecordParser(kind: format == .winowig ? .winowig : .xowi, path: path) { rec in
-                            try handle(rec.raw, line: rec.line, rawText: "record \(rec.number): \(rec.summary)")
-                        }
-                        try parser.run()
-                    }
-                    rejects.flush()
-                    summary.rejectsFile = rejects.used ? rejects.path : nil
-                    try writer.finish(imported: summary.imported, duplicates: summary.duplicates,
-                                      rejected: summary.rejected, rejectsFile: summary.rejectsFile)
-                    return .commit
                 }
+            case .winowig, .xowi:
+                let parser = XMLRecordParser(kind: format == .winowig ? .winowig : .xowi, path: path) { rec in
+                    try handle(rec.raw, line: rec.line, rawText: "record \(rec.number): \(rec.summary)")
+                }
+                try parser.run()
             }
-        } catch let e as LotseError {
-            rejects.discard()
-            throw e
-        } catch let e as DatabaseError {
-            throw store.failure(e, file: name)
+            rejects.flush()
+            summary.rejectsFile = rejects.used ? rejects.path : nil
+            try writer.finish(imported: summary.imported, duplicates: summary.duplicates,
+                              rejected: summary.rejected, rejectsFile: summary.rejectsFile)
         }
         return summary
     }

@@ -42,91 +42,80 @@ public struct PaymentsImporter: Sendable {
         let head = try ByteReader.head(path: path, count: 4096)
         if head.isEmpty { throw LotseError.input("\(path): the file is empty") }
         if head.contains(0) { throw LotseError.input("\(path):1: binary data, not a payments CSV file") }
-        let stamp = BerlinTime.isoUTC(now).filter { $0.isNumber || $0 == "T" }
-        let rejects = RejectsWriter(path: config.dataDir + "/rejects/\((path as NSString).lastPathComponent).\(stamp).rejects.csv")
+        let rejects = RejectsWriter(dataDir: config.dataDir, file: path, now: now)
         defer { rejects.close() }
         let reader = try ByteReader(path: path)
-        do {
-            try store.pool.writeWithoutTransaction { db in
-                try db.inTransaction(.immediate) {
-                    var index: [String: Int] = [:]
-                    try reader.forEachRecord { bytes, line in
-                        let f = CSVFormat.fields(bytes)
-                        if index.isEmpty {
-                            for (i, raw) in f.enumerated() {
-                                var n = raw.trimmingSpaces().lowercased()
-                                if n.hasPrefix("\u{FEFF}") { n.removeFirst() }
-                                if index[n] == nil { index[n] = i }
-                            }
-                            let missing = Self.required.filter { index[$0] == nil }
-                            if !missing.isEmpty {
-                                throw LotseError.input("\(path):1: header lacks the required column\(missing.count > 1 ? "s" : "") \(missing.joined(separator: ", ")) (expected case_number;amount_eur;paid_on[;channel][;receipt_no])")
-                            }
-                            return
-                        }
-                        if f.count == 1 && f[0].trimmingSpaces().isEmpty { return } // blank line
-                        func col(_ n: String) -> String? {
-                            guard let i = index[n], i < f.count else { return nil }
-                            let v = f[i].trimmingSpaces()
-                            return v.isEmpty ? nil : v
-                        }
-                        let rawText = f.map(RejectsWriter.quote).joined(separator: ";")
-                        func reject(_ reason: String) throws {
-                            summary.rejected += 1
-                            try rejects.write(line: line, reason: reason, raw: rawText)
-                        }
-                        guard let number = col("case_number") else { return try reject("case_number is missing") }
-                        guard let amountText = col("amount_eur") else { return try reject("amount_eur is missing") }
-                        guard let amount = Money.parseCents(amountText), amount > 0 else {
-                            return try reject("amount_eur '\(amountText)' is not an amount in euros")
-                        }
-                        guard let paidText = col("paid_on") else { return try reject("paid_on is missing") }
-                        let paidAt: Int64
-                        if let d = CivilDate(iso: paidText), d.isValid {
-                            paidAt = BerlinTime.utc(date: d, hour: 12, minute: 0)
-                        } else if paidText.count == 10, let t = TimeParser.parse(paidText + " 12:00") {
-                            paidAt = t
-                        } else if let t = TimeParser.parse(paidText) {
-                            paidAt = t
-                        } else {
-                            return try reject("paid_on '\(paidText)' is not a date (yyyy-mm-dd or dd.mm.yyyy)")
-                        }
-                        if paidAt > now + 86400 { return try reject("paid_on '\(paidText)' lies in the future") }
-                        let channelText = col("channel")?.lowercased() ?? "cash"
-                        guard let channel = PaymentChannel(rawValue: channelText) else {
-                            return try reject("channel '\(channelText)' is not cash, bank_transfer or paypal")
-                        }
-                        guard let caseID = try CaseQueries.byNumber(db, number)?.id else {
-                            return try reject("case \(number) does not exist")
-                        }
-                        let receipt = col("receipt_no")
-                        let key = "import:\(channel.rawValue):" + (receipt ?? "\(caseID)|\(amount)|\(paidAt)")
-                        let p = IncomingPayment(channel: channel, amountCents: amount, paidAt: paidAt,
-                                                source: (path as NSString).lastPathComponent, dedupKey: key,
-                                                externalID: receipt)
-                        switch try Ledger.record(db, p, caseID: caseID, now: now) {
-                        case .duplicate: summary.duplicates += 1
-                        case .recorded(_, let d):
-                            summary.recorded += 1
-                            switch d {
-                            case .paid: summary.paid += 1
-                            case .partial: summary.partial += 1
-                            case .refund: summary.refunds += 1
-                            case .unmatched, .rejected: break
-                            }
-                        }
+        try rejects.importing(store, file: path) { db in
+            var index: [String: Int] = [:]
+            try reader.forEachRecord { bytes, line in
+                let f = CSVFormat.fields(bytes)
+                if index.isEmpty {
+                    for (i, raw) in f.enumerated() {
+                        var n = raw.trimmingSpaces().lowercased()
+                        if n.hasPrefix("\u{FEFF}") { n.removeFirst() }
+                        if index[n] == nil { index[n] = i }
                     }
-                    if index.isEmpty { throw LotseError.input("\(path): the file is empty") }
-                    rejects.flush()
-                    summary.rejectsFile = rejects.used ? rejects.path : nil
-                    return .commit
+                    let missing = Self.required.filter { index[$0] == nil }
+                    if !missing.isEmpty {
+                        throw LotseError.input("\(path):1: header lacks the required column\(missing.count > 1 ? "s" : "") \(missing.joined(separator: ", ")) (expected case_number;amount_eur;paid_on[;channel][;receipt_no])")
+                    }
+                    return
+                }
+                if f.count == 1 && f[0].trimmingSpaces().isEmpty { return } // blank line
+                func col(_ n: String) -> String? {
+                    guard let i = index[n], i < f.count else { return nil }
+                    let v = f[i].trimmingSpaces()
+                    return v.isEmpty ? nil : v
+                }
+                let rawText = f.map(RejectsWriter.quote).joined(separator: ";")
+                func reject(_ reason: String) throws {
+                    summary.rejected += 1
+                    try rejects.write(line: line, reason: reason, raw: rawText)
+                }
+                guard let number = col("case_number") else { return try reject("case_number is missing") }
+                guard let amountText = col("amount_eur") else { return try reject("amount_eur is missing") }
+                guard let amount = Money.parseCents(amountText), amount > 0 else {
+                    return try reject("amount_eur '\(amountText)' is not an amount in euros")
+                }
+                guard let paidText = col("paid_on") else { return try reject("paid_on is missing") }
+                let paidAt: Int64
+                if let d = CivilDate(iso: paidText), d.isValid {
+                    paidAt = BerlinTime.utc(date: d, hour: 12, minute: 0)
+                } else if paidText.count == 10, let t = TimeParser.parse(paidText + " 12:00") {
+                    paidAt = t
+                } else if let t = TimeParser.parse(paidText) {
+                    paidAt = t
+                } else {
+                    return try reject("paid_on '\(paidText)' is not a date (yyyy-mm-dd or dd.mm.yyyy)")
+                }
+                if paidAt > now + 86400 { return try reject("paid_on '\(paidText)' lies in the future") }
+                let channelText = col("channel")?.lowercased() ?? "cash"
+                guard let channel = PaymentChannel(rawValue: channelText) else {
+                    return try reject("channel '\(channelText)' is not cash, bank_transfer or paypal")
+                }
+                guard let caseID = try CaseQueries.byNumber(db, number)?.id else {
+                    return try reject("case \(number) does not exist")
+                }
+                let receipt = col("receipt_no")
+                let key = "import:\(channel.rawValue):" + (receipt ?? "\(caseID)|\(amount)|\(paidAt)")
+                let p = IncomingPayment(channel: channel, amountCents: amount, paidAt: paidAt,
+                                        source: (path as NSString).lastPathComponent, dedupKey: key,
+                                        externalID: receipt)
+                switch try Ledger.record(db, p, caseID: caseID, now: now) {
+                case .duplicate: summary.duplicates += 1
+                case .recorded(_, let d):
+                    summary.recorded += 1
+                    switch d {
+                    case .paid: summary.paid += 1
+                    case .partial: summary.partial += 1
+                    case .refund: summary.refunds += 1
+                    case .unmatched, .rejected: break
+                    }
                 }
             }
-        } catch let e as LotseError {
-            rejects.discard()
-            throw e
-        } catch let e as DatabaseError {
-            throw store.failure(e, file: path)
+            if index.isEmpty { throw LotseError.input("\(path): the file is empty") }
+            rejects.flush()
+            summary.rejectsFile = rejects.used ? rejects.path : nil
         }
         return summary
     }

@@ -81,7 +81,8 @@ public final class CaseCache: Sendable {
 
 /// The columns of `cases` the motorist's pages use; `case_changes` logs updates of these (the
 /// migration's trigger lists the same names). `qr_written_at` is left out: a QR batch sets it for
-/// every case, and no page shows it.
+/// every case, and no page shows it. A database keeps the trigger it was migrated with: a column added
+/// here later needs a new migration that recreates `cases_changed`.
 enum CaseChangeColumns {
     static let names: Set<String> = [
         "case_number", "source_id", "ticket_no", "device_id", "officer_id", "issued_at", "plate", "plate_country",

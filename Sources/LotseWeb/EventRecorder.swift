@@ -44,16 +44,8 @@ public final class EventRecorder: Sendable {
         return batch.count
     }
 
-    /// Runs until cancelled, flushing periodically, and once more at the end. The writes run on
-    /// NIO's blocking thread pool, never on an event loop (where a checkpoint's fsync would stall requests).
-    public func run() async {
-        while !Task.isCancelled {
-            try? await Task.sleep(for: interval)
-            await flushOffLoop()
-        }
-        await flushOffLoop()
-    }
-
+    /// Writes what is pending on NIO's blocking thread pool, never on an event loop (where a
+    /// checkpoint's fsync would stall requests). `EventRecorderService` calls it every `interval`.
     func flushOffLoop() async {
         _ = try? await NIOThreadPool.singleton.runIfActive { self.flush() }
     }

@@ -3,14 +3,23 @@ import LotseStorage
 import NIOPosix
 import ServiceLifecycle
 
+/// Runs `work` every `interval` until graceful shutdown (SIGTERM, SIGINT) or cancellation: the
+/// loop of the server's background services.
+func repeatUntilShutdown(every interval: Duration, _ work: @escaping @Sendable () async -> Void) async {
+    try? await cancelWhenGracefulShutdown {
+        while !Task.isCancelled {
+            try await Task.sleep(for: interval)
+            await work()
+        }
+    }
+}
+
 /// Runs the event recorder alongside the server; on graceful shutdown it stops and flushes.
 struct EventRecorderService: Service {
     let recorder: EventRecorder
 
     func run() async throws {
-        try await cancelWhenGracefulShutdown {
-            await recorder.run()
-        }
+        await repeatUntilShutdown(every: recorder.interval) { await recorder.flushOffLoop() }
         await recorder.flushOffLoop()
     }
 }
@@ -23,16 +32,13 @@ struct CaseCacheService: Service {
     let logger: Logger
 
     func run() async throws {
-        try? await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                try await Task.sleep(for: interval)
-                do {
-                    _ = try await NIOThreadPool.singleton.runIfActive { try cache.pollChanges() }
-                } catch {
-                    // a read failed: forget everything rather than risk showing an old state
-                    cache.evict([0])
-                    logger.error("case cache: could not read the change log: \(error)")
-                }
+        await repeatUntilShutdown(every: interval) { [cache, logger] in
+            do {
+                _ = try await NIOThreadPool.singleton.runIfActive { try cache.pollChanges() }
+            } catch {
+                // a read failed: forget everything rather than risk showing an old state
+                cache.evict([0])
+                logger.error("case cache: could not read the change log: \(error)")
             }
         }
     }

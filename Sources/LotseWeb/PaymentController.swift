@@ -128,12 +128,9 @@ struct PaymentSweepService: Service {
 
     func run() async throws {
         // Stops at once on graceful shutdown (SIGTERM, SIGINT).
-        try? await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                try await Task.sleep(nanoseconds: UInt64(interval * 1e9))
-                let r = await provider.sweep(olderThan: age)
-                if r.checked > 0 { logger.info("payment sweep: checked \(r.checked) open orders, \(r.paid) paid") }
-            }
+        await repeatUntilShutdown(every: .seconds(interval)) { [provider, age, logger] in
+            let r = await provider.sweep(olderThan: age)
+            if r.checked > 0 { logger.info("payment sweep: checked \(r.checked) open orders, \(r.paid) paid") }
         }
     }
 }
