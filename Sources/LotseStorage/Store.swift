@@ -313,6 +313,8 @@ public enum Schema {
             END;
             """)
         }
+        // Online payments: request ids per attempt, one capture claim per case, refunds through the provider.
+        m.registerMigration("v8-provider-claims") { db in try ProviderOrders.migrateV8(db) }
         return m
     }
 

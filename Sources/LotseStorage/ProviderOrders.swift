@@ -1,0 +1,278 @@
+import Foundation
+import GRDB
+import LotseCore
+
+/// The state of an order at an online payment provider, as Lotse keeps it.
+public enum OrderStatus: String, Sendable, CaseIterable {
+    case created, approved, pending, completed, cancelled, failed
+}
+
+/// An order at an online payment provider (PayPal), as stored.
+public struct ProviderOrder: Sendable, Equatable {
+    public var orderID: String
+    public var caseID: Int64
+    public var attempt: Int
+    public var status: OrderStatus
+    public var amountCents: Int
+    public var language: String
+    public var captureID: String?
+
+    init(row: Row) throws {
+        orderID = row["order_id"]
+        caseID = row["case_id"]
+        attempt = row["attempt"]
+        guard let s = OrderStatus(rawValue: row["status"]) else {
+            throw LotseError.io("provider order \(orderID) has an unknown status \(row["status"] as String? ?? "")")
+        }
+        status = s
+        amountCents = row["amount_cents"]
+        language = row["language"]
+        captureID = row["capture_id"]
+    }
+}
+
+/// What a capture decision came to (taken in one write transaction before the provider is asked to capture).
+public enum CaptureClaim: Sendable, Equatable {
+    /// This order holds the case's claim: capture it.
+    case granted(ProviderOrder)
+    /// The order was captured already.
+    case completed(caseID: Int64, captureID: String?)
+    /// The case is paid (by this channel or another): the order is left uncaptured.
+    case casePaid(caseID: Int64, captureID: String?)
+    /// The case was cancelled by the office: the order is left uncaptured.
+    case caseCancelled(caseID: Int64)
+    /// Another order of the case holds the claim (its capture is under way or pending).
+    case heldBy(caseID: Int64, orderID: String)
+    case unknownOrder
+}
+
+/// A refund at the provider of money it captured for a case that did not need it.
+public struct ProviderRefund: Sendable, Equatable {
+    public var captureID: String
+    public var orderID: String
+    public var caseID: Int64?
+    public var amountCents: Int
+
+    public init(captureID: String, orderID: String, caseID: Int64?, amountCents: Int) {
+        self.captureID = captureID
+        self.orderID = orderID
+        self.caseID = caseID
+        self.amountCents = amountCents
+    }
+}
+
+/// Orders at online payment providers, the claim that allows one capture per case, webhook events seen, and refunds
+/// made through the provider. Every function runs inside the caller's transaction.
+public enum ProviderOrders {
+    /// Migration v8 (frozen SQL): request ids stored per attempt, the capture claim per case, provider refunds.
+    static func migrateV8(_ db: Database) throws {
+        try db.execute(sql: """
+            CREATE TABLE order_attempts (
+                case_id INTEGER NOT NULL REFERENCES cases(id),
+                attempt INTEGER NOT NULL,
+                request_id TEXT NOT NULL UNIQUE,
+                created_at INTEGER NOT NULL,
+                PRIMARY KEY (case_id, attempt)
+            ) WITHOUT ROWID;
+            CREATE TABLE capture_claims (
+                case_id INTEGER PRIMARY KEY REFERENCES cases(id),
+                order_id TEXT NOT NULL REFERENCES provider_orders(order_id),
+                claimed_at INTEGER NOT NULL
+            );
+            CREATE TABLE provider_refunds (
+                capture_id TEXT PRIMARY KEY,
+                provider TEXT NOT NULL,
+                order_id TEXT NOT NULL,
+                case_id INTEGER REFERENCES cases(id),
+                amount_cents INTEGER NOT NULL,
+                status TEXT NOT NULL CHECK (status IN ('requested', 'completed', 'failed')),
+                refund_id TEXT,
+                requested_at INTEGER NOT NULL,
+                updated_at INTEGER NOT NULL
+            ) WITHOUT ROWID;
+            """)
+    }
+
+    public static func caseID(_ db: Database, orderID: String) throws -> Int64? {
+        try Int64.fetchOne(db, sql: "SELECT case_id FROM provider_orders WHERE order_id = ?", arguments: [orderID])
+    }
+
+    public static func order(_ db: Database, orderID: String) throws -> ProviderOrder? {
+        try Row.fetchOne(db, sql: "SELECT * FROM provider_orders WHERE order_id = ?", arguments: [orderID]).map(ProviderOrder.init(row:))
+    }
+
+    public static func latestCapture(_ db: Database, caseID: Int64) throws -> PaymentRecord? {
+        try Ledger.payments(db, caseID: caseID).last { $0.disposition == .paid }
+    }
+
+    /// Orders not finished that are older than `age` seconds: candidates for a status check.
+    public static func stale(_ db: Database, olderThan age: Int64, now: Int64) throws -> [String] {
+        try String.fetchAll(db, sql: """
+            SELECT order_id FROM provider_orders WHERE status IN ('created', 'approved', 'pending') AND updated_at <= ?
+            ORDER BY created_at
+            """, arguments: [now - age])
+    }
+
+    /// The newest open order of a case created after `since`: its id and approval link.
+    public static func openOrder(_ db: Database, caseID: Int64, provider: String, since: Int64) throws -> (orderID: String, approveURL: String)? {
+        try Row.fetchOne(db, sql: """
+            SELECT order_id, approve_url FROM provider_orders
+            WHERE case_id = ? AND provider = ? AND status IN ('created', 'approved') AND created_at > ?
+            ORDER BY attempt DESC LIMIT 1
+            """, arguments: [caseID, provider, since]).map { ($0["order_id"], $0["approve_url"]) }
+    }
+
+    /// The next attempt of a case and its request id: random, stored with the attempt, so that two tabs pressing at
+    /// once send the same id (and get the same order) while no id ever repeats, after a restore or a reinstall either.
+    /// The attempt only moves on when earlier orders are finished (cancelled, failed, or created before `expiredBefore`).
+    public static func nextAttempt(_ db: Database, caseID: Int64, expiredBefore: Int64, now: Int64) throws -> (attempt: Int, requestID: String) {
+        let closed = try Int.fetchOne(db, sql: """
+            SELECT count(*) FROM provider_orders WHERE case_id = ? AND (status IN ('cancelled', 'failed') OR created_at <= ?)
+            """, arguments: [caseID, expiredBefore]) ?? 0
+        let attempt = closed + 1
+        if let id = try String.fetchOne(db, sql: "SELECT request_id FROM order_attempts WHERE case_id = ? AND attempt = ?",
+                                        arguments: [caseID, attempt]) {
+            return (attempt, id)
+        }
+        let id = "lotse-" + UUID().uuidString.lowercased()
+        try db.execute(sql: "INSERT INTO order_attempts (case_id, attempt, request_id, created_at) VALUES (?, ?, ?, ?)",
+                       arguments: [caseID, attempt, id, now])
+        return (attempt, id)
+    }
+
+    public enum Insertion: Sendable, Equatable {
+        case inserted
+        /// The provider answered with an order this case already has (a replayed request id).
+        case known
+        /// The provider answered with the id of another case's order: refused.
+        case otherCase(Int64)
+    }
+
+    /// Records an order the provider created; an id already known for another case is refused, never reused.
+    public static func insert(_ db: Database, orderID: String, provider: String, caseID: Int64, attempt: Int, approveURL: String,
+                              amountCents: Int, language: String, now: Int64) throws -> Insertion {
+        if let owner = try Self.caseID(db, orderID: orderID) {
+            return owner == caseID ? .known : .otherCase(owner)
+        }
+        try db.execute(sql: """
+            INSERT INTO provider_orders (order_id, provider, case_id, attempt, status, approve_url, amount_cents,
+                                         language, created_at, updated_at)
+            VALUES (?, ?, ?, ?, 'created', ?, ?, ?, ?, ?)
+            """, arguments: [orderID, provider, caseID, attempt, approveURL, amountCents, language, now, now])
+        try CaseQueries.addEvent(db, caseID: caseID, kind: "handoff_started", at: now, detail: provider)
+        return .inserted
+    }
+
+    /// Sets the status of an order that is not completed; a failed or cancelled order gives up its claim.
+    public static func setStatus(_ db: Database, orderID: String, _ status: OrderStatus, captureID: String? = nil, now: Int64) throws {
+        try db.execute(sql: """
+            UPDATE provider_orders SET status = ?, capture_id = coalesce(?, capture_id), updated_at = ?
+            WHERE order_id = ? AND status != 'completed'
+            """, arguments: [status.rawValue, captureID, now, orderID])
+        if status == .failed || status == .cancelled { try releaseClaim(db, orderID: orderID) }
+    }
+
+    /// Marks an order completed by `captureID`.
+    public static func markCompleted(_ db: Database, orderID: String, captureID: String, now: Int64) throws {
+        try db.execute(sql: "UPDATE provider_orders SET status = 'completed', capture_id = ?, updated_at = ? WHERE order_id = ?",
+                       arguments: [captureID, now, orderID])
+    }
+
+    /// The one decision before a capture: at most one order per case may be captured. Taken in one write transaction,
+    /// so two returns, a webhook and the sweep deciding at once see each other's claims.
+    public static func claimCapture(_ db: Database, orderID: String, now: Int64) throws -> CaptureClaim {
+        guard let o = try order(db, orderID: orderID) else { return .unknownOrder }
+        if o.status == .completed { return .completed(caseID: o.caseID, captureID: o.captureID) }
+        guard let raw = try String.fetchOne(db, sql: "SELECT status FROM cases WHERE id = ?", arguments: [o.caseID]),
+              let caseStatus = CaseStatus(rawValue: raw)
+        else { throw LotseError.io("case \(o.caseID) of order \(orderID) is missing or has an unknown status") }
+        switch caseStatus {
+        case .paid:
+            // A pending capture is still watched: its money comes and goes back.
+            if o.status != .pending { try setStatus(db, orderID: orderID, .cancelled, now: now) }
+            return .casePaid(caseID: o.caseID, captureID: try latestCapture(db, caseID: o.caseID)?.externalID)
+        case .cancelled:
+            if o.status != .pending { try setStatus(db, orderID: orderID, .cancelled, now: now) }
+            return .caseCancelled(caseID: o.caseID)
+        case .open, .overdue, .reminded:
+            break
+        }
+        if let holder = try String.fetchOne(db, sql: """
+            SELECT capture_claims.order_id FROM capture_claims JOIN provider_orders USING (order_id)
+            WHERE capture_claims.case_id = ? AND provider_orders.status != 'failed'
+            """, arguments: [o.caseID]), holder != orderID {
+            return .heldBy(caseID: o.caseID, orderID: holder)
+        }
+        try db.execute(sql: """
+            INSERT INTO capture_claims (case_id, order_id, claimed_at) VALUES (?, ?, ?)
+            ON CONFLICT (case_id) DO UPDATE SET order_id = excluded.order_id, claimed_at = excluded.claimed_at
+            """, arguments: [o.caseID, orderID, now])
+        try db.execute(sql: """
+            UPDATE provider_orders SET status = 'approved', updated_at = ? WHERE order_id = ? AND status IN ('created', 'cancelled')
+            """, arguments: [now, orderID])
+        var granted = o
+        if granted.status == .created || granted.status == .cancelled { granted.status = .approved }
+        return .granted(granted)
+    }
+
+    /// Gives up the claim `orderID` holds (its capture was refused: not approved, declined).
+    public static func releaseClaim(_ db: Database, orderID: String) throws {
+        try db.execute(sql: "DELETE FROM capture_claims WHERE order_id = ?", arguments: [orderID])
+    }
+
+    /// A cancelled case: its open orders are cancelled (return, webhook and sweep no longer capture them).
+    public static func cancelOpenOrders(_ db: Database, caseID: Int64, now: Int64) throws {
+        try db.execute(sql: """
+            UPDATE provider_orders SET status = 'cancelled', updated_at = ? WHERE case_id = ? AND status IN ('created', 'approved')
+            """, arguments: [now, caseID])
+        try db.execute(sql: """
+            DELETE FROM capture_claims WHERE case_id = ?
+              AND order_id NOT IN (SELECT order_id FROM provider_orders WHERE status IN ('pending', 'completed'))
+            """, arguments: [caseID])
+    }
+
+    // MARK: webhook events
+
+    public static func webhookSeen(_ db: Database, eventID: String) throws -> Bool {
+        try Bool.fetchOne(db, sql: "SELECT 1 FROM webhook_events WHERE id = ?", arguments: [eventID]) ?? false
+    }
+
+    public static func noteWebhook(_ db: Database, eventID: String, provider: String, kind: String, now: Int64) throws {
+        try db.execute(sql: "INSERT OR IGNORE INTO webhook_events (id, provider, kind, received_at) VALUES (?, ?, ?, ?)",
+                       arguments: [eventID, provider, kind, now])
+    }
+
+    // MARK: refunds through the provider
+
+    /// Notes that the money of `captureID` is to go back through the provider (once per capture).
+    public static func requestRefund(_ db: Database, _ r: ProviderRefund, provider: String, now: Int64) throws {
+        try db.execute(sql: """
+            INSERT OR IGNORE INTO provider_refunds (capture_id, provider, order_id, case_id, amount_cents, status, requested_at, updated_at)
+            VALUES (?, ?, ?, ?, ?, 'requested', ?, ?)
+            """, arguments: [r.captureID, provider, r.orderID, r.caseID, r.amountCents, now, now])
+    }
+
+    /// The provider's answer to a refund: completed (the payment leaves the refund list) or failed (the office refunds it).
+    public static func refundAnswered(_ db: Database, captureID: String, completed: Bool, refundID: String?, now: Int64) throws {
+        try db.execute(sql: "UPDATE provider_refunds SET status = ?, refund_id = coalesce(?, refund_id), updated_at = ? WHERE capture_id = ?",
+                       arguments: [completed ? "completed" : "failed", refundID, now, captureID])
+        let note = completed ? "refunded through PayPal" + (refundID.map { " (refund \($0))" } ?? "") : "PayPal refused the refund: refund by hand"
+        try db.execute(sql: "UPDATE payments SET note = ? WHERE channel = 'paypal' AND external_id = ? AND disposition = 'refund'",
+                       arguments: [note, captureID])
+    }
+
+    /// Refunds noted but not answered yet (the call failed or the process stopped).
+    public static func refundsRequested(_ db: Database, provider: String) throws -> [ProviderRefund] {
+        try Row.fetchAll(db, sql: """
+            SELECT capture_id, order_id, case_id, amount_cents FROM provider_refunds WHERE provider = ? AND status = 'requested'
+            ORDER BY requested_at
+            """, arguments: [provider]).map {
+            ProviderRefund(captureID: $0["capture_id"], orderID: $0["order_id"], caseID: $0["case_id"], amountCents: $0["amount_cents"])
+        }
+    }
+
+    public static func refund(_ db: Database, captureID: String) throws -> (status: String, refundID: String?)? {
+        try Row.fetchOne(db, sql: "SELECT status, refund_id FROM provider_refunds WHERE capture_id = ?", arguments: [captureID])
+            .map { ($0["status"], $0["refund_id"]) }
+    }
+}
