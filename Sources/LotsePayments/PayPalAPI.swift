@@ -65,13 +65,16 @@ public final class PayPalAPI: Sendable {
 
     /// Calls the API with the bearer token: a 401 fetches a new token once; transient failures are retried
     /// with the same request id.
-    public func call(_ method: String, _ path: String, json: Any? = nil, requestID: String? = nil) async throws -> OutboundReply {
+    public func call(_ method: String, _ path: String, json: Any? = nil, raw: [UInt8]? = nil, requestID: String? = nil) async throws -> OutboundReply {
         var renewed = false
         while true {
             let t = try await accessToken(renew: false)
             var headers = [("Authorization", "Bearer " + t), ("Accept", "application/json"), ("Prefer", "return=representation")]
             var body: [UInt8]?
-            if let json {
+            if let raw {
+                headers.append(("Content-Type", "application/json"))
+                body = raw
+            } else if let json {
                 headers.append(("Content-Type", "application/json"))
                 body = Array(try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys]))
             } else if method == "POST" {
@@ -134,8 +137,12 @@ public final class PayPalAPI: Sendable {
         public var id: String
         public var status: String
         public var payerActionURL: String?
+        /// The invoice id of the first purchase unit (the case number).
+        public var invoiceID: String?
+        /// The captures of the first purchase unit, in PayPal's order (more than one only if PayPal captured twice).
+        public var captures: [Capture]
         /// The first capture: id, status, amount value and currency.
-        public var capture: Capture?
+        public var capture: Capture? { captures.first }
     }
 
     public struct Capture: Sendable, Equatable {
@@ -150,13 +157,14 @@ public final class PayPalAPI: Sendable {
         guard let id = o["id"] as? String, let status = o["status"] as? String else { return nil }
         let links = (o["links"] as? [[String: Any]]) ?? []
         let action = links.first { $0["rel"] as? String == "payer-action" } ?? links.first { $0["rel"] as? String == "approve" }
-        var capture: Capture?
-        if let pu = (o["purchase_units"] as? [[String: Any]])?.first,
-           let c = ((pu["payments"] as? [String: Any])?["captures"] as? [[String: Any]])?.first {
-            capture = Self.capture(c)
+        let pu = (o["purchase_units"] as? [[String: Any]])?.first
+        let captures = ((pu?["payments"] as? [String: Any])?["captures"] as? [[String: Any]] ?? []).compactMap { c -> Capture? in
+            var capture = Self.capture(c)
             capture?.orderID = id
+            return capture
         }
-        return Order(id: id, status: status, payerActionURL: action?["href"] as? String, capture: capture)
+        return Order(id: id, status: status, payerActionURL: action?["href"] as? String, invoiceID: pu?["invoice_id"] as? String,
+                     captures: captures)
     }
 
     static func capture(_ c: [String: Any]) -> Capture? {
@@ -208,15 +216,38 @@ public final class PayPalAPI: Sendable {
         return .failed(e)
     }
 
-    /// `POST /v1/notifications/verify-webhook-signature`.
-    public func verifyWebhook(headers: [String: String], event: Any, webhookID: String) async throws -> Bool {
+    public enum RefundResult: Sendable, Equatable {
+        /// Refunded (or the refund is under way at PayPal: PENDING).
+        case refunded(refundID: String, status: String)
+        /// PayPal refused (e.g. already refunded in full, or the capture cannot be refunded).
+        case refused(issue: String)
+    }
+
+    /// `POST /v2/payments/captures/{id}/refund`: the whole capture goes back. The request id makes a retry safe.
+    public func refund(captureID: String, requestID: String) async throws -> RefundResult {
+        let r = try await call("POST", "/v2/payments/captures/" + Self.escape(captureID) + "/refund", requestID: requestID)
+        if r.status == 200 || r.status == 201, let o = Self.object(r.body), let id = o["id"] as? String, let status = o["status"] as? String {
+            return .refunded(refundID: id, status: status)
+        }
+        let e = Self.error(r)
+        if r.status == 422 || r.status == 404 || r.status == 400 { return .refused(issue: e.issue ?? e.name) }
+        throw e
+    }
+
+    /// `POST /v1/notifications/verify-webhook-signature`. The event is the body exactly as received (PayPal signs the
+    /// CRC32 of those bytes): it is put into the request as it is, never parsed and written again.
+    public func verifyWebhook(headers: [String: String], rawEvent: [UInt8], webhookID: String) async throws -> Bool {
         func h(_ n: String) -> String { headers[n.lowercased()] ?? "" }
-        let body: [String: Any] = [
+        let fields: [String: Any] = [
             "auth_algo": h("PAYPAL-AUTH-ALGO"), "cert_url": h("PAYPAL-CERT-URL"),
             "transmission_id": h("PAYPAL-TRANSMISSION-ID"), "transmission_sig": h("PAYPAL-TRANSMISSION-SIG"),
-            "transmission_time": h("PAYPAL-TRANSMISSION-TIME"), "webhook_id": webhookID, "webhook_event": event,
+            "transmission_time": h("PAYPAL-TRANSMISSION-TIME"), "webhook_id": webhookID,
         ]
-        let r = try await call("POST", "/v1/notifications/verify-webhook-signature", json: body)
+        var body = Array(try JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys]))
+        guard body.last == UInt8(ascii: "}") else { return false }
+        body.removeLast()
+        body += Array(#","webhook_event":"#.utf8) + rawEvent + [UInt8(ascii: "}")]
+        let r = try await call("POST", "/v1/notifications/verify-webhook-signature", raw: body)
         guard r.status == 200, let o = Self.object(r.body) else { return false }
         return o["verification_status"] as? String == "SUCCESS"
     }

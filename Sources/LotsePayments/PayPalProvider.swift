@@ -4,8 +4,24 @@ import Logging
 import LotseCore
 import LotseStorage
 
+/// An order id PayPal answered with that Lotse already knows for another case: refused, never reused.
+public struct OrderIDConflict: Error, CustomStringConvertible {
+    public var orderID: String
+    public var caseID: Int64
+    public var ownerCaseID: Int64
+    public var description: String {
+        "PayPal answered the order for case id \(caseID) with order \(orderID), which belongs to case id \(ownerCaseID): refused"
+    }
+}
+
 /// PayPal behind the provider interface: orders (one open order per case, reused), capture on return,
 /// webhooks verified and deduplicated, exactly one payment per capture.
+///
+/// At most one capture per case: before any capture (return, webhook, sweep) the order takes the case's claim in one
+/// write transaction (`ProviderOrders.claimCapture`); another order of the case is not captured while the claim is
+/// held, and never once the case is paid or cancelled. Money PayPal captures anyway (a capture outside Lotse, a
+/// PayPal fault) is recorded on the refund list and refunded through PayPal's API.
+/// Webhooks are only a prompt: what is booked is what PayPal's API says about the order.
 public final class PayPalProvider: PaymentProvider, Sendable {
     public let id = "paypal"
     let api: PayPalAPI
@@ -15,210 +31,291 @@ public final class PayPalProvider: PaymentProvider, Sendable {
     let logger: Logger
     /// An approval link stays usable this long; after it a new order is created.
     let orderLifetime: Int64 = 3 * 3600
+    /// How long a return waits (in steps of 0.1 s) for another order of the case that holds the capture claim.
+    let returnPatience: Int
     /// The time recorded on orders, payments and events (the wall clock; the demo pilot runs its own).
     let clock: @Sendable () -> Int64
 
     public init(api: PayPalAPI, store: Store, publicBaseURL: String, webhookID: String?, logger: Logger = Logger(label: "lotse.paypal"),
-                clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }) {
+                returnPatience: Int = 30, clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }) {
         self.clock = clock
         self.api = api
         self.store = store
         self.publicBaseURL = publicBaseURL
         self.webhookID = webhookID
         self.logger = logger
+        self.returnPatience = returnPatience
     }
 
     func now() -> Int64 { clock() }
 
     public func start(_ c: PayableCase, language: String) async throws -> Handoff {
         let now = now()
-        let (open, attempt) = try store.read { db -> ((String, String)?, Int) in
-            let open = try Row.fetchOne(db, sql: """
-                SELECT order_id, approve_url FROM provider_orders
-                WHERE case_id = ? AND provider = 'paypal' AND status IN ('created', 'approved') AND created_at > ?
-                ORDER BY attempt DESC LIMIT 1
-                """, arguments: [c.id, now - orderLifetime]).map { ($0["order_id"] as String, $0["approve_url"] as String) }
-            // The attempt number only moves on when earlier orders are finished: two tabs pressing at once
-            // send the same request id, and PayPal answers both with the same order.
-            let closed = try Int.fetchOne(db, sql: """
-                SELECT count(*) FROM provider_orders WHERE case_id = ? AND (status IN ('cancelled', 'failed') OR created_at <= ?)
-                """, arguments: [c.id, now - orderLifetime]) ?? 0
-            return (open, closed + 1)
-        }
-        if let open { return Handoff(redirectURL: open.1, orderID: open.0, reused: true) }
+        let lifetime = orderLifetime
+        let open = try store.read { try ProviderOrders.openOrder($0, caseID: c.id, provider: "paypal", since: now - lifetime) }
+        if let open { return Handoff(redirectURL: open.approveURL, orderID: open.orderID, reused: true) }
+        let (attempt, requestID) = try store.write { try ProviderOrders.nextAttempt($0, caseID: c.id, expiredBefore: now - lifetime, now: now) }
         let order = try await api.createOrder(
             caseNumber: c.number, amountCents: c.amountCents, locale: language == "en" ? "en-US" : "de-DE",
             returnURL: publicBaseURL + "/pay/paypal/return", cancelURL: publicBaseURL + "/pay/paypal/cancel",
-            requestID: "lotse-\(c.id)-order-\(attempt)")
+            requestID: requestID)
         guard let link = order.payerActionURL else {
             throw PayPalError(status: 201, name: "NO_APPROVAL_LINK", issue: nil, message: "order has no payer-action link", debugID: nil)
         }
-        let reused = try store.write { db -> Bool in
-            try db.execute(sql: """
-                INSERT OR IGNORE INTO provider_orders (order_id, provider, case_id, attempt, status, approve_url, amount_cents,
-                                                       language, created_at, updated_at)
-                VALUES (?, 'paypal', ?, ?, 'created', ?, ?, ?, ?, ?)
-                """, arguments: [order.id, c.id, attempt, link, c.amountCents, language, now, now])
-            let inserted = db.changesCount > 0
-            if inserted { try CaseQueries.addEvent(db, caseID: c.id, kind: "handoff_started", at: now, detail: "paypal") }
-            return !inserted
+        let insertion = try store.write { db in
+            try ProviderOrders.insert(db, orderID: order.id, provider: "paypal", caseID: c.id, attempt: attempt, approveURL: link,
+                                      amountCents: c.amountCents, language: language, now: now)
         }
-        return Handoff(redirectURL: link, orderID: order.id, reused: reused)
-    }
-
-    func orderRow(_ orderID: String) throws -> (caseID: Int64, amount: Int, status: String)? {
-        try store.read { db in
-            try Row.fetchOne(db, sql: "SELECT case_id, amount_cents, status FROM provider_orders WHERE order_id = ?",
-                             arguments: [orderID]).map { ($0["case_id"], $0["amount_cents"], $0["status"]) }
+        switch insertion {
+        case .inserted: return Handoff(redirectURL: link, orderID: order.id, reused: false)
+        case .known: return Handoff(redirectURL: link, orderID: order.id, reused: true)
+        case .otherCase(let owner):
+            let conflict = OrderIDConflict(orderID: order.id, caseID: c.id, ownerCaseID: owner)
+            logger.error("\(conflict)")
+            throw conflict
         }
     }
 
-    func setStatus(_ orderID: String, _ status: String, capture: String? = nil) throws {
-        try store.write { db in
-            try db.execute(sql: """
-                UPDATE provider_orders SET status = ?, capture_id = coalesce(?, capture_id), updated_at = ?
-                WHERE order_id = ? AND status != 'completed'
-                """, arguments: [status, capture, now(), orderID])
-        }
+    func orderRow(_ orderID: String) throws -> ProviderOrder? {
+        try store.read { try ProviderOrders.order($0, orderID: orderID) }
+    }
+
+    func setStatus(_ orderID: String, _ status: OrderStatus, capture: String? = nil) throws {
+        let now = now()
+        try store.write { try ProviderOrders.setStatus($0, orderID: orderID, status, captureID: capture, now: now) }
     }
 
     public func complete(orderID: String) async throws -> Completion {
-        guard let o = try orderRow(orderID) else { return .unknownOrder }
-        if o.status == "completed" {
-            let capture = try store.read { try String.fetchOne($0, sql: "SELECT capture_id FROM provider_orders WHERE order_id = ?", arguments: [orderID]) }
-            return .paid(caseID: o.caseID, captureID: capture ?? "", refund: false)
+        try await complete(orderID: orderID, patience: returnPatience)
+    }
+
+    /// Captures `orderID` if it may: it takes the case's claim first. `patience`: steps of 0.1 s to wait while
+    /// another order of the case holds the claim (then the motorist sees the payment that counts).
+    func complete(orderID: String, patience: Int) async throws -> Completion {
+        var claim = try takeClaim(orderID)
+        var waited = 0
+        while case .heldBy = claim, waited < patience {
+            try await Task.sleep(nanoseconds: 100_000_000)
+            waited += 1
+            claim = try takeClaim(orderID)
         }
-        // A paid case is never captured again (an order approved in a second tab after the first was paid):
-        // the order is left uncaptured and the motorist sees the receipt of the payment that counts.
-        let paidBy = try store.read { db -> String?? in
-            guard try String.fetchOne(db, sql: "SELECT status FROM cases WHERE id = ?", arguments: [o.caseID]) == "paid" else { return nil }
-            return .some(try ProviderOrders.latestCapture(db, caseID: o.caseID)?.externalID)
-        }
-        if let paidBy {
-            try setStatus(orderID, "cancelled")
-            return .paid(caseID: o.caseID, captureID: paidBy ?? "", refund: false)
+        let o: ProviderOrder
+        switch claim {
+        case .unknownOrder: return .unknownOrder
+        case .completed(let caseID, let capture): return .paid(caseID: caseID, captureID: capture ?? "", refund: false)
+        case .casePaid(let caseID, let capture):
+            // An order approved in a second tab after the first was paid: left uncaptured; the receipt that counts.
+            return .paid(caseID: caseID, captureID: capture ?? "", refund: false)
+        case .caseCancelled(let caseID):
+            logger.info("paypal: order of a cancelled case left uncaptured")
+            return .cancelled(caseID: caseID)
+        case .heldBy(let caseID, _):
+            // The other order's capture is under way or pending; this one stays approved and the sweep looks again.
+            return .pending(caseID: caseID)
+        case .granted(let granted):
+            o = granted
         }
         // The capture's request id is fixed per order: the return, the webhook and the sweep all send the same.
+        // A call that fails here leaves it unknown whether PayPal captured: the claim stays, the sweep asks PayPal.
         switch try await api.capture(orderID, requestID: "lotse-\(o.caseID)-capture-\(orderID)") {
         case .captured(let order):
-            guard let c = order.capture else { return .failed(caseID: o.caseID, reason: "order \(order.status) without capture") }
-            return try record(c, orderID: orderID, caseID: o.caseID, expected: o.amount)
+            guard let c = order.captures.first(where: { $0.status == "COMPLETED" || $0.status == "PENDING" }) ?? order.capture else {
+                return .failed(caseID: o.caseID, reason: "order \(order.status) without capture")
+            }
+            var outcome = try await record(c, orderID: orderID, caseID: o.caseID, expected: o.amountCents)
+            for other in order.captures where other.id != c.id && other.status == "COMPLETED" {
+                // PayPal captured more than once: every further capture goes back.
+                outcome = try await record(other, orderID: orderID, caseID: o.caseID, expected: o.amountCents)
+            }
+            return outcome
         case .notApproved:
+            try store.write { try ProviderOrders.releaseClaim($0, orderID: orderID) }
             return .notApproved(caseID: o.caseID)
         case .failed(let e):
             logger.error("paypal capture failed: \(e)")
             if e.issue == "INSTRUMENT_DECLINED" || e.status == 422 {
-                try setStatus(orderID, "failed")
-                try store.write { try CaseQueries.addEvent($0, caseID: o.caseID, kind: "payment_failed", at: now(), detail: "paypal") }
+                let now = now()
+                try store.write { db in
+                    try ProviderOrders.setStatus(db, orderID: orderID, .failed, now: now)
+                    try CaseQueries.addEvent(db, caseID: o.caseID, kind: "payment_failed", at: now, detail: "paypal")
+                }
+            } else if e.status >= 400 && e.status < 500 {
+                try store.write { try ProviderOrders.releaseClaim($0, orderID: orderID) }
             }
             return .failed(caseID: o.caseID, reason: e.name)
         }
     }
 
+    func takeClaim(_ orderID: String) throws -> CaptureClaim {
+        let now = now()
+        return try store.write { try ProviderOrders.claimCapture($0, orderID: orderID, now: now) }
+    }
+
     /// A capture as PayPal reported it: paid only when COMPLETED with the case's amount in EUR; PENDING waits.
-    func record(_ c: PayPalAPI.Capture, orderID: String, caseID: Int64, expected: Int) throws -> Completion {
+    /// Money for a case that is paid or cancelled is recorded on the refund list and refunded through PayPal.
+    func record(_ c: PayPalAPI.Capture, orderID: String, caseID: Int64, expected: Int) async throws -> Completion {
         switch c.status {
         case "COMPLETED":
-            guard c.currency == "EUR", let cents = Money.parseCents(c.value) else {
-                return .failed(caseID: caseID, reason: "capture in \(c.currency) \(c.value)")
+            guard let cents = Money.parseCents(c.value) else {
+                return .failed(caseID: caseID, reason: "capture of \(c.value) \(c.currency)")
             }
             let now = now()
             let outcome = try store.write { db -> Ledger.Outcome in
-                try db.execute(sql: """
-                    UPDATE provider_orders SET status = 'completed', capture_id = ?, updated_at = ? WHERE order_id = ?
-                    """, arguments: [c.id, now, orderID])
-                let p = IncomingPayment(channel: .paypal, amountCents: cents, paidAt: now, source: "paypal",
+                try ProviderOrders.markCompleted(db, orderID: orderID, captureID: c.id, now: now)
+                let p = IncomingPayment(channel: .paypal, amountCents: cents, currency: c.currency, paidAt: now, source: "paypal",
                                         dedupKey: "paypal:capture:" + c.id, externalID: c.id, reference: orderID,
-                                        note: cents == expected ? nil : "captured \(c.value) EUR, expected \(Money.plain(expected))")
-                return try Ledger.record(db, p, caseID: caseID, now: now)
+                                        note: cents == expected ? nil : "captured \(c.value) \(c.currency), expected \(Money.plain(expected))")
+                let outcome = try Ledger.record(db, p, caseID: caseID, now: now)
+                if outcome.disposition == .refund {
+                    try ProviderOrders.requestRefund(db, ProviderRefund(captureID: c.id, orderID: orderID, caseID: caseID, amountCents: cents),
+                                                     provider: "paypal", now: now)
+                }
+                return outcome
             }
             switch outcome {
             case .duplicate: return .paid(caseID: caseID, captureID: c.id, refund: false)
             case .recorded(_, let d):
-                if d == .refund { logger.warning("paypal: a second capture for one case; it is on the refund list") }
+                if d == .refund {
+                    logger.warning("paypal: a capture for a case that is paid or cancelled; refunding it through PayPal")
+                    await refund(ProviderRefund(captureID: c.id, orderID: orderID, caseID: caseID, amountCents: cents))
+                }
                 return .paid(caseID: caseID, captureID: c.id, refund: d == .refund)
             }
         case "PENDING":
-            try setStatus(orderID, "pending", capture: c.id)
+            try setStatus(orderID, .pending, capture: c.id)
             return .pending(caseID: caseID)
         case "DECLINED", "FAILED":
-            try setStatus(orderID, "failed", capture: c.id)
-            try store.write { try CaseQueries.addEvent($0, caseID: caseID, kind: "payment_denied", at: now(), detail: "paypal") }
+            let now = now()
+            try store.write { db in
+                try ProviderOrders.setStatus(db, orderID: orderID, .failed, captureID: c.id, now: now)
+                try CaseQueries.addEvent(db, caseID: caseID, kind: "payment_denied", at: now, detail: "paypal")
+            }
             return .failed(caseID: caseID, reason: c.status)
         default:
             return .pending(caseID: caseID)
         }
     }
 
+    /// Refunds a capture through PayPal (the request id is fixed per capture, so it can never go back twice) and
+    /// records PayPal's answer; a failed call stays requested and the sweep tries again.
+    func refund(_ r: ProviderRefund) async {
+        do {
+            let result = try await api.refund(captureID: r.captureID, requestID: "lotse-refund-" + r.captureID)
+            let now = now()
+            switch result {
+            case .refunded(let refundID, _):
+                try store.write { try ProviderOrders.refundAnswered($0, captureID: r.captureID, completed: true, refundID: refundID, now: now) }
+                if let caseID = r.caseID {
+                    try store.write { try CaseQueries.addEvent($0, caseID: caseID, kind: "payment_refunded", at: now, detail: "paypal") }
+                }
+            case .refused(let issue):
+                logger.error("paypal refused a refund (\(issue)); it stays on the refund list")
+                try store.write { try ProviderOrders.refundAnswered($0, captureID: r.captureID, completed: false, refundID: nil, now: now) }
+            }
+        } catch {
+            logger.error("paypal refund failed, will retry: \(error)")
+        }
+    }
+
     public func cancel(orderID: String) throws -> Completion {
         guard let o = try orderRow(orderID) else { return .unknownOrder }
-        if o.status == "created" { try setStatus(orderID, "cancelled") }
+        if o.status == .created { try setStatus(orderID, .cancelled) }
         return .cancelled(caseID: o.caseID)
     }
 
     public func refresh(orderID: String) async throws -> Completion {
+        try await refresh(orderID: orderID, patience: 0)
+    }
+
+    /// Asks PayPal about the order and acts on what PayPal says.
+    func refresh(orderID: String, patience: Int) async throws -> Completion {
         guard let o = try orderRow(orderID) else { return .unknownOrder }
         let order = try await api.getOrder(orderID)
         switch order.status {
-        case "APPROVED": return try await complete(orderID: orderID)
-        case "COMPLETED":
-            guard let c = order.capture else { return .failed(caseID: o.caseID, reason: "completed without capture") }
-            return try record(c, orderID: orderID, caseID: o.caseID, expected: o.amount)
+        case "APPROVED": return try await complete(orderID: orderID, patience: patience)
+        case "COMPLETED": return try await recordCaptures(of: order, o)
         case "VOIDED":
-            try setStatus(orderID, "cancelled")
+            try setStatus(orderID, .cancelled)
             return .cancelled(caseID: o.caseID)
         default:
+            // Not approved (any more): a claim this order holds would block the case's other orders.
+            try store.write { try ProviderOrders.releaseClaim($0, orderID: orderID) }
             return .notApproved(caseID: o.caseID)
         }
+    }
+
+    /// Books the captures PayPal has for an order (the first that counts; any further one goes back).
+    func recordCaptures(of order: PayPalAPI.Order, _ o: ProviderOrder) async throws -> Completion {
+        guard !order.captures.isEmpty else { return .failed(caseID: o.caseID, reason: "order \(order.status) without capture") }
+        var first: Completion?
+        for c in order.captures {
+            let r = try await record(c, orderID: o.orderID, caseID: o.caseID, expected: o.amountCents)
+            if first == nil { first = r }
+        }
+        return first!
     }
 
     public func handleNotification(headers: [String: String], body: [UInt8]) async throws -> NotificationOutcome {
         guard let webhookID, let event = PayPalAPI.object(body), let eventID = event["id"] as? String,
               let type = event["event_type"] as? String else { return .rejected }
-        guard try await api.verifyWebhook(headers: headers, event: event, webhookID: webhookID) else {
+        guard try await api.verifyWebhook(headers: headers, rawEvent: body, webhookID: webhookID) else {
             logger.warning("paypal webhook failed verification")
             return .rejected
         }
-        let seen = try store.read { try Bool.fetchOne($0, sql: "SELECT 1 FROM webhook_events WHERE id = ?", arguments: ["paypal:" + eventID]) } ?? false
-        if seen { return .duplicate }
+        if try store.read({ try ProviderOrders.webhookSeen($0, eventID: "paypal:" + eventID) }) { return .duplicate }
         let resource = event["resource"] as? [String: Any] ?? [:]
         var outcome = NotificationOutcome.handled(type)
+        // The event only says where to look: what is booked is what PayPal's API says about the order.
         switch type {
         case "CHECKOUT.ORDER.APPROVED":
-            // The motorist's return may never come: capture now (same request id as the return would use).
-            if let id = resource["id"] as? String {
-                if try orderRow(id) == nil { outcome = .ignored(type) } else {
-                    try setStatus(id, "approved")
-                    _ = try await complete(orderID: id)
-                }
-            }
-        case "PAYMENT.CAPTURE.COMPLETED":
-            if let c = PayPalAPI.capture(resource), let orderID = c.orderID, let o = try orderRow(orderID) {
-                _ = try record(c, orderID: orderID, caseID: o.caseID, expected: o.amount)
+            // The motorist's return may never come: capture now if PayPal says the order is approved.
+            if let id = resource["id"] as? String, try orderRow(id) != nil {
+                _ = try await refresh(orderID: id, patience: 0)
             } else { outcome = .ignored(type) }
-        case "PAYMENT.CAPTURE.DENIED", "PAYMENT.CAPTURE.REFUNDED", "PAYMENT.CAPTURE.REVERSED":
-            let orderID = ((resource["supplementary_data"] as? [String: Any])?["related_ids"] as? [String: Any])?["order_id"] as? String
-            if let orderID, let o = try orderRow(orderID) {
-                let kind = type == "PAYMENT.CAPTURE.DENIED" ? "payment_denied" : "payment_refunded"
-                if type == "PAYMENT.CAPTURE.DENIED" { try setStatus(orderID, "failed") }
-                try store.write { try CaseQueries.addEvent($0, caseID: o.caseID, kind: kind, at: now(), detail: "paypal") }
+        case "PAYMENT.CAPTURE.COMPLETED", "PAYMENT.CAPTURE.DENIED", "PAYMENT.CAPTURE.REFUNDED", "PAYMENT.CAPTURE.REVERSED":
+            let related = (resource["supplementary_data"] as? [String: Any])?["related_ids"] as? [String: Any]
+            if let orderID = related?["order_id"] as? String, let captureID = resource["id"] as? String, let o = try orderRow(orderID) {
+                outcome = try await captureEvent(type, captureID: captureID, order: o)
             } else { outcome = .ignored(type) }
         default:
             outcome = .ignored(type)
         }
-        try store.write { db in
-            try db.execute(sql: "INSERT OR IGNORE INTO webhook_events (id, provider, kind, received_at) VALUES (?, 'paypal', ?, ?)",
-                           arguments: ["paypal:" + eventID, type, now()])
-        }
+        let now = now()
+        try store.write { try ProviderOrders.noteWebhook($0, eventID: "paypal:" + eventID, provider: "paypal", kind: type, now: now) }
         return outcome
     }
 
-    /// Checks orders that were started but never finished (lost returns, lost webhooks).
+    /// A capture event: the order is read from PayPal and the capture is taken as PayPal has it, if it has it.
+    func captureEvent(_ type: String, captureID: String, order o: ProviderOrder) async throws -> NotificationOutcome {
+        let order = try await api.getOrder(o.orderID)
+        guard let c = order.captures.first(where: { $0.id == captureID }) else {
+            logger.warning("paypal webhook \(type) names a capture that PayPal does not report for the order: ignored")
+            return .ignored(type)
+        }
+        switch c.status {
+        case "COMPLETED", "PENDING", "DECLINED", "FAILED":
+            _ = try await recordCaptures(of: order, o)
+        case "REFUNDED", "PARTIALLY_REFUNDED", "REVERSED":
+            let now = now()
+            let ours = try store.read { try ProviderOrders.refund($0, captureID: c.id) }
+            if ours?.status != "completed" {
+                try store.write { try CaseQueries.addEvent($0, caseID: o.caseID, kind: "payment_refunded", at: now, detail: "paypal") }
+            }
+        default:
+            return .ignored(type)
+        }
+        return .handled(type)
+    }
+
+    /// Checks orders that were started but never finished (lost returns, lost webhooks) and retries refunds.
     public func sweep(olderThan age: Int64 = 600) async -> (checked: Int, paid: Int) {
         let ids = (try? store.read { try ProviderOrders.stale($0, olderThan: age, now: now()) }) ?? []
         var paid = 0
         for id in ids {
             if case .paid = (try? await refresh(orderID: id)) ?? .unknownOrder { paid += 1 }
+        }
+        for r in (try? store.read { try ProviderOrders.refundsRequested($0, provider: "paypal") }) ?? [] {
+            await refund(r)
         }
         return (ids.count, paid)
     }

@@ -62,22 +62,3 @@ public protocol PaymentProvider: Sendable {
     /// Asks the provider for the state of an order and acts on it (for returns and notifications that never came).
     func refresh(orderID: String) async throws -> Completion
 }
-
-/// The case id an order belongs to (for the pages).
-public enum ProviderOrders {
-    public static func caseID(_ db: Database, orderID: String) throws -> Int64? {
-        try Int64.fetchOne(db, sql: "SELECT case_id FROM provider_orders WHERE order_id = ?", arguments: [orderID])
-    }
-
-    public static func latestCapture(_ db: Database, caseID: Int64) throws -> PaymentRecord? {
-        try Ledger.payments(db, caseID: caseID).last { $0.disposition == .paid }
-    }
-
-    /// Orders not finished that are older than `age` seconds: candidates for a status check.
-    public static func stale(_ db: Database, olderThan age: Int64, now: Int64) throws -> [String] {
-        try String.fetchAll(db, sql: """
-            SELECT order_id FROM provider_orders WHERE status IN ('created', 'approved', 'pending') AND updated_at <= ?
-            ORDER BY created_at
-            """, arguments: [now - age])
-    }
-}

@@ -203,8 +203,12 @@ public enum Ledger {
         try PaymentRecord.fetchAll(db, sql: select + " WHERE disposition = ? ORDER BY payments.id", arguments: [d.rawValue])
     }
 
-    /// Everything to pay back: refunds and the surplus of paid payments.
+    /// Everything to pay back: refunds and the surplus of paid payments, less what the provider has refunded already.
     public static func refunds(_ db: Database) throws -> [PaymentRecord] {
-        try PaymentRecord.fetchAll(db, sql: select + " WHERE refund_cents > 0 ORDER BY payments.id")
+        try PaymentRecord.fetchAll(db, sql: select + """
+             WHERE refund_cents > 0 AND NOT (payments.channel = 'paypal' AND EXISTS (
+                SELECT 1 FROM provider_refunds r WHERE r.capture_id = payments.external_id AND r.status = 'completed'))
+            ORDER BY payments.id
+            """)
     }
 }

@@ -69,7 +69,7 @@ extension MotoristController {
     /// Back from the provider: capture, then the receipt; or the case page, unchanged, after a cancel.
     func providerReturn(_ req: Request, cancelled: Bool) async throws -> HTML {
         guard let provider = env.provider, let orderID = req.uri.queryParameters.get("token"), !orderID.isEmpty,
-              let lang = try env.store.read({ try String.fetchOne($0, sql: "SELECT language FROM provider_orders WHERE order_id = ?", arguments: [orderID]) })
+              let lang = try env.store.read({ try ProviderOrders.order($0, orderID: orderID)?.language })
         else { return try notFound(req) }
         if cancelled {
             let r = try provider.cancel(orderID: orderID)

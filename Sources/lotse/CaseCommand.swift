@@ -20,7 +20,10 @@ struct CaseCommand: ParsableCommand {
             let (n, refunds) = try store.write { db -> (String, Int) in
                 guard let c = try CaseQueries.byNumber(db, number) else { throw LotseError.input("case \(number) not found") }
                 guard c.status != .cancelled else { throw LotseError.input("case \(c.caseNumber) is already cancelled") }
-                try Ledger.cancel(db, caseID: c.id, reason: r, at: Int64(Date().timeIntervalSince1970))
+                let now = Int64(Date().timeIntervalSince1970)
+                try Ledger.cancel(db, caseID: c.id, reason: r, at: now)
+                // Orders opened before the cancel are never captured (return, webhook and sweep refuse them too).
+                try ProviderOrders.cancelOpenOrders(db, caseID: c.id, now: now)
                 return (c.caseNumber, try Ledger.payments(db, caseID: c.id).filter { $0.refundCents > 0 }.count)
             }
             print("case \(n) cancelled" + (refunds > 0 ? "; \(refunds) payment\(refunds == 1 ? "" : "s") put on the refund list" : ""))
