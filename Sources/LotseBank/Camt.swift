@@ -82,21 +82,42 @@ final class CamtParser: NSObject, XMLParserDelegate {
         }
     }
 
+    /// The longest text one element may hold: camt fields are at most 140 characters (`Ustrd`); a huge
+    /// field is hostile and is never kept in memory.
+    static let maxFieldLength = 10_000
+    /// The most transactions one entry may list (a batch credit of a city has hundreds, not millions).
+    static let maxTransactionsPerEntry = 100_000
+
     private func stop(_ parser: XMLParser, _ message: String) {
         if formatError == nil { formatError = message }
         parser.abortParsing()
+    }
+
+    /// A name or namespace from the file, short and on one line, for an error message.
+    static func shown(_ s: String?) -> String {
+        guard let s else { return "none" }
+        let flat = String(s.unicodeScalars.map { $0.properties.generalCategory == .control ? " " : Character($0) })
+        return flat.count > 60 ? String(flat.prefix(60)) + "…" : flat
     }
 
     func parser(_ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?,
                 attributes attrs: [String: String] = [:]) {
         if stack.isEmpty {
             guard name == "Document", let k = CamtKind(namespace: namespaceURI) else {
-                stop(parser, "\(path):\(parser.lineNumber): not a camt.054 or camt.053 file of version 02 or 08 (root <\(name)> in namespace \(namespaceURI ?? "none"))")
+                stop(parser, "\(path):\(parser.lineNumber): not a camt.054 or camt.053 file of version 02 or 08 (root <\(Self.shown(name))> in namespace \(Self.shown(namespaceURI)))")
                 return
             }
             kind = k
         } else if stack.count == 1, let k = kind, name != k.rootElement {
-            stop(parser, "\(path):\(parser.lineNumber): <\(name)> where a \(k.rawValue) file has <\(k.rootElement)>")
+            stop(parser, "\(path):\(parser.lineNumber): <\(Self.shown(name))> where a \(k.rawValue) file has <\(k.rootElement)>")
+            return
+        }
+        if name == "Ntry", entry != nil {
+            stop(parser, "\(path):\(parser.lineNumber): an entry <Ntry> inside another entry; nothing was reconciled")
+            return
+        }
+        if name == "TxDtls", tx != nil {
+            stop(parser, "\(path):\(parser.lineNumber): a transaction <TxDtls> inside another transaction; nothing was reconciled")
             return
         }
         stack.append(name)
@@ -105,12 +126,21 @@ final class CamtParser: NSObject, XMLParserDelegate {
         if name == "Ntry" {
             entry = CamtEntry(line: parser.lineNumber)
         } else if name == "TxDtls", entry != nil {
+            guard entry!.transactions.count < Self.maxTransactionsPerEntry else {
+                stop(parser, "\(path):\(parser.lineNumber): an entry with more than \(Self.maxTransactionsPerEntry) transactions; nothing was reconciled")
+                return
+            }
             tx = CamtTransaction()
         }
     }
 
     func parser(_ parser: XMLParser, foundCharacters string: String) {
-        if entry != nil { text += string }
+        guard entry != nil else { return }
+        text += string
+        if text.utf8.count > Self.maxFieldLength {
+            stop(parser, "\(path):\(parser.lineNumber): a field longer than \(Self.maxFieldLength) characters in <\(Self.shown(stack.last))>; nothing was reconciled")
+            text = ""
+        }
     }
 
     private func parent(_ k: Int) -> String { stack.count > k ? stack[stack.count - 1 - k] : "" }
@@ -163,8 +193,8 @@ final class CamtParser: NSObject, XMLParserDelegate {
         case "Cd": if p1 == "Sts" && p2 == "Ntry" { entry!.status = value }        // v08
         case "Dt", "DtTm": if p1 == "BookgDt" && entry!.bookingDate == nil { entry!.bookingDate = value }
         case "AcctSvcrRef": if p1 == "Ntry" { entry!.bankRef = value }
-        case "NbOfTxs": if p1 == "Btch" { entry!.batchCount = Int(value) }
-        case "TtlAmt": if p1 == "Btch" { entry!.batchTotalCents = Money.parseCents(value) }
+        case "NbOfTxs": if p1 == "Btch" { entry!.batchCount = Int(value) ?? -1 }
+        case "TtlAmt": if p1 == "Btch" { entry!.batchTotalCents = Money.parseCents(value) ?? -1 }
         default: break
         }
     }

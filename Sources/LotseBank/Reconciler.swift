@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 import GRDB
 import LotseCore
@@ -58,6 +57,7 @@ public struct Reconciler: Sendable {
                 defer { try? db.execute(sql: "PRAGMA cache_size = -2000") }
                 try db.inTransaction(.immediate) {
                     let matcher = try Matcher(db: db)
+                    var seen = SeenInFile()
                     // The XML is parsed on a second thread while this one matches and writes.
                     let queue = BoundedQueue<Parsed>(capacity: 8)
                     let finished = DispatchSemaphore(value: 0)
@@ -86,7 +86,9 @@ public struct Reconciler: Sendable {
                     while let item = queue.take() {
                         switch item {
                         case .entries(let entries):
-                            for e in entries { try self.handle(e, db: db, matcher: matcher, file: name, now: now, summary: &summary) }
+                            for e in entries {
+                                try self.handle(e, db: db, matcher: matcher, file: name, now: now, summary: &summary, seen: &seen)
+                            }
                         case .done(let kind):
                             summary.format = kind?.rawValue ?? ""
                             complete = true
@@ -95,6 +97,11 @@ public struct Reconciler: Sendable {
                         }
                     }
                     guard complete else { throw LotseError.io("\(name): reading stopped early") }
+                    if seen.weakDuplicates > 0 {
+                        summary.problems.append("\(name): \(seen.weakDuplicates) transaction\(seen.weakDuplicates == 1 ? "" : "s") without a bank "
+                            + "reference to tell \(seen.weakDuplicates == 1 ? "it" : "them") apart taken for a booking already read "
+                            + "(same day, amount, payer account and reference)")
+                    }
                     return .commit
                 }
             }
@@ -104,24 +111,34 @@ public struct Reconciler: Sendable {
         return summary
     }
 
+    /// The largest amount one transfer may have (1,000,000.00 EUR); anything above is refused, so no sum of
+    /// a file's amounts can overflow.
+    public static let ceilingCents = 100_000_000
+
     private func handle(_ e: CamtEntry, db: Database, matcher: Matcher, file: String, now: Int64,
-                        summary: inout ReconcileSummary) throws {
+                        summary: inout ReconcileSummary, seen: inout SeenInFile) throws {
         let txCount = max(e.transactions.count, 1)
         guard e.creditDebit == "CRDT", e.status == "BOOK" else { summary.ignored += txCount; return }
         guard let amount = e.amountCents, amount > 0 else {
             summary.rejected += 1
-            summary.problems.append("\(file):\(e.line): entry amount '\(e.amountText)' is not a valid amount")
+            summary.problems.append("\(file):\(e.line): entry amount '\(e.amountText.prefix(40))' is not a valid amount")
             return
         }
         let paidAt = Self.bookingTime(e.bookingDate) ?? now
-        let entryKey = "camt:" + (e.bankRef.map { $0 + "|" + String(amount) } ?? Self.contentKey(e))
-        if try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM bank_entries WHERE key = ?"), arguments: [entryKey]) ?? false {
+        let entryRef = Self.usable(e.bankRef, none: "NONREF")
+        let entryKey = entryRef.map { "camt:" + $0 + "|" + String(amount) }
+        if let entryKey, try BankEntries.isKnown(db, key: entryKey) {
             summary.duplicates += txCount
             return
         }
-        try db.cachedStatement(sql: "INSERT INTO bank_entries (key, file_name, imported_at) VALUES (?, ?, ?)")
-            .execute(arguments: [entryKey, file, now])
+        try handleCredit(e, amount: amount, entryKey: entryKey, paidAt: paidAt, db: db, matcher: matcher, file: file, now: now,
+                         summary: &summary, seen: &seen)
+        // Known from now on: the same entry in a later file is a duplicate as a whole.
+        if let entryKey { try BankEntries.add(db, key: entryKey, file: file, now: now) }
+    }
 
+    private func handleCredit(_ e: CamtEntry, amount: Int, entryKey: String?, paidAt: Int64, db: Database, matcher: Matcher,
+                              file: String, now: Int64, summary: inout ReconcileSummary, seen: inout SeenInFile) throws {
         func base(_ t: CamtTransaction?, amount: Int, key: String) -> IncomingPayment {
             var text = t?.unstructured.joined(separator: " ") ?? ""
             if let s = t?.structuredRef { text = s + (text.isEmpty ? "" : " | " + text) }
@@ -131,42 +148,38 @@ public struct Reconciler: Sendable {
                                    reference: text.isEmpty ? nil : String(text.prefix(500)))
         }
 
-        // A batch: the parts must add up to the entry.
-        let txs = e.transactions
-        if txs.count > 1 || (e.batchCount ?? 0) > 1 {
-            let amounts = txs.map { $0.amountCents ?? -1 }
-            let sum = amounts.reduce(0, +)
-            var reason: String?
-            if txs.isEmpty {
-                reason = "batch of \(e.batchCount ?? 0) transactions is not itemised"
-            } else if amounts.contains(where: { $0 <= 0 }) {
-                reason = "a transaction of the batch has no valid amount"
-            } else if sum != amount {
-                reason = "batch transactions sum to \(Money.plain(sum)) but the entry is \(Money.plain(amount))"
-            } else if let n = e.batchCount, n != txs.count {
-                reason = "batch says \(n) transactions but lists \(txs.count)"
-            }
-            if let reason {
-                var p = base(nil, amount: amount, key: entryKey)
+        if let reason = Self.refusal(e, amount: amount) {
+            let identity = BookingIdentity(entry: e, amount: amount, entryKey: entryKey)
+            switch try identity.claim(db, file: file, now: now, seen: &seen) {
+            case .duplicate(let weak):
+                summary.duplicates += 1
+                if weak { seen.weakDuplicates += 1 }
+            case .new(let key):
+                var p = base(nil, amount: amount, key: key)
                 p.note = reason
-                _ = try Ledger.record(db, p, caseID: nil, rejected: true, now: now)
+                if try Ledger.record(db, p, caseID: nil, rejected: true, now: now) == .duplicate {
+                    summary.duplicates += 1
+                    return
+                }
                 summary.rejected += 1
                 summary.problems.append("\(file):\(e.line): entry rejected: \(reason)")
-                return
             }
+            return
         }
+        let txs = e.transactions
         let parts: [(CamtTransaction?, Int)] = txs.isEmpty ? [(nil, amount)]
-            : txs.count == 1 ? [(txs[0], txs[0].amountCents.flatMap { $0 > 0 ? $0 : nil } ?? amount)]
+            : txs.count == 1 ? [(txs[0], txs[0].amountCents ?? amount)]
             : txs.map { ($0, $0.amountCents!) }
-        for (i, (t, a)) in parts.enumerated() {
-            if let t, let d = t.creditDebit, d != "CRDT" { summary.ignored += 1; continue }
+        for (t, a) in parts {
+            let identity = BookingIdentity(entry: e, transaction: t, amount: a, entryKey: parts.count == 1 ? entryKey : nil)
             let key: String
-            if let r = t?.bankRef, !r.isEmpty, r != "NONREF" {
-                key = "camt-tx:" + r + "|" + String(a)
-            } else if let id = t?.endToEndID, !id.isEmpty, id != "NOTPROVIDED" {
-                key = "camt-e2e:" + id + "|" + (t?.debtorIBAN ?? "") + "|" + String(a)
-            } else {
-                key = entryKey + "#" + String(i)
+            switch try identity.claim(db, file: file, now: now, seen: &seen) {
+            case .duplicate(let weak):
+                summary.duplicates += 1
+                if weak { seen.weakDuplicates += 1 }
+                continue
+            case .new(let k):
+                key = k
             }
             var p = base(t, amount: a, key: key)
             let (caseID, lookedFor) = try matcher.match(t)
@@ -185,20 +198,57 @@ public struct Reconciler: Sendable {
         }
     }
 
+    /// Why a booked credit cannot be taken as it stands, if it cannot: every transaction amount must be
+    /// covered by the entry (one transaction: equal; a batch: the sum equal), in the entry's currency, none
+    /// above the ceiling; the batch's own count and total must agree.
+    static func refusal(_ e: CamtEntry, amount: Int) -> String? {
+        let txs = e.transactions
+        let ceiling = "the ceiling of \(Money.plain(ceilingCents)) EUR per transfer"
+        if txs.count <= 1 && amount > ceilingCents {
+            return "entry amount \(Money.plain(amount)) EUR is above \(ceiling)"
+        }
+        if txs.isEmpty {
+            if let n = e.batchCount, n > 1 { return "batch of \(n) transactions is not itemised" }
+            if let n = e.batchCount, n != 1 { return "batch count '\(n)' is not valid" }
+        } else if let n = e.batchCount, n != txs.count {
+            return "batch says \(n) transactions but lists \(txs.count)"
+        }
+        if let total = e.batchTotalCents, total != amount {
+            return total < 0 ? "batch total is not a valid amount"
+                : "batch total is \(Money.plain(total)) but the entry is \(Money.plain(amount))"
+        }
+        var sum = 0
+        for t in txs {
+            if let d = t.creditDebit, d != "CRDT" { return "a transaction of the credit entry is marked \(d.prefix(10))" }
+            if let c = t.currency, let ec = e.currency, c != ec { return "a transaction is in \(c.prefix(10)) but the entry in \(ec.prefix(10))" }
+            guard let a = t.amountCents ?? (txs.count == 1 ? amount : nil), a > 0 else {
+                return txs.count == 1 ? "the transaction has no valid amount" : "a transaction of the batch has no valid amount"
+            }
+            if a > ceilingCents { return "a transaction of \(Money.plain(a)) EUR is above \(ceiling)" }
+            let (s, overflow) = sum.addingReportingOverflow(a)
+            if overflow { return "the transactions add up to more than can be counted" }
+            sum = s
+        }
+        if txs.count == 1 && sum != amount {
+            return "the transaction is \(Money.plain(sum)) but the entry is \(Money.plain(amount))"
+        }
+        if txs.count > 1 && sum != amount {
+            return "batch transactions sum to \(Money.plain(sum)) but the entry is \(Money.plain(amount))"
+        }
+        return nil
+    }
+
+    /// A bank's identifier, or nil when it is missing or the placeholder for none.
+    static func usable(_ value: String?, none: String) -> String? {
+        guard let value, !value.isEmpty, value != none else { return nil }
+        return value
+    }
+
     /// Booking date (`yyyy-mm-dd`, or a date-time) to UTC seconds; a plain date counts as noon in Berlin.
     static func bookingTime(_ s: String?) -> Int64? {
         guard let s else { return nil }
         if s.count == 10, let d = CivilDate(iso: s), d.isValid { return BerlinTime.utc(date: d, hour: 12, minute: 0) }
         return TimeParser.parse(s)
-    }
-
-    /// An entry without a bank reference is identified by what it says.
-    static func contentKey(_ e: CamtEntry) -> String {
-        var s = "\(e.bookingDate ?? "")|\(e.amountCents ?? 0)|\(e.currency ?? "")"
-        for t in e.transactions {
-            s += "|\(t.amountCents ?? 0)|\(t.endToEndID ?? "")|\(t.debtorIBAN ?? "")|\(t.structuredRef ?? "")|\(t.unstructured.joined(separator: " "))"
-        }
-        return "sha256:" + SHA256.hash(data: Data(s.utf8)).map { String(format: "%02x", $0) }.joined()
     }
 }
 

@@ -53,11 +53,14 @@ struct Camt {
         var text: [String] = []
         var bankRef: String? = nil
         var name = "Erika Mustermann"
+        var iban = "DE02120300000000202051"
+        var credit = "CRDT"
+        var currency = "EUR"
     }
 
     func tx(_ t: Tx) -> String {
-        let amt = v08 ? "<Amt Ccy=\"EUR\">\(t.amount)</Amt><CdtDbtInd>CRDT</CdtDbtInd>"
-                      : "<AmtDtls><TxAmt><Amt Ccy=\"EUR\">\(t.amount)</Amt></TxAmt></AmtDtls>"
+        let amt = v08 ? "<Amt Ccy=\"\(t.currency)\">\(t.amount)</Amt><CdtDbtInd>\(t.credit)</CdtDbtInd>"
+                      : "<AmtDtls><TxAmt><Amt Ccy=\"\(t.currency)\">\(t.amount)</Amt></TxAmt></AmtDtls>"
         let party = v08 ? "<Dbtr><Pty><Nm>\(t.name)</Nm></Pty></Dbtr>" : "<Dbtr><Nm>\(t.name)</Nm></Dbtr>"
         var rmt = ""
         if let r = t.ref {
@@ -68,13 +71,13 @@ struct Camt {
           <TxDtls>
             <Refs>\(t.bankRef.map { "<AcctSvcrRef>\($0)</AcctSvcrRef>" } ?? "")<EndToEndId>NOTPROVIDED</EndToEndId></Refs>
             \(amt)
-            <RltdPties>\(party)<DbtrAcct><Id><IBAN>DE02120300000000202051</IBAN></Id></DbtrAcct></RltdPties>
+            <RltdPties>\(party)<DbtrAcct><Id><IBAN>\(t.iban)</IBAN></Id></DbtrAcct></RltdPties>
             \(rmt.isEmpty ? "" : "<RmtInf>\(rmt)</RmtInf>")
           </TxDtls>
         """
     }
 
-    mutating func entry(_ amount: String, ref: String, credit: Bool = true, booked: Bool = true, date: String = "2026-03-18",
+    mutating func entry(_ amount: String, ref: String?, credit: Bool = true, booked: Bool = true, date: String = "2026-03-18",
                         batch: (count: Int, total: String)? = nil, _ txs: [Tx]) {
         let sts = v08 ? "<Sts><Cd>\(booked ? "BOOK" : "PDNG")</Cd></Sts>" : "<Sts>\(booked ? "BOOK" : "PDNG")</Sts>"
         let btch = batch.map { "<Btch><NbOfTxs>\($0.count)</NbOfTxs><TtlAmt Ccy=\"EUR\">\($0.total)</TtlAmt></Btch>" } ?? ""
@@ -83,9 +86,9 @@ struct Camt {
             <Amt Ccy="EUR">\(amount)</Amt>
             <CdtDbtInd>\(credit ? "CRDT" : "DBIT")</CdtDbtInd>
             \(sts)
-            <BookgDt><Dt>\(date)</Dt></BookgDt>
-            <ValDt><Dt>\(date)</Dt></ValDt>
-            <AcctSvcrRef>\(ref)</AcctSvcrRef>
+            <BookgDt>\(date.contains("T") ? "<DtTm>\(date)</DtTm>" : "<Dt>\(date)</Dt>")</BookgDt>
+            <ValDt><Dt>\(date.prefix(10))</Dt></ValDt>
+            \(ref.map { "<AcctSvcrRef>\($0)</AcctSvcrRef>" } ?? "")
             <BkTxCd><Prtry><Cd>NTRF+166</Cd><Issr>DK</Issr></Prtry></BkTxCd>
             <NtryDtls>\(btch)
         \(txs.map(tx).joined(separator: "\n"))

@@ -1,0 +1,155 @@
+import Crypto
+import Foundation
+import GRDB
+import LotseCore
+import LotseStorage
+
+/// What one file has already claimed: a booking seen twice in one file is two bookings.
+struct SeenInFile {
+    /// Content rows matched or made by this file.
+    var used: Set<String> = []
+    /// Transactions taken for a booking already read by what they say alone (no bank id to go by).
+    var weakDuplicates = 0
+}
+
+/// How a booking (a transaction, or a rejected entry) is known when it comes again: in the camt.053 after
+/// its camt.054, in the same file imported twice, with or without the bank's references.
+///
+/// - Bank ids: the entry's `AcctSvcrRef` (for an entry of one transaction), the transaction's `AcctSvcrRef`,
+///   its `EndToEndId`, each with the amount. One of them known: the same booking.
+/// - Content: booking day (Berlin), amount, currency, payer IBAN and the reference (structured and free
+///   text, letters and digits only). Each booking leaves one content row in `bank_entries` with the
+///   (hashed) bank ids it had; a booking with the same content is the same booking unless both carry a
+///   bank id of the same kind that differs. One file never matches two of its bookings to one row.
+struct BookingIdentity {
+    /// (kind, key): "e" entry reference, "t" transaction reference, "x" end-to-end id.
+    var strong: [(kind: String, key: String)] = []
+    /// The hash of what the booking says.
+    var content: String
+
+    /// A transaction of an entry; `entryKey` when the entry's reference identifies this one transaction.
+    init(entry e: CamtEntry, transaction t: CamtTransaction?, amount: Int, entryKey: String?) {
+        if let entryKey { strong.append(("e", entryKey)) }
+        if let r = Reconciler.usable(t?.bankRef, none: "NONREF") {
+            strong.append(("t", "camt-tx:" + r + "|" + String(amount)))
+        }
+        if let id = Reconciler.usable(t?.endToEndID, none: "NOTPROVIDED") {
+            strong.append(("x", "camt-e2e:" + id + "|" + (t?.debtorIBAN ?? "") + "|" + String(amount)))
+        }
+        let reference = CaseNumber.compact((t?.structuredRef ?? "") + " " + (t?.unstructured.joined(separator: " ") ?? ""))
+        content = Self.hash([Self.day(e.bookingDate), String(amount), e.currency ?? "", Self.iban(t?.debtorIBAN), reference])
+    }
+
+    /// A whole entry (one that is rejected as it stands).
+    init(entry e: CamtEntry, amount: Int, entryKey: String?) {
+        if let entryKey { strong.append(("e", entryKey)) }
+        var parts = ["entry", Self.day(e.bookingDate), String(amount), e.currency ?? "", String(e.batchCount ?? 0)]
+        for t in e.transactions {
+            parts.append(String(t.amountCents ?? 0))
+            parts.append(Self.iban(t.debtorIBAN))
+            parts.append(CaseNumber.compact((t.structuredRef ?? "") + " " + t.unstructured.joined(separator: " ")))
+        }
+        content = Self.hash(parts)
+    }
+
+    enum Claim: Equatable {
+        /// Not seen before; book it under this key.
+        case new(key: String)
+        /// Seen before; `weak` when only its content said so.
+        case duplicate(weak: Bool)
+    }
+
+    var prefix: String { "camt-w:" + content + "|" }
+
+    /// Decides whether the booking is new and records what it is known by from now on.
+    func claim(_ db: Database, file: String, now: Int64, seen: inout SeenInFile) throws -> Claim {
+        let rows = try BankEntries.keys(db, prefix: prefix)
+        let open = rows.filter { !seen.used.contains($0) }
+        let mine = Self.ids(strong.map { ($0.kind, Self.short($0.key)) })
+        var knownByID = false
+        for s in strong where try BankEntries.isKnown(db, key: s.key) {
+            knownByID = true
+            break
+        }
+        let row: String?
+        if knownByID {
+            row = open.first { Self.shares(mine, Self.signature(of: $0)) }
+        } else {
+            row = open.first { !Self.conflicts(mine, Self.signature(of: $0)) }
+        }
+        for s in strong { try BankEntries.add(db, key: s.key, file: file, now: now) }
+        if let row {
+            // The row now carries every id this booking has been seen with.
+            let merged = Self.signature(of: row).merging(mine) { old, _ in old }
+            let updated = prefix + Self.number(of: row) + "|" + Self.text(merged)
+            if updated != row { try BankEntries.rename(db, key: row, to: updated) }
+            seen.used.insert(updated)
+            return .duplicate(weak: !knownByID)
+        }
+        if knownByID {
+            // Known by a bank id but without a content row (read before content rows were kept): give it one,
+            // so a copy without the bank's references is known too.
+            if !rows.contains(where: { Self.shares(mine, Self.signature(of: $0)) }) {
+                let key = prefix + String(rows.count + 1) + "|" + Self.text(mine)
+                try BankEntries.add(db, key: key, file: file, now: now)
+                seen.used.insert(key)
+            }
+            return .duplicate(weak: false)
+        }
+        let key = prefix + String(rows.count + 1) + "|" + Self.text(mine)
+        try BankEntries.add(db, key: key, file: file, now: now)
+        seen.used.insert(key)
+        return .new(key: strong.first?.key ?? key)
+    }
+
+    // MARK: content rows: "camt-w:<content>|<n>|e=<hash>,t=<hash>"
+
+    static func number(of row: String) -> String {
+        let rest = row.split(separator: "|", omittingEmptySubsequences: false)
+        return rest.count > 1 ? String(rest[1]) : "0"
+    }
+
+    static func signature(of row: String) -> [String: String] {
+        let rest = row.split(separator: "|", omittingEmptySubsequences: false)
+        guard rest.count > 2 else { return [:] }
+        return ids(rest[2].split(separator: ",").compactMap { pair in
+            let kv = pair.split(separator: "=")
+            return kv.count == 2 ? (String(kv[0]), String(kv[1])) : nil
+        })
+    }
+
+    static func ids(_ pairs: [(String, String)]) -> [String: String] {
+        Dictionary(pairs, uniquingKeysWith: { first, _ in first })
+    }
+
+    static func text(_ ids: [String: String]) -> String {
+        ids.sorted { $0.key < $1.key }.map { $0.key + "=" + $0.value }.joined(separator: ",")
+    }
+
+    /// Both have a bank id of the same kind and they differ: two bookings.
+    static func conflicts(_ a: [String: String], _ b: [String: String]) -> Bool {
+        a.contains { kind, value in b[kind].map { $0 != value } ?? false }
+    }
+
+    static func shares(_ a: [String: String], _ b: [String: String]) -> Bool {
+        a.contains { kind, value in b[kind] == value }
+    }
+
+    /// The booking day in Berlin (`Dt` and `DtTm` of the same booking give the same day).
+    static func day(_ booking: String?) -> String {
+        guard let booking else { return "" }
+        if booking.utf8.count == 10 { return booking }
+        if let t = TimeParser.parse(booking) { return BerlinTime.local(t).date.description }
+        return String(booking.prefix(10))
+    }
+
+    static func iban(_ s: String?) -> String { CaseNumber.compact(s ?? "") }
+
+    static func hash(_ parts: [String]) -> String {
+        hex(SHA256.hash(data: Data(parts.joined(separator: "\u{1F}").utf8)))
+    }
+
+    static func short(_ key: String) -> String { String(hex(SHA256.hash(data: Data(key.utf8))).prefix(16)) }
+
+    static func hex(_ digest: SHA256.Digest) -> String { digest.map { String(format: "%02x", $0) }.joined() }
+}

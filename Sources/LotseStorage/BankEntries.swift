@@ -1,0 +1,31 @@
+import GRDB
+
+/// The keys by which bank bookings already read are known again (table `bank_entries`): an entry's bank
+/// reference, a transaction's bank reference or end-to-end id, and what a transaction says (see the
+/// reconciler's `BookingIdentity`). Every function runs inside the caller's write transaction.
+public enum BankEntries {
+    /// Whether `key` was recorded, as a bank entry key or as the key of a payment.
+    public static func isKnown(_ db: Database, key: String) throws -> Bool {
+        if try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM bank_entries WHERE key = ?"), arguments: [key]) ?? false {
+            return true
+        }
+        return try Ledger.isKnown(db, dedupKey: key)
+    }
+
+    /// Records `key` (nothing happens when it is there already).
+    public static func add(_ db: Database, key: String, file: String, now: Int64) throws {
+        try db.cachedStatement(sql: "INSERT OR IGNORE INTO bank_entries (key, file_name, imported_at) VALUES (?, ?, ?)")
+            .execute(arguments: [key, file, now])
+    }
+
+    /// The keys that start with `prefix`, in order (a range of the primary key).
+    public static func keys(_ db: Database, prefix: String) throws -> [String] {
+        try String.fetchAll(db.cachedStatement(sql: "SELECT key FROM bank_entries WHERE key >= ? AND key < ? ORDER BY key"),
+                            arguments: [prefix, prefix + "\u{10FFFF}"])
+    }
+
+    /// Gives a recorded key a new text (a content row that learned more of its booking's ids).
+    public static func rename(_ db: Database, key: String, to newKey: String) throws {
+        try db.cachedStatement(sql: "UPDATE bank_entries SET key = ? WHERE key = ?").execute(arguments: [newKey, key])
+    }
+}
