@@ -96,6 +96,13 @@ public enum CaseQueries {
         return try CaseRecord.fetchOne(db, sql: select + " WHERE upper(replace(case_number, '-', '')) = ?", arguments: [compact])
     }
 
+    /// The case whose number has these letters and digits (`CaseNumber.compact` of what was typed): one
+    /// search of the index `cases_number_compact`, the same work whether a case is found or not.
+    public static func lookup(_ db: Database, compact: String) throws -> CaseRecord? {
+        try CaseRecord.fetchOne(db.cachedStatement(sql: select + " WHERE upper(replace(case_number, '-', '')) = ? LIMIT 1"),
+                                arguments: [compact])
+    }
+
     /// The case's history: `imported` (from the case row), then its events in time order.
     public static func events(_ db: Database, caseID: Int64) throws -> [EventRecord] {
         try EventRecord.fetchAll(db, sql: "SELECT kind, at, detail FROM case_events WHERE case_id = ? ORDER BY at, seq",

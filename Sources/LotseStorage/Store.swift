@@ -315,6 +315,11 @@ public enum Schema {
         }
         // Online payments: request ids per attempt, one capture claim per case, refunds through the provider.
         m.registerMigration("v8-provider-claims") { db in try ProviderOrders.migrateV8(db) }
+        // The lookup form finds a case by its number typed in any form (CaseQueries.lookup): one index
+        // search for hits and misses alike, never a scan of every case.
+        m.registerMigration("v9-case-number-compact-index") { db in
+            try db.execute(sql: "CREATE INDEX cases_number_compact ON cases (upper(replace(case_number, '-', '')))")
+        }
         return m
     }
 
