@@ -26,6 +26,15 @@ public struct LotseConfig: Sendable {
     /// How often `serve` asks the provider about orders left open, and after how many seconds untouched.
     public var paymentSweepSeconds: Double
     public var paymentSweepAge: Int64
+    /// Proxies whose `X-Forwarded-For` is believed (`LOTSE_TRUSTED_PROXIES`: comma-separated CIDRs or
+    /// addresses, IPv4 and IPv6); empty: the socket's address is the client.
+    public var trustedProxies: [String]
+    /// Bearer token for `/metrics` (`LOTSE_METRICS_TOKEN`); nil: `/metrics` is open.
+    public var metricsToken: String?
+    /// Seconds a connection may stay idle between requests (`LOTSE_IDLE_TIMEOUT`), and the most seconds
+    /// between the parts of a request being read, the first request's head included (`LOTSE_READ_TIMEOUT`).
+    public var idleTimeout: Double
+    public var readTimeout: Double
     /// PayPal is offered only with client id and secret.
     public var paypalConfigured: Bool { paypalClientID != nil && paypalClientSecret != nil }
 
@@ -56,6 +65,11 @@ public struct LotseConfig: Sendable {
         paypalTimeout = value("LOTSE_PAYPAL_TIMEOUT").flatMap(Double.init) ?? 20
         paymentSweepSeconds = value("LOTSE_PAYMENT_SWEEP_SECONDS").flatMap(Double.init) ?? 120
         paymentSweepAge = value("LOTSE_PAYMENT_SWEEP_AGE").flatMap { Int64($0) } ?? 600
+        trustedProxies = (value("LOTSE_TRUSTED_PROXIES") ?? "").split(separator: ",").map { String($0).trimmingSpaces() }
+            .filter { !$0.isEmpty }
+        metricsToken = value("LOTSE_METRICS_TOKEN")
+        idleTimeout = value("LOTSE_IDLE_TIMEOUT").flatMap(Double.init).flatMap { $0 > 0 ? $0 : nil } ?? 60
+        readTimeout = value("LOTSE_READ_TIMEOUT").flatMap(Double.init).flatMap { $0 > 0 ? $0 : nil } ?? 30
     }
 
     /// The database file inside the data directory.

@@ -28,13 +28,22 @@ public struct WebEnvironment: Sendable {
     /// The online payment provider; nil without PayPal credentials (the button is hidden).
     public let provider: (any PaymentProvider)?
     public let logger: Logger
+    /// Whose `X-Forwarded-For` is believed (`LOTSE_TRUSTED_PROXIES`).
+    let proxies: TrustedProxies
+    /// Failed sign-ins and bearer tokens per client (evaluator, office, metrics).
+    let authFailures = FailureThrottle()
 
     /// Loads templates, translations and keys. `resourceRoot` holds `templates/` and `public/`.
     public init(config: LotseConfig, store: Store, resourceRoot: String? = nil) async throws {
         let root = resourceRoot ?? WebEnvironment.findResourceRoot()
         self.config = config
         self.store = store
-        tokens = CaseTokens(ring: try KeyRing.loadOrCreate(dataDir: config.dataDir))
+        tokens = try CaseTokens(dataDir: config.dataDir)
+        do {
+            proxies = try TrustedProxies(config.trustedProxies)
+        } catch let e as TrustedProxies.InvalidCIDR {
+            throw LotseError.usage("LOTSE_TRUSTED_PROXIES: '\(e.text)' is not an address or CIDR")
+        }
         do {
             templates = try await MustacheLibrary(directory: root + "/templates")
         } catch {
@@ -101,19 +110,25 @@ public func buildApplication(environment env: WebEnvironment, host: String = "12
     let metrics = RequestMetrics()
     router.add(middleware: security)
     router.add(middleware: RequestMetricsMiddleware(metrics: metrics))
+    let motorist = MotoristController(env: env)
+    // inside the metrics and the security headers, outside the files: a path no route and no file has
+    router.add(middleware: NotFoundPageMiddleware(motorist: motorist))
     router.add(middleware: FileMiddleware(env.publicDir, cacheControl: .init([]),
                                           searchForIndexHtml: false, logger: log))
-    let motorist = MotoristController(env: env)
     motorist.register(on: router)
     motorist.registerPayments(on: router)
     StatsController(env: env, motorist: motorist).register(on: router)
     OfficeController(env: env).register(on: router)
     OperationsController(env: env).register(on: router)
     let casePages = caseFastPath.map { CasePageResponder(motorist: motorist, securityFields: security.fields, metrics: metrics, fastPath: $0) }
+    let idle = TimeAmount.nanoseconds(Int64(env.config.idleTimeout * 1e9))
+    let read = TimeAmount.nanoseconds(Int64(env.config.readTimeout * 1e9))
+    let fields = security.fields
     return Application(
         router: router,
         server: .http1(configuration: .init(
-            additionalChannelHandlers: casePages.map { [CasePageChannelHandler(responder: $0)] } ?? [])),
+            additionalChannelHandlers: [ConnectionGuardHandler(idleTimeout: idle, readTimeout: read, securityFields: fields)]
+                + (casePages.map { [CasePageChannelHandler(responder: $0)] } ?? []))),
         configuration: .init(address: .hostname(host, port: port), serverName: nil),
         services: services(env, log),
         logger: log)
@@ -121,7 +136,8 @@ public func buildApplication(environment env: WebEnvironment, host: String = "12
 
 func services(_ env: WebEnvironment, _ log: Logger) -> [any Service] {
     var s: [any Service] = [EventRecorderService(recorder: env.recorder),
-                            CaseCacheService(cache: env.caseCache, interval: .milliseconds(250), logger: log)]
+                            CaseCacheService(cache: env.caseCache, interval: .milliseconds(250), logger: log),
+                            KeyRingService(tokens: env.tokens, interval: .seconds(1), logger: log)]
     if let p = env.provider as? PayPalProvider {
         s.append(PaymentSweepService(provider: p, interval: env.config.paymentSweepSeconds, age: env.config.paymentSweepAge, logger: log))
     }
@@ -138,7 +154,11 @@ struct OperationsController: Sendable {
             return Response(status: ok ? .ok : .serviceUnavailable, headers: [.contentType: "text/plain; charset=utf-8"],
                             body: .init(byteBuffer: ByteBuffer(string: ok ? "ok\n" : "database unavailable\n")))
         }
-        router.get("/metrics") { _, _ -> Response in
+        router.get("/metrics") { req, ctx -> Response in
+            if let denied = BearerCheck(env: env, realm: "lotse-metrics").deny(req, ctx, token: env.config.metricsToken,
+                                                                                 required: env.config.metricsToken != nil) {
+                return denied
+            }
             var buffer = LotseMetrics.registry.emitToBuffer()
             // case counts by status, read at scrape time
             let text = try? env.store.read { db -> String in

@@ -8,11 +8,16 @@ import LotseStorage
 import LotseTokens
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOPosix
 
 /// The pages a motorist sees: start page and lookup, the case summary, the GiroCode, /verify.
 struct MotoristController: Sendable {
     let env: WebEnvironment
-    let limiter = RateLimiter(capacity: 10, per: 600)
+    /// Lookups per client (`TrustedProxies` decides who that is): 10 in 10 minutes.
+    let limiter = Budget(capacity: 10, per: 600)
+    /// Wrong answers per case number, whoever sends them: 10 in an hour, so that trying plates for a number
+    /// stays slow however many addresses are used.
+    let numberBudget = Budget(capacity: 10, per: 3600)
     let caseTemplates = CompiledTemplates<CasePage.Shape>()
     let caseValues = CaseValuesCache()
     /// The language cookie's header field per language, built once (`Secure` when the public base URL is https).
@@ -112,16 +117,22 @@ struct MotoristController: Sendable {
         guard CSRF.verify(req, formValue: form["csrf"]) else {
             return try start(req, message: "error_form_expired", status: .forbidden)
         }
-        let client = context.remoteAddress?.ipAddress ?? "unknown"
-        guard limiter.allow(client) else {
+        let client = env.proxies.client(req, context)
+        guard limiter.take(client) else {
             return try start(req, message: "error_too_many", status: .tooManyRequests)
         }
         let number = (form["case_number"] ?? "").trimmingSpaces()
+        let compact = CaseNumber.compact(number)
         let plate = Plate.key(form["plate"] ?? "")
-        let found: CaseRecord? = number.isEmpty || plate.isEmpty ? nil : try env.store.read { db in
-            try CaseQueries.byNumber(db, number)
+        guard numberBudget.hasToken(compact) else {
+            return try start(req, message: "error_too_many", status: .tooManyRequests)
+        }
+        // one index search, off the event loop, for hits and misses alike (no answer says more by its time)
+        let found: CaseRecord? = compact.isEmpty || plate.isEmpty ? nil : try await NIOThreadPool.singleton.runIfActive { [env] in
+            try env.store.readStatement { try CaseQueries.lookup($0, compact: compact) }
         }
         guard let c = found, Plate.key(c.plate) == plate, c.status != .cancelled else {
+            _ = numberBudget.take(compact)
             // the same answer whether the number or the plate was wrong
             return try start(req, message: "lookup_not_found", status: .ok, number: number)
         }

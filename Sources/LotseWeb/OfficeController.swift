@@ -17,19 +17,19 @@ struct OfficeController: Sendable {
     static let maxUpload = 1 << 30
 
     func register(on router: Router<LotseContext>) {
-        router.post("/api/v1/bank-statements") { req, _ in
-            try await upload(req) { path, name in
+        router.post("/api/v1/bank-statements") { req, ctx in
+            try await upload(req, ctx) { path, name in
                 try Reconciler(store: env.store).reconcile(path, displayName: name)
             }
         }
-        router.post("/api/v1/imports") { req, _ in
-            try await upload(req) { path, name in
+        router.post("/api/v1/imports") { req, ctx in
+            try await upload(req, ctx) { path, name in
                 let catalogue = try Catalogue(contentsOf: env.config.cataloguePath)
                 return try Importer(store: env.store, config: env.config, catalogue: catalogue).importFile(path, displayName: name)
             }
         }
-        router.get("/api/v1/payments") { req, _ -> Response in
-            try authorize(req)
+        router.get("/api/v1/payments") { req, ctx -> Response in
+            if let denied = authorize(req, ctx) { return denied }
             let which = req.uri.queryParameters.get("list") ?? "unmatched"
             let list = try env.store.read { db -> [PaymentRecord] in
                 switch which {
@@ -47,11 +47,9 @@ struct OfficeController: Sendable {
         return ConstantTime.equal(h.dropFirst(7).utf8, token.utf8)
     }
 
-    func authorize(_ req: Request) throws {
-        guard Self.bearerMatches(req.headers[.authorization], env.config.officeToken) else {
-            throw HTTPError(.unauthorized, headers: [.wwwAuthenticate: "Bearer realm=\"lotse-office\""],
-                            message: "office token required")
-        }
+    /// nil when the office token is right; else 401 (or 429 for a client that guessed wrong too often).
+    func authorize(_ req: Request, _ context: LotseContext) -> Response? {
+        BearerCheck(env: env, realm: "lotse-office").deny(req, context, token: env.config.officeToken)
     }
 
     static func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) throws -> Response {
@@ -63,13 +61,16 @@ struct OfficeController: Sendable {
     }
 
     /// Streams the body to a file in the data directory, runs `work` on it off the event loop, answers its summary.
-    func upload<T: Encodable & Sendable>(_ req: Request, _ work: @escaping @Sendable (String, String) throws -> T) async throws -> Response {
-        try authorize(req)
+    func upload<T: Encodable & Sendable>(_ req: Request, _ context: LotseContext,
+                                         _ work: @escaping @Sendable (String, String) throws -> T) async throws -> Response {
+        if let denied = authorize(req, context) { return denied }
         let name = Self.safeName(req.uri.queryParameters.get("name") ?? "upload")
-        let dir = env.config.dataDir + "/uploads"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let dir = Self.uploadsDirectory(dataDir: env.config.dataDir)
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let path = dir + "/" + UUID().uuidString + "-" + name
-        guard FileManager.default.createFile(atPath: path, contents: nil), let handle = FileHandle(forWritingAtPath: path) else {
+        // the spool file holds plates, names and IBANs: the office's eyes only, whatever the umask
+        guard FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600]),
+              let handle = FileHandle(forWritingAtPath: path) else {
             throw HTTPError(.internalServerError)
         }
         defer { try? FileManager.default.removeItem(atPath: path) }
@@ -94,6 +95,8 @@ struct OfficeController: Sendable {
             return try Self.json(["error": message], status: .unprocessableContent)
         }
     }
+
+    static func uploadsDirectory(dataDir: String) -> String { dataDir + "/uploads" }
 
     static func safeName(_ s: String) -> String {
         let cleaned = String(s.unicodeScalars.filter { CharacterSet.alphanumerics.contains($0) || "._-".unicodeScalars.contains($0) }.prefix(80))

@@ -5,6 +5,7 @@ import Hummingbird
 import LotseCore
 import LotseStats
 import NIOCore
+import Synchronization
 
 /// The evaluators' dashboard and data: `GET /stats` (with a sign-in form that sets a session cookie),
 /// `GET /api/v1/stats`, `GET /api/v1/stats.csv`. Bearer `LOTSE_EVALUATOR_TOKEN` or the session cookie;
@@ -14,19 +15,22 @@ struct StatsController: Sendable {
     let motorist: MotoristController
     static let cookie = "lotse_eval"
     static let sessionSeconds: Int64 = 8 * 3600
+    /// Sessions ended by `POST /stats/logout`, until they would have expired anyway.
+    let endedSessions = EndedSessions()
 
     func register(on router: Router<LotseContext>) {
-        router.get("/stats") { req, _ in try await dashboard(req) }
-        router.post("/stats/login") { req, _ in try await login(req) }
-        router.get("/api/v1/stats") { req, _ -> Response in
-            guard authorized(req) else { return unauthorized() }
+        router.get("/stats") { req, ctx in try await dashboard(req, ctx) }
+        router.post("/stats/login") { req, ctx in try await login(req, ctx) }
+        router.post("/stats/logout") { req, _ in try await logout(req) }
+        router.get("/api/v1/stats") { req, ctx -> Response in
+            if let denied = deny(req, ctx) { return denied }
             let s = try stats(req)
-            let data = try JSONSerialization.data(withJSONObject: s.jsonObject, options: [.sortedKeys])
+            let data = try JSONSerialization.data(withJSONObject: Self.suppressingSmallCounts(s.jsonObject), options: [.sortedKeys])
             return Response(status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-store"],
                             body: .init(byteBuffer: ByteBuffer(bytes: data)))
         }
-        router.get("/api/v1/stats.csv") { req, _ -> Response in
-            guard authorized(req) else { return unauthorized() }
+        router.get("/api/v1/stats.csv") { req, ctx -> Response in
+            if let denied = deny(req, ctx) { return denied }
             let s = try stats(req)
             return Response(status: .ok, headers: [.contentType: "text/csv; charset=utf-8", .cacheControl: "no-store",
                                                    .contentDisposition: "attachment; filename=\"lotse-stats-\(s.from)-\(s.to).csv\""],
@@ -34,24 +38,85 @@ struct StatsController: Sendable {
         }
     }
 
-    func unauthorized() -> Response {
-        Response(status: .unauthorized, headers: [.wwwAuthenticate: "Bearer realm=\"lotse-evaluator\"", .contentType: "text/plain"],
-                 body: .init(byteBuffer: ByteBuffer(string: "evaluator token required\n")))
-    }
-
     func key(_ token: String) -> SymmetricKey { SymmetricKey(data: SHA256.hash(data: Data(("lotse-evaluator-session|" + token).utf8))) }
 
-    func sessionValue(expires: Int64, token: String) -> String {
-        let mac = HMAC<SHA256>.authenticationCode(for: Data(String(expires).utf8), using: key(token))
-        return String(expires) + "." + Data(mac).map { String(format: "%02x", $0) }.joined()
+    /// The session cookie: `s1.<issued>.<expires>.<session id>.<HMAC over all before it>`. The server
+    /// checks the MAC, that the session was issued for at most `sessionSeconds` and has not expired, and
+    /// that it was not ended by signing out.
+    func sessionValue(issued: Int64, expires: Int64, session: String, token: String) -> String {
+        let text = "s1.\(issued).\(expires).\(session)"
+        let mac = HMAC<SHA256>.authenticationCode(for: Data(text.utf8), using: key(token))
+        return text + "." + Data(mac).map { String(format: "%02x", $0) }.joined()
     }
 
-    func authorized(_ req: Request) -> Bool {
-        guard let token = env.config.evaluatorToken, !token.isEmpty else { return false }
-        if OfficeController.bearerMatches(req.headers[.authorization], token) { return true }
-        guard let v = req.cookies[Self.cookie]?.value, let dot = v.firstIndex(of: "."), let exp = Int64(v[..<dot]),
-              exp > Int64(Date().timeIntervalSince1970) else { return false }
-        return ConstantTime.equal(sessionValue(expires: exp, token: token).utf8, v.utf8)
+    struct Session {
+        let id: String
+        let expires: Int64
+    }
+
+    /// The valid session the request's cookie names, if any.
+    func session(_ req: Request, now: Int64 = Int64(Date().timeIntervalSince1970)) -> Session? {
+        guard let token = env.config.evaluatorToken, !token.isEmpty, let v = req.cookies[Self.cookie]?.value, v.utf8.count < 200 else { return nil }
+        let parts = v.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 5, parts[0] == "s1", let issued = Int64(parts[1]), let expires = Int64(parts[2]),
+              parts[3].utf8.count == 32 else { return nil }
+        let session = String(parts[3])
+        guard ConstantTime.equal(sessionValue(issued: issued, expires: expires, session: session, token: token).utf8, v.utf8),
+              expires > now, issued <= now + 60, expires - issued <= Self.sessionSeconds, expires <= now + Self.sessionSeconds,
+              !endedSessions.contains(session, now: now) else { return nil }
+        return Session(id: session, expires: expires)
+    }
+
+    /// nil when the request may read the statistics (the evaluator's bearer token or a session); else 401, or
+    /// 429 while the client is throttled for wrong tokens.
+    func deny(_ req: Request, _ context: LotseContext) -> Response? {
+        guard let token = env.config.evaluatorToken, !token.isEmpty else {
+            return BearerCheck(env: env, realm: "lotse-evaluator").deny(req, context, token: nil)
+        }
+        if req.headers[.authorization] == nil, session(req) != nil { return nil }
+        return BearerCheck(env: env, realm: "lotse-evaluator").deny(req, context, token: token)
+    }
+
+    /// The JSON of `/api/v1/stats` with the rule of the dashboard and the CSV: a count of 1 to 4 is not
+    /// given. Such a count is `null`, and the object that holds it lists its key in `"suppressed"`
+    /// (counters per month and in total, page languages, payments per channel, group sizes of the comparisons).
+    static func suppressingSmallCounts(_ json: [String: Any]) -> [String: Any] {
+        func suppress(_ object: [String: Any], keys: Set<String>? = nil) -> [String: Any] {
+            var out = object
+            var hidden: [String] = []
+            for (k, v) in object where keys?.contains(k) ?? true {
+                if let n = v as? Int, n > 0, n < 5 {
+                    out[k] = NSNull()
+                    hidden.append(k)
+                }
+            }
+            if !hidden.isEmpty { out["suppressed"] = hidden.sorted() }
+            return out
+        }
+        var out = json
+        if let totals = json["totals"] as? [String: Any] { out["totals"] = suppress(totals) }
+        if let months = json["months"] as? [[String: Any]] { out["months"] = months.map { suppress($0) } }
+        if let languages = json["languages"] as? [String: Any] { out["languages"] = suppress(languages) }
+        if let times = json["time_to_payment"] as? [String: Any] {
+            out["time_to_payment"] = times.mapValues { value -> Any in
+                guard let t = value as? [String: Any] else { return value }
+                var hidden = suppress(t, keys: ["count"])
+                // a median or p90 of fewer than 5 payments tells of single payments
+                if hidden["suppressed"] != nil {
+                    hidden["median_days"] = NSNull()
+                    hidden["p90_days"] = NSNull()
+                }
+                return hidden
+            }
+        }
+        if var comparison = json["comparison"] as? [String: Any] {
+            let groupKeys: Set<String> = ["pilot_cases", "reference_cases"]
+            if let control = comparison["control_group"] as? [String: Any] {
+                comparison["control_group"] = suppress(control, keys: groupKeys)
+            }
+            out["comparison"] = suppress(comparison, keys: groupKeys)
+        }
+        return out
     }
 
     func stats(_ req: Request) throws -> PilotStats {
@@ -73,27 +138,51 @@ struct StatsController: Sendable {
         return try motorist.render("login", ctx, lang: lang, remember: remember, status: status, csrf: csrf, noStore: true)
     }
 
-    func login(_ req: Request) async throws -> HTML {
+    func login(_ req: Request, _ context: LotseContext) async throws -> Response {
         let form = Form.decode(String(buffer: try await req.body.collect(upTo: 8 * 1024)))
-        guard CSRF.verify(req, formValue: form["csrf"]) else { return try loginPage(req, message: "error_form_expired", status: .forbidden) }
+        guard CSRF.verify(req, formValue: form["csrf"]) else {
+            return try loginPage(req, message: "error_form_expired", status: .forbidden).response(from: req, context: context)
+        }
+        let client = env.proxies.client(req, context)
+        if let wait = env.authFailures.retryAfter(client) { return BearerCheck.tooMany(wait) }
         guard let token = env.config.evaluatorToken, !token.isEmpty,
               OfficeController.bearerMatches("Bearer " + (form["token"] ?? ""), token) else {
-            return try loginPage(req, message: "stats_login_wrong", status: .unauthorized)
+            env.authFailures.failed(client)
+            return try loginPage(req, message: "stats_login_wrong", status: .unauthorized).response(from: req, context: context)
         }
-        let exp = Int64(Date().timeIntervalSince1970) + Self.sessionSeconds
-        let secure = env.config.publicBaseURL.lowercased().hasPrefix("https://")
-        let cookie = Cookie(name: Self.cookie, value: sessionValue(expires: exp, token: token), maxAge: Int(Self.sessionSeconds),
+        env.authFailures.succeeded(client)
+        let now = Int64(Date().timeIntervalSince1970)
+        let (first, second) = CSRF.random.next()
+        let session = String(format: "%016llx%016llx", first, second)
+        let value = sessionValue(issued: now, expires: now + Self.sessionSeconds, session: session, token: token)
+        let cookie = Cookie(name: Self.cookie, value: value, maxAge: Int(Self.sessionSeconds),
                             path: "/", secure: secure, httpOnly: true, sameSite: .strict)
-        return HTML(body: "", status: .seeOther, headers: [.location: "/stats", .setCookie: cookie.description, .cacheControl: "no-store"])
+        return Response(status: .seeOther, headers: [.location: "/stats", .setCookie: cookie.description, .cacheControl: "no-store"])
     }
 
-    func dashboard(_ req: Request) async throws -> HTML {
-        guard authorized(req) else { return try loginPage(req, message: nil, status: .unauthorized) }
+    var secure: Bool { env.config.publicBaseURL.lowercased().hasPrefix("https://") }
+
+    /// Ends the session (a form with the CSRF value): the cookie is removed, and the session refused from now on
+    /// even if a copy of the cookie is sent again.
+    func logout(_ req: Request) async throws -> HTML {
+        let form = Form.decode(String(buffer: try await req.body.collect(upTo: 8 * 1024)))
+        guard CSRF.verify(req, formValue: form["csrf"]) else { return try loginPage(req, message: "error_form_expired", status: .forbidden) }
+        if let s = session(req) { endedSessions.end(s.id, expires: s.expires) }
+        let cleared = Cookie(name: Self.cookie, value: "", maxAge: 0, path: "/", secure: secure, httpOnly: true, sameSite: .strict)
+        return HTML(body: "", status: .seeOther, headers: [.location: "/stats", .setCookie: cleared.description, .cacheControl: "no-store"])
+    }
+
+    func dashboard(_ req: Request, _ context: LotseContext) async throws -> HTML {
+        guard deny(req, context) == nil else {
+            return try loginPage(req, message: nil, status: .unauthorized)
+        }
         let s = try stats(req)
         let (lang, remember) = motorist.language(req)
         let t = env.translations
         func tx(_ k: String) -> String { t.text(k, lang) }
         var ctx = motorist.base(lang, path: "/stats")
+        let csrf = CSRF.token(req)
+        ctx["csrf"] = csrf.value
         ctx["title"] = tx("stats_title")
         ctx["wide"] = true
         ctx["from"] = s.from.description
@@ -121,6 +210,23 @@ struct StatsController: Sendable {
         ctx["rows"] = (s.months.map { ($0.month, $0.counters) } + [(tx("stats_total"), s.totals)]).map { m, c in
             ["cells": [m] + c.values.map(PilotStats.suppressed)]
         }
-        return try motorist.render("stats", ctx, lang: lang, remember: remember, noStore: true)
+        return try motorist.render("stats", ctx, lang: lang, remember: remember, csrf: csrf, noStore: true)
+    }
+}
+
+/// Session ids ended by signing out, each kept until the session would have expired.
+final class EndedSessions: Sendable {
+    private let ended = Mutex([String: Int64]())
+
+    func end(_ id: String, expires: Int64) {
+        ended.withLock { map in
+            let now = Int64(Date().timeIntervalSince1970)
+            if map.count > 10_000 { map = map.filter { $0.value > now } }
+            map[id] = expires
+        }
+    }
+
+    func contains(_ id: String, now: Int64) -> Bool {
+        ended.withLock { $0[id].map { $0 > now } ?? false }
     }
 }

@@ -15,6 +15,7 @@ struct ServeCommand: AsyncParsableCommand {
     func run() async throws {
         let config = common.config()
         let env = try await WebEnvironment(config: config, store: try common.store(config))
+        DataDirectory.prepareForServing(dataDir: config.dataDir)
         let app = buildApplication(environment: env, host: host, port: port)
         try await app.runService()
     }

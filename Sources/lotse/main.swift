@@ -10,6 +10,10 @@ func fail(_ message: String, code: Int32) -> Never {
     exit(code)
 }
 
+// Everything Lotse creates (database, WAL, keys, rejects, reminders, uploads, QR codes and manifests) is
+// its owner's only: plates, payer names, IBANs and capability tokens. Files 0600, directories 0700.
+umask(0o077)
+
 // `serve`: request handlers run on the event loops (see runTasksOnEventLoops).
 if CommandLine.arguments.dropFirst().first == "serve" { _ = runTasksOnEventLoops() }
 
