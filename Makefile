@@ -11,7 +11,7 @@ APT_RUNTIME := libqrencode-dev:libqrencode libcurl4-openssl-dev:libcurl libsqlit
 APT_TEST_TOOLS := zbar-tools:zbarimg sqlite3:sqlite3 python3:python3 openssl:openssl
 APT_BENCH_TOOLS := wrk:wrk nginx-light:nginx
 
-.PHONY: deps test-deps bench-deps build demo test bench clean serve screenshots
+.PHONY: deps test-deps bench-deps build demo test bench clean serve screenshots fuzz
 
 define need_pkgconfig
 $(shell for spec in $(1); do pkg=$${spec%%:*}; pc=$${spec##*:}; pkg-config --exists $$pc 2>/dev/null || echo $$pkg; done)
@@ -68,5 +68,9 @@ bench: bench-deps
 	$(SWIFT) build -c release
 	bash Benchmarks/run.sh
 
+# Each fuzz target under libFuzzer for FUZZ_SECONDS (default 60); see scripts/fuzz.sh.
+fuzz: deps
+	bash scripts/fuzz.sh
+
 clean:
-	rm -rf .build $(DATA_DIR)
+	rm -rf .build .build-fuzz $(DATA_DIR)

@@ -124,6 +124,11 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
         ]),
 
+        // Fuzz targets: every outside input through the real code path, with invariants (`make fuzz`, corpus tests).
+        .target(name: "LotseFuzzTargets", dependencies: ["LotseCore", "LotseStorage", "LotseImport", "LotseBank", "LotseTokens"]),
+        // libFuzzer's entry point (`make fuzz`), or a replayer of saved inputs in the normal build.
+        .executableTarget(name: "lotse-fuzz", dependencies: ["LotseCore", "LotseFuzzTargets"]),
+
         // Helpers for the tests: temp dirs, running the real binary, zbarimg.
         .target(name: "LotseTestSupport", dependencies: ["LotseHTTP"], path: "Tests/LotseTestSupport"),
         .testTarget(name: "LotseCoreTests", dependencies: ["LotseCore", "LotseTestSupport"]),
@@ -143,5 +148,6 @@ let package = Package(
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ]),
         .testTarget(name: "LotseCLITests", dependencies: ["LotseCore", "LotseStorage", "LotseTestSupport"]),
+        .testTarget(name: "LotseFuzzTests", dependencies: ["LotseFuzzTargets", "LotseTestSupport"]),
     ]
 )

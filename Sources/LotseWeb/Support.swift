@@ -133,18 +133,9 @@ enum CSRF {
     }
 }
 
-/// Parses an `application/x-www-form-urlencoded` body.
+/// Parses an `application/x-www-form-urlencoded` body (`LotseCore.FormDecoding`, which the fuzzer drives).
 enum Form {
-    static func decode(_ body: String) -> [String: String] {
-        var out: [String: String] = [:]
-        for pair in body.split(separator: "&") {
-            let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            let k = String(kv[0]).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? ""
-            let v = kv.count > 1 ? (String(kv[1]).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? "") : ""
-            if out[k] == nil { out[k] = v }
-        }
-        return out
-    }
+    static func decode(_ body: String) -> [String: String] { FormDecoding.decode(body) }
 }
 
 /// 128-bit random values from the kernel's CSPRNG, read 256 at a time from `/dev/urandom` (one read
