@@ -28,6 +28,7 @@ struct Options {
     var reorderWebhooks = 0.0
     var pendingCaptures = 0.0  // the capture is PENDING; COMPLETED follows by webhook
     var doubleCapture = 0.0    // a PayPal bug: a capture with a new request id captures again
+    var repeatOrderIDs = false // a provider fault: every new order gets the id of the first order (which stays as it is)
     var tokenLifetime = 32400
 
     static func parse(_ args: [String]) -> Options {
@@ -52,11 +53,12 @@ struct Options {
             case "--reorder-webhooks": o.reorderWebhooks = Double(next()) ?? 0
             case "--pending-captures": o.pendingCaptures = Double(next()) ?? 0
             case "--double-capture": o.doubleCapture = Double(next()) ?? 0
+            case "--repeat-order-ids": o.repeatOrderIDs = true
             case "--token-lifetime": o.tokenLifetime = Int(next()) ?? 32400
             case "-h", "--help":
                 print("usage: lotse-paypal-sim [--port P] [--webhook-url URL] [--webhook-id ID] [--client-id ID --client-secret S] [--seed N]\n"
                       + "  faults (rates 0..1): --fail --lost-response --slow [--delay S] --duplicate-webhooks --drop-webhooks\n"
-                      + "  --reorder-webhooks --pending-captures --double-capture")
+                      + "  --reorder-webhooks --pending-captures --double-capture; --repeat-order-ids")
                 exit(0)
             default:
                 FileHandle.standardError.write(Data("lotse-paypal-sim: unknown option \(args[i])\n".utf8))
@@ -68,7 +70,7 @@ struct Options {
     }
 }
 
-struct SimCapture { var id: String; var status: String; var value: String }
+struct SimCapture { var id: String; var status: String; var value: String; var refundID: String? = nil }
 
 struct SimOrder {
     var id: String
@@ -90,6 +92,9 @@ final class Sim: @unchecked Sendable {
         var orders: [String: SimOrder] = [:]
         var replies: [String: (Int, [String: Any])] = [:]
         var sent: [String: (eventID: String, body: [UInt8])] = [:]
+        /// Every signed webhook, sent or dropped, with its headers (for tests: `/sim/webhooks`).
+        var signed: [(headers: [(String, String)], body: [UInt8])] = []
+        var firstOrderID: String?
         var counter = 0
     }
     let state: NIOLockedValueBox<State>
@@ -157,13 +162,14 @@ final class Sim: @unchecked Sendable {
 
     // MARK: webhooks
 
-    func sendWebhook(_ type: String, resource: [String: Any]) {
-        guard let url = o.webhookURL, !roll(o.dropWebhooks) else { return }
+    func sendWebhook(_ type: String, resource: [String: Any], force: Bool = false) {
+        guard let url = o.webhookURL else { return }
+        let dropped = !force && roll(o.dropWebhooks)
         let eventID = newID("WH-")
         let event: [String: Any] = ["id": eventID, "event_type": type, "resource_type": type.hasPrefix("CHECKOUT") ? "checkout-order" : "capture",
                                     "create_time": ISO8601DateFormatter().string(from: Date()), "resource": resource]
         let body = Array((try? JSONSerialization.data(withJSONObject: event, options: [.sortedKeys])) ?? Data())
-        let copies = roll(o.duplicateWebhooks) ? 2 : 1
+        let copies = dropped ? 1 : roll(o.duplicateWebhooks) ? 2 : 1
         let delay = roll(o.reorderWebhooks) ? 0.3 + Double(state.withLockedValue { $0.rng.next() % 700 }) / 1000 : 0.02
         for _ in 0..<copies {
             let tid = UUID().uuidString
@@ -171,10 +177,14 @@ final class Sim: @unchecked Sendable {
             let crc = CRC32.checksum(body)
             let message = "\(tid)|\(time)|\(o.webhookID)|\(crc)"
             let sig = Data(HMAC<SHA256>.authenticationCode(for: Data(message.utf8), using: signingKey)).base64EncodedString()
-            state.withLockedValue { $0.sent[tid] = (eventID, body) }
             let headers = [("Content-Type", "application/json"), ("PAYPAL-TRANSMISSION-ID", tid), ("PAYPAL-TRANSMISSION-TIME", time),
                            ("PAYPAL-TRANSMISSION-SIG", sig), ("PAYPAL-CERT-URL", base + "/v1/notifications/certs/sim"),
                            ("PAYPAL-AUTH-ALGO", "SHA256withRSA")]
+            state.withLockedValue {
+                $0.sent[tid] = (eventID, body)
+                $0.signed.append((headers, body))
+            }
+            if dropped { return }
             let http = self.http
             Task.detached {
                 try? await Task.sleep(nanoseconds: UInt64(delay * 1e9))
@@ -187,13 +197,16 @@ final class Sim: @unchecked Sendable {
         }
     }
 
-    func verify(_ req: [String: Any]) -> Bool {
-        guard let tid = req["transmission_id"] as? String, let time = req["transmission_time"] as? String,
+    /// PayPal's check: the signature is over `transmission_id|time|webhook_id|crc32(body)`, and the event asked about must
+    /// be the very bytes that were sent (a re-serialised or changed event fails, as its CRC32 does at PayPal).
+    func verify(_ raw: [UInt8]) -> Bool {
+        guard let req = (try? JSONSerialization.jsonObject(with: Data(raw))) as? [String: Any],
+              let tid = req["transmission_id"] as? String, let time = req["transmission_time"] as? String,
               let sig = req["transmission_sig"] as? String, let webhookID = req["webhook_id"] as? String,
-              let event = req["webhook_event"] as? [String: Any], let eventID = event["id"] as? String,
-              webhookID == o.webhookID, let sent = state.withLockedValue({ $0.sent[tid] }), sent.eventID == eventID
+              let event = RawJSON.member(raw, "webhook_event"),
+              webhookID == o.webhookID, let sent = state.withLockedValue({ $0.sent[tid] }), sent.body == event
         else { return false }
-        let message = "\(tid)|\(time)|\(webhookID)|\(CRC32.checksum(sent.body))"
+        let message = "\(tid)|\(time)|\(webhookID)|\(CRC32.checksum(event))"
         guard let given = Data(base64Encoded: sig) else { return false }
         return HMAC<SHA256>.isValidAuthenticationCode(given, authenticating: Data(message.utf8), using: signingKey)
     }
@@ -201,6 +214,67 @@ final class Sim: @unchecked Sendable {
     func captureResource(_ ord: SimOrder, _ c: SimCapture) -> [String: Any] {
         ["id": c.id, "status": c.status, "amount": ["currency_code": "EUR", "value": c.value], "invoice_id": ord.invoiceID,
          "supplementary_data": ["related_ids": ["order_id": ord.id]]]
+    }
+}
+
+/// The bytes of a top-level member's value in a JSON object, exactly as they stand.
+enum RawJSON {
+    static func member(_ b: [UInt8], _ name: String) -> [UInt8]? {
+        var i = 0
+        func isSpace(_ c: UInt8) -> Bool { c == 0x20 || c == 0x09 || c == 0x0A || c == 0x0D }
+        func spaces() { while i < b.count, isSpace(b[i]) { i += 1 } }
+        func string() -> Bool {
+            i += 1
+            while i < b.count {
+                if b[i] == UInt8(ascii: "\\") { i += 2; continue }
+                if b[i] == UInt8(ascii: "\"") { i += 1; return true }
+                i += 1
+            }
+            return false
+        }
+        func value() -> Bool {
+            guard i < b.count else { return false }
+            if b[i] == UInt8(ascii: "\"") { return string() }
+            if b[i] == UInt8(ascii: "{") || b[i] == UInt8(ascii: "[") {
+                var depth = 0
+                while i < b.count {
+                    let c = b[i]
+                    if c == UInt8(ascii: "\"") {
+                        guard string() else { return false }
+                        continue
+                    }
+                    if c == UInt8(ascii: "{") || c == UInt8(ascii: "[") { depth += 1 }
+                    if c == UInt8(ascii: "}") || c == UInt8(ascii: "]") {
+                        depth -= 1
+                        if depth == 0 { i += 1; return true }
+                    }
+                    i += 1
+                }
+                return false
+            }
+            while i < b.count, !isSpace(b[i]), b[i] != UInt8(ascii: ","), b[i] != UInt8(ascii: "}"), b[i] != UInt8(ascii: "]") { i += 1 }
+            return true
+        }
+        spaces()
+        guard i < b.count, b[i] == UInt8(ascii: "{") else { return nil }
+        i += 1
+        while true {
+            spaces()
+            guard i < b.count, b[i] == UInt8(ascii: "\"") else { return nil }
+            let keyStart = i + 1
+            guard string() else { return nil }
+            let key = Array(b[keyStart..<(i - 1)])
+            spaces()
+            guard i < b.count, b[i] == UInt8(ascii: ":") else { return nil }
+            i += 1
+            spaces()
+            let start = i
+            guard value() else { return nil }
+            if key == Array(name.utf8) { return Array(b[start..<i]) }
+            spaces()
+            guard i < b.count, b[i] == UInt8(ascii: ",") else { return nil }
+            i += 1
+        }
     }
 }
 
@@ -253,10 +327,16 @@ router.post("/v2/checkout/orders") { req, _ -> Response in
     else { return Sim.error(400, "INVALID_REQUEST", "MISSING_REQUIRED_PARAMETER", "Request is not well-formed") }
     let ord = SimOrder(id: sim.newID("SIMO"), status: "PAYER_ACTION_REQUIRED", value: value,
                        invoiceID: (pu["invoice_id"] as? String) ?? "", returnURL: ret, cancelURL: cancel)
-    let reply = sim.orderJSON(ord, base: sim.base)
-    sim.state.withLockedValue { s in
-        s.orders[ord.id] = ord
+    let reply = sim.state.withLockedValue { s -> [String: Any] in
+        var reply = sim.orderJSON(ord, base: sim.base)
+        if options.repeatOrderIDs, let first = s.firstOrderID, let old = s.orders[first] {
+            reply = sim.orderJSON(old, base: sim.base)   // the first order's id (and state) again
+        } else {
+            s.orders[ord.id] = ord
+            if s.firstOrderID == nil { s.firstOrderID = ord.id }
+        }
         if let r = requestID { s.replies["create:" + r] = (201, reply) }
+        return reply
     }
     if sim.roll(options.lostResponse) { return Sim.error(500, "INTERNAL_SERVER_ERROR", nil, "injected lost response") }
     return Sim.json(201, reply)
@@ -344,7 +424,42 @@ router.post("/v1/notifications/verify-webhook-signature") { req, _ -> Response i
     guard let obj = try? JSONSerialization.jsonObject(with: Data(buffer: data)) as? [String: Any] else {
         return Sim.error(400, "INVALID_REQUEST", nil, "Request is not well-formed")
     }
-    return Sim.json(200, ["verification_status": sim.verify(obj) ? "SUCCESS" : "FAILURE"])
+    _ = obj
+    return Sim.json(200, ["verification_status": sim.verify(Array(buffer: data)) ? "SUCCESS" : "FAILURE"])
+}
+
+/// `POST /v2/payments/captures/{id}/refund`: the whole capture goes back (idempotent by `PayPal-Request-Id`).
+router.post("/v2/payments/captures/:id/refund") { req, ctx -> Response in
+    guard sim.authorized(req) else { return Sim.error(401, "AUTHENTICATION_FAILURE", nil, "Authentication failed") }
+    if let f = await sim.faultBefore() { return f }
+    guard let id = ctx.parameters.get("id") else { return Sim.error(404, "RESOURCE_NOT_FOUND", nil, "no capture") }
+    let requestID = req.headers[HTTPField.Name("PayPal-Request-Id")!] ?? UUID().uuidString
+    enum Outcome { case reply([String: Any], webhook: [String: Any]?); case error(Response) }
+    let outcome: Outcome = sim.state.withLockedValue { s in
+        if let replay = s.replies["refund:" + requestID] { return .reply(replay.1, webhook: nil) }
+        guard let (orderID, index) = s.orders.lazy.compactMap({ (k, o) in o.captures.firstIndex { $0.id == id }.map { (k, $0) } }).first,
+              var ord = s.orders[orderID]
+        else { return .error(Sim.error(404, "RESOURCE_NOT_FOUND", "INVALID_RESOURCE_ID", "Specified resource ID does not exist.")) }
+        guard ord.captures[index].status == "COMPLETED" else {
+            return .error(Sim.error(422, "UNPROCESSABLE_ENTITY", "CAPTURE_FULLY_REFUNDED", "The capture has already been fully refunded."))
+        }
+        s.counter += 1
+        let refundID = "SIMR" + String(format: "%08X", s.counter)
+        ord.captures[index].status = "REFUNDED"
+        ord.captures[index].refundID = refundID
+        s.orders[orderID] = ord
+        let reply: [String: Any] = ["id": refundID, "status": "COMPLETED",
+                                    "amount": ["currency_code": "EUR", "value": ord.captures[index].value]]
+        s.replies["refund:" + requestID] = (201, reply)
+        return .reply(reply, webhook: sim.captureResource(ord, ord.captures[index]))
+    }
+    switch outcome {
+    case .error(let r): return r
+    case .reply(let obj, let webhook):
+        if let webhook { sim.sendWebhook("PAYMENT.CAPTURE.REFUNDED", resource: webhook) }
+        if sim.roll(options.lostResponse) { return Sim.error(500, "INTERNAL_SERVER_ERROR", nil, "injected lost response") }
+        return Sim.json(201, obj)
+    }
 }
 
 /// The payer-action page: approve or cancel. `?sim_action=approve|cancel` does it at once (tests, scripted demo).
@@ -380,9 +495,29 @@ router.post("/checkoutnow/cancel") { req, _ in decide(req.uri.queryParameters.ge
 /// For tests: every order with its captures.
 router.get("/sim/orders") { _, _ -> Response in
     let orders = sim.state.withLockedValue { $0.orders.values.map { o -> [String: Any] in
-        ["id": o.id, "status": o.status, "invoice_id": o.invoiceID, "value": o.value, "captures": o.captures.map { ["id": $0.id, "status": $0.status] }]
+        ["id": o.id, "status": o.status, "invoice_id": o.invoiceID, "value": o.value,
+         "captures": o.captures.map { ["id": $0.id, "status": $0.status, "refund_id": $0.refundID ?? ""] }]
     } }
     return Sim.json(200, orders)
+}
+
+/// For tests: every webhook signed so far (sent or dropped), with its headers and its body as text.
+router.get("/sim/webhooks") { _, _ -> Response in
+    let all = sim.state.withLockedValue { $0.signed.map { w -> [String: Any] in
+        ["headers": Dictionary(w.headers, uniquingKeysWith: { a, _ in a }), "body": String(decoding: w.body, as: UTF8.self)]
+    } }
+    return Sim.json(200, all)
+}
+
+/// For tests: signs and sends an event with the given type and resource, whatever the orders are (a genuine
+/// signature on contents the API does not confirm).
+router.post("/sim/send-webhook") { req, _ -> Response in
+    let data = try await req.body.collect(upTo: 64 * 1024)
+    guard let obj = try? JSONSerialization.jsonObject(with: Data(buffer: data)) as? [String: Any],
+          let type = obj["event_type"] as? String, let resource = obj["resource"] as? [String: Any]
+    else { return Sim.error(400, "INVALID_REQUEST", nil, "event_type and resource are required") }
+    sim.sendWebhook(type, resource: resource, force: true)
+    return Sim.json(200, [:] as [String: Any])
 }
 
 let app = Application(router: router, configuration: .init(address: .hostname(options.host, port: options.port), serverName: nil))

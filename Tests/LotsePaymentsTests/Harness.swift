@@ -12,6 +12,7 @@ final class PayPalHarness: @unchecked Sendable {
     var sim: Process!
     var serve: Process!
     var tokens: [String: String] = [:]   // case number -> token
+    var serveEnv: [String: String] = [:]
     let http = CurlClient(connectTimeout: 2, timeout: 10)
     var base: String { "http://127.0.0.1:\(port)" }
     var simBase: String { "http://127.0.0.1:\(simPort)" }
@@ -43,9 +44,41 @@ final class PayPalHarness: @unchecked Sendable {
         }
         serveEnv["LOTSE_PAYPAL_TIMEOUT"] = "1"
         for (k, v) in extra { serveEnv[k] = v }
+        self.serveEnv = serveEnv
         serve = try TestSupport.startServer(TestSupport.lotse, ["serve", "--port", String(port)], env: serveEnv, log: dir + "/serve.log")
         try waitFor(base + "/healthz")
         try waitFor(simBase + "/sim/orders")
+    }
+
+    /// Stops `lotse serve` and starts it again on the same port; `reinstall`: on a new database with the same tickets
+    /// imported again (the same case ids, as after a reinstall), against the same simulator.
+    func restartServe(reinstall: Bool = false) throws {
+        serve.terminate()
+        serve.waitUntilExit()
+        if reinstall {
+            for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: dir + "/lotse.sqlite" + suffix) }
+            guard try TestSupport.lotse(["import", dir + "/t.csv"], dataDir: dir, env: ["LOTSE_PUBLIC_BASE_URL": base]).status == 0 else {
+                throw Failure("import failed")
+            }
+        }
+        serve = try TestSupport.startServer(TestSupport.lotse, ["serve", "--port", String(port)], env: serveEnv, log: dir + "/serve2.log")
+        try waitFor(base + "/healthz")
+    }
+
+    /// A bearer token of the simulator, for calling its API as someone other than Lotse.
+    func simAccessToken() throws -> String {
+        let token = try http.sendBlocking(OutboundRequest(method: "POST", url: simBase + "/v1/oauth2/token", headers: [
+            ("Authorization", "Basic " + Data("sim-client:sim-secret".utf8).base64EncodedString()),
+            ("Content-Type", "application/x-www-form-urlencoded")], body: Array("grant_type=client_credentials".utf8)))
+        return (try JSONSerialization.jsonObject(with: Data(token.body)) as! [String: Any])["access_token"] as! String
+    }
+
+    /// Every webhook the simulator signed (sent or dropped): headers and body.
+    func simWebhooks() throws -> [(headers: [String: String], body: String)] {
+        let r = try http.sendBlocking(OutboundRequest(url: simBase + "/sim/webhooks"))
+        return (try JSONSerialization.jsonObject(with: Data(r.body)) as! [[String: Any]]).map {
+            ($0["headers"] as! [String: String], $0["body"] as! String)
+        }
     }
 
     struct Failure: Error, CustomStringConvertible { var description: String; init(_ d: String) { description = d } }

@@ -116,8 +116,9 @@ struct Dice {
     }
 
     /// A paid case is never captured again: an order approved in a second tab after the first one was paid is
-    /// left uncaptured. Should PayPal capture it anyway, the second payment goes on the refund list.
-    @Test func aPaidCaseIsNotCapturedAgainAndASecondCaptureGoesOnTheRefundList() async throws {
+    /// left uncaptured. Should PayPal capture it anyway, the second payment is recorded as a refund and refunded
+    /// through PayPal's API (so it leaves the office's list of refunds still to make).
+    @Test func aPaidCaseIsNotCapturedAgainAndASecondCaptureIsRefundedThroughPayPal() async throws {
         let h = try PayPalHarness(cases: 1)
         defer { h.stop() }
         let tok = h.tokens["KL-2026-0000001"]!
@@ -157,6 +158,20 @@ struct Dice {
         }
         #expect(status == .paid)
         #expect(payments.map(\.disposition) == [.paid, .refund])
-        #expect(try h.store().read { try Ledger.refunds($0).count } == 1)
+        var refund: (status: String, refundID: String?)?
+        let secondCapture = try #require(payments.last?.externalID)
+        for _ in 0..<30 where refund?.status != "completed" {
+            try await Task.sleep(nanoseconds: 100_000_000)
+            refund = try h.store().read { try ProviderOrders.refund($0, captureID: secondCapture) }
+        }
+        #expect(refund?.status == "completed")
+        let atPayPal = try #require(simCaptures(try h.simOrders(), order: firstOrder).first)
+        #expect(atPayPal["status"] as? String == "REFUNDED" && atPayPal["refund_id"] as? String == refund?.refundID)
+        #expect(try caseState(h, "KL-2026-0000001").1[1].note?.contains("refunded through PayPal") == true)
+        #expect(try h.store().read { try Ledger.refunds($0).count } == 0)
+        // The refund's webhook changes nothing more; the paid capture stays.
+        try await Task.sleep(nanoseconds: 500_000_000)
+        #expect(try caseState(h, "KL-2026-0000001").0 == .paid)
+        #expect(try caseState(h, "KL-2026-0000001").1.map(\.disposition) == [.paid, .refund])
     }
 }
