@@ -65,15 +65,17 @@ public enum Money {
 }
 
 extension String {
-    /// Trims ASCII spaces, tabs, CR and LF (Foundation-free, cheap).
+    /// Trims Unicode whitespace (spaces, tabs, CR, LF, NBSP, the other Unicode spaces) from both ends, whole
+    /// characters at a time: a character whose UTF-8 ends in the byte 0xA0 (à, Š, †) is never cut.
+    /// Text that starts and ends with a visible ASCII byte (almost every field) is returned as it is.
     public func trimmingSpaces() -> String {
         let u = self.utf8
-        var start = u.startIndex, end = u.endIndex
-        while start < end, Self.isSpace(u[start]) { start = u.index(after: start) }
-        while end > start, Self.isSpace(u[u.index(before: end)]) { end = u.index(before: end) }
-        if start == u.startIndex && end == u.endIndex { return self }
+        guard let first = u.first, let last = u.last else { return self }
+        if first > 32 && first < 0x7F && last > 32 && last < 0x7F { return self }
+        var start = startIndex, end = endIndex
+        while start < end, self[start].isWhitespace { start = index(after: start) }
+        while end > start, self[index(before: end)].isWhitespace { end = index(before: end) }
+        if start == startIndex && end == endIndex { return self }
         return String(self[start..<end])
     }
-
-    static func isSpace(_ b: UInt8) -> Bool { b == 32 || b == 9 || b == 13 || b == 10 || b == 0xA0 }
 }
