@@ -57,47 +57,141 @@ final class ByteReader {
         return true
     }
 
-    /// Calls `body` with each CSV record: the bytes of one logical line (quoted fields may contain
-    /// newlines), without the line end, and the physical line number where it starts.
-    func forEachRecord(_ body: (UnsafeBufferPointer<UInt8>, Int) throws -> Void) throws {
+    /// One CSV record: the bytes of one logical line (quoted fields may contain line ends) without its
+    /// line end, the physical line number where it starts, and what was wrong with it, if anything.
+    struct Record {
+        var bytes: UnsafeBufferPointer<UInt8>
+        var line: Int
+        var problem: Problem?
+    }
+
+    enum Problem: Equatable {
+        /// A line longer than the record limit: `bytes` holds only its start; the rest was skipped.
+        case tooLong(bytes: Int)
+        /// A quoted field that is never closed (or not before the record limit): the record is the
+        /// first physical line only, and reading goes on at the next line.
+        case unterminatedQuote
+    }
+
+    enum ScanState { case fieldStart, unquoted, quoted, quoteInQuoted }
+
+    /// Calls `body` with each CSV record (RFC 4180 with `;`): a `"` opens a quoted field only at the start
+    /// of a field, elsewhere it is a character; a record ends at CR, LF or CRLF outside quotes. A record
+    /// never grows past `maxRecord` bytes: an over-long line or a quote that is never closed becomes one
+    /// record with a `problem`, and the next line is read as the next record, so no row is swallowed.
+    func forEachRecord(maxRecord: Int = 1 << 20, _ body: (Record) throws -> Void) throws {
+        let semicolon = UInt8(ascii: ";"), quote = UInt8(ascii: "\""), cr: UInt8 = 13, lf: UInt8 = 10
         var line = 1
-        var scan = 0 // offset from start already scanned
-        var inQuotes = false
-        var newlinesInRecord = 0
+        var scan = 0            // offset from start already scanned
+        var state = ScanState.fieldStart
+        var breaksInRecord = 0  // line ends inside quoted fields of this record
+        var firstBreak = -1     // offset from start of the first of them
+        var previousCR = false  // inside quotes: CRLF is one line end
+        var skipLF = false      // the last record ended at CR: an LF right after it belongs to it
+        var skipping = false    // inside an over-long line: discarded up to its end
+
+        func deliver(_ stop: Int, _ problem: Problem?, next: Int) throws {
+            try buffer.withUnsafeBufferPointer { p in
+                try body(Record(bytes: UnsafeBufferPointer(rebasing: p[start..<stop]), line: line, problem: problem))
+            }
+            line += 1
+            start = next
+            scan = 0
+            state = .fieldStart
+            breaksInRecord = 0
+            firstBreak = -1
+            previousCR = false
+        }
+
         while true {
+            if skipLF && start < end {
+                if buffer[start] == lf { start += 1 }
+                skipLF = false
+            }
+            if skipping {
+                var found = -1
+                buffer.withUnsafeBufferPointer { p in
+                    var i = start
+                    while i < end { if p[i] == cr || p[i] == lf { found = i; break }; i += 1 }
+                }
+                if found >= 0 {
+                    skipLF = buffer[found] == cr
+                    start = found + 1
+                    skipping = false
+                    continue
+                }
+                start = end
+                if !fill() { return }
+                continue
+            }
             var found = -1
             buffer.withUnsafeBufferPointer { p in
                 var i = start + scan
-                while i < end {
+                scanning: while i < end {
                     let c = p[i]
-                    if c == 34 { inQuotes.toggle() } else if c == 10 {
-                        if !inQuotes { found = i; break }
-                        newlinesInRecord += 1
+                    switch state {
+                    case .fieldStart:
+                        if c == quote { state = .quoted } else if c == semicolon { state = .fieldStart } else if c == cr || c == lf {
+                            found = i; break scanning
+                        } else { state = .unquoted }
+                    case .unquoted:
+                        // the common case: run to the next separator or line end
+                        while i < end {
+                            let d = p[i]
+                            if d == semicolon { state = .fieldStart; break }
+                            if d == cr || d == lf { found = i; break scanning }
+                            i += 1
+                        }
+                    case .quoted:
+                        if c == quote {
+                            state = .quoteInQuoted
+                            previousCR = false
+                        } else if c == cr || (c == lf && !previousCR) {
+                            breaksInRecord += 1
+                            if firstBreak < 0 { firstBreak = i - start }
+                            previousCR = c == cr
+                        } else {
+                            previousCR = false
+                        }
+                    case .quoteInQuoted:
+                        if c == quote { state = .quoted } else if c == semicolon { state = .fieldStart } else if c == cr || c == lf {
+                            found = i; break scanning
+                        } else { state = .unquoted } // text after the closing quote: the field parser rejects the row
                     }
                     i += 1
                 }
                 if found < 0 { scan = end - start }
             }
             if found >= 0 {
-                var stop = found
-                if stop > start && buffer[stop - 1] == 13 { stop -= 1 }
-                try buffer.withUnsafeBufferPointer { p in
-                    try body(UnsafeBufferPointer(rebasing: p[start..<stop]), line)
+                let breaks = breaksInRecord
+                skipLF = buffer[found] == cr
+                try deliver(found, nil, next: found + 1)
+                line += breaks
+                continue
+            }
+            let inQuotes = state == .quoted
+            if end - start > maxRecord {
+                if inQuotes && firstBreak >= 0 {
+                    let stop = start + firstBreak
+                    skipLF = buffer[stop] == cr
+                    try deliver(stop, .unterminatedQuote, next: stop + 1)
+                } else {
+                    let length = end - start
+                    try deliver(start + min(length, 1100), .tooLong(bytes: length), next: end)
+                    skipping = true
                 }
-                line += 1 + newlinesInRecord
-                newlinesInRecord = 0
-                start = found + 1
-                scan = 0
-                inQuotes = false
                 continue
             }
             if !fill() {
                 if end > start {
-                    var stop = end
-                    if buffer[stop - 1] == 13 { stop -= 1 }
-                    try buffer.withUnsafeBufferPointer { p in
-                        try body(UnsafeBufferPointer(rebasing: p[start..<stop]), line)
+                    if inQuotes && firstBreak >= 0 {
+                        let stop = start + firstBreak
+                        skipLF = buffer[stop] == cr
+                        try deliver(stop, .unterminatedQuote, next: stop + 1)
+                        eof = false // the rest of the buffer is read again; fill() finds nothing new and sets it back
+                        continue
                     }
+                    try deliver(end, inQuotes ? .unterminatedQuote : nil, next: end)
                 }
                 return
             }

@@ -7,36 +7,89 @@ struct CSVFormat {
     static let known = required + ["officer_id", "plate_country", "amount_eur", "house_no", "place_note", "zip",
                                    "lat", "lon", "qr_printed", "vehicle_make", "vehicle_color"]
 
-    /// Splits one record into fields.
-    static func fields(_ bytes: UnsafeBufferPointer<UInt8>) -> [String] {
+    /// The longest field Lotse keeps, in bytes: a street, a note or a plate is far shorter.
+    static let maxFieldBytes = 1024
+
+    /// One record split into fields, or why it cannot be read.
+    struct Row {
+        var fields: [String]
+        var problem: String?
+    }
+
+    /// Splits one record into fields (RFC 4180 with `;`). A quote opens a field only at its start; a quoted
+    /// field must end with its quote (`"a""b"`), text after the closing quote is malformed. Control bytes other
+    /// than tab (and CR, LF inside quotes) and fields over `maxFieldBytes` make the record a rejected row.
+    static func fields(_ bytes: UnsafeBufferPointer<UInt8>) -> Row {
+        let semicolon = UInt8(ascii: ";"), quote = UInt8(ascii: "\"")
         var out: [String] = []
         out.reserveCapacity(24)
+        var problem: String?
+        func note(_ message: @autoclosure () -> String) { if problem == nil { problem = message() } }
+        func control(_ b: UInt8) -> Bool { (b < 32 && b != 9) || b == 127 }
+        func controlName(_ b: UInt8) -> String { b == 0 ? "a NUL byte" : "the control character 0x" + String(b, radix: 16, uppercase: true) }
         var i = 0
         let n = bytes.count
         while true {
-            if i < n && bytes[i] == 34 { // quoted field
+            let number = out.count + 1
+            if i < n && bytes[i] == quote { // quoted field
                 var field: [UInt8] = []
                 i += 1
+                var closed = false
                 while i < n {
-                    if bytes[i] == 34 {
-                        if i + 1 < n && bytes[i + 1] == 34 { field.append(34); i += 2; continue }
+                    let b = bytes[i]
+                    if b == quote {
+                        if i + 1 < n && bytes[i + 1] == quote { field.append(quote); i += 2; continue }
                         i += 1
+                        closed = true
                         break
                     }
-                    field.append(bytes[i]); i += 1
+                    if control(b) && b != 10 && b != 13 { note("field \(number): \(controlName(b))") }
+                    field.append(b)
+                    i += 1
                 }
-                while i < n && bytes[i] != 59 { field.append(bytes[i]); i += 1 } // tolerate junk after the quote
+                if !closed { note("field \(number): a quoted field that is never closed") }
+                if i < n && bytes[i] != semicolon { note("field \(number): text after the closing quote") }
+                while i < n && bytes[i] != semicolon { field.append(bytes[i]); i += 1 }
+                if field.count > maxFieldBytes { note("field \(number) is longer than \(maxFieldBytes) bytes") }
                 out.append(field.withUnsafeBufferPointer { TextDecoding.decode($0) })
             } else {
                 let s = i
-                while i < n && bytes[i] != 59 { i += 1 }
+                while i < n && bytes[i] != semicolon {
+                    if control(bytes[i]) { note("field \(number): \(controlName(bytes[i]))") }
+                    i += 1
+                }
+                if i - s > maxFieldBytes { note("field \(number) is longer than \(maxFieldBytes) bytes") }
                 out.append(TextDecoding.decode(UnsafeBufferPointer(rebasing: bytes[s..<i])))
             }
             if i >= n { break }
             i += 1 // separator
             if i == n { out.append(""); break }
         }
-        return out
+        return Row(fields: out, problem: problem)
+    }
+
+    /// The reason a record could not be read at all.
+    static func describe(_ problem: ByteReader.Problem) -> String {
+        switch problem {
+        case .tooLong: return "the row is longer than 1 MiB (only its start is kept here)"
+        case .unterminatedQuote: return "a quoted field that is never closed (only this line is rejected)"
+        }
+    }
+
+    /// The raw row for the rejects file: at most 1,024 bytes of it, so that a huge row is not stored.
+    static func rawText(_ record: ByteReader.Record) -> String {
+        var limit = 1024
+        if record.bytes.count <= limit, record.problem == nil { return TextDecoding.decode(record.bytes) }
+        // cut before a UTF-8 continuation byte, never inside a character
+        while limit > 0 && limit < record.bytes.count && record.bytes[limit] & 0xC0 == 0x80 { limit -= 1 }
+        let cut = UnsafeBufferPointer(rebasing: record.bytes.prefix(limit))
+        var text = TextDecoding.decode(cut)
+        if case .tooLong = record.problem {
+            text += " [cut]"
+        } else if record.bytes.count > limit {
+            text += " [\(record.bytes.count - limit) more bytes]"
+        }
+        return text
     }
 
     struct Header {

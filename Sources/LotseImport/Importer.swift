@@ -13,6 +13,9 @@ public enum ExportFormat: String, Sendable {
     public static func detect(path: String) throws -> ExportFormat {
         var head = try ByteReader.head(path: path, count: 64 * 1024)
         if head.starts(with: [0xEF, 0xBB, 0xBF]) { head.removeFirst(3) }
+        if head.starts(with: [0xFF, 0xFE]) || head.starts(with: [0xFE, 0xFF]) {
+            throw LotseError.input("\(path):1: the file is UTF-16; handheld exports are read as UTF-8 (or Windows-1252 for CSV)")
+        }
         if head.isEmpty || head.allSatisfy({ $0 == 32 || $0 == 9 || $0 == 10 || $0 == 13 }) {
             throw LotseError.input("\(path): the file is empty")
         }
@@ -80,42 +83,58 @@ public struct ImportSummary: Sendable, Codable, Equatable {
     }
 }
 
-/// Writes rejected records (line, reason, raw row) as `;`-CSV; created on the first reject.
+/// Writes rejected records (line, reason, raw row) as `;`-CSV through `CSVWriter`; created on the first reject.
+/// The rows go to `<path>.<pid>.part` and get the final name only once the import has committed, so a
+/// `kill -9` never leaves a rejects file for an import that did not happen; the next import removes a part
+/// file whose process is gone.
 final class RejectsWriter {
     let path: String
+    let partPath: String
     private var handle: FileHandle?
-    private var buffer = Data()
+    private var buffer = [UInt8]()
 
-    init(path: String) { self.path = path }
+    init(path: String) {
+        self.path = path
+        self.partPath = path + ".\(getpid()).part"
+    }
 
     /// The rejects file of importing `file` at `now`: `<dataDir>/rejects/<file name>.<UTC stamp>.rejects.csv`.
     convenience init(dataDir: String, file: String, now: Int64) {
         let stamp = BerlinTime.isoUTC(now).filter { $0.isNumber || $0 == "T" }
         self.init(path: dataDir + "/rejects/\((file as NSString).lastPathComponent).\(stamp).rejects.csv")
+        Self.removeOrphans(in: dataDir + "/rejects")
     }
 
-    static func quote(_ s: String) -> String {
-        if s.contains(";") || s.contains("\"") || s.contains("\n") || s.contains("\r") {
-            return "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    /// Removes the part files of imports whose process no longer runs (killed before they committed).
+    static func removeOrphans(in dir: String) {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return }
+        for name in names where name.hasSuffix(".part") {
+            let pidText = name.dropLast(5).split(separator: ".").last.map(String.init) ?? ""
+            guard let pid = Int32(pidText), pid > 0 else { continue }
+            if pid != getpid() && kill(pid, 0) != 0 && errno == ESRCH {
+                try? FileManager.default.removeItem(atPath: dir + "/" + name)
+            }
         }
-        return s
     }
 
     func write(line: Int, reason: String, raw: String) throws {
         if handle == nil {
             try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent,
                                                     withIntermediateDirectories: true)
-            FileManager.default.createFile(atPath: path, contents: Data("line;reason;raw\n".utf8))
-            handle = FileHandle(forWritingAtPath: path)
-            handle?.seekToEndOfFile()
+            guard FileManager.default.createFile(atPath: partPath, contents: Data("line;reason;raw\n".utf8)),
+                  let h = FileHandle(forWritingAtPath: partPath) else {
+                throw LotseError.io("\(path): cannot write the rejects file")
+            }
+            h.seekToEndOfFile()
+            handle = h
             used = true
         }
-        buffer.append(contentsOf: "\(line);\(Self.quote(reason));\(Self.quote(raw))\n".utf8)
+        CSVWriter.appendRow(&buffer, [String(line), reason, raw])
         if buffer.count > 1 << 16 { flush() }
     }
 
     func flush() {
-        if let h = handle, !buffer.isEmpty { h.write(buffer); buffer.removeAll(keepingCapacity: true) }
+        if let h = handle, !buffer.isEmpty { h.write(Data(buffer)); buffer.removeAll(keepingCapacity: true) }
     }
 
     /// Whether the file was created (it stays true after `close`).
@@ -126,7 +145,19 @@ final class RejectsWriter {
     /// After a failed import (the transaction rolled back): the rejects file goes too.
     func discard() {
         close()
-        if used { try? FileManager.default.removeItem(atPath: path) }
+        if used { try? FileManager.default.removeItem(atPath: partPath) }
+    }
+
+    /// After the import committed: the part file gets its final name.
+    func publish() throws {
+        close()
+        guard used else { return }
+        do {
+            try? FileManager.default.removeItem(atPath: path)
+            try FileManager.default.moveItem(atPath: partPath, toPath: path)
+        } catch {
+            throw LotseError.io("\(path): the import committed, but its rejects file stayed at \(partPath)")
+        }
     }
 
     /// Runs an import of `file` in one immediate transaction, committed when `body` returns. If anything
@@ -145,6 +176,7 @@ final class RejectsWriter {
             if let e = error as? DatabaseError { throw store.failure(e, file: file) }
             throw error
         }
+        try publish()
     }
 }
 
@@ -169,7 +201,7 @@ public struct Importer: Sendable {
         }
         let rejects = RejectsWriter(dataDir: config.dataDir, file: name, now: now)
         defer { rejects.close() }
-        let validator = TicketValidator(catalogue: catalogue)
+        let validator = RecordValidator(validator: TicketValidator(catalogue: catalogue), now: now)
         let config = self.config
         let catalogue = self.catalogue
 
@@ -177,7 +209,12 @@ public struct Importer: Sendable {
         try rejects.importing(store, file: name) { db in
             let writer = try CaseWriter(db: db, fileName: name, format: format.rawValue, catalogue: catalogue,
                                         prefix: config.caseNumberPrefix, paymentDays: config.paymentDays, now: now)
-            func handle(_ raw: RawTicket, line: Int, rawText: @autoclosure () -> String) throws {
+            func handle(_ raw: RawTicket, line: Int, rejected: String?, rawText: @autoclosure () -> String) throws {
+                if let reason = rejected {
+                    summary.rejected += 1
+                    try rejects.write(line: line, reason: reason, raw: rawText())
+                    return
+                }
                 switch validator.validate(raw) {
                 case .valid(let ticket):
                     switch try writer.add(ticket) {
@@ -209,7 +246,7 @@ public struct Importer: Sendable {
                 }
             case .winowig, .xowi:
                 let parser = XMLRecordParser(kind: format == .winowig ? .winowig : .xowi, path: path) { rec in
-                    try handle(rec.raw, line: rec.line, rawText: "record \(rec.number): \(rec.summary)")
+                    try handle(rec.raw, line: rec.line, rejected: rec.rejected, rawText: "record \(rec.number): \(rec.summary)")
                 }
                 try parser.run()
             }

@@ -47,9 +47,13 @@ public struct PaymentsImporter: Sendable {
         let reader = try ByteReader(path: path)
         try rejects.importing(store, file: path) { db in
             var index: [String: Int] = [:]
-            try reader.forEachRecord { bytes, line in
-                let f = CSVFormat.fields(bytes)
+            try reader.forEachRecord { record in
+                let line = record.line
+                let row = CSVFormat.fields(record.bytes)
+                let f = row.fields
+                let problem = record.problem.map(CSVFormat.describe) ?? row.problem
                 if index.isEmpty {
+                    if let problem { throw LotseError.input("\(path):\(line): the header cannot be read: \(problem)") }
                     for (i, raw) in f.enumerated() {
                         var n = raw.trimmingSpaces().lowercased()
                         if n.hasPrefix("\u{FEFF}") { n.removeFirst() }
@@ -61,17 +65,17 @@ public struct PaymentsImporter: Sendable {
                     }
                     return
                 }
-                if f.count == 1 && f[0].trimmingSpaces().isEmpty { return } // blank line
+                if problem == nil && f.count == 1 && f[0].trimmingSpaces().isEmpty { return } // blank line
                 func col(_ n: String) -> String? {
                     guard let i = index[n], i < f.count else { return nil }
                     let v = f[i].trimmingSpaces()
                     return v.isEmpty ? nil : v
                 }
-                let rawText = f.map(RejectsWriter.quote).joined(separator: ";")
                 func reject(_ reason: String) throws {
                     summary.rejected += 1
-                    try rejects.write(line: line, reason: reason, raw: rawText)
+                    try rejects.write(line: line, reason: reason, raw: CSVFormat.rawText(record))
                 }
+                if let problem { return try reject(problem) }
                 guard let number = col("case_number") else { return try reject("case_number is missing") }
                 guard let amountText = col("amount_eur") else { return try reject("amount_eur is missing") }
                 guard let amount = Money.parseCents(amountText), amount > 0 else {

@@ -11,7 +11,7 @@ enum ParsedRow: @unchecked Sendable {
 enum CSVPipeline {
     /// Parses and validates `path` on a background thread; `consume` runs on the calling thread
     /// with batches in file order.
-    static func run(path: String, name: String, validator: TicketValidator,
+    static func run(path: String, name: String, validator: RecordValidator,
                     consume: ([ParsedRow]) throws -> Void) throws {
         let queue = BoundedQueue<[ParsedRow]>(capacity: 8)
         let done = DispatchSemaphore(value: 0)
@@ -22,16 +22,24 @@ enum CSVPipeline {
             do {
                 let reader = try ByteReader(path: path)
                 var header: CSVFormat.Header?
-                try reader.forEachRecord { bytes, line in
-                    if bytes.allSatisfy({ $0 == 32 || $0 == 9 }) { return } // blank line
-                    let fields = CSVFormat.fields(bytes)
+                try reader.forEachRecord { record in
+                    let bytes = record.bytes, line = record.line
+                    if record.problem == nil && bytes.allSatisfy({ $0 == 32 || $0 == 9 }) { return } // blank line
+                    let row = CSVFormat.fields(bytes)
                     guard let h = header else {
-                        header = try CSVFormat.header(fields, path: name)
+                        if let problem = record.problem.map(CSVFormat.describe) ?? row.problem {
+                            throw LotseError.input("\(name):\(line): the header cannot be read: \(problem)")
+                        }
+                        header = try CSVFormat.header(row.fields, path: name)
                         return
                     }
-                    switch validator.validate(CSVFormat.raw(fields, h)) {
-                    case .valid(let t): batch.append(.valid(t))
-                    case .rejected(let reason): batch.append(.rejected(line: line, reason: reason, raw: TextDecoding.decode(bytes)))
+                    if let problem = record.problem.map(CSVFormat.describe) ?? row.problem {
+                        batch.append(.rejected(line: line, reason: problem, raw: CSVFormat.rawText(record)))
+                    } else {
+                        switch validator.validate(CSVFormat.raw(row.fields, h)) {
+                        case .valid(let t): batch.append(.valid(t))
+                        case .rejected(let reason): batch.append(.rejected(line: line, reason: reason, raw: CSVFormat.rawText(record)))
+                        }
                     }
                     if batch.count >= 2048 {
                         if !queue.put(batch) { throw CancellationError() }

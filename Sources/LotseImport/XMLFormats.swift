@@ -10,6 +10,8 @@ struct XMLRecord {
     var number: Int
     var line: Int
     var summary: String
+    /// Set when the record cannot be read as one (a record nested in a record): it is rejected with this reason.
+    var rejected: String? = nil
 }
 
 /// Streams an XML export through the SAX parser (libxml2), never loading it whole, and hands each
@@ -37,6 +39,21 @@ final class XMLRecordParser: NSObject, XMLParserDelegate {
     // xOWi
     private var attributes: [String: String] = [:]
     private var sawRoot = false
+    // records inside records: both are rejected, none is lost
+    private var recordDepth = 0
+    private var recordNumber = 0
+    private var nestedRecords = 0
+
+    static let xowiNamespace = "http://www.owi21.de"
+
+    /// The namespace of every element Lotse reads: xOWi's, or none for WiNOWiG.
+    var expectedNamespace: String? { kind == .xowi ? Self.xowiNamespace : nil }
+    var recordElement: String { kind == .xowi ? "Bestand" : "Fall" }
+
+    private func inExpectedNamespace(_ uri: String?) -> Bool {
+        let u = (uri?.isEmpty ?? true) ? nil : uri
+        return u == expectedNamespace
+    }
 
     init(kind: Kind, path: String, onRecord: @escaping (XMLRecord) throws -> Void) {
         self.kind = kind
@@ -59,28 +76,48 @@ final class XMLRecordParser: NSObject, XMLParserDelegate {
 
     func parser(_ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?,
                 attributes attrs: [String: String] = [:]) {
-        sawRoot = true
+        if !sawRoot {
+            sawRoot = true
+            if !inExpectedNamespace(namespaceURI) {
+                let found = (namespaceURI?.isEmpty ?? true) ? "no namespace" : "the namespace '\(namespaceURI!.prefix(80))'"
+                let wanted = expectedNamespace.map { "the namespace \($0)" } ?? "no namespace"
+                callbackError = LotseError.input("\(path):\(max(parser.lineNumber, 1)): the root element <\(name)> is in \(found), not in \(wanted); the file was not imported")
+                parser.abortParsing()
+                return
+            }
+        }
         stack.append(name)
         text = ""
+        // elements of other namespaces are not part of the format: tolerated and ignored
+        guard inExpectedNamespace(namespaceURI), callbackError == nil else { return }
+        if name == recordElement {
+            count += 1
+            if inRecord {
+                // a record inside a record: neither can be read as one ticket
+                nestedRecords += 1
+                emit(parser, XMLRecord(raw: RawTicket(), number: count, line: parser.lineNumber, summary: "<\(name)> inside a <\(name)>",
+                                       rejected: "a <\(name)> nested inside the <\(name)> of line \(recordLine)"))
+                return
+            }
+            inRecord = true
+            recordDepth = stack.count
+            recordNumber = count
+            nestedRecords = 0
+            recordLine = parser.lineNumber
+        }
         switch kind {
         case .winowig:
             switch name {
             case "Header":
                 officer = attrs["Sachbearbeitername"]
                 origin = attrs["Herkunft"]
-            case "Fall":
-                inRecord = true
-                count += 1
-                recordLine = parser.lineNumber
+            case "Fall" where stack.count == recordDepth:
                 fields = [:]; places = []; tbnr = nil
                 gps = attrs["GPS"]
             default: break
             }
         case .xowi:
-            if name == "Bestand" {
-                inRecord = true
-                count += 1
-                recordLine = parser.lineNumber
+            if name == "Bestand" && stack.count == recordDepth {
                 attributes = attrs
                 tbnr = nil
             } else if name == "Tatbestand" && inRecord && tbnr == nil {
@@ -95,7 +132,17 @@ final class XMLRecordParser: NSObject, XMLParserDelegate {
 
     func parser(_ parser: XMLParser, didEndElement name: String, namespaceURI: String?, qualifiedName: String?) {
         defer { if !stack.isEmpty { stack.removeLast() }; text = "" }
-        guard inRecord, callbackError == nil else { return }
+        guard inRecord, callbackError == nil, inExpectedNamespace(namespaceURI) else { return }
+        if name == recordElement {
+            guard stack.count == recordDepth else { return } // the end of a nested record, rejected at its start
+            if nestedRecords > 0 {
+                inRecord = false
+                var r = kind == .winowig ? winowigRecord() : xowiRecord()
+                r.rejected = "contains \(nestedRecords) nested <\(name)> record\(nestedRecords == 1 ? "" : "s")"
+                emit(parser, r)
+                return
+            }
+        }
         switch kind {
         case .winowig:
             let parent = stack.count >= 2 ? stack[stack.count - 2] : ""
@@ -179,7 +226,7 @@ final class XMLRecordParser: NSObject, XMLParserDelegate {
             .map { $0.trimmingSpaces() }.joined(separator: "\u{1F}")
         r.sourceID = "WN/" + (officer ?? "") + "/" + SourceHash.hex(key)
         let summary = "Kennzeichen=\(r.plate ?? ""), Tattag=\(fields["Tattag/Von"] ?? ""), Tatzeit=\(fields["Tatzeit/Von"] ?? ""), Tatbestandsnummer=\(tbnr ?? ""), Tatort=\(places.joined(separator: " / "))"
-        return XMLRecord(raw: r, number: count, line: recordLine, summary: summary)
+        return XMLRecord(raw: r, number: recordNumber, line: recordLine, summary: summary)
     }
 
     private func xowiRecord() -> XMLRecord {
@@ -207,7 +254,7 @@ final class XMLRecordParser: NSObject, XMLParserDelegate {
             }
         }
         let summary = a.keys.sorted().map { "\($0)=\(a[$0]!)" }.joined(separator: ", ") + ", TBNr=\(tbnr ?? "")"
-        return XMLRecord(raw: r, number: count, line: recordLine, summary: summary)
+        return XMLRecord(raw: r, number: recordNumber, line: recordLine, summary: summary)
     }
 }
 
