@@ -100,22 +100,9 @@ public enum Dunning {
         return summary
     }
 
-    /// Appends one `;`-CSV field, quoted only when it must be.
-    static func appendField(_ out: inout [UInt8], _ s: String) {
-        var s = s
-        s.withUTF8 { u in
-            if !u.contains(where: { $0 == 59 || $0 == 34 || $0 == 10 || $0 == 13 }) {
-                out.append(contentsOf: u)
-                return
-            }
-            out.append(34)
-            for b in u {
-                out.append(b)
-                if b == 34 { out.append(34) }
-            }
-            out.append(34)
-        }
-    }
+    /// Appends one field through the one CSV writer (quoted when it must be, formulas neutralised).
+    @inline(__always)
+    static func appendField(_ out: inout [UInt8], _ s: String) { CSVWriter.appendField(&out, s) }
 
     /// The next free file name for a run's reminder list in `dir`.
     public static func defaultOut(dataDir: String, asOf: CivilDate) -> String {

@@ -72,12 +72,12 @@ public struct QRBatch: Sendable {
         }
         if let e = failures.first { throw e }
 
-        var manifest = "case_number;ticket_no;url;file\n"
+        var manifest = Array("case_number;ticket_no;url;file\n".utf8)
         for (i, item) in items.enumerated() {
-            manifest += "\(Self.field(item.number));\(Self.field(item.ticketNo ?? ""));\(urls[i]);\(item.number).\(ext)\n"
+            CSVWriter.appendRow(&manifest, [item.number, item.ticketNo ?? "", urls[i], item.number + "." + ext])
         }
         let manifestPath = outDir + "/manifest.csv"
-        guard Self.writeFile(manifestPath, Array(manifest.utf8)) else { throw LotseError.io("\(manifestPath): cannot write") }
+        guard Self.writeFile(manifestPath, manifest) else { throw LotseError.io("\(manifestPath): cannot write") }
 
         let now = Int64(Date().timeIntervalSince1970)
         let ids = items.map(\.id)
@@ -87,13 +87,6 @@ public struct QRBatch: Sendable {
         }
         return Result(written: items.count, manifest: manifestPath, maxVersion: failures.maxVersion,
                       caseNumbers: items.map(\.number))
-    }
-
-    static func field(_ s: String) -> String {
-        if s.contains(";") || s.contains("\"") || s.contains("\n") {
-            return "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\""
-        }
-        return s
     }
 
     static func writeFile(_ path: String, _ bytes: [UInt8]) -> Bool {
