@@ -16,33 +16,45 @@ struct SeenInFile {
 /// its camt.054, in the same file imported twice, with or without the bank's references.
 ///
 /// - Bank ids: the entry's `AcctSvcrRef` (for an entry of one transaction), the transaction's `AcctSvcrRef`,
-///   its `EndToEndId`, each with the amount. One of them known: the same booking.
+///   its `EndToEndId`, each with the amount. One of them known: the same booking. (A bank is taken to give
+///   one booking the same references in its camt.054 and camt.053, where it gives them in both.)
 /// - Content: booking day (Berlin), amount, currency, payer IBAN and the reference (structured and free
 ///   text, letters and digits only). Each booking leaves one content row in `bank_entries` with the
-///   (hashed) bank ids it had; a booking with the same content is the same booking unless both carry a
-///   bank id of the same kind that differs. One file never matches two of its bookings to one row.
+///   (hashed) bank ids it had, its entry's reference among them; a booking with the same content is the
+///   same booking unless both carry a bank id of the same kind that differs. One file never matches two
+///   of its bookings to one row.
 struct BookingIdentity {
-    /// (kind, key): "e" entry reference, "t" transaction reference, "x" end-to-end id.
-    var strong: [(kind: String, key: String)] = []
+    /// The keys a bank id gives: the entry's (an entry of one transaction), the transaction's reference,
+    /// its end-to-end id.
+    var keys: [String] = []
+    /// The bank ids, hashed, by kind: "e" the entry's reference (for every transaction of the entry), "t" the
+    /// transaction's reference, "x" its end-to-end id. Two bookings with a different id of one kind are two.
+    var marks: [String: String] = [:]
     /// The hash of what the booking says.
     var content: String
 
-    /// A transaction of an entry; `entryKey` when the entry's reference identifies this one transaction.
-    init(entry e: CamtEntry, transaction t: CamtTransaction?, amount: Int, entryKey: String?) {
-        if let entryKey { strong.append(("e", entryKey)) }
+    /// A transaction of an entry with reference `entryRef`; `entryKey` when the entry has this one transaction.
+    init(entry e: CamtEntry, transaction t: CamtTransaction?, amount: Int, entryRef: String?, entryKey: String?) {
+        if let entryKey { keys.append(entryKey) }
+        if let entryRef { marks["e"] = Self.short("entry:" + entryRef) }
         if let r = Reconciler.usable(t?.bankRef, none: "NONREF") {
-            strong.append(("t", "camt-tx:" + r + "|" + String(amount)))
+            let key = "camt-tx:" + r + "|" + String(amount)
+            keys.append(key)
+            marks["t"] = Self.short(key)
         }
         if let id = Reconciler.usable(t?.endToEndID, none: "NOTPROVIDED") {
-            strong.append(("x", "camt-e2e:" + id + "|" + (t?.debtorIBAN ?? "") + "|" + String(amount)))
+            let key = "camt-e2e:" + id + "|" + (t?.debtorIBAN ?? "") + "|" + String(amount)
+            keys.append(key)
+            marks["x"] = Self.short(key)
         }
         let reference = CaseNumber.compact((t?.structuredRef ?? "") + " " + (t?.unstructured.joined(separator: " ") ?? ""))
         content = Self.hash([Self.day(e.bookingDate), String(amount), e.currency ?? "", Self.iban(t?.debtorIBAN), reference])
     }
 
     /// A whole entry (one that is rejected as it stands).
-    init(entry e: CamtEntry, amount: Int, entryKey: String?) {
-        if let entryKey { strong.append(("e", entryKey)) }
+    init(entry e: CamtEntry, amount: Int, entryRef: String?, entryKey: String?) {
+        if let entryKey { keys.append(entryKey) }
+        if let entryRef { marks["e"] = Self.short("entry:" + entryRef) }
         var parts = ["entry", Self.day(e.bookingDate), String(amount), e.currency ?? "", String(e.batchCount ?? 0)]
         for t in e.transactions {
             parts.append(String(t.amountCents ?? 0))
@@ -65,9 +77,9 @@ struct BookingIdentity {
     func claim(_ db: Database, file: String, now: Int64, seen: inout SeenInFile) throws -> Claim {
         let rows = try BankEntries.keys(db, prefix: prefix)
         let open = rows.filter { !seen.used.contains($0) }
-        let mine = Self.ids(strong.map { ($0.kind, Self.short($0.key)) })
+        let mine = marks
         var knownByID = false
-        for s in strong where try BankEntries.isKnown(db, key: s.key) {
+        for key in keys where try BankEntries.isKnown(db, key: key) {
             knownByID = true
             break
         }
@@ -77,7 +89,7 @@ struct BookingIdentity {
         } else {
             row = open.first { !Self.conflicts(mine, Self.signature(of: $0)) }
         }
-        for s in strong { try BankEntries.add(db, key: s.key, file: file, now: now) }
+        for key in keys { try BankEntries.add(db, key: key, file: file, now: now) }
         if let row {
             // The row now carries every id this booking has been seen with.
             let merged = Self.signature(of: row).merging(mine) { old, _ in old }
@@ -99,7 +111,7 @@ struct BookingIdentity {
         let key = prefix + String(rows.count + 1) + "|" + Self.text(mine)
         try BankEntries.add(db, key: key, file: file, now: now)
         seen.used.insert(key)
-        return .new(key: strong.first?.key ?? key)
+        return .new(key: keys.first ?? key)
     }
 
     // MARK: content rows: "camt-w:<content>|<n>|e=<hash>,t=<hash>"

@@ -139,6 +139,7 @@ public struct Reconciler: Sendable {
 
     private func handleCredit(_ e: CamtEntry, amount: Int, entryKey: String?, paidAt: Int64, db: Database, matcher: Matcher,
                               file: String, now: Int64, summary: inout ReconcileSummary, seen: inout SeenInFile) throws {
+        let entryRef = Self.usable(e.bankRef, none: "NONREF")
         func base(_ t: CamtTransaction?, amount: Int, key: String) -> IncomingPayment {
             var text = t?.unstructured.joined(separator: " ") ?? ""
             if let s = t?.structuredRef { text = s + (text.isEmpty ? "" : " | " + text) }
@@ -149,7 +150,7 @@ public struct Reconciler: Sendable {
         }
 
         if let reason = Self.refusal(e, amount: amount) {
-            let identity = BookingIdentity(entry: e, amount: amount, entryKey: entryKey)
+            let identity = BookingIdentity(entry: e, amount: amount, entryRef: entryRef, entryKey: entryKey)
             switch try identity.claim(db, file: file, now: now, seen: &seen) {
             case .duplicate(let weak):
                 summary.duplicates += 1
@@ -171,7 +172,8 @@ public struct Reconciler: Sendable {
             : txs.count == 1 ? [(txs[0], txs[0].amountCents ?? amount)]
             : txs.map { ($0, $0.amountCents!) }
         for (t, a) in parts {
-            let identity = BookingIdentity(entry: e, transaction: t, amount: a, entryKey: parts.count == 1 ? entryKey : nil)
+            let identity = BookingIdentity(entry: e, transaction: t, amount: a, entryRef: entryRef,
+                                           entryKey: parts.count == 1 ? entryKey : nil)
             let key: String
             switch try identity.claim(db, file: file, now: now, seen: &seen) {
             case .duplicate(let weak):
