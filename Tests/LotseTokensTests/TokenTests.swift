@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 import LotseTokens
 import LotseTestSupport
@@ -56,5 +57,36 @@ import LotseTestSupport
         #expect(new != old)
         #expect(tokens.verify(old) == 99)
         #expect(tokens.verify(new) == 99)
+    }
+
+    @Test func concurrentRotationsInOneProcessLoseNoKey() throws {
+        let dir = TestSupport.tempDir()
+        _ = try KeyRing.loadOrCreate(dataDir: dir)
+        let failures = Mutex(0)
+        DispatchQueue.concurrentPerform(iterations: 8) { _ in
+            for _ in 0..<5 {
+                do { _ = try KeyRing.rotate(dataDir: dir) } catch { failures.withLock { $0 += 1 } }
+            }
+        }
+        #expect(failures.withLock { $0 } == 0)
+        let ring = try KeyRing.loadOrCreate(dataDir: dir)
+        #expect(ring.keys.count == 41 && ring.current.id == 41)
+        #expect(Set(ring.keys.map(\.id)).count == 41)
+    }
+
+    @Test func tokensFollowTheKeyFile() throws {
+        let dir = TestSupport.tempDir()
+        let serving = try CaseTokens(dataDir: dir)
+        #expect(try serving.reloadIfChanged() == false)
+        // another process rotates
+        _ = try KeyRing.rotate(dataDir: dir)
+        let printed = CaseTokens(ring: try KeyRing.loadOrCreate(dataDir: dir)).token(caseID: 5)
+        #expect(serving.verify(printed) == nil)
+        #expect(try serving.reloadIfChanged() == true)
+        #expect(serving.verify(printed) == 5)
+        #expect(serving.ring.current.id == 2)
+        #expect(try serving.reloadIfChanged() == false)
+        let attrs = try FileManager.default.attributesOfItem(atPath: KeyRing.path(dataDir: dir))
+        #expect((attrs[.posixPermissions] as? Int) == 0o600)
     }
 }

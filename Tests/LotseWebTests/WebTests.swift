@@ -19,7 +19,7 @@ struct WebFixture {
 
     /// `paypal`: PayPal configured (the button shows; its API address answers nothing).
     init(baseURL: String = "http://127.0.0.1:8080", payee: Bool = true, extraCSV: String? = nil,
-         officeToken: String? = nil, paypal: Bool = false) async throws {
+         officeToken: String? = nil, paypal: Bool = false, configure: (inout LotseConfig) -> Void = { _ in }) async throws {
         dir = TestSupport.tempDir("lotse-web")
         var c = LotseConfig(environment: [:])
         c.dataDir = dir
@@ -27,6 +27,7 @@ struct WebFixture {
         c.officeToken = officeToken
         if paypal { c.paypalClientID = "test"; c.paypalClientSecret = "test"; c.paypalAPIBase = "http://127.0.0.1:9" }
         if payee { c.payeeName = "Stadtkasse Test"; c.payeeIBAN = "DE89 3704 0044 0532 0130 00"; c.payeeBIC = "COBADEFFXXX" }
+        configure(&c)
         config = c
         store = try Store(config: c)
         let importer = Importer(store: store, config: c, catalogue: try Catalogue(contentsOf: TestSupport.cataloguePath))
