@@ -25,13 +25,14 @@ for target in $TARGETS; do
   log="$SCRATCH/fuzz-$target.log"
   echo "fuzzing $target for ${SECONDS_PER_TARGET}s"
   set +e
-  LOTSE_FUZZ_TARGET=$target "$BIN" "$work" "$seeds" -max_total_time="$SECONDS_PER_TARGET" -max_len=65536 \
+  # SWIFT_BACKTRACE off: Swift's crash handler would take the signal before libFuzzer saves the input
+  SWIFT_BACKTRACE=enable=no LOTSE_FUZZ_TARGET=$target "$BIN" "$work" "$seeds" -max_total_time="$SECONDS_PER_TARGET" -max_len=65536 \
     -rss_limit_mb=4096 -timeout=20 -artifact_prefix="$crashes/" -print_final_stats=1 >"$log" 2>&1
   status=$?
   set -e
-  runs=$(grep -Eo "Done [0-9]+ runs" "$log" | grep -Eo "[0-9]+" || echo "?")
+  runs=$(grep -Eo "number_of_executed_units: [0-9]+" "$log" | grep -Eo "[0-9]+" || echo "?")
   found=$(ls "$crashes" | wc -l)
   summary+=("$target: $runs executions, exit $status, $found crash file(s) in $crashes")
-  [ "$status" = 0 ] || tail -30 "$log"
+  [ "$status" = 0 ] || grep -E "finding:|ERROR: libFuzzer|SUMMARY" "$log" | cut -c1-300
 done
 printf '%s\n' "${summary[@]}"

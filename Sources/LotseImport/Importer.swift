@@ -33,7 +33,7 @@ public enum ExportFormat: String, Sendable {
             switch root {
             case "OWIGMDEData": return .winowig
             case "Datenstrom": return .xowi
-            default: throw LotseError.input("\(path):1: unknown format: XML root element '\(root)' is neither OWIGMDEData nor Datenstrom")
+            default: throw LotseError.input("\(path):1: unknown format: XML root element '\(XMLStream.shown(root, limit: 40))' is neither OWIGMDEData nor Datenstrom")
             }
         }
         let firstLine = head.prefix { $0 != 10 }
