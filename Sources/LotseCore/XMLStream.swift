@@ -25,6 +25,12 @@ public enum XMLStream {
         return (parser, parser.parse())
     }
 
+    /// A name or namespace from the file as it may appear in a one-line error: at most `limit` characters,
+    /// control characters (a namespace may hold `&#10;`) shown as `?`.
+    public static func shown(_ text: String, limit: Int = 80) -> String {
+        String(text.prefix(limit).map { $0.isNewline || $0.unicodeScalars.contains { $0.properties.generalCategory == .control } ? "?" : $0 })
+    }
+
     /// libxml2's reason for stopping, in words, for the one-line error.
     public static func reason(_ parser: XMLParser) -> String {
         guard let error = parser.parserError as NSError? else { return "parse error" }
@@ -147,7 +153,7 @@ public struct XMLGuard {
         case "iso-8859-1", "latin1", "iso-8859-15", "latin-9", "windows-1252", "cp1252":
             validateUTF8 = false // every byte is a character in these; libxml2 hands UTF-8 on
         default:
-            return "the XML declaration names the encoding '\(name.prefix(40))'; Lotse reads XML in UTF-8 or ISO-8859-1"
+            return "the XML declaration names the encoding '\(XMLStream.shown(name, limit: 40))'; Lotse reads XML in UTF-8 or ISO-8859-1"
         }
         return nil
     }

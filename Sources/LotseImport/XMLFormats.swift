@@ -79,7 +79,7 @@ final class XMLRecordParser: NSObject, XMLParserDelegate {
         if !sawRoot {
             sawRoot = true
             if !inExpectedNamespace(namespaceURI) {
-                let found = (namespaceURI?.isEmpty ?? true) ? "no namespace" : "the namespace '\(namespaceURI!.prefix(80))'"
+                let found = (namespaceURI?.isEmpty ?? true) ? "no namespace" : "the namespace '\(XMLStream.shown(namespaceURI!))'"
                 let wanted = expectedNamespace.map { "the namespace \($0)" } ?? "no namespace"
                 callbackError = LotseError.input("\(path):\(max(parser.lineNumber, 1)): the root element <\(name)> is in \(found), not in \(wanted); the file was not imported")
                 parser.abortParsing()

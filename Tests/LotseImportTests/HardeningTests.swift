@@ -319,6 +319,10 @@ extension ImportFixture {
         let sample = try String(contentsOfFile: TestSupport.pilotData + "/samples/winowig-mde-2026-03-15.xml", encoding: .utf8)
         expectFileError(f, "winowig-ns.xml", Array(sample.replacingOccurrences(of: "<OWIGMDEData ", with: "<OWIGMDEData xmlns=\"urn:other\" ").utf8),
                         "not in no namespace")
+        // what the file names stays on the error's one line
+        expectFileError(f, "newline-ns.xml", Array(Self.xowiHead.replacingOccurrences(of: "www.owi21.de", with: "x&#10;y").utf8) + Array(body.utf8),
+                        "is in the namespace 'http://x?y'")
+        expectFileError(f, "newline-encoding.xml", Array("<?xml version=\"1.0\" encoding=\"ut\nf\"?>\n<Datenstrom/>".utf8), "the encoding 'ut?f'")
         // a record of another namespace inside a right file is not one of ours: ignored, the rest imports
         let foreign = Self.xowiHead + Self.bestand(1).replacingOccurrences(of: "<Bestand ", with: "<x:Bestand xmlns:x=\"urn:x\" ")
             .replacingOccurrences(of: "</Bestand>", with: "</x:Bestand>") + Self.bestand(2) + Self.xowiTail
