@@ -11,7 +11,7 @@ import Testing
 @Suite struct CompiledTemplateTests {
     @Test func compiledCasePageEqualsMustacheForEveryShapeAndHostileData() async throws {
         let csv = "ticket_no;device_id;issued_at;plate;plate_country;tbnr;street;place_note;city\n" +
-            "666;HH-X;2026-03-14T08:00;<script>alert(1)</script>;F;141312;\"Markt\"\"><img src=x onerror=alert(2)>\";\u{01}note & 'q' \u{E000}7\u{E001};Kaiserslautern\n"
+            "666;HH-X;2026-03-14T08:00;<script>alert(1)</script>;F;141312;\"Markt\"\"><img src=x onerror=alert(2)>\";note & 'q' \u{E000}7\u{E001};Kaiserslautern\n"
         let f = try await WebFixture(extraCSV: csv)
         // one case in every state
         try f.store.write { db in

@@ -136,7 +136,7 @@ func cookieHeader(_ response: TestResponse, _ name: String) -> String? {
 
     @Test func hostileDataIsEscaped() async throws {
         let csv = "ticket_no;device_id;issued_at;plate;plate_country;tbnr;street;place_note;city\n" +
-            "666;HH-X;2026-03-14T08:00;<script>alert(1)</script>;F;141312;\"Markt\"\"><img src=x onerror=alert(2)>\";\u{01}note & 'q';Kaiserslautern\n"
+            "666;HH-X;2026-03-14T08:00;<script>alert(1)</script>;F;141312;\"Markt\"\"><img src=x onerror=alert(2)>\";note & 'q';Kaiserslautern\n"
         let f = try await WebFixture(extraCSV: csv)
         let number = try f.store.read { try String.fetchOne($0, sql: "SELECT case_number FROM cases WHERE device_id = 'HH-X'")! }
         let token = try f.token(number)
