@@ -230,8 +230,9 @@ public enum Schema {
         }
         m.registerMigration("v5-stats-cells") { db in
             // Pre-aggregated statistics: one cell per (Berlin issue day, QR printed, deadline). New cases are folded
-            // in by `StatsCells.fold` (the import pays nothing); changes to cases already folded are applied by a
-            // trigger as a difference of the old and the new row. `lotse stats` then reads a few hundred cells.
+            // in by `StatisticsCells.fold` (the import pays nothing); changes to cases already folded are applied by a
+            // trigger as a difference of the old and the new row (replaced in v10, see StatisticsCells.swift).
+            // `lotse stats` then reads a few hundred cells.
             try db.execute(sql: """
             ALTER TABLE cases ADD COLUMN issued_day TEXT;
             CREATE TABLE deadline_ends (deadline TEXT PRIMARY KEY, end_utc INTEGER NOT NULL) WITHOUT ROWID;
@@ -320,6 +321,9 @@ public enum Schema {
         m.registerMigration("v9-case-number-compact-index") { db in
             try db.execute(sql: "CREATE INDEX cases_number_compact ON cases (upper(replace(case_number, '-', '')))")
         }
+        // The statistics cells' triggers, next to the fold they must agree with (StatisticsCells.swift); they
+        // replace v5's `cases_stats`.
+        m.registerMigration("v10-stats-cells-triggers") { db in try StatisticsCells.migrateV10(db) }
         return m
     }
 

@@ -1,0 +1,467 @@
+import GRDB
+import LotseCore
+
+/// The pilot statistics' cells: the one place that says how a case counts.
+///
+/// A cell is one (Berlin issue day, QR printed, deadline) with its counters; `stats_pay_times` holds the
+/// quarter-day buckets of issue-to-payment times per day and channel, `stats_langs` the first page language
+/// per day. A case contributes, as a row `R` of `cases`:
+///
+/// | column         | contribution of `R`                                                        |
+/// |----------------|----------------------------------------------------------------------------|
+/// | `issued`       | `R.status IS NOT 'cancelled'`                                              |
+/// | `scanned`      | not cancelled and `R.first_viewed_at IS NOT NULL`                          |
+/// | `handoff`      | not cancelled and `R.handoff_at IS NOT NULL`                               |
+/// | `paid`         | `R.status IS 'paid'`                                                       |
+/// | `paid_paypal`, `paid_bank`, `paid_cash` | paid and `R.paid_channel` is `paypal`, `bank_transfer`, `cash` |
+/// | `paid_on_time` | paid and `R.paid_at` before the end of the deadline day (`deadline_ends`)  |
+/// | `reminded`     | not cancelled and `R.reminded_at IS NOT NULL`                              |
+/// | pay time       | paid: one in bucket `(R.paid_at - R.issued_at) / 21600` of its day and channel |
+/// | language       | not cancelled: one for `R.view_lang` of its day, if there is one           |
+///
+/// Two pieces of SQL apply this table and must agree; they stand next to each other here:
+/// - the **fold** (`fold`): cases with an id above `stats_state.last_case_id` are summed into the cells, once,
+///   when the statistics are next read (an import pays nothing for statistics);
+/// - the **triggers** (migration `v10-stats-cells-triggers`): a later change to a folded case (paid, viewed,
+///   reminded, cancelled, moved to another cell, deleted) takes the old row's contribution out and puts the new
+///   row's in. They are frozen migration SQL: a change to them is a new migration, and the property test
+///   `StatisticsCellsTests` checks that what they maintain equals folding every case from scratch.
+///
+/// `rebuild` (`lotse stats --rebuild`) empties the cells and folds every case again in one write transaction.
+/// Limit: a case inserted with an id at or below `last_case_id` (SQLite reuses the highest id only after that
+/// case was deleted) is not folded; a rebuild counts it.
+public enum StatisticsCells {
+    // MARK: the fold
+
+    /// Folds the cases not yet counted into the cells; runs inside a write transaction. Returns how many
+    /// cases were folded.
+    @discardableResult
+    public static func fold(_ db: Database) throws -> Int {
+        let last = try Int64.fetchOne(db, sql: "SELECT last_case_id FROM stats_state WHERE id = 1") ?? 0
+        guard let top = try Int64.fetchOne(db, sql: "SELECT max(id) FROM cases"), top > last else { return 0 }
+        let range: StatementArguments = [last, top]
+        try db.execute(sql: """
+            INSERT INTO stats_cells (day, qr, deadline, issued, scanned, handoff, paid, paid_paypal, paid_bank, paid_cash,
+                                     paid_on_time, reminded)
+            SELECT c.issued_day, c.qr_printed, c.deadline,
+                   sum(c.status IS NOT 'cancelled'),
+                   sum(c.status IS NOT 'cancelled' AND c.first_viewed_at IS NOT NULL),
+                   sum(c.status IS NOT 'cancelled' AND c.handoff_at IS NOT NULL),
+                   sum(c.status IS 'paid'),
+                   sum(c.status IS 'paid' AND c.paid_channel IS 'paypal'),
+                   sum(c.status IS 'paid' AND c.paid_channel IS 'bank_transfer'),
+                   sum(c.status IS 'paid' AND c.paid_channel IS 'cash'),
+                   sum(c.status IS 'paid' AND coalesce(c.paid_at < d.end_utc, 0)),
+                   sum(c.status IS NOT 'cancelled' AND c.reminded_at IS NOT NULL)
+            FROM cases c LEFT JOIN deadline_ends d ON d.deadline = c.deadline
+            WHERE c.id > ?1 AND c.id <= ?2
+            GROUP BY c.issued_day, c.qr_printed, c.deadline
+            ON CONFLICT (day, qr, deadline) DO UPDATE SET issued = issued + excluded.issued, scanned = scanned + excluded.scanned,
+                handoff = handoff + excluded.handoff, paid = paid + excluded.paid, paid_paypal = paid_paypal + excluded.paid_paypal,
+                paid_bank = paid_bank + excluded.paid_bank, paid_cash = paid_cash + excluded.paid_cash,
+                paid_on_time = paid_on_time + excluded.paid_on_time, reminded = reminded + excluded.reminded
+            """, arguments: range)
+        try db.execute(sql: """
+            INSERT INTO stats_pay_times (day, channel, bucket, n)
+            SELECT issued_day, paid_channel, (paid_at - issued_at) / 21600, count(*) FROM cases
+            WHERE id > ?1 AND id <= ?2 AND status IS 'paid' AND paid_at IS NOT NULL AND paid_channel IS NOT NULL
+            GROUP BY issued_day, paid_channel, (paid_at - issued_at) / 21600
+            ON CONFLICT (day, channel, bucket) DO UPDATE SET n = n + excluded.n
+            """, arguments: range)
+        try db.execute(sql: """
+            INSERT INTO stats_langs (day, lang, n)
+            SELECT issued_day, view_lang, count(*) FROM cases
+            WHERE id > ?1 AND id <= ?2 AND status IS NOT 'cancelled' AND view_lang IS NOT NULL
+            GROUP BY issued_day, view_lang
+            ON CONFLICT (day, lang) DO UPDATE SET n = n + excluded.n
+            """, arguments: range)
+        try db.execute(sql: "UPDATE stats_state SET last_case_id = ?2 WHERE id = 1", arguments: range)
+        return try Int.fetchOne(db, sql: "SELECT count(*) FROM cases WHERE id > ?1 AND id <= ?2", arguments: range) ?? 0
+    }
+
+    /// Whether cases wait to be folded (a read: the statistics take the write lock only when there is work).
+    static func needsFold(_ db: Database) throws -> Bool {
+        let last = try Int64.fetchOne(db, sql: "SELECT last_case_id FROM stats_state WHERE id = 1") ?? 0
+        let top = try Int64.fetchOne(db, sql: "SELECT max(id) FROM cases") ?? 0
+        return top > last
+    }
+
+    // MARK: the triggers (frozen: a change is a new migration)
+
+    /// Replaces v5's `cases_stats` (which assumed a case never leaves its cell and is never deleted) by three
+    /// triggers that apply the table above to the old and the new row of a folded case.
+    static func migrateV10(_ db: Database) throws {
+        try db.execute(sql: """
+            DROP TRIGGER IF EXISTS cases_stats;
+
+            -- A folded case changes and stays in its cell: the cell takes the difference of the new and the old row.
+            CREATE TRIGGER stats_case_changed AFTER UPDATE OF status, paid_channel, paid_at, first_viewed_at, view_lang,
+                handoff_at, reminded_at, issued_day, issued_at, qr_printed, deadline ON cases
+            WHEN OLD.id <= (SELECT last_case_id FROM stats_state WHERE id = 1)
+                AND NEW.issued_day IS OLD.issued_day AND NEW.qr_printed IS OLD.qr_printed AND NEW.deadline IS OLD.deadline
+            BEGIN
+                UPDATE stats_cells SET
+                    issued = issued - (OLD.status IS NOT 'cancelled') + (NEW.status IS NOT 'cancelled'),
+                    scanned = scanned - (OLD.status IS NOT 'cancelled' AND OLD.first_viewed_at IS NOT NULL)
+                        + (NEW.status IS NOT 'cancelled' AND NEW.first_viewed_at IS NOT NULL),
+                    handoff = handoff - (OLD.status IS NOT 'cancelled' AND OLD.handoff_at IS NOT NULL)
+                        + (NEW.status IS NOT 'cancelled' AND NEW.handoff_at IS NOT NULL),
+                    paid = paid - (OLD.status IS 'paid') + (NEW.status IS 'paid'),
+                    paid_paypal = paid_paypal - (OLD.status IS 'paid' AND OLD.paid_channel IS 'paypal')
+                        + (NEW.status IS 'paid' AND NEW.paid_channel IS 'paypal'),
+                    paid_bank = paid_bank - (OLD.status IS 'paid' AND OLD.paid_channel IS 'bank_transfer')
+                        + (NEW.status IS 'paid' AND NEW.paid_channel IS 'bank_transfer'),
+                    paid_cash = paid_cash - (OLD.status IS 'paid' AND OLD.paid_channel IS 'cash')
+                        + (NEW.status IS 'paid' AND NEW.paid_channel IS 'cash'),
+                    paid_on_time = paid_on_time
+                        - (OLD.status IS 'paid' AND coalesce(OLD.paid_at < (SELECT end_utc FROM deadline_ends e WHERE e.deadline = OLD.deadline), 0))
+                        + (NEW.status IS 'paid' AND coalesce(NEW.paid_at < (SELECT end_utc FROM deadline_ends e WHERE e.deadline = NEW.deadline), 0)),
+                    reminded = reminded - (OLD.status IS NOT 'cancelled' AND OLD.reminded_at IS NOT NULL)
+                        + (NEW.status IS NOT 'cancelled' AND NEW.reminded_at IS NOT NULL)
+                WHERE day = NEW.issued_day AND qr = NEW.qr_printed AND deadline = NEW.deadline;
+                UPDATE stats_pay_times SET n = n - 1
+                WHERE OLD.status IS 'paid' AND OLD.paid_at IS NOT NULL AND OLD.paid_channel IS NOT NULL
+                    AND day = OLD.issued_day AND channel = OLD.paid_channel AND bucket = (OLD.paid_at - OLD.issued_at) / 21600;
+                INSERT INTO stats_pay_times (day, channel, bucket, n)
+                SELECT NEW.issued_day, NEW.paid_channel, (NEW.paid_at - NEW.issued_at) / 21600, 1
+                WHERE NEW.status IS 'paid' AND NEW.paid_at IS NOT NULL AND NEW.paid_channel IS NOT NULL
+                ON CONFLICT (day, channel, bucket) DO UPDATE SET n = n + 1;
+                UPDATE stats_langs SET n = n - 1
+                WHERE OLD.status IS NOT 'cancelled' AND OLD.view_lang IS NOT NULL AND day = OLD.issued_day AND lang = OLD.view_lang;
+                INSERT INTO stats_langs (day, lang, n)
+                SELECT NEW.issued_day, NEW.view_lang, 1 WHERE NEW.status IS NOT 'cancelled' AND NEW.view_lang IS NOT NULL
+                ON CONFLICT (day, lang) DO UPDATE SET n = n + 1;
+            END;
+
+            -- A folded case moves to another cell (its day, QR flag or deadline changed): the old row leaves its
+            -- cell, the new row enters its own.
+            CREATE TRIGGER stats_case_moved AFTER UPDATE OF issued_day, qr_printed, deadline ON cases
+            WHEN OLD.id <= (SELECT last_case_id FROM stats_state WHERE id = 1)
+                AND NOT (NEW.issued_day IS OLD.issued_day AND NEW.qr_printed IS OLD.qr_printed AND NEW.deadline IS OLD.deadline)
+            BEGIN
+                UPDATE stats_cells SET
+                    issued = issued - (OLD.status IS NOT 'cancelled'),
+                    scanned = scanned - (OLD.status IS NOT 'cancelled' AND OLD.first_viewed_at IS NOT NULL),
+                    handoff = handoff - (OLD.status IS NOT 'cancelled' AND OLD.handoff_at IS NOT NULL),
+                    paid = paid - (OLD.status IS 'paid'),
+                    paid_paypal = paid_paypal - (OLD.status IS 'paid' AND OLD.paid_channel IS 'paypal'),
+                    paid_bank = paid_bank - (OLD.status IS 'paid' AND OLD.paid_channel IS 'bank_transfer'),
+                    paid_cash = paid_cash - (OLD.status IS 'paid' AND OLD.paid_channel IS 'cash'),
+                    paid_on_time = paid_on_time
+                        - (OLD.status IS 'paid' AND coalesce(OLD.paid_at < (SELECT end_utc FROM deadline_ends e WHERE e.deadline = OLD.deadline), 0)),
+                    reminded = reminded - (OLD.status IS NOT 'cancelled' AND OLD.reminded_at IS NOT NULL)
+                WHERE day = OLD.issued_day AND qr = OLD.qr_printed AND deadline = OLD.deadline;
+                INSERT INTO stats_cells (day, qr, deadline, issued, scanned, handoff, paid, paid_paypal, paid_bank, paid_cash,
+                                         paid_on_time, reminded)
+                SELECT NEW.issued_day, NEW.qr_printed, NEW.deadline,
+                    NEW.status IS NOT 'cancelled',
+                    NEW.status IS NOT 'cancelled' AND NEW.first_viewed_at IS NOT NULL,
+                    NEW.status IS NOT 'cancelled' AND NEW.handoff_at IS NOT NULL,
+                    NEW.status IS 'paid',
+                    NEW.status IS 'paid' AND NEW.paid_channel IS 'paypal',
+                    NEW.status IS 'paid' AND NEW.paid_channel IS 'bank_transfer',
+                    NEW.status IS 'paid' AND NEW.paid_channel IS 'cash',
+                    NEW.status IS 'paid' AND coalesce(NEW.paid_at < (SELECT end_utc FROM deadline_ends e WHERE e.deadline = NEW.deadline), 0),
+                    NEW.status IS NOT 'cancelled' AND NEW.reminded_at IS NOT NULL
+                WHERE true
+                ON CONFLICT (day, qr, deadline) DO UPDATE SET issued = issued + excluded.issued, scanned = scanned + excluded.scanned,
+                    handoff = handoff + excluded.handoff, paid = paid + excluded.paid, paid_paypal = paid_paypal + excluded.paid_paypal,
+                    paid_bank = paid_bank + excluded.paid_bank, paid_cash = paid_cash + excluded.paid_cash,
+                    paid_on_time = paid_on_time + excluded.paid_on_time, reminded = reminded + excluded.reminded;
+                UPDATE stats_pay_times SET n = n - 1
+                WHERE OLD.status IS 'paid' AND OLD.paid_at IS NOT NULL AND OLD.paid_channel IS NOT NULL
+                    AND day = OLD.issued_day AND channel = OLD.paid_channel AND bucket = (OLD.paid_at - OLD.issued_at) / 21600;
+                INSERT INTO stats_pay_times (day, channel, bucket, n)
+                SELECT NEW.issued_day, NEW.paid_channel, (NEW.paid_at - NEW.issued_at) / 21600, 1
+                WHERE NEW.status IS 'paid' AND NEW.paid_at IS NOT NULL AND NEW.paid_channel IS NOT NULL
+                ON CONFLICT (day, channel, bucket) DO UPDATE SET n = n + 1;
+                UPDATE stats_langs SET n = n - 1
+                WHERE OLD.status IS NOT 'cancelled' AND OLD.view_lang IS NOT NULL AND day = OLD.issued_day AND lang = OLD.view_lang;
+                INSERT INTO stats_langs (day, lang, n)
+                SELECT NEW.issued_day, NEW.view_lang, 1 WHERE NEW.status IS NOT 'cancelled' AND NEW.view_lang IS NOT NULL
+                ON CONFLICT (day, lang) DO UPDATE SET n = n + 1;
+            END;
+
+            -- A folded case is deleted: its row leaves its cell.
+            CREATE TRIGGER stats_case_deleted AFTER DELETE ON cases
+            WHEN OLD.id <= (SELECT last_case_id FROM stats_state WHERE id = 1)
+            BEGIN
+                UPDATE stats_cells SET
+                    issued = issued - (OLD.status IS NOT 'cancelled'),
+                    scanned = scanned - (OLD.status IS NOT 'cancelled' AND OLD.first_viewed_at IS NOT NULL),
+                    handoff = handoff - (OLD.status IS NOT 'cancelled' AND OLD.handoff_at IS NOT NULL),
+                    paid = paid - (OLD.status IS 'paid'),
+                    paid_paypal = paid_paypal - (OLD.status IS 'paid' AND OLD.paid_channel IS 'paypal'),
+                    paid_bank = paid_bank - (OLD.status IS 'paid' AND OLD.paid_channel IS 'bank_transfer'),
+                    paid_cash = paid_cash - (OLD.status IS 'paid' AND OLD.paid_channel IS 'cash'),
+                    paid_on_time = paid_on_time
+                        - (OLD.status IS 'paid' AND coalesce(OLD.paid_at < (SELECT end_utc FROM deadline_ends e WHERE e.deadline = OLD.deadline), 0)),
+                    reminded = reminded - (OLD.status IS NOT 'cancelled' AND OLD.reminded_at IS NOT NULL)
+                WHERE day = OLD.issued_day AND qr = OLD.qr_printed AND deadline = OLD.deadline;
+                UPDATE stats_pay_times SET n = n - 1
+                WHERE OLD.status IS 'paid' AND OLD.paid_at IS NOT NULL AND OLD.paid_channel IS NOT NULL
+                    AND day = OLD.issued_day AND channel = OLD.paid_channel AND bucket = (OLD.paid_at - OLD.issued_at) / 21600;
+                UPDATE stats_langs SET n = n - 1
+                WHERE OLD.status IS NOT 'cancelled' AND OLD.view_lang IS NOT NULL AND day = OLD.issued_day AND lang = OLD.view_lang;
+            END;
+            """)
+    }
+
+    // MARK: rebuild and snapshot
+
+    /// Empties the cells and folds every case again (inside one write transaction); deadlines whose end is
+    /// missing are noted first.
+    public static func rebuild(_ db: Database) throws -> StatisticsRebuild {
+        let before = try snapshot(db)
+        for text in try String.fetchAll(db, sql: """
+            SELECT DISTINCT deadline FROM cases WHERE deadline NOT IN (SELECT deadline FROM deadline_ends)
+            """) {
+            if let day = CivilDate(iso: text) { try Schema.noteDeadline(db, day) }
+        }
+        try db.execute(sql: """
+            DELETE FROM stats_cells;
+            DELETE FROM stats_pay_times;
+            DELETE FROM stats_langs;
+            UPDATE stats_state SET last_case_id = 0 WHERE id = 1;
+            """)
+        let cases = try fold(db)
+        let after = try snapshot(db)
+        return StatisticsRebuild(cases: cases, cells: after.cells.count, payTimeBuckets: after.payTimes.count,
+                                 languageCounts: after.languages.count, repaired: before.differences(from: after))
+    }
+
+    /// Every cell, pay-time bucket and language count that is not zero.
+    public static func snapshot(_ db: Database) throws -> StatisticsSnapshot {
+        var result = StatisticsSnapshot()
+        for row in try Row.fetchAll(db, sql: """
+            SELECT day, qr, deadline, issued, scanned, handoff, paid, paid_paypal, paid_bank, paid_cash, paid_on_time, reminded
+            FROM stats_cells ORDER BY day, qr, deadline
+            """) {
+            let counts = (3...11).map { row[$0] as Int }
+            guard counts.contains(where: { $0 != 0 }) else { continue }
+            result.cells[StatisticsSnapshot.CellKey(day: row[0], qrPrinted: row[1], deadline: row[2])] = counts
+        }
+        for row in try Row.fetchAll(db, sql: "SELECT day, channel, bucket, n FROM stats_pay_times WHERE n != 0") {
+            result.payTimes[StatisticsSnapshot.PayTimeKey(day: row[0], channel: row[1], bucket: row[2])] = row[3]
+        }
+        for row in try Row.fetchAll(db, sql: "SELECT day, lang, n FROM stats_langs WHERE n != 0") {
+            result.languages[StatisticsSnapshot.LanguageKey(day: row[0], language: row[1])] = row[2]
+        }
+        return result
+    }
+
+    // MARK: reading a period
+
+    /// The sums of the cells for a period, by month, QR flag and whether the reminder could have been sent
+    /// (deadline before `matureBefore`), with the unmatched transfers, payment times and languages of the period.
+    /// Every query is bounded by the data (index ranges of the cells and of the unmatched payments), not by the
+    /// length of the period. `from` nil: from the first day with data.
+    public static func read(_ db: Database, from: CivilDate?, to: CivilDate, matureBefore: CivilDate) throws -> StatisticsReading {
+        let firstDay = try String.fetchOne(db, sql: "SELECT min(day) FROM stats_cells").flatMap(CivilDate.init(iso:))
+        let lastDay = try String.fetchOne(db, sql: "SELECT max(day) FROM stats_cells").flatMap(CivilDate.init(iso:))
+        let unmatchedRange = try Row.fetchOne(db, sql: """
+            SELECT min(paid_at), max(paid_at) FROM payments WHERE disposition = 'unmatched'
+            """)
+        let firstUnmatched = (unmatchedRange?[0] as Int64?).map { BerlinTime.local($0).date }
+        let lastUnmatched = (unmatchedRange?[1] as Int64?).map { BerlinTime.local($0).date }
+        var reading = StatisticsReading(from: from ?? firstDay ?? to, to: to)
+        reading.firstDataDay = [firstDay, firstUnmatched].compactMap { $0 }.min()
+        reading.lastDataDay = [lastDay, lastUnmatched].compactMap { $0 }.max()
+        guard reading.from <= to else { return reading }
+        let period: StatementArguments = [reading.from.description, to.description]
+        for row in try Row.fetchAll(db, sql: """
+            SELECT substr(day, 1, 7), qr, deadline < ?, sum(issued), sum(scanned), sum(handoff), sum(paid), sum(paid_paypal),
+                   sum(paid_bank), sum(paid_cash), sum(paid_on_time), sum(reminded)
+            FROM stats_cells WHERE day >= ? AND day <= ? GROUP BY 1, 2, 3
+            """, arguments: [matureBefore.description] + period) {
+            let counts = StatisticsCounts(issued: row[3], scanned: row[4], handoff: row[5], paid: row[6], paidPayPal: row[7],
+                                          paidBankTransfer: row[8], paidCash: row[9], paidOnTime: row[10], reminded: row[11])
+            reading.months.append(StatisticsMonth(month: row[0], qrPrinted: row[1], mature: row[2], counts: counts))
+        }
+        let start = BerlinTime.utc(date: reading.from, hour: 0, minute: 0)
+        let end = BerlinTime.utc(date: to.adding(days: 1), hour: 0, minute: 0)
+        for row in try Row.fetchAll(db, sql: """
+            SELECT paid_at / 3600 AS h, count(*) FROM payments WHERE disposition = 'unmatched' AND paid_at >= ? AND paid_at < ? GROUP BY h
+            """, arguments: [start, end]) {
+            reading.unmatchedByHour.append(StatisticsReading.HourCount(hour: row[0], count: row[1]))
+        }
+        for row in try Row.fetchAll(db, sql: """
+            SELECT channel, bucket, sum(n) FROM stats_pay_times WHERE day >= ? AND day <= ? GROUP BY channel, bucket
+            HAVING sum(n) > 0 ORDER BY channel, bucket
+            """, arguments: period) {
+            reading.payTimes.append(StatisticsReading.PayTimeBucket(channel: row[0], bucket: row[1], count: row[2]))
+        }
+        for row in try Row.fetchAll(db, sql: """
+            SELECT lang, sum(n) FROM stats_langs WHERE day >= ? AND day <= ? GROUP BY lang HAVING sum(n) > 0
+            """, arguments: period) {
+            reading.languages[row[0]] = row[1]
+        }
+        return reading
+    }
+}
+
+/// The counters of one or more cells.
+public struct StatisticsCounts: Sendable, Equatable {
+    public var issued = 0
+    public var scanned = 0
+    public var handoff = 0
+    public var paid = 0
+    public var paidPayPal = 0
+    public var paidBankTransfer = 0
+    public var paidCash = 0
+    public var paidOnTime = 0
+    public var reminded = 0
+
+    public init(issued: Int = 0, scanned: Int = 0, handoff: Int = 0, paid: Int = 0, paidPayPal: Int = 0, paidBankTransfer: Int = 0,
+                paidCash: Int = 0, paidOnTime: Int = 0, reminded: Int = 0) {
+        self.issued = issued
+        self.scanned = scanned
+        self.handoff = handoff
+        self.paid = paid
+        self.paidPayPal = paidPayPal
+        self.paidBankTransfer = paidBankTransfer
+        self.paidCash = paidCash
+        self.paidOnTime = paidOnTime
+        self.reminded = reminded
+    }
+}
+
+/// The sums of the cells of one month (`yyyy-mm`), QR flag and maturity.
+public struct StatisticsMonth: Sendable, Equatable {
+    public var month: String
+    public var qrPrinted: Bool
+    /// The deadline plus grace days has passed: the reminder could have been sent.
+    public var mature: Bool
+    public var counts: StatisticsCounts
+}
+
+/// What the statistics of a period are computed from.
+public struct StatisticsReading: Sendable {
+    public struct HourCount: Sendable, Equatable {
+        /// UTC hours since 1970.
+        public var hour: Int64
+        public var count: Int
+    }
+
+    public struct PayTimeBucket: Sendable, Equatable {
+        public var channel: String
+        /// Quarter days from issue to payment.
+        public var bucket: Int
+        public var count: Int
+    }
+
+    /// The period: `from` as asked, or the first day with data.
+    public var from: CivilDate
+    public var to: CivilDate
+    /// The first and the last Berlin day with a case or an unmatched transfer (nil: no data at all).
+    public var firstDataDay: CivilDate?
+    public var lastDataDay: CivilDate?
+    public var months: [StatisticsMonth] = []
+    public var unmatchedByHour: [HourCount] = []
+    public var payTimes: [PayTimeBucket] = []
+    public var languages: [String: Int] = [:]
+
+    init(from: CivilDate, to: CivilDate) {
+        self.from = from
+        self.to = to
+    }
+}
+
+/// The non-zero content of the cells, comparable.
+public struct StatisticsSnapshot: Sendable, Equatable {
+    public struct CellKey: Hashable, Sendable, Comparable {
+        public var day: String
+        public var qrPrinted: Bool
+        public var deadline: String
+
+        public init(day: String, qrPrinted: Bool, deadline: String) {
+            self.day = day
+            self.qrPrinted = qrPrinted
+            self.deadline = deadline
+        }
+
+        public static func < (a: CellKey, b: CellKey) -> Bool {
+            (a.day, a.qrPrinted ? 1 : 0, a.deadline) < (b.day, b.qrPrinted ? 1 : 0, b.deadline)
+        }
+    }
+
+    public struct PayTimeKey: Hashable, Sendable {
+        public var day: String
+        public var channel: String
+        public var bucket: Int
+
+        public init(day: String, channel: String, bucket: Int) {
+            self.day = day
+            self.channel = channel
+            self.bucket = bucket
+        }
+    }
+
+    public struct LanguageKey: Hashable, Sendable {
+        public var day: String
+        public var language: String
+
+        public init(day: String, language: String) {
+            self.day = day
+            self.language = language
+        }
+    }
+
+    /// Per cell: issued, scanned, handoff, paid, paid_paypal, paid_bank, paid_cash, paid_on_time, reminded.
+    public var cells: [CellKey: [Int]] = [:]
+    public var payTimes: [PayTimeKey: Int] = [:]
+    public var languages: [LanguageKey: Int] = [:]
+
+    public init() {}
+
+    /// How many cells, buckets and language counts differ between the two.
+    public func differences(from other: StatisticsSnapshot) -> Int {
+        func count<K: Hashable, V: Equatable>(_ a: [K: V], _ b: [K: V]) -> Int {
+            Set(a.keys).union(b.keys).filter { a[$0] != b[$0] }.count
+        }
+        return count(cells, other.cells) + count(payTimes, other.payTimes) + count(languages, other.languages)
+    }
+}
+
+/// What `lotse stats --rebuild` did.
+public struct StatisticsRebuild: Sendable, Equatable {
+    /// Cases folded from scratch.
+    public var cases: Int
+    public var cells: Int
+    public var payTimeBuckets: Int
+    public var languageCounts: Int
+    /// Cells, buckets and language counts that were wrong before (and are right now).
+    public var repaired: Int
+}
+
+extension Store {
+    /// The statistics of a period: new cases are folded into the cells first (a short write, only when there are
+    /// new cases), then the cells are read in one read transaction. For the CLI.
+    public func statistics(from: CivilDate?, to: CivilDate, matureBefore: CivilDate) throws -> StatisticsReading {
+        if try pool.read({ try StatisticsCells.needsFold($0) }) {
+            try pool.write { try StatisticsCells.fold($0) }
+        }
+        return try pool.read { try StatisticsCells.read($0, from: from, to: to, matureBefore: matureBefore) }
+    }
+
+    /// The same for the server: SQLite runs on GRDB's own threads, never on the caller's (an event loop).
+    public func statistics(from: CivilDate?, to: CivilDate, matureBefore: CivilDate) async throws -> StatisticsReading {
+        if try await pool.read({ try StatisticsCells.needsFold($0) }) {
+            try await pool.write { try StatisticsCells.fold($0) }
+        }
+        return try await pool.read { try StatisticsCells.read($0, from: from, to: to, matureBefore: matureBefore) }
+    }
+
+    /// Recomputes every cell from scratch in one write transaction (`lotse stats --rebuild`).
+    public func rebuildStatistics() throws -> StatisticsRebuild {
+        try pool.write { try StatisticsCells.rebuild($0) }
+    }
+
+    /// The cells as they are now (new cases folded first).
+    public func statisticsSnapshot() throws -> StatisticsSnapshot {
+        try pool.write { db in
+            try StatisticsCells.fold(db)
+            return try StatisticsCells.snapshot(db)
+        }
+    }
+}
