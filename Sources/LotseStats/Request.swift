@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import LotseCore
 import LotseStorage
 
@@ -10,7 +9,15 @@ public struct StatsRequest: Sendable {
 
     public init(from: String?, to: String?) { self.from = from; self.to = to }
 
-    public func run(store: Store, config: LotseConfig, now: Int64 = Int64(Date().timeIntervalSince1970)) throws -> PilotStats {
+    /// The period and the settings of one request, checked.
+    struct Plan {
+        var from: CivilDate?
+        var to: CivilDate
+        var matureBefore: CivilDate
+        var baseline: [String: Group]
+    }
+
+    func plan(config: LotseConfig, now: Int64) throws -> Plan {
         func parse(_ s: String?, _ name: String) throws -> CivilDate? {
             guard let s, !s.isEmpty else { return nil }
             guard let d = CivilDate(iso: s), d.isValid else { throw LotseError.usage("--\(name) '\(s)' is not a date yyyy-mm-dd") }
@@ -19,15 +26,28 @@ public struct StatsRequest: Sendable {
         let today = BerlinTime.local(now).date
         let baselinePath = (config.cataloguePath as NSString).deletingLastPathComponent + "/baseline-reminders.csv"
         let baseline = try Baseline.load(baselinePath)
-        let f = try parse(from, "from")
-        let t = try parse(to, "to") ?? today
-        // New cases are folded into the cells first (a short write); the figures come from the cells.
-        try store.write { try StatsQuery.fold($0) }
-        return try store.read { db in
-            let first = try Int64.fetchOne(db, sql: "SELECT min(issued_at) FROM cases")
-            let start = f ?? first.map { BerlinTime.local($0).date } ?? today
-            guard start <= t else { throw LotseError.usage("--from \(start) is after --to \(t)") }
-            return try StatsQuery.run(db, from: start, to: t, asOf: today, graceDays: config.graceDays, baseline: baseline)
-        }
+        let from = try parse(from, "from")
+        let to = try parse(to, "to") ?? today
+        if let from, from > to { throw LotseError.usage("--from \(from) is after --to \(to)") }
+        return Plan(from: from, to: to, matureBefore: today.adding(days: -config.graceDays), baseline: baseline)
+    }
+
+    static func finish(_ reading: StatisticsReading, _ plan: Plan) throws -> PilotStats {
+        guard reading.from <= reading.to else { throw LotseError.usage("--from \(reading.from) is after --to \(reading.to)") }
+        return StatsQuery.run(reading, baseline: plan.baseline)
+    }
+
+    /// For the CLI: new cases are folded into the cells first (a short write); the figures come from the cells.
+    public func run(store: Store, config: LotseConfig, now: Int64 = Int64(Date().timeIntervalSince1970)) throws -> PilotStats {
+        let plan = try plan(config: config, now: now)
+        let reading = try store.statistics(from: plan.from, to: plan.to, matureBefore: plan.matureBefore)
+        return try Self.finish(reading, plan)
+    }
+
+    /// For the server: the same, with SQLite on the database's own threads (never on an event loop).
+    public func run(store: Store, config: LotseConfig, now: Int64 = Int64(Date().timeIntervalSince1970)) async throws -> PilotStats {
+        let plan = try plan(config: config, now: now)
+        let reading = try await store.statistics(from: plan.from, to: plan.to, matureBefore: plan.matureBefore)
+        return try Self.finish(reading, plan)
     }
 }

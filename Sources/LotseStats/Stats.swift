@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import LotseCore
 import LotseStorage
 
@@ -135,70 +134,34 @@ public enum Baseline {
 }
 
 public enum StatsQuery {
-    /// Folds cases not yet counted into the statistics cells (once per new case; later changes are applied by
-    /// the `cases_stats` trigger). Runs inside a write transaction.
-    public static func fold(_ db: Database) throws {
-        let last = try Int64.fetchOne(db, sql: "SELECT last_case_id FROM stats_state WHERE id = 1") ?? 0
-        guard let top = try Int64.fetchOne(db, sql: "SELECT max(id) FROM cases"), top > last else { return }
-        try db.execute(sql: """
-            INSERT INTO stats_cells (day, qr, deadline, issued, scanned, handoff, paid, paid_paypal, paid_bank, paid_cash,
-                                     paid_on_time, reminded)
-            SELECT issued_day, qr_printed, cases.deadline, sum(status != 'cancelled'),
-                   sum(status != 'cancelled' AND first_viewed_at IS NOT NULL), sum(status != 'cancelled' AND handoff_at IS NOT NULL),
-                   sum(status = 'paid'), sum(status = 'paid' AND paid_channel = 'paypal'),
-                   sum(status = 'paid' AND paid_channel = 'bank_transfer'), sum(status = 'paid' AND paid_channel = 'cash'),
-                   sum(status = 'paid' AND paid_at < coalesce(d.end_utc, 0)), sum(status != 'cancelled' AND reminded_at IS NOT NULL)
-            FROM cases LEFT JOIN deadline_ends d ON d.deadline = cases.deadline
-            WHERE cases.id > ?1 AND cases.id <= ?2
-            GROUP BY issued_day, qr_printed, cases.deadline
-            ON CONFLICT (day, qr, deadline) DO UPDATE SET issued = issued + excluded.issued, scanned = scanned + excluded.scanned,
-                handoff = handoff + excluded.handoff, paid = paid + excluded.paid, paid_paypal = paid_paypal + excluded.paid_paypal,
-                paid_bank = paid_bank + excluded.paid_bank, paid_cash = paid_cash + excluded.paid_cash,
-                paid_on_time = paid_on_time + excluded.paid_on_time, reminded = reminded + excluded.reminded;
-            """, arguments: [last, top])
-        try db.execute(sql: """
-            INSERT INTO stats_pay_times (day, channel, bucket, n)
-            SELECT issued_day, paid_channel, (paid_at - issued_at) / 21600, count(*) FROM cases
-            WHERE id > ?1 AND id <= ?2 AND status = 'paid' GROUP BY issued_day, paid_channel, (paid_at - issued_at) / 21600
-            ON CONFLICT (day, channel, bucket) DO UPDATE SET n = n + excluded.n;
-            """, arguments: [last, top])
-        try db.execute(sql: """
-            INSERT INTO stats_langs (day, lang, n)
-            SELECT issued_day, view_lang, count(*) FROM cases
-            WHERE id > ?1 AND id <= ?2 AND status != 'cancelled' AND view_lang IS NOT NULL GROUP BY issued_day, view_lang
-            ON CONFLICT (day, lang) DO UPDATE SET n = n + excluded.n;
-            """, arguments: [last, top])
-        try db.execute(sql: """
-            UPDATE stats_state SET last_case_id = ?2 WHERE id = 1;
-            """, arguments: [last, top])
-    }
-
-    /// Computes the statistics from the cells (a few per day of the period) and the payments table.
+    /// Computes the statistics of a period from what the cells hold for it (`Store.statistics`).
     /// - Parameters:
-    ///   - asOf: the day the figures are for; cases count towards reminder rates only once deadline + grace has passed.
-    public static func run(_ db: Database, from: CivilDate, to: CivilDate, asOf: CivilDate, graceDays: Int,
-                           baseline: [String: Group]) throws -> PilotStats {
-        let start = BerlinTime.utc(date: from, hour: 0, minute: 0)
-        let end = BerlinTime.utc(date: to.adding(days: 1), hour: 0, minute: 0)
-        let matureBefore = asOf.adding(days: -graceDays).description
-        let period: StatementArguments = [from.description, to.description]
+    ///   - reading: the cells' sums for the period, read with `matureBefore` = `asOf` minus the grace days: cases
+    ///     count towards reminder rates only once deadline + grace has passed.
+    ///
+    /// The months listed are those of the period that lie between the first and the last month with data (gaps
+    /// inside included): a period of 1970–9999 costs what the data costs, not 96,000 empty months.
+    public static func run(_ reading: StatisticsReading, baseline: [String: Group]) -> PilotStats {
+        let from = reading.from
+        let to = reading.to
         var byMonth: [String: Counters] = [:]
         var qr = Group(), noQR = Group()
         var matureByMonth: [String: Group] = [:]
-        for r in try Row.fetchAll(db, sql: """
-            SELECT substr(day, 1, 7), qr, deadline < ?, sum(issued), sum(scanned), sum(handoff), sum(paid), sum(paid_paypal),
-                   sum(paid_bank), sum(paid_cash), sum(paid_on_time), sum(reminded)
-            FROM stats_cells WHERE day >= ? AND day <= ? GROUP BY 1, 2, 3
-            """, arguments: [matureBefore] + period) {
-            let m: String = r[0]
+        for cell in reading.months {
+            let m = cell.month
             var c = Counters()
-            c.issued = r[3]; c.scanned = r[4]; c.handoffStarted = r[5]; c.paid = r[6]; c.paidOnline = r[7]
-            c.paidBankTransfer = r[8]; c.paidOther = r[9]; c.paidOnTime = r[10]; c.reminded = r[11]
+            c.issued = cell.counts.issued
+            c.scanned = cell.counts.scanned
+            c.handoffStarted = cell.counts.handoff
+            c.paid = cell.counts.paid
+            c.paidOnline = cell.counts.paidPayPal
+            c.paidBankTransfer = cell.counts.paidBankTransfer
+            c.paidOther = cell.counts.paidCash
+            c.paidOnTime = cell.counts.paidOnTime
+            c.reminded = cell.counts.reminded
             byMonth[m, default: Counters()].add(c)
-            let isMature: Bool = r[2]
-            guard isMature else { continue }
-            let printed: Bool = r[1]
-            if printed {
+            guard cell.mature else { continue }
+            if cell.qrPrinted {
                 qr.cases += c.issued; qr.reminded += c.reminded
                 matureByMonth[m, default: Group()].cases += c.issued
                 matureByMonth[m, default: Group()].reminded += c.reminded
@@ -208,20 +171,22 @@ public enum StatsQuery {
         }
         // Transfers nobody could match, by month of booking (Berlin).
         var monthOfHour: [Int64: String] = [:]
-        for r in try Row.fetchAll(db, sql: """
-            SELECT paid_at / 3600 AS h, count(*) FROM payments WHERE disposition = 'unmatched' AND paid_at >= ? AND paid_at < ? GROUP BY h
-            """, arguments: [start, end]) {
-            let h: Int64 = r[0]
+        for hourCount in reading.unmatchedByHour {
+            let h = hourCount.hour
             let m = monthOfHour[h] ?? BerlinTime.local(h * 3600).date.monthKey
             monthOfHour[h] = m
-            byMonth[m, default: Counters()].unmatchedBankPayments += r[1] as Int
+            byMonth[m, default: Counters()].unmatchedBankPayments += hourCount.count
         }
-        // Every month of the period appears, also those without cases.
+        // Every month of the period between the first and the last month with data appears, also those without cases.
         var keys: [String] = []
-        var d = CivilDate(year: from.year, month: from.month, day: 1)
-        while d <= to {
-            keys.append(d.monthKey)
-            d = d.month == 12 ? CivilDate(year: d.year + 1, month: 1, day: 1) : CivilDate(year: d.year, month: d.month + 1, day: 1)
+        if let firstData = reading.firstDataDay, let lastData = reading.lastDataDay {
+            let first = max(from, firstData)
+            let last = min(to, lastData)
+            var d = CivilDate(year: first.year, month: first.month, day: 1)
+            while d <= last {
+                keys.append(d.monthKey)
+                d = d.month == 12 ? CivilDate(year: d.year + 1, month: 1, day: 1) : CivilDate(year: d.year, month: d.month + 1, day: 1)
+            }
         }
         var totals = Counters()
         let months = keys.map { k -> (String, Counters) in
@@ -237,11 +202,8 @@ public enum StatsQuery {
         // Time to payment per channel, in days, from quarter-day buckets.
         var times: [String: PaymentTimes] = [:]
         var hist: [String: [(Int, Int)]] = [:]
-        for r in try Row.fetchAll(db, sql: """
-            SELECT channel, bucket, sum(n) FROM stats_pay_times WHERE day >= ? AND day <= ? GROUP BY channel, bucket
-            HAVING sum(n) > 0 ORDER BY channel, bucket
-            """, arguments: period) {
-            hist[r[0] as String, default: []].append((r[1], r[2]))
+        for bucket in reading.payTimes {
+            hist[bucket.channel, default: []].append((bucket.bucket, bucket.count))
         }
         for (channel, h) in hist {
             let n = h.reduce(0) { $0 + $1.1 }
@@ -256,12 +218,7 @@ public enum StatsQuery {
             }
             times[channel] = PaymentTimes(count: n, medianDays: quantile(0.5), p90Days: quantile(0.9))
         }
-        var languages: [String: Int] = [:]
-        for r in try Row.fetchAll(db, sql: """
-            SELECT lang, sum(n) FROM stats_langs WHERE day >= ? AND day <= ? GROUP BY lang HAVING sum(n) > 0
-            """, arguments: period) {
-            languages[r[0]] = r[1]
-        }
+        let languages = reading.languages
         let all = Group(cases: qr.cases + noQR.cases, reminded: qr.reminded + noQR.reminded)
         var stats = PilotStats(from: from, to: to, months: months, totals: totals, rates: Rates(totals, mature: all),
                                baseline: .make("baseline", pilot: qr, reference: base),

@@ -24,14 +24,14 @@ struct StatsController: Sendable {
         router.post("/stats/logout") { req, _ in try await logout(req) }
         router.get("/api/v1/stats") { req, ctx -> Response in
             if let denied = deny(req, ctx) { return denied }
-            let s = try stats(req)
+            let s = try await stats(req)
             let data = try JSONSerialization.data(withJSONObject: Self.suppressingSmallCounts(s.jsonObject), options: [.sortedKeys])
             return Response(status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-store"],
                             body: .init(byteBuffer: ByteBuffer(bytes: data)))
         }
         router.get("/api/v1/stats.csv") { req, ctx -> Response in
             if let denied = deny(req, ctx) { return denied }
-            let s = try stats(req)
+            let s = try await stats(req)
             return Response(status: .ok, headers: [.contentType: "text/csv; charset=utf-8", .cacheControl: "no-store",
                                                    .contentDisposition: "attachment; filename=\"lotse-stats-\(s.from)-\(s.to).csv\""],
                             body: .init(byteBuffer: ByteBuffer(string: s.csv())))
@@ -119,9 +119,10 @@ struct StatsController: Sendable {
         return out
     }
 
-    func stats(_ req: Request) throws -> PilotStats {
+    /// The statistics of the request's period, computed off the event loop (GRDB's threads run the SQL).
+    func stats(_ req: Request) async throws -> PilotStats {
         do {
-            return try StatsRequest(from: req.uri.queryParameters.get("from"), to: req.uri.queryParameters.get("to"))
+            return try await StatsRequest(from: req.uri.queryParameters.get("from"), to: req.uri.queryParameters.get("to"))
                 .run(store: env.store, config: env.config)
         } catch let e as LotseError {
             throw HTTPError(.badRequest, message: e.description.replacingOccurrences(of: "--", with: ""))
@@ -176,7 +177,7 @@ struct StatsController: Sendable {
         guard deny(req, context) == nil else {
             return try loginPage(req, message: nil, status: .unauthorized)
         }
-        let s = try stats(req)
+        let s = try await stats(req)
         let (lang, remember) = motorist.language(req)
         let t = env.translations
         func tx(_ k: String) -> String { t.text(k, lang) }

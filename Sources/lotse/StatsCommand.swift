@@ -14,10 +14,19 @@ struct StatsCommand: ParsableCommand {
     @Option(help: "First day of issue, yyyy-mm-dd (default: the first case).") var from: String?
     @Option(help: "Last day of issue, yyyy-mm-dd (default: today).") var to: String?
     @Option(help: "text, json or csv.") var format: Format = .text
+    @Flag(help: "Recompute every statistics cell from the cases (one write transaction), say what was done, then exit.")
+    var rebuild = false
 
     func run() throws {
         let config = common.config()
         let store = try common.store(config)
+        if rebuild {
+            let done = try store.rebuildStatistics()
+            print("statistics rebuilt from \(done.cases) cases: \(done.cells) cells, \(done.payTimeBuckets) payment-time buckets, "
+                + "\(done.languageCounts) language counts; \(done.repaired) " + (done.repaired == 1 ? "entry was" : "entries were")
+                + " wrong and repaired")
+            return
+        }
         let stats = try StatsRequest(from: from, to: to).run(store: store, config: config)
         switch format {
         case .text: print(stats.text(), terminator: "")
