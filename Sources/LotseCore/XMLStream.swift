@@ -45,6 +45,7 @@ public enum XMLStream {
         case 65, 68, 73, 74: return "a malformed tag"
         case 5, 86: return "content after the end of the document"
         case 3, 4: return "no XML document"
+        case 1, 2: return "the XML parser gave up (a tag or text beyond its own limits)"
         case 14, 22, 23, 26, 27, 36, 37: return "an unknown or unfinished entity reference (&...;)"
         case 45, 80: return "a malformed comment"
         case 63: return "an unfinished CDATA section"

@@ -129,8 +129,16 @@ final class RejectsWriter {
             handle = h
             used = true
         }
-        CSVWriter.appendRow(&buffer, [String(line), reason, raw])
+        CSVWriter.appendRow(&buffer, [String(line), reason, Self.cut(raw)])
         if buffer.count > 1 << 16 { flush() }
+    }
+
+    /// The raw record as kept in the rejects file: at most 2,048 characters (an XML record may carry
+    /// 256 attributes of 64 KiB each; none of that is stored).
+    static func cut(_ raw: String) -> String {
+        let limit = 2048
+        guard raw.utf8.count > limit, raw.count > limit else { return raw }
+        return String(raw.prefix(limit)) + " [cut]"
     }
 
     func flush() {
