@@ -64,9 +64,14 @@ final class RequestMetrics: Sendable {
         }
     }
 
+    /// Methods counted by name; any other (a client may send any token) is `_OTHER`, so that made-up methods
+    /// cannot grow the metrics without bound.
+    static let known: Set<HTTPRequest.Method> = [.get, .head, .post, .put, .delete, .options, .patch, .connect, .trace]
+    static let other = HTTPRequest.Method("_OTHER")!
+
     /// Counts one request and its time since `start` (`DispatchTime` nanoseconds).
     func record(_ route: String, _ method: HTTPRequest.Method, _ status: Int, _ start: UInt64, error: Bool) {
-        let i = get(Key(route: route, method: method, status: status, error: error))
+        let i = get(Key(route: route, method: Self.known.contains(method) ? method : Self.other, status: status, error: error))
         i.requests.increment()
         i.duration.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - start))
         i.errors?.increment()
