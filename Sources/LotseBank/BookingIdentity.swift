@@ -79,7 +79,8 @@ struct BookingIdentity {
         let open = rows.filter { !seen.used.contains($0) }
         let mine = marks
         var knownByID = false
-        for key in keys where try BankEntries.isKnown(db, key: key) {
+        // Keys of transactions were kept only as payment keys before bank_entries had them.
+        for key in keys where try BankEntries.isKnown(db, key: key, orPayment: !key.hasPrefix("camt:")) {
             knownByID = true
             break
         }
@@ -157,11 +158,22 @@ struct BookingIdentity {
 
     static func iban(_ s: String?) -> String { CaseNumber.compact(s ?? "") }
 
+    /// 128 bits of SHA-256 of the parts, in hex.
     static func hash(_ parts: [String]) -> String {
-        hex(SHA256.hash(data: Data(parts.joined(separator: "\u{1F}").utf8)))
+        hex(SHA256.hash(data: Data(parts.joined(separator: "\u{1F}").utf8)), bytes: 16)
     }
 
-    static func short(_ key: String) -> String { String(hex(SHA256.hash(data: Data(key.utf8))).prefix(16)) }
+    /// 64 bits: enough to tell a booking's ids apart (they are compared only among bookings that say the same).
+    static func short(_ key: String) -> String { hex(SHA256.hash(data: Data(key.utf8)), bytes: 8) }
 
-    static func hex(_ digest: SHA256.Digest) -> String { digest.map { String(format: "%02x", $0) }.joined() }
+    static func hex(_ digest: SHA256.Digest, bytes: Int) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes * 2)
+        for b in digest.prefix(bytes) {
+            out.append(digits[Int(b >> 4)])
+            out.append(digits[Int(b & 0x0F)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
 }

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import GRDB
 import LotseCore
@@ -127,14 +128,21 @@ public struct Reconciler: Sendable {
         let paidAt = Self.bookingTime(e.bookingDate) ?? now
         let entryRef = Self.usable(e.bankRef, none: "NONREF")
         let entryKey = entryRef.map { "camt:" + $0 + "|" + String(amount) }
-        if let entryKey, try BankEntries.isKnown(db, key: entryKey) {
+        // A batch known by its entry is a duplicate as a whole (a camt.053 may list it without its parts);
+        // an entry of one transaction is looked up with that transaction (its identity has the entry's key).
+        let batch = e.transactions.count > 1
+        if batch, let entryKey, try BankEntries.isKnown(db, key: entryKey) {
+            summary.duplicates += txCount
+            return
+        }
+        // An entry without a reference read before content rows were kept.
+        if entryKey == nil, try BankEntries.isKnown(db, key: "camt:" + Self.legacyContentKey(e)) {
             summary.duplicates += txCount
             return
         }
         try handleCredit(e, amount: amount, entryKey: entryKey, paidAt: paidAt, db: db, matcher: matcher, file: file, now: now,
                          summary: &summary, seen: &seen)
-        // Known from now on: the same entry in a later file is a duplicate as a whole.
-        if let entryKey { try BankEntries.add(db, key: entryKey, file: file, now: now) }
+        if batch, let entryKey { try BankEntries.add(db, key: entryKey, file: file, now: now) }
     }
 
     private func handleCredit(_ e: CamtEntry, amount: Int, entryKey: String?, paidAt: Int64, db: Database, matcher: Matcher,
@@ -251,6 +259,18 @@ public struct Reconciler: Sendable {
         guard let s else { return nil }
         if s.count == 10, let d = CivilDate(iso: s), d.isValid { return BerlinTime.utc(date: d, hour: 12, minute: 0) }
         return TimeParser.parse(s)
+    }
+}
+
+extension Reconciler {
+    /// How an entry without a bank reference was known before content rows (`BookingIdentity`): still looked
+    /// up, so a file read by an older Lotse is not booked again; no longer written.
+    static func legacyContentKey(_ e: CamtEntry) -> String {
+        var s = "\(e.bookingDate ?? "")|\(e.amountCents ?? 0)|\(e.currency ?? "")"
+        for t in e.transactions {
+            s += "|\(t.amountCents ?? 0)|\(t.endToEndID ?? "")|\(t.debtorIBAN ?? "")|\(t.structuredRef ?? "")|\(t.unstructured.joined(separator: " "))"
+        }
+        return "sha256:" + SHA256.hash(data: Data(s.utf8)).map { String(format: "%02x", $0) }.joined()
     }
 }
 

@@ -4,12 +4,12 @@ import GRDB
 /// reference, a transaction's bank reference or end-to-end id, and what a transaction says (see the
 /// reconciler's `BookingIdentity`). Every function runs inside the caller's write transaction.
 public enum BankEntries {
-    /// Whether `key` was recorded, as a bank entry key or as the key of a payment.
-    public static func isKnown(_ db: Database, key: String) throws -> Bool {
+    /// Whether `key` was recorded as a bank entry key (or, with `orPayment`, as the key of a payment).
+    public static func isKnown(_ db: Database, key: String, orPayment: Bool = false) throws -> Bool {
         if try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM bank_entries WHERE key = ?"), arguments: [key]) ?? false {
             return true
         }
-        return try Ledger.isKnown(db, dedupKey: key)
+        return try orPayment && Ledger.isKnown(db, dedupKey: key)
     }
 
     /// Records `key` (nothing happens when it is there already).
