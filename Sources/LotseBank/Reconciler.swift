@@ -140,14 +140,16 @@ public struct Reconciler: Sendable {
             summary.duplicates += txCount
             return
         }
-        try handleCredit(e, amount: amount, entryKey: entryKey, paidAt: paidAt, db: db, matcher: matcher, file: file, now: now,
-                         summary: &summary, seen: &seen)
+        try handleCredit(e, amount: amount, entryRef: entryRef, entryKey: entryKey, paidAt: paidAt, db: db, matcher: matcher,
+                         file: file, now: now, summary: &summary, seen: &seen)
         if batch, let entryKey { try BankEntries.add(db, key: entryKey, file: file, now: now) }
     }
 
-    private func handleCredit(_ e: CamtEntry, amount: Int, entryKey: String?, paidAt: Int64, db: Database, matcher: Matcher,
-                              file: String, now: Int64, summary: inout ReconcileSummary, seen: inout SeenInFile) throws {
-        let entryRef = Self.usable(e.bankRef, none: "NONREF")
+    /// A booked credit not known as a whole: refused with its reason, or split into its transactions, each
+    /// booked unless known.
+    private func handleCredit(_ e: CamtEntry, amount: Int, entryRef: String?, entryKey: String?, paidAt: Int64, db: Database,
+                              matcher: Matcher, file: String, now: Int64, summary: inout ReconcileSummary,
+                              seen: inout SeenInFile) throws {
         func base(_ t: CamtTransaction?, amount: Int, key: String) -> IncomingPayment {
             var text = t?.unstructured.joined(separator: " ") ?? ""
             if let s = t?.structuredRef { text = s + (text.isEmpty ? "" : " | " + text) }
