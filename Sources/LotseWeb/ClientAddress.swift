@@ -78,10 +78,10 @@ struct TrustedProxies: Sendable {
         guard !networks.isEmpty, let peer = IPNetwork.parse(socket), isTrusted(peer) else { return socket }
         let hops = forwardedFor.flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces) }
         var client = socket
-        for hop in hops.reversed() {
+        for hop in hops.reversed() where !hop.isEmpty {
             guard let bytes = IPNetwork.parse(hop) else {
-                // not an address: what the nearest trusted proxy wrote is not readable; it is still one client
-                return hop.isEmpty ? client : String(hop.prefix(64))
+                // not an address (`unknown`, an obfuscated name): still one client, known by what was written
+                return String(hop.prefix(64))
             }
             client = Self.text(bytes)
             if !isTrusted(bytes) { return client }

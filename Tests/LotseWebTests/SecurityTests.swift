@@ -28,6 +28,9 @@ import Glibc
         #expect(p.client(socket: "::ffff:10.0.0.1", forwardedFor: ["198.51.100.9"]) == "198.51.100.9")
         // only trusted hops: the leftmost
         #expect(p.client(socket: "10.0.0.1", forwardedFor: ["10.0.0.2"]) == "10.0.0.2")
+        // empty hops are skipped; a hop that is no address is one client of its own
+        #expect(p.client(socket: "10.0.0.1", forwardedFor: ["198.51.100.3, , "]) == "198.51.100.3")
+        #expect(p.client(socket: "10.0.0.1", forwardedFor: ["198.51.100.3, unknown"]) == "unknown")
         // no header: the proxy itself
         #expect(p.client(socket: "10.0.0.1", forwardedFor: []) == "10.0.0.1")
         #expect(try TrustedProxies([]).client(socket: "127.0.0.1", forwardedFor: ["1.1.1.1"]) == "127.0.0.1")
