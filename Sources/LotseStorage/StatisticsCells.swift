@@ -28,8 +28,8 @@ import LotseCore
 ///   `StatisticsCellsTests` checks that what they maintain equals folding every case from scratch.
 ///
 /// `rebuild` (`lotse stats --rebuild`) empties the cells and folds every case again in one write transaction.
-/// Limit: a case inserted with an id at or below `last_case_id` (SQLite reuses the highest id only after that
-/// case was deleted) is not folded; a rebuild counts it.
+/// Limit: a case inserted with an explicit id below the newest folded one is not folded (Lotse never does that;
+/// the id SQLite reuses after the newest case is deleted is handled by the delete trigger); a rebuild counts it.
 public enum StatisticsCells {
     // MARK: the fold
 
@@ -182,7 +182,8 @@ public enum StatisticsCells {
                 ON CONFLICT (day, lang) DO UPDATE SET n = n + 1;
             END;
 
-            -- A folded case is deleted: its row leaves its cell.
+            -- A folded case is deleted: its row leaves its cell. When it was the newest case, SQLite gives its id to
+            -- the next case inserted: the fold's mark goes back to the newest remaining case so that one is folded.
             CREATE TRIGGER stats_case_deleted AFTER DELETE ON cases
             WHEN OLD.id <= (SELECT last_case_id FROM stats_state WHERE id = 1)
             BEGIN
@@ -203,6 +204,8 @@ public enum StatisticsCells {
                     AND day = OLD.issued_day AND channel = OLD.paid_channel AND bucket = (OLD.paid_at - OLD.issued_at) / 21600;
                 UPDATE stats_langs SET n = n - 1
                 WHERE OLD.status IS NOT 'cancelled' AND OLD.view_lang IS NOT NULL AND day = OLD.issued_day AND lang = OLD.view_lang;
+                UPDATE stats_state SET last_case_id = (SELECT coalesce(max(id), 0) FROM cases)
+                WHERE id = 1 AND last_case_id > (SELECT coalesce(max(id), 0) FROM cases);
             END;
             """)
     }
@@ -462,6 +465,20 @@ extension Store {
         try pool.write { db in
             try StatisticsCells.fold(db)
             return try StatisticsCells.snapshot(db)
+        }
+    }
+}
+
+extension Store {
+    /// Cases per status, for the `/metrics` gauges. A scan of every case: the server counts at most every
+    /// half minute (`CaseStatusGauges`), on GRDB's threads.
+    public func caseCountsByStatus() async throws -> [String: Int] {
+        try await pool.read { db in
+            var counts: [String: Int] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT status, count(*) FROM cases GROUP BY status") {
+                counts[row[0]] = row[1]
+            }
+            return counts
         }
     }
 }
