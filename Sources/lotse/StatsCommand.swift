@@ -22,9 +22,13 @@ struct StatsCommand: ParsableCommand {
         let store = try common.store(config)
         if rebuild {
             let done = try store.rebuildStatistics()
+            let repaired = switch done.repaired {
+            case 0: "none was wrong"
+            case 1: "1 was wrong and is repaired"
+            default: "\(done.repaired) were wrong and are repaired"
+            }
             print("statistics rebuilt from \(done.cases) cases: \(done.cells) cells, \(done.payTimeBuckets) payment-time buckets, "
-                + "\(done.languageCounts) language counts; \(done.repaired) " + (done.repaired == 1 ? "entry was" : "entries were")
-                + " wrong and repaired")
+                + "\(done.languageCounts) language counts; \(repaired)")
             return
         }
         let stats = try StatsRequest(from: from, to: to).run(store: store, config: config)
