@@ -147,6 +147,10 @@ let package = Package(
             "LotseWeb", "LotseImport", "LotseTestSupport",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ]),
+        .testTarget(name: "LotseStatsTests", dependencies: [
+            "LotseStats", "LotseStorage", "LotseImport", "LotseOffice", "LotseCore", "LotseHTTP", "LotseTestSupport",
+            .product(name: "GRDB", package: "GRDB.swift"),
+        ]),
         .testTarget(name: "LotseCLITests", dependencies: ["LotseCore", "LotseStorage", "LotseTestSupport"]),
         .testTarget(name: "LotseFuzzTests", dependencies: ["LotseFuzzTargets", "LotseTestSupport"]),
     ]
