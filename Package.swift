@@ -74,9 +74,7 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         // Pilot statistics from case milestones, payments and the baseline file.
-        .target(name: "LotseStats", dependencies: [
-            "LotseCore", "LotseStorage", .product(name: "GRDB", package: "GRDB.swift"),
-        ]),
+        .target(name: "LotseStats", dependencies: ["LotseCore", "LotseStorage"]),
         // The synthetic demo pilot, built through the real code paths.
         .target(name: "LotseDemo", dependencies: [
             "LotseCore", "LotseStorage", "LotseImport", "LotseBank", "LotseOffice", "LotseHTTP", "LotsePayments", "LotseWeb",
