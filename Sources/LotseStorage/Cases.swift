@@ -175,3 +175,101 @@ public struct NewEvent: Sendable {
         self.caseID = caseID; self.kind = kind; self.at = at; self.detail = detail
     }
 }
+
+/// A case as printed on a label or a manifest: id, number, ticket number.
+public struct CaseLabel: Sendable, Equatable {
+    public var id: Int64
+    public var caseNumber: String
+    public var ticketNo: String?
+    public var status: CaseStatus
+
+    public init(id: Int64, caseNumber: String, ticketNo: String?, status: CaseStatus) {
+        self.id = id
+        self.caseNumber = caseNumber
+        self.ticketNo = ticketNo
+        self.status = status
+    }
+}
+
+/// A case with its history, as the office sees it.
+public struct CaseHistory: Sendable {
+    public var record: CaseRecord
+    public var events: [EventRecord]
+    public var payments: [PaymentRecord]
+}
+
+extension Store {
+    /// The case with this number (typed with or without separators, in any case).
+    public func caseRecord(number: String) throws -> CaseRecord? {
+        try read { try CaseQueries.byNumber($0, number) }
+    }
+
+    public func caseRecord(id: Int64) throws -> CaseRecord? {
+        try read { try CaseQueries.byID($0, id) }
+    }
+
+    /// The case with this number, its events and its payments, read in one transaction.
+    public func caseHistory(number: String) throws -> CaseHistory? {
+        try read { db in
+            guard let record = try CaseQueries.byNumber(db, number) else { return nil }
+            return CaseHistory(record: record, events: try CaseQueries.events(db, caseID: record.id),
+                               payments: try Ledger.payments(db, caseID: record.id))
+        }
+    }
+
+    /// The ids of the cases made from these tickets (by source id, nil where there is none), in the same order.
+    public func caseIDs(sourceIDs: [String]) throws -> [Int64?] {
+        try read { db in
+            let statement = try db.cachedStatement(sql: "SELECT id FROM cases WHERE source_id = ?")
+            return try sourceIDs.map { try Int64.fetchOne(statement, arguments: [$0]) }
+        }
+    }
+
+    /// Cases not cancelled, in id order: those whose QR code has not been written yet, or with `printedToo` all.
+    public func casesForQR(printedToo: Bool) throws -> [CaseLabel] {
+        let filter = printedToo ? "" : "qr_written_at IS NULL AND "
+        return try read { db in
+            try Row.fetchAll(db, sql: "SELECT id, case_number, ticket_no, status FROM cases WHERE \(filter)status != 'cancelled' ORDER BY id")
+                .map { try Self.label($0) }
+        }
+    }
+
+    /// The labels of the cases with these numbers, in the same order; an unknown number throws.
+    public func caseLabels(numbers: [String]) throws -> [CaseLabel] {
+        try read { db in
+            try numbers.map { number in
+                guard let c = try CaseQueries.byNumber(db, number) else { throw LotseError.input("case \(number) not found") }
+                return CaseLabel(id: c.id, caseNumber: c.caseNumber, ticketNo: c.ticketNo, status: c.status)
+            }
+        }
+    }
+
+    /// Notes that the QR codes of these cases were written at `at` (a code written before keeps its time).
+    public func markQRWritten(caseIDs: [Int64], at: Int64) throws {
+        try write { db in
+            let statement = try db.makeStatement(sql: "UPDATE cases SET qr_written_at = ? WHERE id = ? AND qr_written_at IS NULL")
+            for id in caseIDs { try statement.execute(arguments: [at, id]) }
+        }
+    }
+
+    /// The case with the smallest id among those with one of `statuses`.
+    public func firstCase(statuses: [CaseStatus]) throws -> CaseLabel? {
+        let marks = statuses.map { _ in "?" }.joined(separator: ", ")
+        return try read { db in
+            try Row.fetchOne(db, sql: "SELECT id, case_number, ticket_no, status FROM cases WHERE status IN (\(marks)) ORDER BY id LIMIT 1",
+                             arguments: StatementArguments(statuses.map(\.rawValue)))
+                .map { try Self.label($0) }
+        }
+    }
+
+    /// Adds one event to a case, in its own write transaction.
+    public func addEvent(caseID: Int64, kind: String, at: Int64, detail: String? = nil) throws {
+        try write { try CaseQueries.addEvent($0, caseID: caseID, kind: kind, at: at, detail: detail) }
+    }
+
+    static func label(_ row: Row) throws -> CaseLabel {
+        let raw: String = row["status"]
+        guard let status = CaseStatus(rawValue: raw) else { throw LotseError.io("a case has an unknown status '\(raw)'") }
+        return CaseLabel(id: row["id"], caseNumber: row["case_number"], ticketNo: row["ticket_no"], status: status)
+    }
+}
