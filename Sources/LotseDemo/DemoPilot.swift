@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import Logging
 import LotseBank
 import LotseCore
@@ -124,7 +123,7 @@ public struct DemoPilot {
                     summary.views += 1
                 case .paypal(let id, let completes):
                     clock.withLockedValue { $0 = s.at }
-                    guard let c = try store.read({ try CaseQueries.byID($0, id) }),
+                    guard let c = try store.caseRecord(id: id),
                           c.status.isPayable else { continue }
                     let h = try await paypal.start(PayableCase(id: c.id, number: c.caseNumber, amountCents: c.amountCents),
                                                    language: dice.chance(0.1) ? "en" : "de")
@@ -136,7 +135,7 @@ public struct DemoPilot {
                     // on the next morning's statement
                     transfersByDay[BerlinTime.local(s.at).date.adding(days: 1), default: []].append((id, kind))
                 case .cash(let id):
-                    if let c = try store.read({ try CaseQueries.byID($0, id) }) {
+                    if let c = try store.caseRecord(id: id) {
                         cashRows.append("\(c.caseNumber);\(Money.plain(c.amountCents).replacingOccurrences(of: ".", with: ","));\(BerlinTime.local(s.at).date);KA-\(id)")
                     }
                 }
@@ -171,9 +170,7 @@ public struct DemoPilot {
                 try csv.write(toFile: path, atomically: true, encoding: .utf8)
                 _ = try importer.importFile(path, displayName: "handheld-\(day).csv", now: dayStart + 20 * 3600)
                 let issued = tickets
-                let ids = try store.read { db in
-                    try issued.map { (try Int64.fetchOne(db, sql: "SELECT id FROM cases WHERE source_id = ?", arguments: [$0.0])!, $0.1) }
-                }
+                let ids = zip(try store.caseIDs(sourceIDs: issued.map(\.0)), issued).map { ($0.0!, $0.1.1) }
                 summary.cases += ids.count
                 for (id, qr) in ids { schedule(id, qr: qr, imported: dayStart + 20 * 3600, deadline: day.adding(days: config.paymentDays), into: &queue, dice: &dice) }
             }
@@ -226,7 +223,7 @@ public struct DemoPilot {
             var txs = ""
             var total = 0
             for (id, kind) in part {
-                guard let c = try store.read({ try CaseQueries.byID($0, id) }) else { continue }
+                guard let c = try store.caseRecord(id: id) else { continue }
                 total += c.amountCents
                 let rmt: String
                 switch kind {

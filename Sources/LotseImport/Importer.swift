@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import LotseCore
 import LotseStorage
 
@@ -171,17 +170,11 @@ final class RejectsWriter {
     /// Runs an import of `file` in one immediate transaction, committed when `body` returns. If anything
     /// fails, the transaction rolls back and the rejects file goes too (it would describe an import that
     /// did not happen); a database error becomes the one-line error naming the file.
-    func importing(_ store: Store, file: String, _ body: (Database) throws -> Void) throws {
+    func importing(_ store: Store, file: String, _ body: (ImportTransaction) throws -> Void) throws {
         do {
-            try store.pool.writeWithoutTransaction { db in
-                try db.inTransaction(.immediate) {
-                    try body(db)
-                    return .commit
-                }
-            }
+            try store.importTransaction(file: file, body)
         } catch {
             discard()
-            if let e = error as? DatabaseError { throw store.failure(e, file: file) }
             throw error
         }
         try publish()
@@ -214,9 +207,9 @@ public struct Importer: Sendable {
         let catalogue = self.catalogue
 
         var summary = ImportSummary(file: name, format: format.rawValue, imported: 0, duplicates: 0, rejected: 0)
-        try rejects.importing(store, file: name) { db in
-            let writer = try CaseWriter(db: db, fileName: name, format: format.rawValue, catalogue: catalogue,
-                                        prefix: config.caseNumberPrefix, paymentDays: config.paymentDays, now: now)
+        try rejects.importing(store, file: name) { transaction in
+            let writer = try transaction.caseWriter(fileName: name, format: format.rawValue, catalogue: catalogue,
+                                                    prefix: config.caseNumberPrefix, paymentDays: config.paymentDays, now: now)
             func handle(_ raw: RawTicket, line: Int, rejected: String?, rawText: @autoclosure () -> String) throws {
                 if let reason = rejected {
                     summary.rejected += 1

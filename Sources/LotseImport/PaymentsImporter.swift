@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import LotseCore
 import LotseStorage
 
@@ -45,7 +44,7 @@ public struct PaymentsImporter: Sendable {
         let rejects = RejectsWriter(dataDir: config.dataDir, file: path, now: now)
         defer { rejects.close() }
         let reader = try ByteReader(path: path)
-        try rejects.importing(store, file: path) { db in
+        try rejects.importing(store, file: path) { transaction in
             var index: [String: Int] = [:]
             try reader.forEachRecord { record in
                 let line = record.line
@@ -97,7 +96,7 @@ public struct PaymentsImporter: Sendable {
                 guard let channel = PaymentChannel(rawValue: channelText) else {
                     return try reject("channel '\(channelText)' is not cash, bank_transfer or paypal")
                 }
-                guard let caseID = try CaseQueries.byNumber(db, number)?.id else {
+                guard let caseID = try transaction.caseID(number: number) else {
                     return try reject("case \(number) does not exist")
                 }
                 let receipt = col("receipt_no")
@@ -105,7 +104,7 @@ public struct PaymentsImporter: Sendable {
                 let p = IncomingPayment(channel: channel, amountCents: amount, paidAt: paidAt,
                                         source: (path as NSString).lastPathComponent, dedupKey: key,
                                         externalID: receipt)
-                switch try Ledger.record(db, p, caseID: caseID, now: now) {
+                switch try transaction.recordPayment(p, caseID: caseID, now: now) {
                 case .duplicate: summary.duplicates += 1
                 case .recorded(_, let d):
                     summary.recorded += 1

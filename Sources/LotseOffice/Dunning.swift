@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import LotseCore
 import LotseStorage
 
@@ -27,8 +26,6 @@ public enum Dunning {
     ///   - asOf: the day of the run (Berlin); a case is overdue when its deadline is before it.
     ///   - at: the time recorded on the events.
     public static func run(store: Store, asOf: CivilDate, graceDays: Int, at: Int64, out: String) throws -> DunningSummary {
-        let overdueBefore = asOf.description
-        let remindBefore = asOf.adding(days: -graceDays).description
         let tmp = out + ".part"
         let dir = (out as NSString).deletingLastPathComponent
         if !dir.isEmpty { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
@@ -37,64 +34,52 @@ public enum Dunning {
         }
         var summary = DunningSummary(asOf: asOf.description, overdue: 0, reminded: 0, file: out)
         do {
-            try store.pool.writeWithoutTransaction { db in
-                try db.inTransaction(.immediate) {
-                    // Reminders first: their cases then no longer count as merely overdue.
-                    var buffer = [UInt8]()
-                    buffer.reserveCapacity(1 << 20)
-                    buffer.append(contentsOf: (header + "\n").utf8)
-                    let statement = try db.makeStatement(sql: """
-                        SELECT case_number, ticket_no, plate, issued_at, tbnr, amount_cents, deadline FROM cases
-                        WHERE status IN ('open', 'overdue') AND deadline < ? ORDER BY id
-                        """)
-                    statement.arguments = [remindBefore]
-                    let rows = try Row.fetchCursor(statement)
-                    while let r = try rows.next() {
-                        // Byte-level CSV: this loop runs once per case due, up to every case of the year.
-                        appendField(&buffer, r[0] as String)
-                        buffer.append(59)
-                        appendField(&buffer, (r[1] as String?) ?? "")
-                        buffer.append(59)
-                        appendField(&buffer, r[2] as String)
-                        buffer.append(59)
-                        buffer.append(contentsOf: BerlinTime.local(r[3] as Int64).date.description.utf8)
-                        buffer.append(59)
-                        appendField(&buffer, r[4] as String)
-                        buffer.append(59)
-                        let cents = r[5] as Int
-                        buffer.append(contentsOf: String(cents / 100).utf8)
-                        buffer.append(44)
-                        buffer.append(UInt8(48 + (cents % 100) / 10)); buffer.append(UInt8(48 + cents % 10))
-                        buffer.append(59)
-                        buffer.append(contentsOf: (r[6] as String).utf8)
-                        buffer.append(10)
-                        summary.reminded += 1
-                        if buffer.count > 1 << 20 { handle.write(Data(buffer)); buffer.removeAll(keepingCapacity: true) }
+            var buffer = [UInt8]()
+            buffer.reserveCapacity(1 << 20)
+            buffer.append(contentsOf: (header + "\n").utf8)
+            let semicolon = UInt8(ascii: ";")
+            var reminded = 0
+            let overdue = try store.dunningRun(
+                remindBefore: asOf.adding(days: -graceDays), overdueBefore: asOf, runDay: asOf, at: at, file: out,
+                eachReminder: { due in
+                    // Byte-level CSV: this runs once per case due, up to every case of the year.
+                    appendField(&buffer, due.caseNumber)
+                    buffer.append(semicolon)
+                    appendField(&buffer, due.ticketNo ?? "")
+                    buffer.append(semicolon)
+                    appendField(&buffer, due.plate)
+                    buffer.append(semicolon)
+                    buffer.append(contentsOf: BerlinTime.local(due.issuedAt).date.description.utf8)
+                    buffer.append(semicolon)
+                    appendField(&buffer, due.tbnr)
+                    buffer.append(semicolon)
+                    let cents = due.amountCents
+                    buffer.append(contentsOf: String(cents / 100).utf8)
+                    buffer.append(UInt8(ascii: ","))
+                    buffer.append(UInt8(ascii: "0") + UInt8((cents % 100) / 10))
+                    buffer.append(UInt8(ascii: "0") + UInt8(cents % 10))
+                    buffer.append(semicolon)
+                    buffer.append(contentsOf: due.deadline.utf8)
+                    buffer.append(UInt8(ascii: "\n"))
+                    reminded += 1
+                    if buffer.count > 1 << 20 {
+                        handle.write(Data(buffer))
+                        buffer.removeAll(keepingCapacity: true)
                     }
+                },
+                beforeCommit: {
                     handle.write(Data(buffer))
-                    try db.execute(sql: """
-                        INSERT INTO events (case_id, kind, at, detail)
-                        SELECT id, 'reminder', ?, ? FROM cases WHERE status IN ('open', 'overdue') AND deadline < ?;
-                        UPDATE cases SET status = 'reminded', reminded_at = coalesce(reminded_at, ?)
-                        WHERE status IN ('open', 'overdue') AND deadline < ?;
-                        """, arguments: [at, asOf.description, remindBefore, at, remindBefore])
-                    try db.execute(sql: """
-                        INSERT INTO events (case_id, kind, at) SELECT id, 'overdue', ? FROM cases WHERE status = 'open' AND deadline < ?;
-                        UPDATE cases SET status = 'overdue' WHERE status = 'open' AND deadline < ?;
-                        """, arguments: [at, overdueBefore, overdueBefore])
-                    summary.overdue = db.changesCount
                     try handle.synchronize()
                     try handle.close()
                     // The list is in place before the cases are marked: a failed rename rolls everything back.
                     if FileManager.default.fileExists(atPath: out) { try FileManager.default.removeItem(atPath: out) }
                     try FileManager.default.moveItem(atPath: tmp, toPath: out)
-                    return .commit
-                }
-            }
+                })
+            summary.overdue = overdue
+            summary.reminded = reminded
         } catch {
             try? handle.close()
             try? FileManager.default.removeItem(atPath: tmp)
-            if let e = error as? DatabaseError { throw store.failure(e, file: out) }
             throw error
         }
         return summary

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import LotseCore
 import LotseQR
 import LotseStorage
@@ -26,21 +25,9 @@ public struct QRBatch: Sendable {
         self.baseURL = baseURL
     }
 
-    struct Item: Sendable { var id: Int64; var number: String; var ticketNo: String? }
-
     /// `caseNumbers` empty: every case whose code has not been written yet (with `all`, every case).
     public func write(caseNumbers: [String], all: Bool = false, outDir: String, format: Format, moduleSize: Int? = nil) throws -> Result {
-        let items: [Item] = try store.read { db in
-            if caseNumbers.isEmpty {
-                let filter = all ? "" : "qr_written_at IS NULL AND "
-                return try Row.fetchAll(db, sql: "SELECT id, case_number, ticket_no FROM cases WHERE \(filter)status != 'cancelled' ORDER BY id")
-                    .map { Item(id: $0["id"], number: $0["case_number"], ticketNo: $0["ticket_no"]) }
-            }
-            return try caseNumbers.map { n in
-                guard let c = try CaseQueries.byNumber(db, n) else { throw LotseError.input("case \(n) not found") }
-                return Item(id: c.id, number: c.caseNumber, ticketNo: c.ticketNo)
-            }
-        }
+        let items = caseNumbers.isEmpty ? try store.casesForQR(printedToo: all) : try store.caseLabels(numbers: caseNumbers)
         try FileManager.default.createDirectory(atPath: outDir, withIntermediateDirectories: true)
         let ext = format.rawValue
         let urls = items.map { CaseTokens.url(base: baseURL, token: tokens.token(caseID: $0.id)) }
@@ -60,7 +47,7 @@ public struct QRBatch: Sendable {
                         let code = try QRCode(urlBuf[i], level: .M)
                         maxV = max(maxV, code.version)
                         let bytes = format == .svg ? code.svg(moduleSize: moduleSize ?? 4) : code.png(moduleSize: moduleSize ?? 8)
-                        let path = outDir + "/" + items[i].number + "." + ext
+                        let path = outDir + "/" + items[i].caseNumber + "." + ext
                         guard Self.writeFile(path, bytes) else { throw LotseError.io("\(path): cannot write") }
                     } catch {
                         failures.add(error)
@@ -74,19 +61,15 @@ public struct QRBatch: Sendable {
 
         var manifest = Array("case_number;ticket_no;url;file\n".utf8)
         for (i, item) in items.enumerated() {
-            CSVWriter.appendRow(&manifest, [item.number, item.ticketNo ?? "", urls[i], item.number + "." + ext])
+            CSVWriter.appendRow(&manifest, [item.caseNumber, item.ticketNo ?? "", urls[i], item.caseNumber + "." + ext])
         }
         let manifestPath = outDir + "/manifest.csv"
         guard Self.writeFile(manifestPath, manifest) else { throw LotseError.io("\(manifestPath): cannot write") }
 
         let now = Int64(Date().timeIntervalSince1970)
-        let ids = items.map(\.id)
-        try store.write { db in
-            let st = try db.makeStatement(sql: "UPDATE cases SET qr_written_at = ? WHERE id = ? AND qr_written_at IS NULL")
-            for id in ids { try st.execute(arguments: [now, id]) }
-        }
+        try store.markQRWritten(caseIDs: items.map(\.id), at: now)
         return Result(written: items.count, manifest: manifestPath, maxVersion: failures.maxVersion,
-                      caseNumbers: items.map(\.number))
+                      caseNumbers: items.map(\.caseNumber))
     }
 
     static func writeFile(_ path: String, _ bytes: [UInt8]) -> Bool {

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import Logging
 import LotseCore
 import LotseStorage
@@ -52,9 +51,9 @@ public final class PayPalProvider: PaymentProvider, Sendable {
     public func start(_ c: PayableCase, language: String) async throws -> Handoff {
         let now = now()
         let lifetime = orderLifetime
-        let open = try store.read { try ProviderOrders.openOrder($0, caseID: c.id, provider: "paypal", since: now - lifetime) }
+        let open = try store.openOrder(caseID: c.id, provider: self.id, since: now - lifetime)
         if let open { return Handoff(redirectURL: open.approveURL, orderID: open.orderID, reused: true) }
-        let (attempt, requestID) = try store.write { try ProviderOrders.nextAttempt($0, caseID: c.id, expiredBefore: now - lifetime, now: now) }
+        let (attempt, requestID) = try store.nextOrderAttempt(caseID: c.id, expiredBefore: now - lifetime, now: now)
         let order = try await api.createOrder(
             caseNumber: c.number, amountCents: c.amountCents, locale: language == "en" ? "en-US" : "de-DE",
             returnURL: publicBaseURL + "/pay/paypal/return", cancelURL: publicBaseURL + "/pay/paypal/cancel",
@@ -62,10 +61,8 @@ public final class PayPalProvider: PaymentProvider, Sendable {
         guard let link = order.payerActionURL else {
             throw PayPalError(status: 201, name: "NO_APPROVAL_LINK", issue: nil, message: "order has no payer-action link", debugID: nil)
         }
-        let insertion = try store.write { db in
-            try ProviderOrders.insert(db, orderID: order.id, provider: "paypal", caseID: c.id, attempt: attempt, approveURL: link,
-                                      amountCents: c.amountCents, language: language, now: now)
-        }
+        let insertion = try store.insertOrder(orderID: order.id, provider: self.id, caseID: c.id, attempt: attempt, approveURL: link,
+                                              amountCents: c.amountCents, language: language, now: now)
         switch insertion {
         case .inserted: return Handoff(redirectURL: link, orderID: order.id, reused: false)
         case .known: return Handoff(redirectURL: link, orderID: order.id, reused: true)
@@ -77,12 +74,12 @@ public final class PayPalProvider: PaymentProvider, Sendable {
     }
 
     func orderRow(_ orderID: String) throws -> ProviderOrder? {
-        try store.read { try ProviderOrders.order($0, orderID: orderID) }
+        try store.providerOrder(orderID: orderID)
     }
 
     func setStatus(_ orderID: String, _ status: OrderStatus, capture: String? = nil) throws {
         let now = now()
-        try store.write { try ProviderOrders.setStatus($0, orderID: orderID, status, captureID: capture, now: now) }
+        try store.setOrderStatus(orderID: orderID, status, captureID: capture, now: now)
     }
 
     public func complete(orderID: String) async throws -> Completion {
@@ -129,18 +126,15 @@ public final class PayPalProvider: PaymentProvider, Sendable {
             }
             return outcome
         case .notApproved:
-            try store.write { try ProviderOrders.releaseClaim($0, orderID: orderID) }
+            try store.releaseCaptureClaim(orderID: orderID)
             return .notApproved(caseID: o.caseID)
         case .failed(let e):
             logger.error("paypal capture failed: \(e)")
             if e.issue == "INSTRUMENT_DECLINED" || e.status == 422 {
                 let now = now()
-                try store.write { db in
-                    try ProviderOrders.setStatus(db, orderID: orderID, .failed, now: now)
-                    try CaseQueries.addEvent(db, caseID: o.caseID, kind: "payment_failed", at: now, detail: "paypal")
-                }
+                try store.failOrder(orderID: orderID, caseID: o.caseID, event: "payment_failed", provider: self.id, now: now)
             } else if e.status >= 400 && e.status < 500 {
-                try store.write { try ProviderOrders.releaseClaim($0, orderID: orderID) }
+                try store.releaseCaptureClaim(orderID: orderID)
             }
             return .failed(caseID: o.caseID, reason: e.name)
         }
@@ -148,7 +142,7 @@ public final class PayPalProvider: PaymentProvider, Sendable {
 
     func takeClaim(_ orderID: String) throws -> CaptureClaim {
         let now = now()
-        return try store.write { try ProviderOrders.claimCapture($0, orderID: orderID, now: now) }
+        return try store.claimCapture(orderID: orderID, now: now)
     }
 
     /// A capture as PayPal reported it: paid only when COMPLETED with the case's amount in EUR; PENDING waits.
@@ -160,18 +154,11 @@ public final class PayPalProvider: PaymentProvider, Sendable {
                 return .failed(caseID: caseID, reason: "capture of \(c.value) \(c.currency)")
             }
             let now = now()
-            let outcome = try store.write { db -> Ledger.Outcome in
-                try ProviderOrders.markCompleted(db, orderID: orderID, captureID: c.id, now: now)
-                let p = IncomingPayment(channel: .paypal, amountCents: cents, currency: c.currency, paidAt: now, source: "paypal",
-                                        dedupKey: "paypal:capture:" + c.id, externalID: c.id, reference: orderID,
-                                        note: cents == expected ? nil : "captured \(c.value) \(c.currency), expected \(Money.plain(expected))")
-                let outcome = try Ledger.record(db, p, caseID: caseID, now: now)
-                if outcome.disposition == .refund {
-                    try ProviderOrders.requestRefund(db, ProviderRefund(captureID: c.id, orderID: orderID, caseID: caseID, amountCents: cents),
-                                                     provider: "paypal", now: now)
-                }
-                return outcome
-            }
+            let payment = IncomingPayment(channel: .paypal, amountCents: cents, currency: c.currency, paidAt: now, source: "paypal",
+                                          dedupKey: "paypal:capture:" + c.id, externalID: c.id, reference: orderID,
+                                          note: cents == expected ? nil : "captured \(c.value) \(c.currency), expected \(Money.plain(expected))")
+            // the order completed, the payment recorded and, for money that goes back, the refund noted: one transaction
+            let outcome = try store.recordCapture(orderID: orderID, captureID: c.id, payment: payment, caseID: caseID, provider: self.id, now: now)
             switch outcome {
             case .duplicate: return .paid(caseID: caseID, captureID: c.id, refund: false)
             case .recorded(_, let d):
@@ -186,10 +173,7 @@ public final class PayPalProvider: PaymentProvider, Sendable {
             return .pending(caseID: caseID)
         case "DECLINED", "FAILED":
             let now = now()
-            try store.write { db in
-                try ProviderOrders.setStatus(db, orderID: orderID, .failed, captureID: c.id, now: now)
-                try CaseQueries.addEvent(db, caseID: caseID, kind: "payment_denied", at: now, detail: "paypal")
-            }
+            try store.failOrder(orderID: orderID, caseID: caseID, captureID: c.id, event: "payment_denied", provider: self.id, now: now)
             return .failed(caseID: caseID, reason: c.status)
         default:
             return .pending(caseID: caseID)
@@ -204,13 +188,10 @@ public final class PayPalProvider: PaymentProvider, Sendable {
             let now = now()
             switch result {
             case .refunded(let refundID, _):
-                try store.write { try ProviderOrders.refundAnswered($0, captureID: r.captureID, completed: true, refundID: refundID, now: now) }
-                if let caseID = r.caseID {
-                    try store.write { try CaseQueries.addEvent($0, caseID: caseID, kind: "payment_refunded", at: now, detail: "paypal") }
-                }
+                try store.refundAnswered(r, completed: true, refundID: refundID, provider: self.id, now: now)
             case .refused(let issue):
                 logger.error("paypal refused a refund (\(issue)); it stays on the refund list")
-                try store.write { try ProviderOrders.refundAnswered($0, captureID: r.captureID, completed: false, refundID: nil, now: now) }
+                try store.refundAnswered(r, completed: false, refundID: nil, provider: self.id, now: now)
             }
         } catch {
             logger.error("paypal refund failed, will retry: \(error)")
@@ -239,7 +220,7 @@ public final class PayPalProvider: PaymentProvider, Sendable {
             return .cancelled(caseID: o.caseID)
         default:
             // Not approved (any more): a claim this order holds would block the case's other orders.
-            try store.write { try ProviderOrders.releaseClaim($0, orderID: orderID) }
+            try store.releaseCaptureClaim(orderID: orderID)
             return .notApproved(caseID: o.caseID)
         }
     }
@@ -262,7 +243,7 @@ public final class PayPalProvider: PaymentProvider, Sendable {
             logger.warning("paypal webhook failed verification")
             return .rejected
         }
-        if try store.read({ try ProviderOrders.webhookSeen($0, eventID: "paypal:" + eventID) }) { return .duplicate }
+        if try store.webhookSeen(eventID: "paypal:" + eventID) { return .duplicate }
         let resource = event["resource"] as? [String: Any] ?? [:]
         var outcome = NotificationOutcome.handled(type)
         // The event only says where to look: what is booked is what PayPal's API says about the order.
@@ -281,7 +262,7 @@ public final class PayPalProvider: PaymentProvider, Sendable {
             outcome = .ignored(type)
         }
         let now = now()
-        try store.write { try ProviderOrders.noteWebhook($0, eventID: "paypal:" + eventID, provider: "paypal", kind: type, now: now) }
+        try store.noteWebhook(eventID: "paypal:" + eventID, provider: self.id, kind: type, now: now)
         return outcome
     }
 
@@ -297,9 +278,9 @@ public final class PayPalProvider: PaymentProvider, Sendable {
             _ = try await recordCaptures(of: order, o)
         case "REFUNDED", "PARTIALLY_REFUNDED", "REVERSED":
             let now = now()
-            let ours = try store.read { try ProviderOrders.refund($0, captureID: c.id) }
+            let ours = try store.providerRefund(captureID: c.id)
             if ours?.status != "completed" {
-                try store.write { try CaseQueries.addEvent($0, caseID: o.caseID, kind: "payment_refunded", at: now, detail: "paypal") }
+                try store.addEvent(caseID: o.caseID, kind: "payment_refunded", at: now, detail: self.id)
             }
         default:
             return .ignored(type)
@@ -309,12 +290,12 @@ public final class PayPalProvider: PaymentProvider, Sendable {
 
     /// Checks orders that were started but never finished (lost returns, lost webhooks) and retries refunds.
     public func sweep(olderThan age: Int64 = 600) async -> (checked: Int, paid: Int) {
-        let ids = (try? store.read { try ProviderOrders.stale($0, olderThan: age, now: now()) }) ?? []
+        let ids = (try? store.staleOrders(olderThan: age, now: now())) ?? []
         var paid = 0
         for id in ids {
             if case .paid = (try? await refresh(orderID: id)) ?? .unknownOrder { paid += 1 }
         }
-        for r in (try? store.read { try ProviderOrders.refundsRequested($0, provider: "paypal") }) ?? [] {
+        for r in (try? store.refundsRequested(provider: self.id)) ?? [] {
             await refund(r)
         }
         return (ids.count, paid)

@@ -17,22 +17,12 @@ struct CaseCommand: ParsableCommand {
         if let reason = cancel {
             let r = reason.trimmingSpaces()
             guard !r.isEmpty else { throw LotseError.usage("--cancel needs a reason") }
-            let (n, refunds) = try store.write { db -> (String, Int) in
-                guard let c = try CaseQueries.byNumber(db, number) else { throw LotseError.input("case \(number) not found") }
-                guard c.status != .cancelled else { throw LotseError.input("case \(c.caseNumber) is already cancelled") }
-                let now = Int64(Date().timeIntervalSince1970)
-                try Ledger.cancel(db, caseID: c.id, reason: r, at: now)
-                // Orders opened before the cancel are never captured (return, webhook and sweep refuse them too).
-                try ProviderOrders.cancelOpenOrders(db, caseID: c.id, now: now)
-                return (c.caseNumber, try Ledger.payments(db, caseID: c.id).filter { $0.refundCents > 0 }.count)
-            }
+            let (n, refunds) = try store.cancelCase(number: number, reason: r, at: Int64(Date().timeIntervalSince1970))
             print("case \(n) cancelled" + (refunds > 0 ? "; \(refunds) payment\(refunds == 1 ? "" : "s") put on the refund list" : ""))
             return
         }
-        let (c, events, payments) = try store.read { db -> (CaseRecord, [EventRecord], [PaymentRecord]) in
-            guard let c = try CaseQueries.byNumber(db, number) else { throw LotseError.input("case \(number) not found") }
-            return (c, try CaseQueries.events(db, caseID: c.id), try Ledger.payments(db, caseID: c.id))
-        }
+        guard let history = try store.caseHistory(number: number) else { throw LotseError.input("case \(number) not found") }
+        let (c, events, payments) = (history.record, history.events, history.payments)
         if json {
             var obj: [String: Any] = [
                 "case_number": c.caseNumber, "ticket_no": c.ticketNo ?? NSNull(), "status": c.status.rawValue,

@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import GRDB
 import LotseBank
 import LotseCore
 import LotseDemo
@@ -54,14 +53,10 @@ struct DemoCommand: AsyncParsableCommand {
         _ = try batch.write(caseNumbers: r.caseNumbers, outDir: out + "-png", format: .png)
         print("wrote \(r.written) QR codes to \(out)/ as SVG and to \(out)-png/ as PNG (manifest \(r.manifest))")
         let tokens = try common.tokens(config)
-        let shown = try store.read { db in
-            try Row.fetchAll(db, sql: """
-                SELECT id, case_number, status FROM cases WHERE id IN
-                  (SELECT min(id) FROM cases WHERE status IN ('open', 'overdue', 'reminded')
-                   UNION SELECT min(id) FROM cases WHERE status = 'paid')
-                ORDER BY status
-                """).map { ($0["id"] as Int64, $0["case_number"] as String, $0["status"] as String) }
-        }
+        // the first case still to pay and the first paid one
+        let shown = try [store.firstCase(statuses: [.open, .overdue, .reminded]), store.firstCase(statuses: [.paid])]
+            .compactMap { $0 }.sorted { $0.status.rawValue < $1.status.rawValue }
+            .map { ($0.id, $0.caseNumber, $0.status.rawValue) }
         for (id, number, status) in shown {
             print("case page of \(number) (\(status)): \(config.publicBaseURL)/T/\(tokens.token(caseID: id))")
         }

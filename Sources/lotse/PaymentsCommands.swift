@@ -79,13 +79,12 @@ struct PaymentsCommand: ParsableCommand {
 
         func run() throws {
             let store = try common.store(common.config())
-            let list = try store.read { db -> [PaymentRecord] in
-                switch which {
-                case .unmatched: return try Ledger.list(db, .unmatched)
-                case .partial: return try Ledger.list(db, .partial)
-                case .rejected: return try Ledger.list(db, .rejected)
-                case .refunds: return try Ledger.refunds(db)
-                }
+            let list: [PaymentRecord]
+            switch which {
+            case .unmatched: list = try store.payments(.unmatched)
+            case .partial: list = try store.payments(.partial)
+            case .rejected: list = try store.payments(.rejected)
+            case .refunds: list = try store.refundList()
             }
             if json { print(try jsonLine(list)); return }
             if list.isEmpty { print("no \(which.rawValue) payments"); return }
@@ -113,13 +112,7 @@ struct PaymentsCommand: ParsableCommand {
 
         func run() throws {
             let store = try common.store(common.config())
-            let (d, n) = try store.write { db -> (Disposition, String) in
-                guard let c = try CaseQueries.byNumber(db, number) else { throw LotseError.input("case \(number) not found") }
-                let d = try Ledger.assign(db, paymentID: payment, caseID: c.id)
-                try CaseQueries.addEvent(db, caseID: c.id, kind: "payment_assigned", at: Int64(Date().timeIntervalSince1970),
-                                         detail: "payment \(payment)")
-                return (d, c.caseNumber)
-            }
+            let (d, n) = try store.assignPayment(id: payment, toCase: number, at: Int64(Date().timeIntervalSince1970))
             switch d {
             case .paid: print("payment \(payment) assigned to \(n): the case is paid")
             case .partial: print("payment \(payment) assigned to \(n): too little, the case stays open")
