@@ -43,7 +43,6 @@ let package = Package(
         // Online payment providers behind one interface: PayPal (Orders v2, webhooks).
         .target(name: "LotsePayments", dependencies: [
             "LotseCore", "LotseStorage", "LotseHTTP",
-            .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
         ]),
@@ -64,9 +63,7 @@ let package = Package(
         // QR codes (libqrencode) as SVG and PNG.
         .target(name: "LotseQR", dependencies: ["CQRencode"]),
         // Handheld exports: Lotse CSV, WiNOWiG MDE XML, xOWi XML; the importer.
-        .target(name: "LotseImport", dependencies: [
-            "LotseCore", "LotseStorage", .product(name: "GRDB", package: "GRDB.swift"),
-        ]),
+        .target(name: "LotseImport", dependencies: ["LotseCore", "LotseStorage"]),
         // Bank statements: camt.054/camt.053 streamed, batches split, matched to cases.
         .target(name: "LotseBank", dependencies: [
             "LotseCore", "LotseStorage",
@@ -78,14 +75,12 @@ let package = Package(
         // The synthetic demo pilot, built through the real code paths.
         .target(name: "LotseDemo", dependencies: [
             "LotseCore", "LotseStorage", "LotseImport", "LotseBank", "LotseOffice", "LotseHTTP", "LotsePayments", "LotseWeb",
-            .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
         ]),
         // Office workflows shared by CLI and web: QR batch output, the dunning run.
         .target(name: "LotseOffice", dependencies: [
             "LotseCore", "LotseStorage", "LotseTokens", "LotseQR",
-            .product(name: "GRDB", package: "GRDB.swift"),
         ]),
         // The web: motorist pages, lookup, GiroCode, verify, health and metrics (Hummingbird 2, Mustache).
         .target(name: "LotseWeb", dependencies: [
@@ -109,7 +104,6 @@ let package = Package(
             "LotseStats", "LotseOffice", "LotseDemo", "LotseWeb",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
-            .product(name: "GRDB", package: "GRDB.swift"),
         ]),
 
         // PayPal's protocol on loopback for tests and the offline demo, with fault injection.
