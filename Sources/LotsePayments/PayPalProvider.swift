@@ -51,9 +51,9 @@ public final class PayPalProvider: PaymentProvider, Sendable {
     public func start(_ c: PayableCase, language: String) async throws -> Handoff {
         let now = now()
         let lifetime = orderLifetime
-        let open = try store.openOrder(caseID: c.id, provider: self.id, since: now - lifetime)
+        let open = try await store.openOrder(caseID: c.id, provider: self.id, since: now - lifetime)
         if let open { return Handoff(redirectURL: open.approveURL, orderID: open.orderID, reused: true) }
-        let (attempt, requestID) = try store.nextOrderAttempt(caseID: c.id, expiredBefore: now - lifetime, now: now)
+        let (attempt, requestID) = try await store.nextOrderAttempt(caseID: c.id, expiredBefore: now - lifetime, now: now)
         let order = try await api.createOrder(
             caseNumber: c.number, amountCents: c.amountCents, locale: language == "en" ? "en-US" : "de-DE",
             returnURL: publicBaseURL + "/pay/paypal/return", cancelURL: publicBaseURL + "/pay/paypal/cancel",
@@ -61,7 +61,7 @@ public final class PayPalProvider: PaymentProvider, Sendable {
         guard let link = order.payerActionURL else {
             throw PayPalError(status: 201, name: "NO_APPROVAL_LINK", issue: nil, message: "order has no payer-action link", debugID: nil)
         }
-        let insertion = try store.insertOrder(orderID: order.id, provider: self.id, caseID: c.id, attempt: attempt, approveURL: link,
+        let insertion = try await store.insertOrder(orderID: order.id, provider: self.id, caseID: c.id, attempt: attempt, approveURL: link,
                                               amountCents: c.amountCents, language: language, now: now)
         switch insertion {
         case .inserted: return Handoff(redirectURL: link, orderID: order.id, reused: false)
@@ -73,13 +73,13 @@ public final class PayPalProvider: PaymentProvider, Sendable {
         }
     }
 
-    func orderRow(_ orderID: String) throws -> ProviderOrder? {
-        try store.providerOrder(orderID: orderID)
+    func orderRow(_ orderID: String) async throws -> ProviderOrder? {
+        try await store.providerOrder(orderID: orderID)
     }
 
-    func setStatus(_ orderID: String, _ status: OrderStatus, capture: String? = nil) throws {
+    func setStatus(_ orderID: String, _ status: OrderStatus, capture: String? = nil) async throws {
         let now = now()
-        try store.setOrderStatus(orderID: orderID, status, captureID: capture, now: now)
+        try await store.setOrderStatus(orderID: orderID, status, captureID: capture, now: now)
     }
 
     public func complete(orderID: String) async throws -> Completion {
@@ -89,12 +89,12 @@ public final class PayPalProvider: PaymentProvider, Sendable {
     /// Captures `orderID` if it may: it takes the case's claim first. `patience`: steps of 0.1 s to wait while
     /// another order of the case holds the claim (then the motorist sees the payment that counts).
     func complete(orderID: String, patience: Int) async throws -> Completion {
-        var claim = try takeClaim(orderID)
+        var claim = try await takeClaim(orderID)
         var waited = 0
         while case .heldBy = claim, waited < patience {
             try await Task.sleep(nanoseconds: 100_000_000)
             waited += 1
-            claim = try takeClaim(orderID)
+            claim = try await takeClaim(orderID)
         }
         let o: ProviderOrder
         switch claim {
@@ -126,23 +126,23 @@ public final class PayPalProvider: PaymentProvider, Sendable {
             }
             return outcome
         case .notApproved:
-            try store.releaseCaptureClaim(orderID: orderID)
+            try await store.releaseCaptureClaim(orderID: orderID)
             return .notApproved(caseID: o.caseID)
         case .failed(let e):
             logger.error("paypal capture failed: \(e)")
             if e.issue == "INSTRUMENT_DECLINED" || e.status == 422 {
                 let now = now()
-                try store.failOrder(orderID: orderID, caseID: o.caseID, event: "payment_failed", provider: self.id, now: now)
+                try await store.failOrder(orderID: orderID, caseID: o.caseID, event: "payment_failed", provider: self.id, now: now)
             } else if e.status >= 400 && e.status < 500 {
-                try store.releaseCaptureClaim(orderID: orderID)
+                try await store.releaseCaptureClaim(orderID: orderID)
             }
             return .failed(caseID: o.caseID, reason: e.name)
         }
     }
 
-    func takeClaim(_ orderID: String) throws -> CaptureClaim {
+    func takeClaim(_ orderID: String) async throws -> CaptureClaim {
         let now = now()
-        return try store.claimCapture(orderID: orderID, now: now)
+        return try await store.claimCapture(orderID: orderID, now: now)
     }
 
     /// A capture as PayPal reported it: paid only when COMPLETED with the case's amount in EUR; PENDING waits.
@@ -158,7 +158,7 @@ public final class PayPalProvider: PaymentProvider, Sendable {
                                           dedupKey: "paypal:capture:" + c.id, externalID: c.id, reference: orderID,
                                           note: cents == expected ? nil : "captured \(c.value) \(c.currency), expected \(Money.plain(expected))")
             // the order completed, the payment recorded and, for money that goes back, the refund noted: one transaction
-            let outcome = try store.recordCapture(orderID: orderID, captureID: c.id, payment: payment, caseID: caseID, provider: self.id, now: now)
+            let outcome = try await store.recordCapture(orderID: orderID, captureID: c.id, payment: payment, caseID: caseID, provider: self.id, now: now)
             switch outcome {
             case .duplicate: return .paid(caseID: caseID, captureID: c.id, refund: false)
             case .recorded(_, let d):
@@ -169,11 +169,11 @@ public final class PayPalProvider: PaymentProvider, Sendable {
                 return .paid(caseID: caseID, captureID: c.id, refund: d == .refund)
             }
         case "PENDING":
-            try setStatus(orderID, .pending, capture: c.id)
+            try await setStatus(orderID, .pending, capture: c.id)
             return .pending(caseID: caseID)
         case "DECLINED", "FAILED":
             let now = now()
-            try store.failOrder(orderID: orderID, caseID: caseID, captureID: c.id, event: "payment_denied", provider: self.id, now: now)
+            try await store.failOrder(orderID: orderID, caseID: caseID, captureID: c.id, event: "payment_denied", provider: self.id, now: now)
             return .failed(caseID: caseID, reason: c.status)
         default:
             return .pending(caseID: caseID)
@@ -188,10 +188,10 @@ public final class PayPalProvider: PaymentProvider, Sendable {
             let now = now()
             switch result {
             case .refunded(let refundID, _):
-                try store.refundAnswered(r, completed: true, refundID: refundID, provider: self.id, now: now)
+                try await store.refundAnswered(r, completed: true, refundID: refundID, provider: self.id, now: now)
             case .refused(let issue):
                 logger.error("paypal refused a refund (\(issue)); it stays on the refund list")
-                try store.refundAnswered(r, completed: false, refundID: nil, provider: self.id, now: now)
+                try await store.refundAnswered(r, completed: false, refundID: nil, provider: self.id, now: now)
             }
         } catch {
             logger.error("paypal refund failed, will retry: \(error)")
@@ -199,8 +199,8 @@ public final class PayPalProvider: PaymentProvider, Sendable {
     }
 
     public func cancel(orderID: String) throws -> Completion {
-        guard let o = try orderRow(orderID) else { return .unknownOrder }
-        if o.status == .created { try setStatus(orderID, .cancelled) }
+        guard let o = try store.providerOrder(orderID: orderID) else { return .unknownOrder }
+        if o.status == .created { try store.setOrderStatus(orderID: orderID, .cancelled, now: now()) }
         return .cancelled(caseID: o.caseID)
     }
 
@@ -210,17 +210,17 @@ public final class PayPalProvider: PaymentProvider, Sendable {
 
     /// Asks PayPal about the order and acts on what PayPal says.
     func refresh(orderID: String, patience: Int) async throws -> Completion {
-        guard let o = try orderRow(orderID) else { return .unknownOrder }
+        guard let o = try await orderRow(orderID) else { return .unknownOrder }
         let order = try await api.getOrder(orderID)
         switch order.status {
         case "APPROVED": return try await complete(orderID: orderID, patience: patience)
         case "COMPLETED": return try await recordCaptures(of: order, o)
         case "VOIDED":
-            try setStatus(orderID, .cancelled)
+            try await setStatus(orderID, .cancelled)
             return .cancelled(caseID: o.caseID)
         default:
             // Not approved (any more): a claim this order holds would block the case's other orders.
-            try store.releaseCaptureClaim(orderID: orderID)
+            try await store.releaseCaptureClaim(orderID: orderID)
             return .notApproved(caseID: o.caseID)
         }
     }
@@ -243,26 +243,26 @@ public final class PayPalProvider: PaymentProvider, Sendable {
             logger.warning("paypal webhook failed verification")
             return .rejected
         }
-        if try store.webhookSeen(eventID: "paypal:" + eventID) { return .duplicate }
+        if try await store.webhookSeen(eventID: "paypal:" + eventID) { return .duplicate }
         let resource = event["resource"] as? [String: Any] ?? [:]
         var outcome = NotificationOutcome.handled(type)
         // The event only says where to look: what is booked is what PayPal's API says about the order.
         switch type {
         case "CHECKOUT.ORDER.APPROVED":
             // The motorist's return may never come: capture now if PayPal says the order is approved.
-            if let id = resource["id"] as? String, try orderRow(id) != nil {
+            if let id = resource["id"] as? String, try await orderRow(id) != nil {
                 _ = try await refresh(orderID: id, patience: 0)
             } else { outcome = .ignored(type) }
         case "PAYMENT.CAPTURE.COMPLETED", "PAYMENT.CAPTURE.DENIED", "PAYMENT.CAPTURE.REFUNDED", "PAYMENT.CAPTURE.REVERSED":
             let related = (resource["supplementary_data"] as? [String: Any])?["related_ids"] as? [String: Any]
-            if let orderID = related?["order_id"] as? String, let captureID = resource["id"] as? String, let o = try orderRow(orderID) {
+            if let orderID = related?["order_id"] as? String, let captureID = resource["id"] as? String, let o = try await orderRow(orderID) {
                 outcome = try await captureEvent(type, captureID: captureID, order: o)
             } else { outcome = .ignored(type) }
         default:
             outcome = .ignored(type)
         }
         let now = now()
-        try store.noteWebhook(eventID: "paypal:" + eventID, provider: self.id, kind: type, now: now)
+        try await store.noteWebhook(eventID: "paypal:" + eventID, provider: self.id, kind: type, now: now)
         return outcome
     }
 
@@ -278,9 +278,9 @@ public final class PayPalProvider: PaymentProvider, Sendable {
             _ = try await recordCaptures(of: order, o)
         case "REFUNDED", "PARTIALLY_REFUNDED", "REVERSED":
             let now = now()
-            let ours = try store.providerRefund(captureID: c.id)
+            let ours = try await store.providerRefund(captureID: c.id)
             if ours?.status != "completed" {
-                try store.addEvent(caseID: o.caseID, kind: "payment_refunded", at: now, detail: self.id)
+                try await store.addEvent(caseID: o.caseID, kind: "payment_refunded", at: now, detail: self.id)
             }
         default:
             return .ignored(type)
@@ -290,12 +290,12 @@ public final class PayPalProvider: PaymentProvider, Sendable {
 
     /// Checks orders that were started but never finished (lost returns, lost webhooks) and retries refunds.
     public func sweep(olderThan age: Int64 = 600) async -> (checked: Int, paid: Int) {
-        let ids = (try? store.staleOrders(olderThan: age, now: now())) ?? []
+        let ids = (try? await store.staleOrders(olderThan: age, now: now())) ?? []
         var paid = 0
         for id in ids {
             if case .paid = (try? await refresh(orderID: id)) ?? .unknownOrder { paid += 1 }
         }
-        for r in (try? store.refundsRequested(provider: self.id)) ?? [] {
+        for r in (try? await store.refundsRequested(provider: self.id)) ?? [] {
             await refund(r)
         }
         return (ids.count, paid)

@@ -60,4 +60,7 @@ public protocol PaymentProvider: Sendable {
     func handleNotification(headers: [String: String], body: [UInt8]) async throws -> NotificationOutcome
     /// Asks the provider for the state of an order and acts on it (for returns and notifications that never came).
     func refresh(orderID: String) async throws -> Completion
+    /// Looks at orders started but never finished (lost returns and notifications) and retries what is owed (refunds);
+    /// run by the server every few minutes. Returns how many orders were checked and how many of them came out paid.
+    func sweep(olderThan age: Int64) async -> (checked: Int, paid: Int)
 }

@@ -267,6 +267,11 @@ extension Store {
         try write { try CaseQueries.addEvent($0, caseID: caseID, kind: kind, at: at, detail: detail) }
     }
 
+    /// Adds one event to a case, on GRDB's writer queue (for the server).
+    public func addEvent(caseID: Int64, kind: String, at: Int64, detail: String? = nil) async throws {
+        try await pool.write { try CaseQueries.addEvent($0, caseID: caseID, kind: kind, at: at, detail: detail) }
+    }
+
     static func label(_ row: Row) throws -> CaseLabel {
         let raw: String = row["status"]
         guard let status = CaseStatus(rawValue: raw) else { throw LotseError.io("a case has an unknown status '\(raw)'") }

@@ -277,59 +277,61 @@ public enum ProviderOrders {
     }
 }
 
-/// The provider's side of the store: each method one transaction, named for what it does.
+/// The provider's side of the store: each method one transaction, named for what it does. They are `async` and run on
+/// GRDB's own queues (never on the caller's thread: the server calls them from its request handlers); `providerOrder`
+/// and `setOrderStatus` also have synchronous forms for `PaymentProvider.cancel`.
 extension Store {
     /// The newest open order of a case created after `since`: its id and approval link.
-    public func openOrder(caseID: Int64, provider: String, since: Int64) throws -> (orderID: String, approveURL: String)? {
-        try read { try ProviderOrders.openOrder($0, caseID: caseID, provider: provider, since: since) }
+    public func openOrder(caseID: Int64, provider: String, since: Int64) async throws -> (orderID: String, approveURL: String)? {
+        try await pool.read { try ProviderOrders.openOrder($0, caseID: caseID, provider: provider, since: since) }
     }
 
     /// The next attempt of a case and its request id (see `ProviderOrders.nextAttempt`).
-    public func nextOrderAttempt(caseID: Int64, expiredBefore: Int64, now: Int64) throws -> (attempt: Int, requestID: String) {
-        try write { try ProviderOrders.nextAttempt($0, caseID: caseID, expiredBefore: expiredBefore, now: now) }
+    public func nextOrderAttempt(caseID: Int64, expiredBefore: Int64, now: Int64) async throws -> (attempt: Int, requestID: String) {
+        try await pool.write { try ProviderOrders.nextAttempt($0, caseID: caseID, expiredBefore: expiredBefore, now: now) }
     }
 
     /// Records an order the provider created, with the case's `handoff_started` event (see `ProviderOrders.insert`).
     public func insertOrder(orderID: String, provider: String, caseID: Int64, attempt: Int, approveURL: String, amountCents: Int,
-                            language: String, now: Int64) throws -> ProviderOrders.Insertion {
-        try write {
+                            language: String, now: Int64) async throws -> ProviderOrders.Insertion {
+        try await pool.write {
             try ProviderOrders.insert($0, orderID: orderID, provider: provider, caseID: caseID, attempt: attempt, approveURL: approveURL,
                                       amountCents: amountCents, language: language, now: now)
         }
     }
 
-    public func providerOrder(orderID: String) throws -> ProviderOrder? {
-        try read { try ProviderOrders.order($0, orderID: orderID) }
+    public func providerOrder(orderID: String) async throws -> ProviderOrder? {
+        try await pool.read { try ProviderOrders.order($0, orderID: orderID) }
     }
 
     /// Sets the status of an order that is not completed; a failed or cancelled order gives up its claim.
-    public func setOrderStatus(orderID: String, _ status: OrderStatus, captureID: String? = nil, now: Int64) throws {
-        try write { try ProviderOrders.setStatus($0, orderID: orderID, status, captureID: captureID, now: now) }
+    public func setOrderStatus(orderID: String, _ status: OrderStatus, captureID: String? = nil, now: Int64) async throws {
+        try await pool.write { try ProviderOrders.setStatus($0, orderID: orderID, status, captureID: captureID, now: now) }
     }
 
     /// An order that failed at the provider: its status `failed` (the claim goes) and the case's event `event`.
-    public func failOrder(orderID: String, caseID: Int64, captureID: String? = nil, event: String, provider: String, now: Int64) throws {
-        try write { db in
+    public func failOrder(orderID: String, caseID: Int64, captureID: String? = nil, event: String, provider: String, now: Int64) async throws {
+        try await pool.write { db in
             try ProviderOrders.setStatus(db, orderID: orderID, .failed, captureID: captureID, now: now)
             try CaseQueries.addEvent(db, caseID: caseID, kind: event, at: now, detail: provider)
         }
     }
 
     /// The one decision before a capture, in one write transaction (see `ProviderOrders.claimCapture`).
-    public func claimCapture(orderID: String, now: Int64) throws -> CaptureClaim {
-        try write { try ProviderOrders.claimCapture($0, orderID: orderID, now: now) }
+    public func claimCapture(orderID: String, now: Int64) async throws -> CaptureClaim {
+        try await pool.write { try ProviderOrders.claimCapture($0, orderID: orderID, now: now) }
     }
 
     /// Gives up the claim `orderID` holds.
-    public func releaseCaptureClaim(orderID: String) throws {
-        try write { try ProviderOrders.releaseClaim($0, orderID: orderID) }
+    public func releaseCaptureClaim(orderID: String) async throws {
+        try await pool.write { try ProviderOrders.releaseClaim($0, orderID: orderID) }
     }
 
     /// A completed capture, in one write transaction: the order completed, the payment recorded (once per capture, by
     /// its dedup key), and when it is to go back (the case is paid or cancelled) the refund through the provider noted.
     public func recordCapture(orderID: String, captureID: String, payment: IncomingPayment, caseID: Int64, provider: String,
-                              now: Int64) throws -> Ledger.Outcome {
-        try write { db in
+                              now: Int64) async throws -> Ledger.Outcome {
+        try await pool.write { db in
             try ProviderOrders.markCompleted(db, orderID: orderID, captureID: captureID, now: now)
             let outcome = try Ledger.record(db, payment, caseID: caseID, now: now)
             if outcome.disposition == .refund {
@@ -342,8 +344,8 @@ extension Store {
 
     /// The provider's answer to a refund (see `ProviderOrders.refundAnswered`); a completed one adds the case's
     /// `payment_refunded` event.
-    public func refundAnswered(_ refund: ProviderRefund, completed: Bool, refundID: String?, provider: String, now: Int64) throws {
-        try write { db in
+    public func refundAnswered(_ refund: ProviderRefund, completed: Bool, refundID: String?, provider: String, now: Int64) async throws {
+        try await pool.write { db in
             try ProviderOrders.refundAnswered(db, captureID: refund.captureID, completed: completed, refundID: refundID, now: now)
             if completed, let caseID = refund.caseID {
                 try CaseQueries.addEvent(db, caseID: caseID, kind: "payment_refunded", at: now, detail: provider)
@@ -352,25 +354,33 @@ extension Store {
     }
 
     /// The refund noted for a capture: its status (`requested`, `completed`, `failed`) and the provider's refund id.
-    public func providerRefund(captureID: String) throws -> (status: String, refundID: String?)? {
-        try read { try ProviderOrders.refund($0, captureID: captureID) }
+    public func providerRefund(captureID: String) async throws -> (status: String, refundID: String?)? {
+        try await pool.read { try ProviderOrders.refund($0, captureID: captureID) }
     }
 
     /// Refunds noted but not answered yet.
-    public func refundsRequested(provider: String) throws -> [ProviderRefund] {
-        try read { try ProviderOrders.refundsRequested($0, provider: provider) }
+    public func refundsRequested(provider: String) async throws -> [ProviderRefund] {
+        try await pool.read { try ProviderOrders.refundsRequested($0, provider: provider) }
     }
 
     /// Orders not finished that are older than `age` seconds.
-    public func staleOrders(olderThan age: Int64, now: Int64) throws -> [String] {
-        try read { try ProviderOrders.stale($0, olderThan: age, now: now) }
+    public func staleOrders(olderThan age: Int64, now: Int64) async throws -> [String] {
+        try await pool.read { try ProviderOrders.stale($0, olderThan: age, now: now) }
     }
 
-    public func webhookSeen(eventID: String) throws -> Bool {
-        try read { try ProviderOrders.webhookSeen($0, eventID: eventID) }
+    public func webhookSeen(eventID: String) async throws -> Bool {
+        try await pool.read { try ProviderOrders.webhookSeen($0, eventID: eventID) }
     }
 
-    public func noteWebhook(eventID: String, provider: String, kind: String, now: Int64) throws {
-        try write { try ProviderOrders.noteWebhook($0, eventID: eventID, provider: provider, kind: kind, now: now) }
+    public func noteWebhook(eventID: String, provider: String, kind: String, now: Int64) async throws {
+        try await pool.write { try ProviderOrders.noteWebhook($0, eventID: eventID, provider: provider, kind: kind, now: now) }
+    }
+
+    public func providerOrder(orderID: String) throws -> ProviderOrder? {
+        try read { try ProviderOrders.order($0, orderID: orderID) }
+    }
+
+    public func setOrderStatus(orderID: String, _ status: OrderStatus, captureID: String? = nil, now: Int64) throws {
+        try write { try ProviderOrders.setStatus($0, orderID: orderID, status, captureID: captureID, now: now) }
     }
 }
