@@ -137,4 +137,50 @@ import Glibc
         let issuedBefore = (json["totals"] as! [String: Any])["issued"] as? Int
         #expect((after["totals"] as! [String: Any])["issued"] as? Int == issuedBefore.map { $0 + 1 })
     }
+
+    /// While another process holds the write lock and new cases wait to be folded, `/api/v1/stats` waits for the
+    /// lock off the event loop: `/healthz` on new connections keeps answering at once, and the statistics answer
+    /// with the new cases when the lock is released.
+    @Test func statisticsWaitingForTheWriteLockDoNotHoldUpTheServer() async throws {
+        let dir = try Self.samplePilot()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let port = TestSupport.freePort()
+        let base = "http://127.0.0.1:\(port)"
+        let env = ["LOTSE_DATA_DIR": dir, "LOTSE_PILOT_DATA": TestSupport.pilotData, "LOTSE_PUBLIC_BASE_URL": base,
+                   "LOTSE_EVALUATOR_TOKEN": "evaluator-token-13"]
+        let server = try TestSupport.startServer(TestSupport.lotse, ["serve", "--port", String(port)], env: env, log: dir + "/serve.log")
+        defer {
+            server.terminate()
+            server.waitUntilExit()
+        }
+        var up = false
+        for _ in 0..<300 where !up {
+            up = (try? CurlClient(connectTimeout: 1, timeout: 2).sendBlocking(OutboundRequest(url: base + "/healthz")))?.status == 200
+            if !up { usleep(50_000) }
+        }
+        #expect(up)
+        // cases the statistics have not folded yet
+        TestSupport.write(dir + "/late.csv", "ticket_no;device_id;issued_at;plate;tbnr;street;city\n78;HH-M;2026-03-21T09:00;KL-MM 78;141312;Markt;Kaiserslautern\n")
+        #expect(try TestSupport.lotse(["import", dir + "/late.csv"], dataDir: dir).stdout.contains("imported 1"))
+        // another process takes the write lock for 4 s
+        let holder = try TestSupport.start("/bin/sh", ["-c", "(echo 'BEGIN IMMEDIATE;'; echo 'UPDATE stats_state SET id = id;'; sleep 4; echo 'COMMIT;') | sqlite3 '\(dir)/lotse.sqlite'"])
+        usleep(700_000)
+        let started = Date()
+        async let stats = CurlClient(connectTimeout: 2, timeout: 30).send(OutboundRequest(
+            url: base + "/api/v1/stats?from=2026-03-01&to=2026-03-31", headers: [("Authorization", "Bearer evaluator-token-13")]))
+        usleep(300_000)
+        for _ in 0..<6 {
+            let reply = try? await CurlClient(connectTimeout: 1, timeout: 1.5).send(OutboundRequest(url: base + "/healthz"))
+            #expect(reply?.status == 200)
+        }
+        #expect(Date().timeIntervalSince(started) < 3.5, "the health checks answered while the lock was held")
+        let reply = try await stats
+        #expect(reply.status == 200)
+        #expect(Date().timeIntervalSince(started) > 2, "the statistics waited for the lock")
+        holder.process.waitUntilExit()
+        let json = try JSONSerialization.jsonObject(with: Data(reply.body)) as! [String: Any]
+        let totals = json["totals"] as! [String: Any]
+        let counted = try TestSupport.run("/usr/bin/env", ["sqlite3", dir + "/lotse.sqlite", "SELECT count(*) FROM cases WHERE status != 'cancelled'"])
+        #expect(totals["issued"] as? Int == Int(counted.stdout.trimmingCharacters(in: .whitespacesAndNewlines)))
+    }
 }
