@@ -245,10 +245,12 @@ def bench_stall():
         quiet = wrk(f"http://127.0.0.1:{port}", lua_phone, 5)
         results = {}
         for name, script in (("case pages", lua_phone), ("/healthz", health)):
-            locker = subprocess.Popen(["sqlite3", db], stdin=subprocess.PIPE, text=True)
-            locker.stdin.write("BEGIN EXCLUSIVE;\nUPDATE cases SET status = status WHERE id = 1;\n.shell sleep 5\nCOMMIT;\n")
+            locker = subprocess.Popen(["sqlite3", "-bail", db], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            locker.stdin.write(".timeout 10000\nBEGIN EXCLUSIVE;\nUPDATE cases SET status = status WHERE id = 1;\n"
+                               "SELECT 'locked';\n.shell sleep 5\nCOMMIT;\n")
             locker.stdin.flush()
-            time.sleep(0.2)
+            if locker.stdout.readline().strip() != "locked":
+                sys.exit("stall: sqlite3 could not take the write lock")
             results[name] = wrk(f"http://127.0.0.1:{port}", script, 5)
             locker.stdin.close()
             locker.wait()
