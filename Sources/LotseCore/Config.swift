@@ -35,6 +35,8 @@ public struct LotseConfig: Sendable {
     /// between the parts of a request being read, the first request's head included (`LOTSE_READ_TIMEOUT`).
     public var idleTimeout: Double
     public var readTimeout: Double
+    /// Threads for `lotse qr` (LOTSE_QR_WORKERS, a positive whole number; nil: one per core).
+    public var qrWorkers: Int?
     /// PayPal is offered only with client id and secret.
     public var paypalConfigured: Bool { paypalClientID != nil && paypalClientSecret != nil }
 
@@ -70,6 +72,7 @@ public struct LotseConfig: Sendable {
         metricsToken = value("LOTSE_METRICS_TOKEN")
         idleTimeout = value("LOTSE_IDLE_TIMEOUT").flatMap(Double.init).flatMap { $0 > 0 ? $0 : nil } ?? 60
         readTimeout = value("LOTSE_READ_TIMEOUT").flatMap(Double.init).flatMap { $0 > 0 ? $0 : nil } ?? 30
+        qrWorkers = value("LOTSE_QR_WORKERS").flatMap { Int($0) }.flatMap { $0 > 0 ? $0 : nil }
     }
 
     /// The database file inside the data directory.
