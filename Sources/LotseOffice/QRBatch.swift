@@ -18,11 +18,15 @@ public struct QRBatch: Sendable {
     public let store: Store
     public let tokens: CaseTokens
     public let baseURL: String
+    /// Threads that encode and write the codes (at least 1).
+    public let workers: Int
 
-    public init(store: Store, tokens: CaseTokens, baseURL: String) {
+    /// - Parameter workers: threads for encoding (`LotseConfig.qrWorkers`); nil: one per core.
+    public init(store: Store, tokens: CaseTokens, baseURL: String, workers: Int? = nil) {
         self.store = store
         self.tokens = tokens
         self.baseURL = baseURL
+        self.workers = max(1, workers ?? ProcessInfo.processInfo.activeProcessorCount)
     }
 
     /// `caseNumbers` empty: every case whose code has not been written yet (with `all`, every case).
@@ -33,8 +37,7 @@ public struct QRBatch: Sendable {
         let urls = items.map { CaseTokens.url(base: baseURL, token: tokens.token(caseID: $0.id)) }
 
         // Encode and write in parallel: libqrencode is re-entrant, each code goes to its own file.
-        let workers = ProcessInfo.processInfo.environment["LOTSE_QR_WORKERS"].flatMap(Int.init)
-            ?? max(1, ProcessInfo.processInfo.activeProcessorCount)
+        let workers = self.workers
         let chunk = max(1, (items.count + workers * 8 - 1) / (workers * 8))
         let chunks = (items.count + chunk - 1) / chunk
         let failures = Failures()

@@ -48,7 +48,7 @@ struct DemoCommand: AsyncParsableCommand {
             print("demo: \(s.cases) tickets, \(s.views) page views, \(s.paypal) PayPal payments, \(s.transfers) transfers, \(s.cash) cash payments")
         }
         let out = config.dataDir + "/qr"
-        let batch = QRBatch(store: store, tokens: try common.tokens(config), baseURL: config.publicBaseURL)
+        let batch = QRBatch(store: store, tokens: try common.tokens(config), baseURL: config.publicBaseURL, workers: config.qrWorkers)
         let r = try batch.write(caseNumbers: [], outDir: out, format: .svg)
         _ = try batch.write(caseNumbers: r.caseNumbers, outDir: out + "-png", format: .png)
         print("wrote \(r.written) QR codes to \(out)/ as SVG and to \(out)-png/ as PNG (manifest \(r.manifest))")

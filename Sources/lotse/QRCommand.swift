@@ -25,7 +25,8 @@ struct QRCommand: ParsableCommand {
 
     func run() throws {
         let config = common.config()
-        let batch = QRBatch(store: try common.store(config), tokens: try common.tokens(config), baseURL: config.publicBaseURL)
+        let batch = QRBatch(store: try common.store(config), tokens: try common.tokens(config), baseURL: config.publicBaseURL,
+                             workers: config.qrWorkers)
         let r = try batch.write(caseNumbers: cases, all: all, outDir: out, format: QRBatch.Format(rawValue: format)!, moduleSize: moduleSize)
         print("wrote \(r.written) QR code\(r.written == 1 ? "" : "s") to \(out), manifest \(r.manifest)")
     }
