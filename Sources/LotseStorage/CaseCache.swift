@@ -49,6 +49,25 @@ public final class CaseCache: Sendable {
         return c
     }
 
+    /// The case with this id if it is in memory; nil on a miss. Never touches SQLite: the case page's pipeline
+    /// answer uses it on the event loop and passes a miss on to the router, which reads with `recordAsync`.
+    public func cached(id: Int64) -> CaseRecord? {
+        state.withLock { $0.records[id] }
+    }
+
+    /// `record(id:)` for the server: a miss is read on GRDB's reader threads, the caller suspended meanwhile.
+    public func recordAsync(id: Int64) async throws -> CaseRecord? {
+        let (hit, generation) = state.withLock { ($0.records[id], $0.generation) }
+        if let hit { return hit }
+        guard let c = try await store.readAsync({ try CaseQueries.byID($0, id) }) else { return nil }
+        state.withLock { s in
+            guard s.generation == generation else { return }
+            if s.records.count >= capacity { s.records.removeAll(keepingCapacity: true) }
+            s.records[id] = c
+        }
+        return c
+    }
+
     /// Forgets these cases; an id of 0 (a changed offence text) forgets all.
     public func evict(_ ids: [Int64]) {
         guard !ids.isEmpty else { return }

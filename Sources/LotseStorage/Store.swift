@@ -61,6 +61,18 @@ public final class Store: Sendable {
         try pool.write(body)
     }
 
+    /// `read` for the server: runs on one of GRDB's reader threads and suspends the caller meanwhile, so an event
+    /// loop never waits on SQLite (another process's write lock, a checkpoint's fsync). The sync `read` is for the CLI.
+    public func readAsync<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await pool.read(body)
+    }
+
+    /// `write` for the server: on GRDB's writer queue, the caller suspended meanwhile (it may wait `busyTimeout`
+    /// for another process's write lock without blocking a thread of the caller's).
+    public func writeAsync<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await pool.write(body)
+    }
+
     /// Calls `onCommit` with the ids of the cases each committed write of this process changed
     /// (columns in `CaseChangeColumns`; 0 when an offence text changed), on the writer, before the write returns.
     func observeCaseChanges(_ onCommit: @escaping @Sendable ([Int64]) -> Void) {
