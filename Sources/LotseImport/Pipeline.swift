@@ -2,6 +2,8 @@ import Foundation
 import LotseCore
 
 /// What the parsing thread hands to the writer.
+/// `@unchecked` only for `Error`, which is not `Sendable`: a row (and the error in it) is made on the parsing thread,
+/// handed over once through the `BoundedQueue` and never touched by the parsing thread again.
 enum ParsedRow: @unchecked Sendable {
     case valid(Ticket)
     case rejected(line: Int, reason: String, raw: String)

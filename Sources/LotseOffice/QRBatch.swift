@@ -3,6 +3,7 @@ import LotseCore
 import LotseQR
 import LotseStorage
 import LotseTokens
+import Synchronization
 
 /// Writes printable QR codes for cases, and `manifest.csv` (`case_number;ticket_no;url;file`).
 public struct QRBatch: Sendable {
@@ -82,11 +83,17 @@ public struct QRBatch: Sendable {
     }
 }
 
-final class Failures: @unchecked Sendable {
-    private let lock = NSLock()
-    private var errors: [Error] = []
-    private(set) var maxVersion = 0
-    func add(_ e: Error) { lock.lock(); errors.append(e); lock.unlock() }
-    func version(_ v: Int) { lock.lock(); maxVersion = max(maxVersion, v); lock.unlock() }
-    var first: Error? { lock.lock(); defer { lock.unlock() }; return errors.first }
+/// What the encoding threads report: their errors and the largest QR version they wrote.
+final class Failures: Sendable {
+    private struct State {
+        var errors: [Error] = []
+        var maxVersion = 0
+    }
+
+    private let state = Mutex(State())
+
+    func add(_ error: Error) { state.withLock { $0.errors.append(error) } }
+    func version(_ version: Int) { state.withLock { $0.maxVersion = max($0.maxVersion, version) } }
+    var first: Error? { state.withLock { $0.errors.first } }
+    var maxVersion: Int { state.withLock { $0.maxVersion } }
 }
