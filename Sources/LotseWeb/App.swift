@@ -151,7 +151,8 @@ struct OperationsController: Sendable {
     func register(on router: Router<LotseContext>) {
         let caseGauges = CaseStatusGauges(store: env.store)
         router.get("/healthz") { _, _ -> Response in
-            let ok = (try? env.store.read { try Int.fetchOne($0, sql: "SELECT 1") }) == 1
+            // on a GRDB reader thread: the event loop never waits on SQLite
+            let ok = (try? await env.store.readAsync { try Int.fetchOne($0, sql: "SELECT 1") }) == 1
             return Response(status: ok ? .ok : .serviceUnavailable, headers: [.contentType: "text/plain; charset=utf-8"],
                             body: .init(byteBuffer: ByteBuffer(string: ok ? "ok\n" : "database unavailable\n")))
         }

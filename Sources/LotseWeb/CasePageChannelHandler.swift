@@ -18,7 +18,8 @@ import Synchronization
 ///
 /// Why: the case page is the one page under load (every scanned ticket). Through the router each
 /// request also passes `NIOAsyncChannel`'s streams, a task resumption and the middleware chain;
-/// here it costs the token check, the case cache (an indexed read on a miss) and the compiled template.
+/// here it costs the token check, the case cache and the compiled template. A case not in the cache (a miss)
+/// goes on to the router, which reads it off the event loop: nothing here ever waits on SQLite.
 ///
 /// Order on a connection is kept: while a request passed on is still unanswered, later requests
 /// are passed on as well, so pipelined responses leave in the order the requests came.
@@ -92,7 +93,8 @@ struct CasePageResponder: Sendable {
         if let connection = head.headerFields[.connection], connection.lowercased() != "keep-alive" { return nil }
         let start = DispatchTime.now().uptimeNanoseconds
         let request = Request(head: head, body: .init(buffer: ByteBuffer()))
-        guard let html = try? motorist.casePage(request, token: token) else { return nil }
+        // a case not in the case cache goes on to the router, which reads it off the event loop
+        guard let html = try? motorist.cachedCasePage(request, token: token) else { return nil }
         var fields = html.responseHeaders
         fields[.contentLength] = String(html.body.readableBytes)
         fields.append(contentsOf: securityFields)

@@ -23,30 +23,47 @@ public final class EventRecorder: Sendable {
         pending.withLockedValue { $0.append(NewEvent(caseID: caseID, kind: kind, at: at, detail: detail)) }
     }
 
-    /// Writes all pending events; returns how many.
+    /// Writes all pending events; returns how many (synchronously, for tests and the CLI).
     @discardableResult
     public func flush() -> Int {
-        let batch = pending.withLockedValue { p -> [NewEvent] in
-            let b = p
-            p.removeAll(keepingCapacity: true)
-            return b
-        }
-        guard !batch.isEmpty else { return 0 }
+        guard let (batch, sorted) = takeBatch() else { return 0 }
         do {
-            // in case order: consecutive rows go to the same pages of the case index
-            let sorted = batch.sorted { ($0.caseID, $0.at) < ($1.caseID, $1.at) }
             try store.write { db in try CaseQueries.addEvents(db, sorted) }
         } catch {
-            logger.error("could not record \(batch.count) events: \(error)")
-            pending.withLockedValue { $0.insert(contentsOf: batch, at: 0) }
+            putBack(batch, error)
             return 0
         }
         return batch.count
     }
 
-    /// Writes what is pending on NIO's blocking thread pool, never on an event loop (where a
-    /// checkpoint's fsync would stall requests). `EventRecorderService` calls it every `interval`.
-    func flushOffLoop() async {
-        _ = try? await NIOThreadPool.singleton.runIfActive { self.flush() }
+    /// Writes what is pending through GRDB's async write (on its writer queue, never on an event loop, where a
+    /// checkpoint's fsync or another process's write lock would stall requests). `EventRecorderService` calls it
+    /// every `interval`.
+    @discardableResult
+    func flushOffLoop() async -> Int {
+        guard let (batch, sorted) = takeBatch() else { return 0 }
+        do {
+            try await store.writeAsync { db in try CaseQueries.addEvents(db, sorted) }
+        } catch {
+            putBack(batch, error)
+            return 0
+        }
+        return batch.count
+    }
+
+    /// The pending events, and the same in case order (consecutive rows go to the same pages of the case index).
+    private func takeBatch() -> (batch: [NewEvent], sorted: [NewEvent])? {
+        let batch = pending.withLockedValue { p -> [NewEvent] in
+            let b = p
+            p.removeAll(keepingCapacity: true)
+            return b
+        }
+        guard !batch.isEmpty else { return nil }
+        return (batch, batch.sorted { ($0.caseID, $0.at) < ($1.caseID, $1.at) })
+    }
+
+    private func putBack(_ batch: [NewEvent], _ error: any Error) {
+        logger.error("could not record \(batch.count) events: \(error)")
+        pending.withLockedValue { $0.insert(contentsOf: batch, at: 0) }
     }
 }

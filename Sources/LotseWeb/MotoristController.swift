@@ -47,10 +47,10 @@ struct MotoristController: Sendable {
         router.post("/lookup") { req, ctx in try await lookup(req, ctx) }
         router.get("/verify") { req, _ in try page(req, template: "verify", extra: [:]) }
         for prefix in ["T", "t"] {
-            router.get("/\(prefix)/:token") { req, ctx in try casePage(req, ctx) }
-            router.head("/\(prefix)/:token") { req, ctx in try casePage(req, ctx) }
-            router.get("/\(prefix)/:token/girocode.svg") { req, ctx in try giroCode(req, ctx, png: false) }
-            router.get("/\(prefix)/:token/girocode.png") { req, ctx in try giroCode(req, ctx, png: true) }
+            router.get("/\(prefix)/:token") { req, ctx in try await casePage(req, ctx) }
+            router.head("/\(prefix)/:token") { req, ctx in try await casePage(req, ctx) }
+            router.get("/\(prefix)/:token/girocode.svg") { req, ctx in try await giroCode(req, ctx, png: false) }
+            router.get("/\(prefix)/:token/girocode.png") { req, ctx in try await giroCode(req, ctx, png: true) }
         }
     }
 
@@ -144,15 +144,16 @@ struct MotoristController: Sendable {
     // MARK: the case page
 
     /// `cached`: from the case cache (pages); false reads the database (before acting on a payment).
-    func verifiedCase(_ ctx: LotseContext, cached: Bool = true) throws -> CaseRecord? {
-        try verifiedCase(token: ctx.parameters.get("token") ?? "", cached: cached)
+    func verifiedCase(_ ctx: LotseContext, cached: Bool = true) async throws -> CaseRecord? {
+        try await verifiedCase(token: ctx.parameters.get("token") ?? "", cached: cached)
     }
 
-    /// The case a token names, or nil when the token is forged or the case unknown.
-    func verifiedCase(token: String, cached: Bool = true) throws -> CaseRecord? {
+    /// The case a token names, or nil when the token is forged or the case unknown. Reads on GRDB's threads,
+    /// never on the caller's (an event loop).
+    func verifiedCase(token: String, cached: Bool = true) async throws -> CaseRecord? {
         guard let id = env.tokens.verify(token) else { return nil }
-        if cached { return try env.caseCache.record(id: id) }
-        return try env.store.readStatement { try CaseQueries.byID($0, id) }
+        if cached { return try await env.caseCache.recordAsync(id: id) }
+        return try await env.store.readAsync { try CaseQueries.byID($0, id) }
     }
 
     func notFound(_ req: Request) throws -> HTML {
@@ -167,14 +168,22 @@ struct MotoristController: Sendable {
                 "discord", "skypeuripreview", "embedly", "curl/", "wget"].contains { ua.contains($0) }
     }
 
-    func casePage(_ req: Request, _ context: LotseContext) throws -> HTML {
-        try casePage(req, token: context.parameters.get("token") ?? "") ?? notFound(req)
+    func casePage(_ req: Request, _ context: LotseContext) async throws -> HTML {
+        let token = context.parameters.get("token") ?? ""
+        guard let c = try await verifiedCase(token: token) else { return try notFound(req) }
+        return try casePage(req, case: c, token: token)
     }
 
-    /// The case page for `token`; nil when the token is forged or the case unknown (the caller answers 404).
-    /// Used by the router and by `CasePageChannelHandler`, so both give the same page.
-    func casePage(_ req: Request, token: String) throws -> HTML? {
-        guard let c = try verifiedCase(token: token) else { return nil }
+    /// The case page for `token` if its case is in the case cache; nil when the token is forged, or the case
+    /// is not in memory (a miss: `CasePageChannelHandler` then passes the request on to the router, which reads
+    /// it off the event loop and fills the cache). Never touches SQLite.
+    func cachedCasePage(_ req: Request, token: String) throws -> HTML? {
+        guard let id = env.tokens.verify(token), let c = env.caseCache.cached(id: id) else { return nil }
+        return try casePage(req, case: c, token: token)
+    }
+
+    /// The case page of `c`. Used by the router and by `CasePageChannelHandler`, so both give the same page.
+    func casePage(_ req: Request, case c: CaseRecord, token: String) throws -> HTML {
         let (lang, remember) = language(req)
         let notice = req.uri.queryParameters.get("notice").flatMap { Self.notices.contains($0) ? $0 : nil }
         // the CSRF cookie only where the page has a form (the PayPal button)
@@ -278,8 +287,8 @@ struct MotoristController: Sendable {
     }
 
     /// The EPC QR code as SVG (for the page) or PNG (for letters).
-    func giroCode(_ req: Request, _ context: LotseContext, png: Bool) throws -> Response {
-        guard let c = try verifiedCase(context), let payee = env.payee,
+    func giroCode(_ req: Request, _ context: LotseContext, png: Bool) async throws -> Response {
+        guard let c = try await verifiedCase(context), let payee = env.payee,
               c.status.isPayable,
               let ref = RFReference.make(from: c.caseNumber) else {
             return try notFound(req).response(from: req, context: context)

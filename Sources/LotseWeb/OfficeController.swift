@@ -31,7 +31,7 @@ struct OfficeController: Sendable {
         router.get("/api/v1/payments") { req, ctx -> Response in
             if let denied = authorize(req, ctx) { return denied }
             let which = req.uri.queryParameters.get("list") ?? "unmatched"
-            let list = try env.store.read { db -> [PaymentRecord] in
+            let list = try await env.store.readAsync { db -> [PaymentRecord] in
                 switch which {
                 case "refunds": return try Ledger.refunds(db)
                 case "unmatched", "partial", "rejected": return try Ledger.list(db, Disposition(rawValue: which)!)

@@ -8,6 +8,7 @@ import LotsePayments
 import LotseStorage
 import Metrics
 import NIOCore
+import NIOPosix
 import ServiceLifecycle
 
 /// The hand-off to the online payment provider and the way back: pay, return, cancel, webhooks, receipt.
@@ -17,7 +18,7 @@ extension MotoristController {
     func registerPayments(on router: Router<LotseContext>) {
         for prefix in ["T", "t"] {
             router.post("/\(prefix)/:token/pay") { req, ctx in try await pay(req, ctx) }
-            router.get("/\(prefix)/:token/receipt") { req, ctx in try receipt(req, ctx) }
+            router.get("/\(prefix)/:token/receipt") { req, ctx in try await receipt(req, ctx) }
         }
         router.get("/pay/paypal/return") { req, _ in try await providerReturn(req, cancelled: false) }
         router.get("/pay/paypal/cancel") { req, _ in try await providerReturn(req, cancelled: true) }
@@ -46,7 +47,7 @@ extension MotoristController {
 
     /// `POST /T/{token}/pay`: CSRF checked, then 303 to the provider's approval page.
     func pay(_ req: Request, _ context: LotseContext) async throws -> HTML {
-        guard let c = try verifiedCase(context, cached: false) else { return try notFound(req) }
+        guard let c = try await verifiedCase(context, cached: false) else { return try notFound(req) }
         let body = try await req.body.collect(upTo: 16 * 1024)
         let form = Form.decode(String(buffer: body))
         let lang = env.translations.supports(form["lang"] ?? "") ? form["lang"]! : language(req).lang
@@ -69,10 +70,11 @@ extension MotoristController {
     /// Back from the provider: capture, then the receipt; or the case page, unchanged, after a cancel.
     func providerReturn(_ req: Request, cancelled: Bool) async throws -> HTML {
         guard let provider = env.provider, let orderID = req.uri.queryParameters.get("token"), !orderID.isEmpty,
-              let lang = try env.store.read({ try ProviderOrders.order($0, orderID: orderID)?.language })
+              let lang = try await env.store.readAsync({ try ProviderOrders.order($0, orderID: orderID)?.language })
         else { return try notFound(req) }
         if cancelled {
-            let r = try provider.cancel(orderID: orderID)
+            // cancel reads and writes synchronously: on NIO's blocking pool, not on the event loop
+            let r = try await NIOThreadPool.singleton.runIfActive { try provider.cancel(orderID: orderID) }
             guard let id = r.caseID else { return try notFound(req) }
             return redirect(caseLocation(id, lang: lang, notice: "payment_cancelled"))
         }
@@ -81,7 +83,7 @@ extension MotoristController {
             result = try await provider.complete(orderID: orderID)
         } catch {
             env.logger.error("payment completion failed: \(error)")
-            guard let id = try env.store.read({ try ProviderOrders.caseID($0, orderID: orderID) }) else { return try notFound(req) }
+            guard let id = try await env.store.readAsync({ try ProviderOrders.caseID($0, orderID: orderID) }) else { return try notFound(req) }
             return redirect(caseLocation(id, lang: lang, notice: "payment_pending"))
         }
         switch result {
@@ -96,10 +98,10 @@ extension MotoristController {
     }
 
     /// `GET /T/{token}/receipt`: the printable confirmation of payment.
-    func receipt(_ req: Request, _ context: LotseContext) throws -> HTML {
-        guard let c = try verifiedCase(context) else { return try notFound(req) }
+    func receipt(_ req: Request, _ context: LotseContext) async throws -> HTML {
+        guard let c = try await verifiedCase(context) else { return try notFound(req) }
         let (lang, remember) = language(req)
-        guard c.status == .paid, let p = try env.store.read({ try ProviderOrders.latestCapture($0, caseID: c.id) }) else {
+        guard c.status == .paid, let p = try await env.store.readAsync({ try ProviderOrders.latestCapture($0, caseID: c.id) }) else {
             return redirect(caseLocation(c.id, lang: lang))
         }
         let t = env.translations

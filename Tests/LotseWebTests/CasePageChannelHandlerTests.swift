@@ -65,7 +65,8 @@ import Glibc
             let paths = Self.requests(try f.token("KL-2026-0000001")) + Self.requests(try f.token("KL-2026-0000002"))
             let fast = CaseFastPath()
             let viaPipeline = try await answers(f, paths, fastPath: fast)
-            #expect(fast.answered == paths.count)
+            // the first request of each case misses the case cache and goes to the router (it reads off the event loop)
+            #expect(fast.answered == paths.count - 2)
             let viaRouter = try await answers(f, paths, fastPath: nil)
             #expect(viaPipeline.count == paths.count)
             for (a, b) in zip(viaPipeline, viaRouter) {
@@ -124,6 +125,8 @@ import Glibc
         let app = buildApplication(environment: f.env, host: "127.0.0.1", port: 0, caseFastPath: fast)
         try await app.test(.live) { client in
             let port = try #require(client.port)
+            // the case in the case cache first: a miss goes to the router (which reads off the event loop)
+            #expect(try await client.execute(uri: "/T/\(token)", method: .get).status == .ok)
             let requests = [
                 "GET /T/\(token) HTTP/1.1\r\nHost: x\r\n\r\n",
                 "GET /verify HTTP/1.1\r\nHost: x\r\n\r\n",
