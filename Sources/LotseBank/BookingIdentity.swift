@@ -76,22 +76,17 @@ struct BookingIdentity {
     /// Decides whether the booking is new and records what it is known by from now on.
     func claim(_ db: Database, file: String, now: Int64, seen: inout SeenInFile) throws -> Claim {
         let rows = try BankEntries.keys(db, prefix: prefix)
-        let open = rows.filter { !seen.used.contains($0) }
         let mine = marks
-        var knownByID = false
-        // Keys of transactions were kept only as payment keys before bank_entries had them.
-        for key in keys where try BankEntries.isKnown(db, key: key, orPayment: !key.hasPrefix("camt:")) {
-            knownByID = true
-            break
-        }
+        // Keys of transactions were kept only as payment keys before bank_entries had them: one lookup per table.
+        let knownByID = try BankEntries.anyKnown(db, keys: keys, paymentKeys: keys.filter { !$0.hasPrefix("camt:") })
         let row: String?
         if knownByID {
-            row = open.first { Self.shares(mine, Self.signature(of: $0)) }
+            row = rows.first { !seen.used.contains($0) && Self.shares(mine, Self.signature(of: $0)) }
         } else {
-            row = open.first { !Self.conflicts(mine, Self.signature(of: $0)) }
+            row = rows.first { !seen.used.contains($0) && !Self.conflicts(mine, Self.signature(of: $0)) }
         }
-        for key in keys { try BankEntries.add(db, key: key, file: file, now: now) }
         if let row {
+            try BankEntries.add(db, keys: keys, file: file, now: now)
             // The row now carries every id this booking has been seen with.
             let merged = Self.signature(of: row).merging(mine) { old, _ in old }
             let updated = prefix + Self.number(of: row) + "|" + Self.text(merged)
@@ -99,20 +94,17 @@ struct BookingIdentity {
             seen.used.insert(updated)
             return .duplicate(weak: !knownByID)
         }
-        if knownByID {
-            // Known by a bank id but without a content row (read before content rows were kept): give it one,
-            // so a copy without the bank's references is known too.
-            if !rows.contains(where: { Self.shares(mine, Self.signature(of: $0)) }) {
-                let key = prefix + String(rows.count + 1) + "|" + Self.text(mine)
-                try BankEntries.add(db, key: key, file: file, now: now)
-                seen.used.insert(key)
-            }
+        // Known by a bank id but without a content row (read before content rows were kept): give it one,
+        // so a copy without the bank's references is known too.
+        if knownByID, rows.contains(where: { Self.shares(mine, Self.signature(of: $0)) }) {
+            try BankEntries.add(db, keys: keys, file: file, now: now)
             return .duplicate(weak: false)
         }
         let key = prefix + String(rows.count + 1) + "|" + Self.text(mine)
-        try BankEntries.add(db, key: key, file: file, now: now)
+        // The bank ids and the new content row in one statement.
+        try BankEntries.add(db, keys: keys + [key], file: file, now: now)
         seen.used.insert(key)
-        return .new(key: keys.first ?? key)
+        return knownByID ? .duplicate(weak: false) : .new(key: keys.first ?? key)
     }
 
     // MARK: content rows: "camt-w:<content>|<n>|e=<hash>,t=<hash>"

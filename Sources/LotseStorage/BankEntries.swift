@@ -24,6 +24,34 @@ public enum BankEntries {
                             arguments: [prefix, prefix + "\u{10FFFF}"])
     }
 
+    /// Whether any of `keys` was recorded as a bank entry key, or any of `paymentKeys` as the key of a payment:
+    /// one statement per table (the per-transaction path of a bank file, instead of one lookup per key).
+    public static func anyKnown(_ db: Database, keys: [String], paymentKeys: [String]) throws -> Bool {
+        if !keys.isEmpty, try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM bank_entries WHERE key IN (\(marks(keys.count))) LIMIT 1"),
+                                            arguments: StatementArguments(keys)) ?? false {
+            return true
+        }
+        guard !paymentKeys.isEmpty else { return false }
+        return try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM payments WHERE dedup_key IN (\(marks(paymentKeys.count))) LIMIT 1"),
+                                 arguments: StatementArguments(paymentKeys)) ?? false
+    }
+
+    /// Records `keys` in one statement (those there already are left as they are).
+    public static func add(_ db: Database, keys: [String], file: String, now: Int64) throws {
+        guard !keys.isEmpty else { return }
+        var values: [any DatabaseValueConvertible] = []
+        values.reserveCapacity(keys.count * 3)
+        for key in keys { values.append(key); values.append(file); values.append(now) }
+        let rows = keys.count == 1 ? "(?, ?, ?)" : keys.count == 2 ? "(?, ?, ?), (?, ?, ?)" : keys.count == 3 ? "(?, ?, ?), (?, ?, ?), (?, ?, ?)"
+            : Array(repeating: "(?, ?, ?)", count: keys.count).joined(separator: ", ")
+        try db.cachedStatement(sql: "INSERT OR IGNORE INTO bank_entries (key, file_name, imported_at) VALUES " + rows)
+            .execute(arguments: StatementArguments(values))
+    }
+
+    private static func marks(_ n: Int) -> String {
+        n == 1 ? "?" : n == 2 ? "?, ?" : n == 3 ? "?, ?, ?" : Array(repeating: "?", count: n).joined(separator: ", ")
+    }
+
     /// Gives a recorded key a new text (a content row that learned more of its booking's ids).
     public static func rename(_ db: Database, key: String, to newKey: String) throws {
         try db.cachedStatement(sql: "UPDATE bank_entries SET key = ? WHERE key = ?").execute(arguments: [newKey, key])
