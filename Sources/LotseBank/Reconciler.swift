@@ -272,7 +272,8 @@ extension Reconciler {
         for t in e.transactions {
             s += "|\(t.amountCents ?? 0)|\(t.endToEndID ?? "")|\(t.debtorIBAN ?? "")|\(t.structuredRef ?? "")|\(t.unstructured.joined(separator: " "))"
         }
-        return "sha256:" + SHA256.hash(data: Data(s.utf8)).map { String(format: "%02x", $0) }.joined()
+        // The same text as before (64 hex digits), without a String(format:) per byte.
+        return "sha256:" + BookingIdentity.hex(SHA256.hash(data: Data(s.utf8)), bytes: 32)
     }
 }
 
