@@ -67,7 +67,6 @@ let package = Package(
         // Bank statements: camt.054/camt.053 streamed, batches split, matched to cases.
         .target(name: "LotseBank", dependencies: [
             "LotseCore", "LotseStorage",
-            .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         // Pilot statistics from case milestones, payments and the baseline file.

@@ -1,6 +1,5 @@
 import Crypto
 import Foundation
-import GRDB
 import LotseCore
 import LotseStorage
 
@@ -74,11 +73,11 @@ struct BookingIdentity {
     var prefix: String { "camt-w:" + content + "|" }
 
     /// Decides whether the booking is new and records what it is known by from now on.
-    func claim(_ db: Database, file: String, now: Int64, seen: inout SeenInFile) throws -> Claim {
-        let rows = try BankEntries.keys(db, prefix: prefix)
+    func claim(_ transaction: BankTransaction, file: String, now: Int64, seen: inout SeenInFile) throws -> Claim {
+        let rows = try transaction.keys(prefix: prefix)
         let mine = marks
         // Keys of transactions were kept only as payment keys before bank_entries had them: one lookup per table.
-        let knownByID = try BankEntries.anyKnown(db, keys: keys, paymentKeys: keys.filter { !$0.hasPrefix("camt:") })
+        let knownByID = try transaction.anyKnown(keys: keys, paymentKeys: keys.filter { !$0.hasPrefix("camt:") })
         let row: String?
         if knownByID {
             row = rows.first { !seen.used.contains($0) && Self.shares(mine, Self.signature(of: $0)) }
@@ -86,23 +85,23 @@ struct BookingIdentity {
             row = rows.first { !seen.used.contains($0) && !Self.conflicts(mine, Self.signature(of: $0)) }
         }
         if let row {
-            try BankEntries.add(db, keys: keys, file: file, now: now)
+            try transaction.add(keys: keys, file: file, now: now)
             // The row now carries every id this booking has been seen with.
             let merged = Self.signature(of: row).merging(mine) { old, _ in old }
             let updated = prefix + Self.number(of: row) + "|" + Self.text(merged)
-            if updated != row { try BankEntries.rename(db, key: row, to: updated) }
+            if updated != row { try transaction.rename(key: row, to: updated) }
             seen.used.insert(updated)
             return .duplicate(weak: !knownByID)
         }
         // Known by a bank id but without a content row (read before content rows were kept): give it one,
         // so a copy without the bank's references is known too.
         if knownByID, rows.contains(where: { Self.shares(mine, Self.signature(of: $0)) }) {
-            try BankEntries.add(db, keys: keys, file: file, now: now)
+            try transaction.add(keys: keys, file: file, now: now)
             return .duplicate(weak: false)
         }
         let key = prefix + String(rows.count + 1) + "|" + Self.text(mine)
         // The bank ids and the new content row in one statement.
-        try BankEntries.add(db, keys: keys + [key], file: file, now: now)
+        try transaction.add(keys: keys + [key], file: file, now: now)
         seen.used.insert(key)
         return knownByID ? .duplicate(weak: false) : .new(key: keys.first ?? key)
     }

@@ -1,6 +1,5 @@
 import Crypto
 import Foundation
-import GRDB
 import LotseCore
 import LotseStorage
 
@@ -51,63 +50,53 @@ public struct Reconciler: Sendable {
                           now: Int64 = Int64(Date().timeIntervalSince1970)) throws -> ReconcileSummary {
         let name = displayName ?? path
         var summary = ReconcileSummary(file: name)
-        do {
-            try store.pool.writeWithoutTransaction { db in
-                // A big file touches many pages of the case index: keep them in memory rather than re-reading them.
-                try db.execute(sql: "PRAGMA cache_size = -98304")
-                defer { try? db.execute(sql: "PRAGMA cache_size = -2000") }
-                try db.inTransaction(.immediate) {
-                    let matcher = try Matcher(db: db)
-                    var seen = SeenInFile()
-                    // The XML is parsed on a second thread while this one matches and writes.
-                    let queue = BoundedQueue<Parsed>(capacity: 8)
-                    let finished = DispatchSemaphore(value: 0)
-                    let thread = Thread {
-                        defer { queue.close(); finished.signal() }
-                        var batch: [CamtEntry] = []
-                        let parser = CamtParser(path: path) { entry in
-                            batch.append(entry)
-                            if batch.count >= 256 {
-                                guard queue.put(.entries(batch)) else { throw CancellationError() }
-                                batch.removeAll(keepingCapacity: true)
-                            }
-                        }
-                        do {
-                            try parser.run()
-                            if !batch.isEmpty { _ = queue.put(.entries(batch)) }
-                            _ = queue.put(.done(parser.kind))
-                        } catch {
-                            _ = queue.put(.failed(error))
-                        }
+        try store.bankTransaction(file: name) { transaction in
+            let matcher = try Matcher(transaction: transaction)
+            var seen = SeenInFile()
+            // The XML is parsed on a second thread while this one matches and writes.
+            let queue = BoundedQueue<Parsed>(capacity: 8)
+            let finished = DispatchSemaphore(value: 0)
+            let thread = Thread {
+                defer { queue.close(); finished.signal() }
+                var batch: [CamtEntry] = []
+                let parser = CamtParser(path: path) { entry in
+                    batch.append(entry)
+                    if batch.count >= 256 {
+                        guard queue.put(.entries(batch)) else { throw CancellationError() }
+                        batch.removeAll(keepingCapacity: true)
                     }
-                    thread.stackSize = 4 << 20
-                    thread.start()
-                    defer { queue.close(); finished.wait() }
-                    var complete = false
-                    while let item = queue.take() {
-                        switch item {
-                        case .entries(let entries):
-                            for e in entries {
-                                try self.handle(e, db: db, matcher: matcher, file: name, now: now, summary: &summary, seen: &seen)
-                            }
-                        case .done(let kind):
-                            summary.format = kind?.rawValue ?? ""
-                            complete = true
-                        case .failed(let error):
-                            throw error
-                        }
-                    }
-                    guard complete else { throw LotseError.io("\(name): reading stopped early") }
-                    if seen.weakDuplicates > 0 {
-                        summary.problems.append("\(name): \(seen.weakDuplicates) transaction\(seen.weakDuplicates == 1 ? "" : "s") without a bank "
-                            + "reference to tell \(seen.weakDuplicates == 1 ? "it" : "them") apart taken for a booking already read "
-                            + "(same day, amount, payer account and reference)")
-                    }
-                    return .commit
+                }
+                do {
+                    try parser.run()
+                    if !batch.isEmpty { _ = queue.put(.entries(batch)) }
+                    _ = queue.put(.done(parser.kind))
+                } catch {
+                    _ = queue.put(.failed(error))
                 }
             }
-        } catch let e as DatabaseError {
-            throw store.failure(e, file: name)
+            thread.stackSize = 4 << 20
+            thread.start()
+            defer { queue.close(); finished.wait() }
+            var complete = false
+            while let item = queue.take() {
+                switch item {
+                case .entries(let entries):
+                    for e in entries {
+                        try self.handle(e, transaction: transaction, matcher: matcher, file: name, now: now, summary: &summary, seen: &seen)
+                    }
+                case .done(let kind):
+                    summary.format = kind?.rawValue ?? ""
+                    complete = true
+                case .failed(let error):
+                    throw error
+                }
+            }
+            guard complete else { throw LotseError.io("\(name): reading stopped early") }
+            if seen.weakDuplicates > 0 {
+                summary.problems.append("\(name): \(seen.weakDuplicates) transaction\(seen.weakDuplicates == 1 ? "" : "s") without a bank "
+                    + "reference to tell \(seen.weakDuplicates == 1 ? "it" : "them") apart taken for a booking already read "
+                    + "(same day, amount, payer account and reference)")
+            }
         }
         return summary
     }
@@ -116,7 +105,7 @@ public struct Reconciler: Sendable {
     /// a file's amounts can overflow.
     public static let ceilingCents = 100_000_000
 
-    private func handle(_ e: CamtEntry, db: Database, matcher: Matcher, file: String, now: Int64,
+    private func handle(_ e: CamtEntry, transaction: BankTransaction, matcher: Matcher, file: String, now: Int64,
                         summary: inout ReconcileSummary, seen: inout SeenInFile) throws {
         let txCount = max(e.transactions.count, 1)
         guard e.creditDebit == "CRDT", e.status == "BOOK" else { summary.ignored += txCount; return }
@@ -131,23 +120,23 @@ public struct Reconciler: Sendable {
         // A batch known by its entry is a duplicate as a whole (a camt.053 may list it without its parts);
         // an entry of one transaction is looked up with that transaction (its identity has the entry's key).
         let batch = e.transactions.count > 1
-        if batch, let entryKey, try BankEntries.isKnown(db, key: entryKey) {
+        if batch, let entryKey, try transaction.isKnown(key: entryKey) {
             summary.duplicates += txCount
             return
         }
         // An entry without a reference read before content rows were kept.
-        if entryKey == nil, try BankEntries.isKnown(db, key: "camt:" + Self.legacyContentKey(e)) {
+        if entryKey == nil, try transaction.isKnown(key: "camt:" + Self.legacyContentKey(e)) {
             summary.duplicates += txCount
             return
         }
-        try handleCredit(e, amount: amount, entryRef: entryRef, entryKey: entryKey, paidAt: paidAt, db: db, matcher: matcher,
+        try handleCredit(e, amount: amount, entryRef: entryRef, entryKey: entryKey, paidAt: paidAt, transaction: transaction, matcher: matcher,
                          file: file, now: now, summary: &summary, seen: &seen)
-        if batch, let entryKey { try BankEntries.add(db, key: entryKey, file: file, now: now) }
+        if batch, let entryKey { try transaction.add(key: entryKey, file: file, now: now) }
     }
 
     /// A booked credit not known as a whole: refused with its reason, or split into its transactions, each
     /// booked unless known.
-    private func handleCredit(_ e: CamtEntry, amount: Int, entryRef: String?, entryKey: String?, paidAt: Int64, db: Database,
+    private func handleCredit(_ e: CamtEntry, amount: Int, entryRef: String?, entryKey: String?, paidAt: Int64, transaction: BankTransaction,
                               matcher: Matcher, file: String, now: Int64, summary: inout ReconcileSummary,
                               seen: inout SeenInFile) throws {
         func base(_ t: CamtTransaction?, amount: Int, key: String) -> IncomingPayment {
@@ -161,14 +150,14 @@ public struct Reconciler: Sendable {
 
         if let reason = Self.refusal(e, amount: amount) {
             let identity = BookingIdentity(entry: e, amount: amount, entryRef: entryRef, entryKey: entryKey)
-            switch try identity.claim(db, file: file, now: now, seen: &seen) {
+            switch try identity.claim(transaction, file: file, now: now, seen: &seen) {
             case .duplicate(let weak):
                 summary.duplicates += 1
                 if weak { seen.weakDuplicates += 1 }
             case .new(let key):
                 var p = base(nil, amount: amount, key: key)
                 p.note = reason
-                if try Ledger.record(db, p, caseID: nil, rejected: true, now: now) == .duplicate {
+                if try transaction.recordPayment(p, caseID: nil, rejected: true, now: now) == .duplicate {
                     summary.duplicates += 1
                     return
                 }
@@ -185,7 +174,7 @@ public struct Reconciler: Sendable {
             let identity = BookingIdentity(entry: e, transaction: t, amount: a, entryRef: entryRef,
                                            entryKey: parts.count == 1 ? entryKey : nil)
             let key: String
-            switch try identity.claim(db, file: file, now: now, seen: &seen) {
+            switch try identity.claim(transaction, file: file, now: now, seen: &seen) {
             case .duplicate(let weak):
                 summary.duplicates += 1
                 if weak { seen.weakDuplicates += 1 }
@@ -196,7 +185,7 @@ public struct Reconciler: Sendable {
             var p = base(t, amount: a, key: key)
             let (caseID, lookedFor) = try matcher.match(t)
             if caseID == nil { p.note = lookedFor }
-            switch try Ledger.record(db, p, caseID: caseID, now: now) {
+            switch try transaction.recordPayment(p, caseID: caseID, now: now) {
             case .duplicate: summary.duplicates += 1
             case .recorded(_, let d):
                 switch d {
@@ -278,7 +267,7 @@ extension Reconciler {
 }
 
 /// What the parsing thread hands over.
-enum Parsed: @unchecked Sendable {
+enum Parsed: Sendable {
     case entries([CamtEntry])
     case done(CamtKind?)
     case failed(Error)
@@ -287,13 +276,13 @@ enum Parsed: @unchecked Sendable {
 /// Finds the case a transfer is for: a valid structured RF reference first; else a case number
 /// (or the RF built from it) in the free text, with spaces, separators and case ignored.
 struct Matcher {
-    let db: Database
+    let transaction: BankTransaction
     /// Known case-number prefixes, upper case, longest first.
     let prefixes: [[UInt8]]
 
-    init(db: Database) throws {
-        self.db = db
-        prefixes = try CaseQueries.prefixes(db).map { Array($0.uppercased().utf8) }.sorted { $0.count > $1.count }
+    init(transaction: BankTransaction) throws {
+        self.transaction = transaction
+        prefixes = try transaction.caseNumberPrefixes().map { Array($0.uppercased().utf8) }.sorted { $0.count > $1.count }
     }
 
     func match(_ t: CamtTransaction?) throws -> (Int64?, String) {
@@ -301,7 +290,7 @@ struct Matcher {
         var looked: [String] = []
         if let ref = t.structuredRef, !ref.isEmpty {
             if let body = RFReference.body(ref) {
-                if let id = try CaseQueries.idByCompact(db, body) { return (id, "") }
+                if let id = try transaction.caseID(compact: body) { return (id, "") }
                 looked.append("structured reference \(ref): no such case")
             } else {
                 looked.append("structured reference '\(ref)' is not a valid RF reference")
@@ -316,7 +305,7 @@ struct Matcher {
             while i + p.count + 11 <= compact.count {
                 if compact[i] == p[0] && compact[i..<i + p.count].elementsEqual(p) {
                     let digits = compact[(i + p.count)..<(i + p.count + 11)]
-                    if digits.allSatisfy({ $0 >= 48 && $0 <= 57 }) {
+                    if digits.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) {
                         let c = String(decoding: compact[i..<(i + p.count + 11)], as: UTF8.self)
                         if !candidates.contains(c) { candidates.append(c) }
                     }
@@ -325,7 +314,7 @@ struct Matcher {
             }
         }
         for c in candidates {
-            if let id = try CaseQueries.idByCompact(db, c) { return (id, "") }
+            if let id = try transaction.caseID(compact: c) { return (id, "") }
         }
         if !t.unstructured.isEmpty {
             let shown = t.unstructured.joined(separator: " ")

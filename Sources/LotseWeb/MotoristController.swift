@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import HTTPTypes
 import Hummingbird
 import LotseCore
@@ -128,9 +127,7 @@ struct MotoristController: Sendable {
             return try start(req, message: "error_too_many", status: .tooManyRequests)
         }
         // one index search, off the event loop, for hits and misses alike (no answer says more by its time)
-        let found: CaseRecord? = compact.isEmpty || plate.isEmpty ? nil : try await NIOThreadPool.singleton.runIfActive { [env] in
-            try env.store.readStatement { try CaseQueries.lookup($0, compact: compact) }
-        }
+        let found: CaseRecord? = compact.isEmpty || plate.isEmpty ? nil : try await env.store.lookupCase(compact: compact)
         guard let c = found, Plate.key(c.plate) == plate, c.status != .cancelled else {
             _ = numberBudget.take(compact)
             // the same answer whether the number or the plate was wrong
@@ -153,7 +150,7 @@ struct MotoristController: Sendable {
     func verifiedCase(token: String, cached: Bool = true) async throws -> CaseRecord? {
         guard let id = env.tokens.verify(token) else { return nil }
         if cached { return try await env.caseCache.recordAsync(id: id) }
-        return try await env.store.readAsync { try CaseQueries.byID($0, id) }
+        return try await env.store.caseRecord(id: id)
     }
 
     func notFound(_ req: Request) throws -> HTML {

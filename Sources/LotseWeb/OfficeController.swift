@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import HTTPTypes
 import Hummingbird
 import LotseBank
@@ -31,14 +30,15 @@ struct OfficeController: Sendable {
         router.get("/api/v1/payments") { req, ctx -> Response in
             if let denied = authorize(req, ctx) { return denied }
             let which = req.uri.queryParameters.get("list") ?? "unmatched"
-            let list = try await env.store.readAsync { db -> [PaymentRecord] in
-                switch which {
-                case "refunds": return try Ledger.refunds(db)
-                case "unmatched", "partial", "rejected": return try Ledger.list(db, Disposition(rawValue: which)!)
-                default: throw HTTPError(.badRequest, message: "list must be unmatched, partial, refunds or rejected")
-                }
+            let disposition: Disposition
+            switch which {
+            case "refunds": disposition = .refund
+            case "unmatched": disposition = .unmatched
+            case "partial": disposition = .partial
+            case "rejected": disposition = .rejected
+            default: throw HTTPError(.badRequest, message: "list must be unmatched, partial, refunds or rejected")
             }
-            return try Self.json(list)
+            return try Self.json(try await env.store.paymentList(disposition))
         }
     }
 

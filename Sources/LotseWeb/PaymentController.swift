@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import HTTPTypes
 import Hummingbird
 import Logging
@@ -70,7 +69,7 @@ extension MotoristController {
     /// Back from the provider: capture, then the receipt; or the case page, unchanged, after a cancel.
     func providerReturn(_ req: Request, cancelled: Bool) async throws -> HTML {
         guard let provider = env.provider, let orderID = req.uri.queryParameters.get("token"), !orderID.isEmpty,
-              let lang = try await env.store.readAsync({ try ProviderOrders.order($0, orderID: orderID)?.language })
+              let lang = try await env.store.providerOrder(orderID: orderID)?.language
         else { return try notFound(req) }
         if cancelled {
             // cancel reads and writes synchronously: on NIO's blocking pool, not on the event loop
@@ -83,7 +82,7 @@ extension MotoristController {
             result = try await provider.complete(orderID: orderID)
         } catch {
             env.logger.error("payment completion failed: \(error)")
-            guard let id = try await env.store.readAsync({ try ProviderOrders.caseID($0, orderID: orderID) }) else { return try notFound(req) }
+            guard let id = try await env.store.caseID(orderID: orderID) else { return try notFound(req) }
             return redirect(caseLocation(id, lang: lang, notice: "payment_pending"))
         }
         switch result {
@@ -101,7 +100,7 @@ extension MotoristController {
     func receipt(_ req: Request, _ context: LotseContext) async throws -> HTML {
         guard let c = try await verifiedCase(context) else { return try notFound(req) }
         let (lang, remember) = language(req)
-        guard c.status == .paid, let p = try await env.store.readAsync({ try ProviderOrders.latestCapture($0, caseID: c.id) }) else {
+        guard c.status == .paid, let p = try await env.store.latestCapture(caseID: c.id) else {
             return redirect(caseLocation(c.id, lang: lang))
         }
         let t = env.translations
@@ -122,7 +121,7 @@ extension MotoristController {
 
 /// Checks, every few minutes, orders whose return and webhooks never arrived.
 struct PaymentSweepService: Service {
-    let provider: PayPalProvider
+    let provider: any PaymentProvider
     let interval: Double
     /// Orders untouched for this many seconds are checked.
     let age: Int64
