@@ -7,7 +7,7 @@ public enum CaseStatus: String, Sendable, CaseIterable {
 }
 
 /// Payment channels.
-public enum PaymentChannel: String, Sendable, CaseIterable {
+public enum PaymentChannel: String, Sendable, Codable, CaseIterable {
     case paypal
     case bankTransfer = "bank_transfer"
     case cash

@@ -28,28 +28,26 @@ public struct CaseRecord: Sendable, Equatable, FetchableRecord {
     public var paidAt: Int64?
     public var paidChannel: PaymentChannel?
 
+    /// From a row of `CaseQueries.select` (the columns of `CaseRecord.columns`), by position: no lookups by column
+    /// name. A status or channel this version does not know is an error, not a default.
     public init(row: Row) throws {
-        id = row["id"]; caseNumber = row["case_number"]; sourceID = row["source_id"]
-        ticketNo = row["ticket_no"]; deviceID = row["device_id"]; officerID = row["officer_id"]
-        issuedAt = row["issued_at"]; plate = row["plate"]; plateCountry = row["plate_country"]
-        tbnr = row["tbnr"]; offenceText = row["text_de"] ?? ""; amountCents = row["amount_cents"]
-        street = row["street"]; houseNo = row["house_no"]; placeNote = row["place_note"]
-        zip = row["zip"]; city = row["city"]; qrPrinted = row["qr_printed"]; deadline = row["deadline"]
-        status = CaseStatus(rawValue: row["status"]) ?? .open
-        qrWrittenAt = row["qr_written_at"]
-        paidAt = row["paid_at"]
-        paidChannel = (row["paid_channel"] as String?).flatMap(PaymentChannel.init(rawValue:))
-    }
-
-    /// From a row of `CaseQueries.selectColumns`, by position (no lookups by column name).
-    init(columns row: Row) {
         id = row[0]; caseNumber = row[1]; sourceID = row[2]; ticketNo = row[3]; deviceID = row[4]; officerID = row[5]
         issuedAt = row[6]; plate = row[7]; plateCountry = row[8]; tbnr = row[9]; offenceText = row[10] ?? ""
         amountCents = row[11]; street = row[12]; houseNo = row[13]; placeNote = row[14]; zip = row[15]; city = row[16]
-        qrPrinted = row[17]; deadline = row[18]; status = CaseStatus(rawValue: row[19]) ?? .open
+        qrPrinted = row[17]; deadline = row[18]
+        status = try Vocabulary.decode(row[19] as String, column: "cases.status")
         qrWrittenAt = row[20]; paidAt = row[21]
-        paidChannel = (row[22] as String?).flatMap(PaymentChannel.init(rawValue:))
+        paidChannel = try Vocabulary.decode(row[22] as String?, column: "cases.paid_channel")
     }
+
+    /// The columns a case is read with, in the order `init(row:)` reads them: the one description of the row for
+    /// every reader (the offence text comes from the catalogue's table).
+    static let columns = [
+        "cases.id", "cases.case_number", "cases.source_id", "cases.ticket_no", "cases.device_id", "cases.officer_id",
+        "cases.issued_at", "cases.plate", "cases.plate_country", "cases.tbnr", "offences.text_de", "cases.amount_cents",
+        "cases.street", "cases.house_no", "cases.place_note", "cases.zip", "cases.city", "cases.qr_printed", "cases.deadline",
+        "cases.status", "cases.qr_written_at", "cases.paid_at", "cases.paid_channel",
+    ]
 
     /// Street with number, place note, zip and city on one line.
     public var place: String {
@@ -70,21 +68,13 @@ public struct EventRecord: Sendable, Equatable, FetchableRecord {
 
 /// Queries on cases and their events.
 public enum CaseQueries {
-    static let select = "SELECT cases.*, offences.text_de FROM cases LEFT JOIN offences USING (tbnr)"
-
-    /// The columns of `CaseRecord` in the order `CaseRecord(columns:)` reads them.
-    static let selectColumns = """
-        SELECT cases.id, cases.case_number, cases.source_id, cases.ticket_no, cases.device_id, cases.officer_id,
-               cases.issued_at, cases.plate, cases.plate_country, cases.tbnr, offences.text_de, cases.amount_cents,
-               cases.street, cases.house_no, cases.place_note, cases.zip, cases.city, cases.qr_printed, cases.deadline,
-               cases.status, cases.qr_written_at, cases.paid_at, cases.paid_channel
-        FROM cases LEFT JOIN offences USING (tbnr)
-        """
+    /// Cases with their offence text, as `CaseRecord(row:)` reads them.
+    static let select = "SELECT " + CaseRecord.columns.joined(separator: ", ") + " FROM cases LEFT JOIN offences USING (tbnr)"
 
     public static func byID(_ db: Database, _ id: Int64) throws -> CaseRecord? {
         // the case page's query: prepared once per connection, columns read by position
-        let statement = try db.cachedStatement(sql: selectColumns + " WHERE cases.id = ?")
-        return try Row.fetchOne(statement, arguments: [id]).map(CaseRecord.init(columns:))
+        let statement = try db.cachedStatement(sql: select + " WHERE cases.id = ?")
+        return try Row.fetchOne(statement, arguments: [id]).map { try CaseRecord(row: $0) }
     }
 
     public static func byNumber(_ db: Database, _ number: String) throws -> CaseRecord? {
@@ -200,6 +190,11 @@ public struct CaseHistory: Sendable {
 
 extension Store {
     /// The case with this number (typed with or without separators, in any case).
+    /// Every case in the order of its id (tests and small tools; a pilot's whole table is read at once).
+    public func allCases() throws -> [CaseRecord] {
+        try read { try CaseRecord.fetchAll($0, sql: CaseQueries.select + " ORDER BY cases.id") }
+    }
+
     public func caseRecord(number: String) throws -> CaseRecord? {
         try read { try CaseQueries.byNumber($0, number) }
     }

@@ -44,7 +44,7 @@ public struct PaymentRecord: Sendable, Equatable, FetchableRecord, Encodable {
     public var id: Int64
     public var caseID: Int64?
     public var caseNumber: String?
-    public var channel: String
+    public var channel: PaymentChannel
     public var amountCents: Int
     public var currency: String
     public var paidAt: Int64
@@ -57,9 +57,10 @@ public struct PaymentRecord: Sendable, Equatable, FetchableRecord, Encodable {
     public var note: String?
 
     public init(row: Row) throws {
-        id = row["id"]; caseID = row["case_id"]; caseNumber = row["case_number"]; channel = row["channel"]
+        id = row["id"]; caseID = row["case_id"]; caseNumber = row["case_number"]
+        channel = try Vocabulary.decode(row["channel"] as String, column: "payments.channel")
         amountCents = row["amount_cents"]; currency = row["currency"]; paidAt = row["paid_at"]
-        disposition = Disposition(rawValue: row["disposition"]) ?? .unmatched
+        disposition = try Vocabulary.decode(row["disposition"] as String, column: "payments.disposition")
         refundCents = row["refund_cents"]; source = row["source"]; externalID = row["external_id"]
         payer = row["payer"]; reference = row["reference"]; note = row["note"]
     }
@@ -123,7 +124,7 @@ public enum Ledger {
         }
         if currency != "EUR" { return Decision(disposition: .refund, refund: amount, note: "currency \(currency) is not EUR", partialsBefore: 0) }
         let caseAmount: Int = c["amount_cents"]
-        switch CaseStatus(rawValue: c["status"]) ?? .open {
+        switch try Vocabulary.decode(c["status"] as String, column: "cases.status") as CaseStatus {
         case .paid: return Decision(disposition: .refund, refund: amount, note: "case already paid", partialsBefore: 0)
         case .cancelled: return Decision(disposition: .refund, refund: amount, note: "case cancelled", partialsBefore: 0)
         case .open, .overdue, .reminded:

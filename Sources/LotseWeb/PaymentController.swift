@@ -110,7 +110,7 @@ extension MotoristController {
             "date": t.date(BerlinTime.local(c.issuedAt).date, lang) + ", " + BerlinTime.local(c.issuedAt).clock,
             "amount": Money.display(c.amountCents, language: lang),
             "paidOn": t.date(BerlinTime.local(c.paidAt ?? p.paidAt).date, lang),
-            "channel": t.text("channel_" + p.channel, lang),
+            "channel": t.text("channel_" + p.channel.rawValue, lang),
             "paymentID": p.externalID ?? "L-\(p.id)",
             "back": caseLocation(c.id, lang: nil),
         ] as [String: Any]

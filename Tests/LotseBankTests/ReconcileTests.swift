@@ -11,7 +11,7 @@ import LotseTestSupport
 final class BankFixture {
     let dir = TestSupport.tempDir("lotse-bank")
     let store: Store
-    var config = LotseConfig(environment: [:])
+    var config = try! LotseConfig(environment: [:])  // an empty environment is valid
     let reconciler: Reconciler
 
     init() throws {
@@ -23,7 +23,7 @@ final class BankFixture {
     }
 
     func cases() throws -> [CaseRecord] {
-        try store.read { try CaseRecord.fetchAll($0, sql: "SELECT cases.*, offences.text_de FROM cases LEFT JOIN offences USING (tbnr) ORDER BY id") }
+        try store.allCases()
     }
 
     func status(_ c: CaseRecord) throws -> CaseStatus {
@@ -154,7 +154,7 @@ func eur(_ cents: Int) -> String { Money.plain(cents) }
         #expect(unmatched[0].amountCents == 1234)
         #expect(unmatched[0].note?.contains("no case number in the text 'Miete Maerz'") == true)
         let payments = try f.store.read { try Ledger.payments($0, caseID: cs[0].id) }
-        #expect(payments.map(\.channel) == ["bank_transfer"])
+        #expect(payments.map(\.channel) == [.bankTransfer])
         #expect(BerlinTime.local(payments[0].paidAt).date.description == "2026-03-18")
 
         // The same file again adds nothing.

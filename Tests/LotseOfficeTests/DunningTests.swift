@@ -11,12 +11,12 @@ import LotseTestSupport
     /// The sample export: 24 tickets of 2026-03-14, deadline 2026-03-21, grace 5 days.
     func fixture() throws -> (String, Store, [CaseRecord]) {
         let dir = TestSupport.tempDir("lotse-dunning")
-        var config = LotseConfig(environment: [:])
+        var config = try LotseConfig(environment: [:])
         config.dataDir = dir
         let store = try Store(path: dir + "/lotse.sqlite")
         _ = try Importer(store: store, config: config, catalogue: try Catalogue(contentsOf: TestSupport.cataloguePath))
             .importFile(TestSupport.pilotData + "/samples/handheld-HH-07-2026-03-14.csv")
-        let cases = try store.read { try CaseRecord.fetchAll($0, sql: "SELECT * FROM cases ORDER BY id") }
+        let cases = try store.allCases()
         return (dir, store, cases)
     }
 

@@ -43,7 +43,7 @@ func caseState(_ h: PayPalHarness, _ number: String) throws -> (CaseStatus, [Pay
         #expect(receipt.text.contains("Confirmation of payment") && receipt.text.contains("€25.00") && receipt.text.contains("PayPal"))
         let (status, payments) = try caseState(h, "KL-2026-0000001")
         #expect(status == .paid)
-        #expect(payments.count == 1 && payments[0].channel == "paypal" && payments[0].amountCents == 2500)
+        #expect(payments.count == 1 && payments[0].channel == .paypal && payments[0].amountCents == 2500)
         #expect(receipt.text.contains(payments[0].externalID!))
         // The case page now says paid and offers no payment; pressing pay again does nothing.
         let after = try await b.send("GET", h.base + "/T/\(tok)?lang=en")
