@@ -42,7 +42,7 @@ build: deps
 demo: deps
 	$(SWIFT) build
 	rm -rf $(DATA_DIR)
-	LOTSE_DATA_DIR=$(DATA_DIR) LOTSE_PUBLIC_BASE_URL=http://127.0.0.1:$(PORT) $$($(SWIFT) build --show-bin-path)/lotse demo --months 12 --seed 1
+	LOTSE_DATA_DIR=$(DATA_DIR) LOTSE_PUBLIC_BASE_URL=http://127.0.0.1:$(PORT) LOTSE_DEMO=1 $$($(SWIFT) build --show-bin-path)/lotse demo --months 12 --seed 1
 	@echo "Case data and QR codes are in $(DATA_DIR) (SVG in $(DATA_DIR)/qr, PNG in $(DATA_DIR)/qr-png)."
 	@echo "PayPal is the local simulator on port $(SIM_PORT): the whole journey works offline."
 	@echo "Evaluator dashboard: http://127.0.0.1:$(PORT)/stats (token: demo-evaluator)"
@@ -52,7 +52,7 @@ demo: deps
 	  --client-id demo-client --client-secret demo-secret & SIM=$$!; trap "kill $$SIM 2>/dev/null" EXIT INT TERM; \
 	LOTSE_DATA_DIR=$(DATA_DIR) LOTSE_PUBLIC_BASE_URL=http://127.0.0.1:$(PORT) LOTSE_PAYPAL_API_BASE=http://127.0.0.1:$(SIM_PORT) \
 	  LOTSE_PAYPAL_CLIENT_ID=demo-client LOTSE_PAYPAL_CLIENT_SECRET=demo-secret LOTSE_PAYPAL_WEBHOOK_ID=DEMO-WEBHOOK \
-	  LOTSE_EVALUATOR_TOKEN=demo-evaluator LOTSE_OFFICE_TOKEN=demo-office $$BIN/lotse serve --port $(PORT)
+	  LOTSE_EVALUATOR_TOKEN=demo-evaluator LOTSE_OFFICE_TOKEN=demo-office LOTSE_DEMO=1 $$BIN/lotse serve --port $(PORT)
 
 # Screenshots of the case page (German, English) at 390x844 and of the start page, into docs/.
 screenshots: deps

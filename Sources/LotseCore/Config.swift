@@ -1,7 +1,8 @@
 import Foundation
 
-/// Configuration from the environment (`LOTSE_*`), with defaults that make `lotse demo` and
-/// `lotse serve` work without any.
+/// Configuration from the environment (`LOTSE_*`), read and validated once at start by the executable, with
+/// defaults that make `lotse demo` and `lotse serve` work without any. A number or a switch that does not parse is
+/// a `ConfigError`, never a silent default. Libraries take a `LotseConfig`; none reads the environment itself.
 public struct LotseConfig: Sendable {
     public var dataDir: String
     public var publicBaseURL: String
@@ -9,9 +10,14 @@ public struct LotseConfig: Sendable {
     public var graceDays: Int
     public var caseNumberPrefix: String
     public var cataloguePath: String
+    /// The folder with `templates/` and `public/` (`LOTSE_RESOURCES`; default: the parent of `pilot-data/`).
+    public var resourceRoot: String
     public var payeeName: String?
     public var payeeIBAN: String?
     public var payeeBIC: String?
+    /// Demo mode (`LOTSE_DEMO=1`, as `make demo` serves): without `LOTSE_PAYEE_*` the GiroCode uses a clearly
+    /// marked demo account.
+    public var demo: Bool
     public var officeToken: String?
     public var evaluatorToken: String?
     public var paypalAPIBase: String
@@ -40,56 +46,137 @@ public struct LotseConfig: Sendable {
     /// PayPal is offered only with client id and secret.
     public var paypalConfigured: Bool { paypalClientID != nil && paypalClientSecret != nil }
 
-    public init(environment env: [String: String] = ProcessInfo.processInfo.environment) {
-        func value(_ key: String) -> String? {
-            guard let v = env[key]?.trimmingSpaces(), !v.isEmpty else { return nil }
-            return v
-        }
-        dataDir = value("LOTSE_DATA_DIR") ?? "./lotse-data"
-        var base = value("LOTSE_PUBLIC_BASE_URL") ?? "http://127.0.0.1:8080"
+    /// The longest duration a setting in seconds may have (about 11.5 days): larger values overflow the
+    /// server's nanosecond timers.
+    public static let maximumSeconds: Double = 1_000_000
+
+    /// Reads every `LOTSE_*` setting from `environment` (the executable passes the process's). Text settings that
+    /// are set but empty count as unset; a number or a switch that is empty or does not parse throws.
+    public init(environment: [String: String]) throws(ConfigError) {
+        let settings = Settings(environment)
+        dataDir = settings.text("LOTSE_DATA_DIR") ?? "./lotse-data"
+        var base = settings.text("LOTSE_PUBLIC_BASE_URL") ?? "http://127.0.0.1:8080"
         while base.hasSuffix("/") { base.removeLast() }
         publicBaseURL = base
-        paymentDays = value("LOTSE_PAYMENT_DAYS").flatMap(Int.init) ?? 7
-        graceDays = value("LOTSE_GRACE_DAYS").flatMap(Int.init) ?? 5
-        caseNumberPrefix = value("LOTSE_CASE_PREFIX") ?? "KL"
-        cataloguePath = value("LOTSE_CATALOGUE") ?? LotseConfig.findPilotData("tbnr-parking.csv")
-        payeeName = value("LOTSE_PAYEE_NAME")
-        payeeIBAN = value("LOTSE_PAYEE_IBAN")
-        payeeBIC = value("LOTSE_PAYEE_BIC")
-        officeToken = value("LOTSE_OFFICE_TOKEN")
-        evaluatorToken = value("LOTSE_EVALUATOR_TOKEN")
-        paypalAPIBase = value("LOTSE_PAYPAL_API_BASE") ?? "https://api-m.sandbox.paypal.com"
-        paypalClientID = value("LOTSE_PAYPAL_CLIENT_ID")
-        paypalClientSecret = value("LOTSE_PAYPAL_CLIENT_SECRET")
-        paypalWebhookID = value("LOTSE_PAYPAL_WEBHOOK_ID")
-        cityName = value("LOTSE_CITY_NAME") ?? "Kaiserslautern"
-        caFile = value("LOTSE_CA_FILE")
-        paypalTimeout = value("LOTSE_PAYPAL_TIMEOUT").flatMap(Double.init) ?? 20
-        paymentSweepSeconds = value("LOTSE_PAYMENT_SWEEP_SECONDS").flatMap(Double.init) ?? 120
-        paymentSweepAge = value("LOTSE_PAYMENT_SWEEP_AGE").flatMap { Int64($0) } ?? 600
-        trustedProxies = (value("LOTSE_TRUSTED_PROXIES") ?? "").split(separator: ",").map { String($0).trimmingSpaces() }
+        paymentDays = try settings.wholeNumber("LOTSE_PAYMENT_DAYS", in: 1...365, unit: "days") ?? 7
+        graceDays = try settings.wholeNumber("LOTSE_GRACE_DAYS", in: 0...365, unit: "days") ?? 5
+        caseNumberPrefix = settings.text("LOTSE_CASE_PREFIX") ?? "KL"
+        cataloguePath = settings.text("LOTSE_CATALOGUE") ?? LotseConfig.findPilotData("tbnr-parking.csv", environment: environment)
+        resourceRoot = settings.text("LOTSE_RESOURCES") ?? LotseConfig.defaultResourceRoot(environment: environment)
+        payeeName = settings.text("LOTSE_PAYEE_NAME")
+        payeeIBAN = settings.text("LOTSE_PAYEE_IBAN")
+        payeeBIC = settings.text("LOTSE_PAYEE_BIC")
+        demo = try settings.flag("LOTSE_DEMO") ?? false
+        officeToken = settings.text("LOTSE_OFFICE_TOKEN")
+        evaluatorToken = settings.text("LOTSE_EVALUATOR_TOKEN")
+        paypalAPIBase = settings.text("LOTSE_PAYPAL_API_BASE") ?? "https://api-m.sandbox.paypal.com"
+        paypalClientID = settings.text("LOTSE_PAYPAL_CLIENT_ID")
+        paypalClientSecret = settings.text("LOTSE_PAYPAL_CLIENT_SECRET")
+        paypalWebhookID = settings.text("LOTSE_PAYPAL_WEBHOOK_ID")
+        cityName = settings.text("LOTSE_CITY_NAME") ?? "Kaiserslautern"
+        caFile = settings.text("LOTSE_CA_FILE")
+        paypalTimeout = try settings.seconds("LOTSE_PAYPAL_TIMEOUT") ?? 20
+        paymentSweepSeconds = try settings.seconds("LOTSE_PAYMENT_SWEEP_SECONDS") ?? 120
+        paymentSweepAge = try settings.wholeNumber("LOTSE_PAYMENT_SWEEP_AGE", in: 0...Int(LotseConfig.maximumSeconds), unit: "seconds")
+            .map(Int64.init) ?? 600
+        trustedProxies = (settings.text("LOTSE_TRUSTED_PROXIES") ?? "").split(separator: ",")
+            .map { String($0).trimmingSpaces() }
             .filter { !$0.isEmpty }
-        metricsToken = value("LOTSE_METRICS_TOKEN")
-        idleTimeout = value("LOTSE_IDLE_TIMEOUT").flatMap(Double.init).flatMap { $0 > 0 ? $0 : nil } ?? 60
-        readTimeout = value("LOTSE_READ_TIMEOUT").flatMap(Double.init).flatMap { $0 > 0 ? $0 : nil } ?? 30
-        qrWorkers = value("LOTSE_QR_WORKERS").flatMap { Int($0) }.flatMap { $0 > 0 ? $0 : nil }
+        metricsToken = settings.text("LOTSE_METRICS_TOKEN")
+        idleTimeout = try settings.seconds("LOTSE_IDLE_TIMEOUT") ?? 60
+        readTimeout = try settings.seconds("LOTSE_READ_TIMEOUT") ?? 30
+        qrWorkers = try settings.wholeNumber("LOTSE_QR_WORKERS", in: 1...1024, unit: "threads")
     }
 
     /// The database file inside the data directory.
     public var databasePath: String { dataDir + "/lotse.sqlite" }
 
-    /// Looks for `pilot-data/NAME` in `LOTSE_PILOT_DATA`, the working directory and next to the executable.
-    public static func findPilotData(_ name: String) -> String {
-        let env = ProcessInfo.processInfo.environment
+    /// Looks for `pilot-data/NAME` in `LOTSE_PILOT_DATA` (from `environment`), the working directory and next to
+    /// the executable.
+    public static func findPilotData(_ name: String, environment: [String: String]) -> String {
         var candidates: [String] = []
-        if let dir = env["LOTSE_PILOT_DATA"] { candidates.append(dir + "/" + name) }
+        if let dir = environment["LOTSE_PILOT_DATA"], !dir.isEmpty { candidates.append(dir + "/" + name) }
         candidates.append("pilot-data/" + name)
-        let exe = URL(fileURLWithPath: CommandLine.arguments.first ?? ".").resolvingSymlinksInPath()
-        var dir = exe.deletingLastPathComponent()
+        let executable = URL(fileURLWithPath: CommandLine.arguments.first ?? ".").resolvingSymlinksInPath()
+        var dir = executable.deletingLastPathComponent()
         for _ in 0..<5 {
             candidates.append(dir.appendingPathComponent("pilot-data/" + name).path)
             dir = dir.deletingLastPathComponent()
         }
         return candidates.first { FileManager.default.fileExists(atPath: $0) } ?? candidates[0]
+    }
+
+    /// The parent of the `pilot-data/` folder that holds the catalogue.
+    static func defaultResourceRoot(environment: [String: String]) -> String {
+        let catalogue = findPilotData("tbnr-parking.csv", environment: environment)
+        let root = ((catalogue as NSString).deletingLastPathComponent as NSString).deletingLastPathComponent
+        return root.isEmpty ? "." : root
+    }
+}
+
+/// A setting that is set but does not say what it must: names the variable and the value, on one line.
+public struct ConfigError: Error, Equatable, CustomStringConvertible, Sendable {
+    public let variable: String
+    public let value: String
+    /// What the variable takes, e.g. "a whole number of days from 1 to 365".
+    public let expected: String
+
+    public var description: String {
+        // quoted with escapes, so a value with a line break still makes one line; a long value is cut
+        let shown = value.count > 40 ? String(value.prefix(40)) + "…" : value
+        return "\(variable)=\(String(reflecting: shown)) is not valid: expected \(expected)"
+    }
+}
+
+/// The environment as `LotseConfig` reads it: text, whole numbers, seconds and switches, each strictly.
+private struct Settings {
+    let environment: [String: String]
+
+    init(_ environment: [String: String]) { self.environment = environment }
+
+    /// The trimmed text; nil when unset or empty.
+    func text(_ name: String) -> String? {
+        guard let value = environment[name]?.trimmingSpaces(), !value.isEmpty else { return nil }
+        return value
+    }
+
+    /// Nil when unset; otherwise ASCII digits only (no sign, no fraction, no unit) within `range`.
+    func wholeNumber(_ name: String, in range: ClosedRange<Int>, unit: String) throws(ConfigError) -> Int? {
+        guard let raw = environment[name] else { return nil }
+        let expected = "a whole number of \(unit) from \(range.lowerBound) to \(range.upperBound)"
+        let value = raw.trimmingSpaces()
+        guard Settings.isDigits(Substring(value)), let number = Int(value), range.contains(number) else {
+            throw ConfigError(variable: name, value: raw, expected: expected)
+        }
+        return number
+    }
+
+    /// Nil when unset; otherwise a decimal number of seconds (`30`, `0.5`), greater than 0 and at most
+    /// `LotseConfig.maximumSeconds`.
+    func seconds(_ name: String) throws(ConfigError) -> Double? {
+        guard let raw = environment[name] else { return nil }
+        let expected = "a number of seconds greater than 0 and at most \(Int(LotseConfig.maximumSeconds)), such as 30 or 0.5"
+        let value = raw.trimmingSpaces()
+        let parts = value.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
+        guard Settings.isDigits(parts[0]), parts.count == 1 || Settings.isDigits(parts[1]),
+              let number = Double(value), number > 0, number <= LotseConfig.maximumSeconds
+        else {
+            throw ConfigError(variable: name, value: raw, expected: expected)
+        }
+        return number
+    }
+
+    /// Nil when unset; `1` or `true` is on, `0` or `false` is off.
+    func flag(_ name: String) throws(ConfigError) -> Bool? {
+        guard let raw = environment[name] else { return nil }
+        switch raw.trimmingSpaces() {
+        case "1", "true": return true
+        case "0", "false": return false
+        default: throw ConfigError(variable: name, value: raw, expected: "1 or true (on), 0 or false (off)")
+        }
+    }
+
+    private static func isDigits(_ text: Substring) -> Bool {
+        !text.isEmpty && text.utf8.allSatisfy { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }
     }
 }

@@ -40,7 +40,7 @@ public final class FuzzContext {
         let base = FileManager.default.fileExists(atPath: "/dev/shm") ? "/dev/shm" : NSTemporaryDirectory()
         dir = base + "/lotse-fuzz-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        var config = LotseConfig(environment: [:])
+        var config = try LotseConfig(environment: [:])
         config.dataDir = dir
         store = try Store(path: config.databasePath)
         importer = Importer(store: store, config: config, catalogue: try Catalogue(contentsOf: catalogue))

@@ -33,9 +33,9 @@ public struct WebEnvironment: Sendable {
     /// Failed sign-ins and bearer tokens per client (evaluator, office, metrics).
     let authFailures = FailureThrottle()
 
-    /// Loads templates, translations and keys. `resourceRoot` holds `templates/` and `public/`.
-    public init(config: LotseConfig, store: Store, resourceRoot: String? = nil) async throws {
-        let root = resourceRoot ?? WebEnvironment.findResourceRoot()
+    /// Loads templates, translations and keys from `config.resourceRoot` (which holds `templates/` and `public/`).
+    public init(config: LotseConfig, store: Store) async throws {
+        let root = config.resourceRoot
         self.config = config
         self.store = store
         tokens = try CaseTokens(dataDir: config.dataDir)
@@ -56,7 +56,7 @@ public struct WebEnvironment: Sendable {
         if let name = config.payeeName, let iban = config.payeeIBAN {
             guard IBAN.isValid(iban) else { throw LotseError.usage("LOTSE_PAYEE_IBAN '\(iban)' is not a valid IBAN") }
             payee = Payee(name: name, iban: iban, bic: config.payeeBIC ?? "")
-        } else if FileManager.default.fileExists(atPath: config.dataDir + "/demo-mode") {
+        } else if config.demo {
             payee = .demo
         } else {
             payee = nil
@@ -74,14 +74,6 @@ public struct WebEnvironment: Sendable {
         } else {
             provider = nil
         }
-    }
-
-    /// The folder with `templates/` and `public/`: `LOTSE_RESOURCES`, or the parent of `pilot-data/`.
-    public static func findResourceRoot() -> String {
-        if let r = ProcessInfo.processInfo.environment["LOTSE_RESOURCES"] { return r }
-        let catalogue = LotseConfig.findPilotData("tbnr-parking.csv")
-        let root = ((catalogue as NSString).deletingLastPathComponent as NSString).deletingLastPathComponent
-        return root.isEmpty ? "." : root
     }
 }
 

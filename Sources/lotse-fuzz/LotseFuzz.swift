@@ -17,7 +17,7 @@ func prepareFuzzing(target name: String) {
     }
     fuzzTarget = target
     do {
-        fuzzContext = try FuzzContext(catalogue: LotseConfig.findPilotData("tbnr-parking.csv"))
+        fuzzContext = try FuzzContext(catalogue: LotseConfig.findPilotData("tbnr-parking.csv", environment: ProcessInfo.processInfo.environment))
     } catch {
         FileHandle.standardError.write(Data("lotse-fuzz: \(error)\n".utf8))
         exit(1)

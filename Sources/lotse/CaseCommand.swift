@@ -12,7 +12,7 @@ struct CaseCommand: ParsableCommand {
     @Option(help: "Cancel the case (office correction, e.g. a wrong plate), giving the reason.") var cancel: String?
 
     func run() throws {
-        let config = common.config()
+        let config = try common.config()
         let store = try common.store(config)
         if let reason = cancel {
             let r = reason.trimmingSpaces()
@@ -31,7 +31,7 @@ struct CaseCommand: ParsableCommand {
                 "qr_printed": c.qrPrinted,
             ]
             obj["payments"] = payments.map { p -> [String: Any] in
-                var d: [String: Any] = ["id": p.id, "channel": p.channel, "amount_cents": p.amountCents,
+                var d: [String: Any] = ["id": p.id, "channel": p.channel.rawValue, "amount_cents": p.amountCents,
                                         "paid_at": BerlinTime.isoUTC(p.paidAt), "disposition": p.disposition.rawValue]
                 if p.refundCents > 0 { d["refund_cents"] = p.refundCents }
                 if let x = p.externalID { d["external_id"] = x }
@@ -59,7 +59,7 @@ struct CaseCommand: ParsableCommand {
         if !payments.isEmpty {
             print("payments")
             for p in payments {
-                print("  \(BerlinTime.local(p.paidAt).iso)  \(p.channel)  \(Money.display(p.amountCents, language: "en"))  \(p.disposition.rawValue)\(p.refundCents > 0 ? "  refund " + Money.display(p.refundCents, language: "en") : "")")
+                print("  \(BerlinTime.local(p.paidAt).iso)  \(p.channel.rawValue)  \(Money.display(p.amountCents, language: "en"))  \(p.disposition.rawValue)\(p.refundCents > 0 ? "  refund " + Money.display(p.refundCents, language: "en") : "")")
             }
         }
         print("events")

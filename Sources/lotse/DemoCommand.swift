@@ -18,10 +18,8 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "First day of the pilot, yyyy-mm-dd.") var start: String = "2025-11-01"
 
     func run() async throws {
-        let config = common.config()
+        let config = try common.config()
         let store = try common.store(config)
-        // demo mode: the GiroCode uses a clearly marked demo account unless LOTSE_PAYEE_* is set
-        FileManager.default.createFile(atPath: config.dataDir + "/demo-mode", contents: Data("demo\n".utf8))
         let importer = Importer(store: store, config: config, catalogue: try common.catalogue(config))
         let samples = (config.cataloguePath as NSString).deletingLastPathComponent + "/samples"
         let files = (try? FileManager.default.contentsOfDirectory(atPath: samples))?.sorted() ?? []
@@ -59,6 +57,10 @@ struct DemoCommand: AsyncParsableCommand {
             .map { ($0.id, $0.caseNumber, $0.status.rawValue) }
         for (id, number, status) in shown {
             print("case page of \(number) (\(status)): \(config.publicBaseURL)/T/\(tokens.token(caseID: id))")
+        }
+        if config.payeeIBAN == nil && !config.demo {
+            // demo mode is a setting of the server: its GiroCode then uses a clearly marked demo account
+            print("serve with LOTSE_DEMO=1 (as `make demo` does) for GiroCodes to the demo account, or set LOTSE_PAYEE_*")
         }
     }
 }

@@ -12,7 +12,7 @@ struct ImportCommand: ParsableCommand {
     @Argument(help: "Export files.") var files: [String]
 
     func run() throws {
-        let config = common.config()
+        let config = try common.config()
         let importer = Importer(store: try common.store(config), config: config, catalogue: try common.catalogue(config))
         // Other files still import; the command ends with status 1.
         try eachFile(files) { file in

@@ -13,13 +13,18 @@ struct Lotse: ParsableCommand {
     )
 }
 
+/// The configuration, read from the process's environment once; `main.swift` reads it before any command runs and
+/// ends with status 2 when a setting is not valid.
+let startupConfiguration = Result { () throws(ConfigError) in try LotseConfig(environment: ProcessInfo.processInfo.environment) }
+
 /// Options every command shares.
 struct CommonOptions: ParsableArguments {
     @Option(name: .customLong("data-dir"), help: "Data directory (LOTSE_DATA_DIR, default ./lotse-data).")
     var dataDir: String?
 
-    func config() -> LotseConfig {
-        var c = LotseConfig()
+    /// The start-up configuration with `--data-dir` applied.
+    func config() throws(ConfigError) -> LotseConfig {
+        var c = try startupConfiguration.get()
         if let d = dataDir { c.dataDir = d }
         return c
     }

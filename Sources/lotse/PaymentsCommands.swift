@@ -36,7 +36,7 @@ struct ReconcileCommand: ParsableCommand {
     @Argument(help: "camt.054 or camt.053 files (versions 02 and 08).") var files: [String]
 
     func run() throws {
-        let config = common.config()
+        let config = try common.config()
         let reconciler = Reconciler(store: try common.store(config))
         try eachFile(files) { file in
             let s = try reconciler.reconcile(file)
@@ -59,7 +59,7 @@ struct PaymentsCommand: ParsableCommand {
         @Argument(help: "CSV files.") var files: [String]
 
         func run() throws {
-            let config = common.config()
+            let config = try common.config()
             let importer = PaymentsImporter(store: try common.store(config), config: config)
             try eachFile(files) { file in
                 let s = try importer.importFile(file)
@@ -132,7 +132,7 @@ struct DunningCommand: ParsableCommand {
     @Option(help: "Reminder list to write (default: DATA_DIR/reminders/reminders-DATE.csv).") var out: String?
 
     func run() throws {
-        let config = common.config()
+        let config = try common.config()
         let now = Int64(Date().timeIntervalSince1970)
         let day: CivilDate
         let at: Int64

@@ -24,7 +24,7 @@ struct QRCommand: ParsableCommand {
     }
 
     func run() throws {
-        let config = common.config()
+        let config = try common.config()
         let batch = QRBatch(store: try common.store(config), tokens: try common.tokens(config), baseURL: config.publicBaseURL,
                              workers: config.qrWorkers)
         let r = try batch.write(caseNumbers: cases, all: all, outDir: out, format: QRBatch.Format(rawValue: format)!, moduleSize: moduleSize)

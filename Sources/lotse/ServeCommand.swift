@@ -13,7 +13,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Port to listen on.") var port: Int = 8080
 
     func run() async throws {
-        let config = common.config()
+        let config = try common.config()
         let env = try await WebEnvironment(config: config, store: try common.store(config))
         DataDirectory.prepareForServing(dataDir: config.dataDir)
         let app = buildApplication(environment: env, host: host, port: port)

@@ -18,7 +18,7 @@ struct StatsCommand: ParsableCommand {
     var rebuild = false
 
     func run() throws {
-        let config = common.config()
+        let config = try common.config()
         let store = try common.store(config)
         if rebuild {
             let done = try store.rebuildStatistics()

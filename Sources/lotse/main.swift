@@ -14,6 +14,9 @@ func fail(_ message: String, code: Int32) -> Never {
 // its owner's only: plates, payer names, IBANs and capability tokens. Files 0600, directories 0700.
 umask(0o077)
 
+// Configuration is read and validated once, before any command: a setting that does not parse is a usage error.
+if case .failure(let error) = startupConfiguration { fail(error.description, code: 2) }
+
 // `serve`: request handlers run on the event loops (see runTasksOnEventLoops).
 if CommandLine.arguments.dropFirst().first == "serve" { _ = runTasksOnEventLoops() }
 
@@ -30,6 +33,8 @@ do {
     case .usage(let m): fail(m, code: 2)
     case .input(let m), .io(let m): fail(m, code: 1)
     }
+} catch let e as ConfigError {
+    fail(e.description, code: 2)
 } catch let e as ExitCode {
     exit(e.rawValue)
 } catch {

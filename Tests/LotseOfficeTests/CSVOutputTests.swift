@@ -12,7 +12,7 @@ import LotseTestSupport
 @Suite struct CSVOutputTests {
     func fixture() throws -> (String, Store) {
         let dir = TestSupport.tempDir("lotse-csv-out")
-        var config = LotseConfig(environment: [:])
+        var config = try LotseConfig(environment: [:])
         config.dataDir = dir
         let store = try Store(path: dir + "/lotse.sqlite")
         let csv = dir + "/hostile.csv"

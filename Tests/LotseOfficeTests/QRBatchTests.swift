@@ -10,7 +10,7 @@ import LotseTestSupport
 @Suite struct QRBatchTests {
     func setUp() throws -> (Store, CaseTokens, String) {
         let dir = TestSupport.tempDir("lotse-qr")
-        var config = LotseConfig(environment: [:])
+        var config = try LotseConfig(environment: [:])
         config.dataDir = dir
         let store = try Store(path: dir + "/lotse.sqlite")
         let importer = Importer(store: store, config: config, catalogue: try Catalogue(contentsOf: TestSupport.cataloguePath))

@@ -73,7 +73,7 @@ import LotseTestSupport
         var foldedChecks = 0
 
         init(seed: UInt64) throws {
-            var config = LotseConfig(environment: [:])
+            var config = try LotseConfig(environment: [:])
             config.dataDir = dir
             store = try Store(path: dir + "/lotse.sqlite")
             importer = Importer(store: store, config: config, catalogue: try Catalogue(contentsOf: TestSupport.cataloguePath))

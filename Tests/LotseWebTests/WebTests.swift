@@ -21,8 +21,9 @@ struct WebFixture {
     init(baseURL: String = "http://127.0.0.1:8080", payee: Bool = true, extraCSV: String? = nil,
          officeToken: String? = nil, paypal: Bool = false, configure: (inout LotseConfig) -> Void = { _ in }) async throws {
         dir = TestSupport.tempDir("lotse-web")
-        var c = LotseConfig(environment: [:])
+        var c = try LotseConfig(environment: [:])
         c.dataDir = dir
+        c.resourceRoot = TestSupport.root
         c.publicBaseURL = baseURL
         c.officeToken = officeToken
         if paypal { c.paypalClientID = "test"; c.paypalClientSecret = "test"; c.paypalAPIBase = "http://127.0.0.1:9" }
@@ -37,7 +38,7 @@ struct WebFixture {
             TestSupport.write(p, extra)
             _ = try importer.importFile(p)
         }
-        env = try await WebEnvironment(config: c, store: store, resourceRoot: TestSupport.root)
+        env = try await WebEnvironment(config: c, store: store)
     }
 
     func token(_ number: String) throws -> String {
