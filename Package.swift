@@ -136,7 +136,7 @@ let package = Package(
         ]),
         .testTarget(name: "LotseOfficeTests", dependencies: ["LotseOffice", "LotseImport", "LotseTestSupport"]),
         .testTarget(name: "LotseWebTests", dependencies: [
-            "LotseWeb", "LotseImport", "LotseTestSupport",
+            "LotseWeb", "LotseImport", "LotsePayments", "LotseTestSupport",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ]),
         .testTarget(name: "LotseStatsTests", dependencies: [

@@ -34,10 +34,13 @@ public struct WebEnvironment: Sendable {
     let authFailures = FailureThrottle()
 
     /// Loads templates, translations and keys from `config.resourceRoot` (which holds `templates/` and `public/`).
-    public init(config: LotseConfig, store: Store) async throws {
+    /// The executable builds the payment `provider` (nil: no online payment) and the `logger` and hands them in.
+    public init(config: LotseConfig, store: Store, provider: (any PaymentProvider)?, logger: Logger = Logger(label: "lotse")) async throws {
         let root = config.resourceRoot
         self.config = config
         self.store = store
+        self.provider = provider
+        self.logger = logger
         tokens = try CaseTokens(dataDir: config.dataDir)
         do {
             proxies = try TrustedProxies(config.trustedProxies)
@@ -61,19 +64,6 @@ public struct WebEnvironment: Sendable {
         } else {
             payee = nil
         }
-        var log = Logger(label: "lotse")
-        log.logLevel = .info
-        logger = log
-        if config.paypalConfigured, let id = config.paypalClientID, let secret = config.paypalClientSecret {
-            do { try CurlClient.check(config.paypalAPIBase) } catch {
-                throw LotseError.usage("LOTSE_PAYPAL_API_BASE must be https (or http on loopback): \(config.paypalAPIBase)")
-            }
-            let http = CurlClient(connectTimeout: min(5, config.paypalTimeout), timeout: config.paypalTimeout, caFile: config.caFile)
-            let api = PayPalAPI(base: config.paypalAPIBase, clientID: id, secret: secret, http: http)
-            provider = PayPalProvider(api: api, store: store, publicBaseURL: config.publicBaseURL, webhookID: config.paypalWebhookID)
-        } else {
-            provider = nil
-        }
     }
 }
 
@@ -91,10 +81,9 @@ public enum LotseMetrics {
 /// `caseFastPath`: the case page is answered in the connection's pipeline (`CasePageChannelHandler`);
 /// nil sends it through the router like every other page (the tests compare the two).
 public func buildApplication(environment env: WebEnvironment, host: String = "127.0.0.1", port: Int = 8080,
-                             logger: Logger? = nil, caseFastPath: CaseFastPath? = CaseFastPath()) -> some ApplicationProtocol {
+                             caseFastPath: CaseFastPath? = CaseFastPath()) -> some ApplicationProtocol {
     _ = LotseMetrics.registry
-    var log = logger ?? Logger(label: "lotse")
-    if logger == nil { log.logLevel = .info }
+    let log = env.logger
     let router = Router(context: LotseContext.self)
     let security = SecurityHeadersMiddleware<LotseContext>(
         hsts: env.config.publicBaseURL.lowercased().hasPrefix("https://"),
@@ -130,8 +119,8 @@ func services(_ env: WebEnvironment, _ log: Logger) -> [any Service] {
     var s: [any Service] = [EventRecorderService(recorder: env.recorder),
                             CaseCacheService(cache: env.caseCache, interval: .milliseconds(250), logger: log),
                             KeyRingService(tokens: env.tokens, interval: .seconds(1), logger: log)]
-    if let p = env.provider as? PayPalProvider {
-        s.append(PaymentSweepService(provider: p, interval: env.config.paymentSweepSeconds, age: env.config.paymentSweepAge, logger: log))
+    if let provider = env.provider {
+        s.append(PaymentSweepService(provider: provider, interval: env.config.paymentSweepSeconds, age: env.config.paymentSweepAge, logger: log))
     }
     return s
 }

@@ -1,7 +1,9 @@
 import ArgumentParser
 import Foundation
 import Hummingbird
+import Logging
 import LotseCore
+import LotsePayments
 import LotseWeb
 
 struct ServeCommand: AsyncParsableCommand {
@@ -12,9 +14,15 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Address to listen on.") var host: String = "127.0.0.1"
     @Option(help: "Port to listen on.") var port: Int = 8080
 
+    /// The composition root of the server: configuration, store, logger and payment provider are built here and
+    /// handed to the web.
     func run() async throws {
         let config = try common.config()
-        let env = try await WebEnvironment(config: config, store: try common.store(config))
+        let store = try common.store(config)
+        var logger = Logger(label: "lotse")
+        logger.logLevel = .info
+        let provider = try PayPalProvider.configured(by: config, store: store)
+        let env = try await WebEnvironment(config: config, store: store, provider: provider, logger: logger)
         DataDirectory.prepareForServing(dataDir: config.dataDir)
         let app = buildApplication(environment: env, host: host, port: port)
         try await app.runService()

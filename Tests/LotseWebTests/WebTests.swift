@@ -6,6 +6,7 @@ import HummingbirdTesting
 import Testing
 import LotseCore
 import LotseImport
+import LotsePayments
 import LotseStorage
 import LotseTestSupport
 import LotseWeb
@@ -38,7 +39,7 @@ struct WebFixture {
             TestSupport.write(p, extra)
             _ = try importer.importFile(p)
         }
-        env = try await WebEnvironment(config: c, store: store)
+        env = try await WebEnvironment(config: c, store: store, provider: try PayPalProvider.configured(by: c, store: store))
     }
 
     func token(_ number: String) throws -> String {
