@@ -73,9 +73,8 @@ let package = Package(
         .target(name: "LotseStats", dependencies: ["LotseCore", "LotseStorage"]),
         // The synthetic demo pilot, built through the real code paths.
         .target(name: "LotseDemo", dependencies: [
-            "LotseCore", "LotseStorage", "LotseImport", "LotseBank", "LotseOffice", "LotseHTTP", "LotsePayments", "LotseWeb",
+            "LotseCore", "LotseStorage", "LotseImport", "LotseBank", "LotseOffice", "LotseHTTP", "LotsePayments",
             .product(name: "Logging", package: "swift-log"),
-            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
         ]),
         // Office workflows shared by CLI and web: QR batch output, the dunning run.
         .target(name: "LotseOffice", dependencies: [

@@ -7,11 +7,10 @@ import LotseImport
 import LotseOffice
 import LotsePayments
 import LotseStorage
-import LotseWeb
-import NIOConcurrencyHelpers
+import Synchronization
 
 /// A synthetic pilot built by running the real code paths day by day: handheld exports imported, page views
-/// recorded by the web's event recorder, PayPal payments through the simulator (start, approval, capture),
+/// recorded by the server's event recorder, PayPal payments through the simulator (start, approval, capture),
 /// transfers arriving days later in camt.054 files (typed references, free text, batches, some unmatched),
 /// cash payments imported weekly, and the daily dunning run. No figures are written into tables directly.
 public struct DemoPilot {
@@ -67,14 +66,22 @@ public struct DemoPilot {
             if !up { usleep(50_000) }
         }
         guard up else { throw LotseError.io("\(simulator): the PayPal simulator did not start") }
-        let clock = NIOLockedValueBox<Int64>(0)
-        var quiet = Logger(label: "lotse.demo.paypal")
+        let clock = PilotClock()
+        var quiet = Logger(label: "lotse.demo")
         quiet.logLevel = .error
-        let api = PayPalAPI(base: simBase, clientID: "demo-client", secret: "demo-secret", http: http, logger: quiet)
-        let paypal = PayPalProvider(api: api, store: store, publicBaseURL: config.publicBaseURL, webhookID: nil, logger: quiet,
-                                    clock: { clock.withLockedValue { $0 } })
+        // the same builder as `lotse serve`'s, pointed at the simulator
+        var simulated = config
+        simulated.paypalAPIBase = simBase
+        simulated.paypalClientID = "demo-client"
+        simulated.paypalClientSecret = "demo-secret"
+        simulated.paypalWebhookID = nil
+        simulated.paypalTimeout = 10
+        simulated.caFile = nil
+        guard let paypal = try PayPalProvider.configured(by: simulated, store: store, logger: quiet, clock: { clock.now }) else {
+            throw LotseError.io("the demo's PayPal provider is not configured")
+        }
         let importer = Importer(store: store, config: config, catalogue: catalogue)
-        let recorder = EventRecorder(store: store)
+        let recorder = EventRecorder(store: store, onFailure: { [quiet] in quiet.error("\($0)") })
         let reconciler = Reconciler(store: store)
         let payments = PaymentsImporter(store: store, config: config)
         let payee = config.payeeIBAN ?? Payee.demo.iban
@@ -118,24 +125,24 @@ public struct DemoPilot {
                 i += 1
                 switch s.action {
                 case .view(let id, let lang):
-                    // the web's own recorder (batched), as a page view over HTTP would record it
+                    // the server's recorder (batched), as a page view over HTTP would record it
                     recorder.record(caseID: id, kind: "page_viewed", detail: "lang=" + lang, at: s.at)
                     summary.views += 1
                 case .paypal(let id, let completes):
-                    clock.withLockedValue { $0 = s.at }
-                    guard let c = try store.caseRecord(id: id),
+                    clock.set(s.at)
+                    guard let c = try await store.caseRecord(id: id),
                           c.status.isPayable else { continue }
                     let h = try await paypal.start(PayableCase(id: c.id, number: c.caseNumber, amountCents: c.amountCents),
                                                    language: dice.chance(0.1) ? "en" : "de")
                     let back = try await http.send(OutboundRequest(url: h.redirectURL + "&sim_action=" + (completes ? "approve" : "cancel")))
                     guard back.status == 303 else { continue }
-                    clock.withLockedValue { $0 = s.at + Int64(dice.int(60...400)) }
+                    clock.set(s.at + Int64(dice.int(60...400)))
                     if completes { _ = try await paypal.complete(orderID: h.orderID); summary.paypal += 1 } else { _ = try paypal.cancel(orderID: h.orderID) }
                 case .transfer(let id, let kind):
                     // on the next morning's statement
                     transfersByDay[BerlinTime.local(s.at).date.adding(days: 1), default: []].append((id, kind))
                 case .cash(let id):
-                    if let c = try store.caseRecord(id: id) {
+                    if let c = try await store.caseRecord(id: id) {
                         cashRows.append("\(c.caseNumber);\(Money.plain(c.amountCents).replacingOccurrences(of: ".", with: ","));\(BerlinTime.local(s.at).date);KA-\(id)")
                     }
                 }
@@ -244,6 +251,13 @@ public struct DemoPilot {
         """
         try xml.write(toFile: path, atomically: true, encoding: .utf8)
     }
+}
+
+/// The pilot's time, set as the simulated day goes on and read by the PayPal provider.
+final class PilotClock: Sendable {
+    private let seconds = Mutex<Int64>(0)
+    var now: Int64 { seconds.withLock { $0 } }
+    func set(_ value: Int64) { seconds.withLock { $0 = value } }
 }
 
 extension CivilDate {

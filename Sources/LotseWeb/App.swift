@@ -53,7 +53,7 @@ public struct WebEnvironment: Sendable {
             throw LotseError.input("\(root)/templates: \(error)")
         }
         translations = try Translations(directory: root + "/templates/i18n")
-        recorder = EventRecorder(store: store)
+        recorder = EventRecorder(store: store, onFailure: { [logger] in logger.error("\($0)") })
         caseCache = try CaseCache(store: store)
         publicDir = root + "/public"
         if let name = config.payeeName, let iban = config.payeeIBAN {
