@@ -123,19 +123,19 @@ let package = Package(
         // Helpers for the tests: temp dirs, running the real binary, zbarimg.
         .target(name: "LotseTestSupport", dependencies: ["LotseHTTP"], path: "Tests/LotseTestSupport"),
         .testTarget(name: "LotseCoreTests", dependencies: ["LotseCore", "LotseTestSupport"]),
-        .testTarget(name: "LotseStorageTests", dependencies: ["LotseStorage", "LotseTestSupport"]),
+        .testTarget(name: "LotseStorageTests", dependencies: ["LotseStorage", "LotseCore", "LotseTestSupport"]),
         .testTarget(name: "LotseTokensTests", dependencies: ["LotseTokens", "LotseTestSupport"]),
         .testTarget(name: "LotseQRTests", dependencies: ["LotseQR", "LotseTestSupport"]),
-        .testTarget(name: "LotseImportTests", dependencies: ["LotseImport", "LotseStorage", "LotseTestSupport"]),
-        .testTarget(name: "LotseBankTests", dependencies: ["LotseBank", "LotseImport", "LotseStorage", "LotseTestSupport"]),
+        .testTarget(name: "LotseImportTests", dependencies: ["LotseImport", "LotseCore", "LotseStorage", "LotseTestSupport"]),
+        .testTarget(name: "LotseBankTests", dependencies: ["LotseBank", "LotseCore", "LotseImport", "LotseStorage", "LotseTestSupport"]),
         .testTarget(name: "LotseHTTPTests", dependencies: ["LotseHTTP", "LotseTestSupport"]),
         .testTarget(name: "LotsePaymentsTests", dependencies: [
             "LotsePayments", "LotseHTTP", "LotseStorage", "LotseCore", "LotseTestSupport",
             .product(name: "GRDB", package: "GRDB.swift"),
         ]),
-        .testTarget(name: "LotseOfficeTests", dependencies: ["LotseOffice", "LotseImport", "LotseTestSupport"]),
+        .testTarget(name: "LotseOfficeTests", dependencies: ["LotseOffice", "LotseCore", "LotseImport", "LotseStorage", "LotseTokens", "LotseTestSupport"]),
         .testTarget(name: "LotseWebTests", dependencies: [
-            "LotseWeb", "LotseImport", "LotsePayments", "LotseTestSupport",
+            "LotseWeb", "LotseCore", "LotseHTTP", "LotseImport", "LotseOffice", "LotsePayments", "LotseStorage", "LotseTestSupport",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ]),
         .testTarget(name: "LotseStatsTests", dependencies: [
@@ -143,6 +143,6 @@ let package = Package(
             .product(name: "GRDB", package: "GRDB.swift"),
         ]),
         .testTarget(name: "LotseCLITests", dependencies: ["LotseCore", "LotseStorage", "LotseTestSupport"]),
-        .testTarget(name: "LotseFuzzTests", dependencies: ["LotseFuzzTargets", "LotseTestSupport"]),
+        .testTarget(name: "LotseFuzzTests", dependencies: ["LotseFuzzTargets", "LotseCore", "LotseTestSupport"]),
     ]
 )
