@@ -7,7 +7,8 @@ import Synchronization
 /// The Lotse database: one SQLite file in the data directory, WAL mode, foreign keys on,
 /// versioned migrations. Times are stored as UTC seconds, money as integer cents.
 public final class Store: Sendable {
-    public let pool: DatabasePool
+    /// GRDB's pool: private to the storage module (every other target calls methods named for what they do).
+    let pool: DatabasePool
     public let path: String
     let quickReaders: QuickReaders
 
@@ -45,6 +46,10 @@ public final class Store: Sendable {
         try self.init(path: config.databasePath)
     }
 
+    // The raw transactions below take GRDB's `Database`: for the repositories of this module, and for tests that set
+    // up or inspect rows (`@_spi(Testing) import LotseStorage`). Every other target calls methods named for their purpose.
+
+    @_spi(Testing)
     public func read<T: Sendable>(_ body: @Sendable (Database) throws -> T) throws -> T {
         try pool.read(body)
     }
@@ -52,23 +57,27 @@ public final class Store: Sendable {
     /// One read statement without a transaction around it (a single SELECT sees one snapshot anyway),
     /// on a read-only connection of its own that keeps its prepared statements: the hot path of the case
     /// page. Use `read` for anything that runs more than one statement.
+    @_spi(Testing)
     public func readStatement<T: Sendable>(_ body: @Sendable (Database) throws -> T) throws -> T {
         if let value = try quickReaders.read(body) { return value }
         return try pool.unsafeRead(body)
     }
 
+    @_spi(Testing)
     public func write<T: Sendable>(_ body: @Sendable (Database) throws -> T) throws -> T {
         try pool.write(body)
     }
 
     /// `read` for the server: runs on one of GRDB's reader threads and suspends the caller meanwhile, so an event
     /// loop never waits on SQLite (another process's write lock, a checkpoint's fsync). The sync `read` is for the CLI.
+    @_spi(Testing)
     public func readAsync<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         try await pool.read(body)
     }
 
     /// `write` for the server: on GRDB's writer queue, the caller suspended meanwhile (it may wait `busyTimeout`
     /// for another process's write lock without blocking a thread of the caller's).
+    @_spi(Testing)
     public func writeAsync<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         try await pool.write(body)
     }

@@ -3,7 +3,7 @@ import GRDB
 import Testing
 import LotseBank
 import LotseCore
-import LotseStorage
+@_spi(Testing) import LotseStorage
 import LotseTestSupport
 
 /// The bank side of the ledger under random histories (seeded): transfers announced in camt.054 files (with

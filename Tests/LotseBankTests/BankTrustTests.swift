@@ -3,7 +3,7 @@ import GRDB
 import Testing
 import LotseBank
 import LotseCore
-import LotseStorage
+@_spi(Testing) import LotseStorage
 import LotseTestSupport
 
 /// Hostile and careless bank files (issue 12, "Bank statements"): amounts the bank never booked, the same

@@ -4,7 +4,7 @@ import Testing
 import LotseBank
 import LotseCore
 import LotseImport
-import LotseStorage
+@_spi(Testing) import LotseStorage
 import LotseTestSupport
 
 /// A real database filled from the shipped sample export, and camt files written for each test.

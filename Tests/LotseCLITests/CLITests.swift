@@ -1,7 +1,7 @@
 import Foundation
 import GRDB
 import Testing
-import LotseStorage
+@_spi(Testing) import LotseStorage
 import LotseTestSupport
 
 @Suite(.serialized) struct CLITests {

@@ -1,7 +1,7 @@
 import Foundation
 import GRDB
 import Testing
-import LotseStorage
+@_spi(Testing) import LotseStorage
 import LotseTestSupport
 
 /// Issue 12, importer, through the real binary: hostile bytes end in exit 1 with one line, never a signal;

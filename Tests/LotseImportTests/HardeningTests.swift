@@ -3,7 +3,7 @@ import GRDB
 import Testing
 import LotseCore
 import LotseImport
-import LotseStorage
+@_spi(Testing) import LotseStorage
 import LotseTestSupport
 
 /// Issue 12, importer: hostile and careless files. Each test failed on the importer before the fix.

@@ -3,7 +3,7 @@ import GRDB
 import Testing
 import LotseCore
 import LotseImport
-import LotseStorage
+@_spi(Testing) import LotseStorage
 import LotseTestSupport
 
 /// Imports real files into a real SQLite database.

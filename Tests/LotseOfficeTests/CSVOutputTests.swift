@@ -3,7 +3,7 @@ import Testing
 import LotseCore
 import LotseImport
 import LotseOffice
-import LotseStorage
+@_spi(Testing) import LotseStorage
 import LotseTokens
 import LotseTestSupport
 

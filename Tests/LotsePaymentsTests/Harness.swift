@@ -1,7 +1,7 @@
 import Foundation
 import GRDB
 import LotseHTTP
-import LotseStorage
+@_spi(Testing) import LotseStorage
 import LotseTestSupport
 
 /// The real `lotse serve` against the real `lotse-paypal-sim`, both on loopback, with a data directory of `cases` tickets.

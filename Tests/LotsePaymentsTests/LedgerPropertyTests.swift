@@ -3,7 +3,7 @@ import GRDB
 import Testing
 import LotseCore
 import LotseHTTP
-import LotseStorage
+@_spi(Testing) import LotseStorage
 import LotseTestSupport
 
 /// Random interleavings of presses, cancels at the return URL, second orders, approvals, returns (lost, repeated,

@@ -3,7 +3,7 @@ import GRDB
 import Testing
 import LotseCore
 import LotseHTTP
-import LotseStorage
+@_spi(Testing) import LotseStorage
 import LotseTestSupport
 
 /// Statuses and payments of a case, read from the real database.

@@ -3,7 +3,7 @@ import GRDB
 import Testing
 import LotseCore
 import LotseHTTP
-import LotseStorage
+@_spi(Testing) import LotseStorage
 import LotseTestSupport
 
 /// A small pilot built through the real flows (import, page views over HTTP, PayPal through the simulator,

@@ -3,7 +3,7 @@ import GRDB
 import Testing
 import LotseCore
 import LotseHTTP
-import LotseStorage
+@_spi(Testing) import LotseStorage
 import LotseTestSupport
 
 /// A deterministic generator for the journeys' choices.

@@ -3,7 +3,7 @@ import GRDB
 import Testing
 import LotseCore
 import LotseHTTP
-import LotseStorage
+@_spi(Testing) import LotseStorage
 import LotseTestSupport
 
 /// Presses "Pay with PayPal" on the case page: the approval link and its order id.

@@ -4,7 +4,7 @@ import Testing
 import LotseCore
 import LotseImport
 import LotseOffice
-import LotseStorage
+@_spi(Testing) import LotseStorage
 import LotseTestSupport
 
 /// The cells the triggers maintain equal the cells of every case folded from scratch, after random (seeded)

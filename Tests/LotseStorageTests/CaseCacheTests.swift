@@ -1,7 +1,7 @@
 import Foundation
 import GRDB
 import Testing
-import LotseStorage
+@_spi(Testing) import LotseStorage
 import LotseTestSupport
 
 /// The case page's cache of case rows: served from memory, dropped when the case changes, at once for

@@ -3,7 +3,7 @@ import GRDB
 import LotseCore
 import Testing
 import LotseTestSupport
-@testable import LotseStorage
+@_spi(Testing) @testable import LotseStorage
 
 /// Issue 13: stored vocabularies decode strictly, and migrations are frozen SQL.
 @Suite struct VocabularyTests {

@@ -3,7 +3,7 @@ import GRDB
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
-import LotseStorage
+@_spi(Testing) import LotseStorage
 import LotseTestSupport
 import NIOConcurrencyHelpers
 import NIOCore

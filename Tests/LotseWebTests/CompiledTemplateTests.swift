@@ -1,7 +1,7 @@
 import Foundation
 import GRDB
 import LotseCore
-import LotseStorage
+@_spi(Testing) import LotseStorage
 import NIOCore
 import Testing
 @testable import LotseWeb

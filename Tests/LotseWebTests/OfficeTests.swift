@@ -6,7 +6,7 @@ import HummingbirdTesting
 import Testing
 import LotseCore
 import LotseOffice
-import LotseStorage
+@_spi(Testing) import LotseStorage
 import LotseTestSupport
 import LotseWeb
 

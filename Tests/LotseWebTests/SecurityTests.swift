@@ -6,7 +6,7 @@ import Hummingbird
 import HummingbirdTesting
 import Testing
 import LotseCore
-import LotseStorage
+@_spi(Testing) import LotseStorage
 import LotseTestSupport
 @testable import LotseWeb
 #if canImport(Glibc)

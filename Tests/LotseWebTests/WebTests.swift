@@ -7,7 +7,7 @@ import Testing
 import LotseCore
 import LotseImport
 import LotsePayments
-import LotseStorage
+@_spi(Testing) import LotseStorage
 import LotseTestSupport
 import LotseWeb
 
