@@ -133,7 +133,7 @@ struct OperationsController: Sendable {
         let caseGauges = CaseStatusGauges(store: env.store)
         router.get("/healthz") { _, _ -> Response in
             // on a GRDB reader thread: the event loop never waits on SQLite
-            let ok = (try? await env.store.readAsync { try Int.fetchOne($0, sql: "SELECT 1") }) == 1
+            let ok = (try? await env.store.isReadable()) == true
             return Response(status: ok ? .ok : .serviceUnavailable, headers: [.contentType: "text/plain; charset=utf-8"],
                             body: .init(byteBuffer: ByteBuffer(string: ok ? "ok\n" : "database unavailable\n")))
         }
@@ -150,8 +150,6 @@ struct OperationsController: Sendable {
         }
     }
 }
-
-import GRDB
 
 /// Runs Swift concurrency's jobs on NIO's event loops, so a request handler does not hop from the
 /// event-loop thread to the global pool and back (two thread switches per request on 2 cores).
