@@ -2,19 +2,6 @@ import Foundation
 import GRDB
 import LotseCore
 
-/// What became of a payment.
-public enum Disposition: String, Sendable, Codable, CaseIterable {
-    /// It closed its case (with any surplus in `refund_cents`).
-    case paid
-    /// Too little: the case stays open and the office sees the payment.
-    case partial
-    /// For a case already paid or cancelled: the whole amount goes back.
-    case refund
-    /// No case found: listed for the office, which can assign it by hand.
-    case unmatched
-    /// Not acceptable as it stands (e.g. a batch whose parts do not add up).
-    case rejected
-}
 
 /// A payment as it arrives from a bank file, the cash office or a provider.
 public struct IncomingPayment: Sendable {
@@ -116,29 +103,19 @@ public enum Ledger {
         var partialsBefore: Int
     }
 
-    /// What a payment of `amount` does to the case: closes it when the payments reach its amount (the surplus
-    /// is to be refunded), leaves it open when they fall short, is refunded whole when the case is paid or cancelled.
+    /// Reads what the payment rule needs about the case (its status, its amount, earlier partial payments other
+    /// than `excluding`) and applies `PaymentRule.decide`.
     static func decide(_ db: Database, caseID: Int64, amount: Int, currency: String, excluding: Int64?) throws -> Decision {
         guard let c = try Row.fetchOne(db.cachedStatement(sql: "SELECT status, amount_cents FROM cases WHERE id = ?"), arguments: [caseID]) else {
             throw LotseError.input("case \(caseID) does not exist")
         }
-        if currency != "EUR" { return Decision(disposition: .refund, refund: amount, note: "currency \(currency) is not EUR", partialsBefore: 0) }
-        let caseAmount: Int = c["amount_cents"]
-        switch try Vocabulary.decode(c["status"] as String, column: "cases.status") as CaseStatus {
-        case .paid: return Decision(disposition: .refund, refund: amount, note: "case already paid", partialsBefore: 0)
-        case .cancelled: return Decision(disposition: .refund, refund: amount, note: "case cancelled", partialsBefore: 0)
-        case .open, .overdue, .reminded:
-            let before = try Int.fetchOne(db.cachedStatement(sql: """
-                SELECT coalesce(sum(amount_cents), 0) FROM payments WHERE case_id = ? AND disposition = 'partial' AND id != ?
-                """), arguments: [caseID, excluding ?? -1]) ?? 0
-            let total = before + amount
-            if total < caseAmount {
-                return Decision(disposition: .partial, refund: 0, note: "short by \(Money.plain(caseAmount - total)) EUR", partialsBefore: before)
-            }
-            let surplus = total - caseAmount
-            return Decision(disposition: .paid, refund: surplus, note: surplus > 0 ? "surplus \(Money.plain(surplus)) EUR to refund" : nil,
-                            partialsBefore: before)
-        }
+        let status: CaseStatus = try Vocabulary.decode(c["status"] as String, column: "cases.status")
+        let partials = status.isPayable ? try Int.fetchOne(db.cachedStatement(sql: """
+            SELECT coalesce(sum(amount_cents), 0) FROM payments WHERE case_id = ? AND disposition = 'partial' AND id != ?
+            """), arguments: [caseID, excluding ?? -1]) ?? 0 : 0
+        let rule = PaymentRule.decide(status: status, caseAmountCents: c["amount_cents"], partialsCents: partials, amountCents: amount,
+                                      currency: currency)
+        return Decision(disposition: rule.disposition, refund: rule.refundCents, note: rule.note, partialsBefore: partials)
     }
 
     /// The case side of a decision: its status, earlier partial payments, the event.
