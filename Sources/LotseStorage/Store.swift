@@ -348,6 +348,8 @@ public enum Schema {
         // The statistics cells' triggers, next to the fold they must agree with (StatisticsCells.swift); they
         // replace v5's `cases_stats`.
         m.registerMigration("v10-stats-cells-triggers") { db in try StatisticsCells.migrateV10(db) }
+        // Cases per status for /metrics, kept by the fold and a trigger (no GROUP BY over every case per scrape).
+        m.registerMigration("v11-stats-status") { db in try StatisticsCells.migrateV11(db) }
         return m
     }
 

@@ -45,6 +45,7 @@ import LotseTestSupport
                 if live, let language = row[8] as String? {
                     snapshot.languages[StatisticsSnapshot.LanguageKey(day: day, language: language), default: 0] += 1
                 }
+                snapshot.statuses[status, default: 0] += 1
             }
             snapshot.cells = snapshot.cells.filter { $0.value.contains { $0 != 0 } }
             return snapshot
@@ -59,7 +60,9 @@ import LotseTestSupport
             .map { "pay time \($0.day) \($0.channel) \($0.bucket): \(a.payTimes[$0] ?? 0) vs \(b.payTimes[$0] ?? 0)" }
         let languages = Set(a.languages.keys).union(b.languages.keys).filter { a.languages[$0] != b.languages[$0] }.prefix(3)
             .map { "language \($0.day) \($0.language): \(a.languages[$0] ?? 0) vs \(b.languages[$0] ?? 0)" }
-        return "\(a.differences(from: b)) entries differ: " + (cells + buckets + languages).joined(separator: "; ")
+        let statuses = Set(a.statuses.keys).union(b.statuses.keys).filter { a.statuses[$0] != b.statuses[$0] }
+            .map { "status \($0): \(a.statuses[$0] ?? 0) vs \(b.statuses[$0] ?? 0)" }
+        return "\(a.differences(from: b)) entries differ: " + (cells + buckets + languages + statuses).joined(separator: "; ")
     }
 
     struct Scenario {
