@@ -6,6 +6,23 @@ public enum CaseStatus: String, Sendable, CaseIterable {
     public var isPayable: Bool { self == .open || self == .overdue || self == .reminded }
 }
 
+/// What happened to a case: the kinds of its history (`events.kind`; `imported` is implied by the case row).
+public enum EventKind: String, Sendable, Codable, CaseIterable {
+    case imported
+    case pageViewed = "page_viewed"
+    case handoffStarted = "handoff_started"
+    case paid
+    case partialPayment = "partial_payment"
+    case refundDue = "refund_due"
+    case paymentAssigned = "payment_assigned"
+    case paymentRefunded = "payment_refunded"
+    case paymentFailed = "payment_failed"
+    case paymentDenied = "payment_denied"
+    case overdue
+    case reminder
+    case cancelled
+}
+
 /// Payment channels.
 public enum PaymentChannel: String, Sendable, Codable, CaseIterable {
     case paypal

@@ -126,7 +126,7 @@ public struct DemoPilot {
                 switch s.action {
                 case .view(let id, let lang):
                     // the server's recorder (batched), as a page view over HTTP would record it
-                    recorder.record(caseID: id, kind: "page_viewed", detail: "lang=" + lang, at: s.at)
+                    recorder.record(caseID: id, kind: .pageViewed, detail: "lang=" + lang, at: s.at)
                     summary.views += 1
                 case .paypal(let id, let completes):
                     clock.set(s.at)

@@ -132,7 +132,7 @@ public final class PayPalProvider: PaymentProvider, Sendable {
             logger.error("paypal capture failed: \(e)")
             if e.issue == "INSTRUMENT_DECLINED" || e.status == 422 {
                 let now = now()
-                try await store.failOrder(orderID: orderID, caseID: o.caseID, event: "payment_failed", provider: self.id, now: now)
+                try await store.failOrder(orderID: orderID, caseID: o.caseID, event: .paymentFailed, provider: self.id, now: now)
             } else if e.status >= 400 && e.status < 500 {
                 try await store.releaseCaptureClaim(orderID: orderID)
             }
@@ -173,7 +173,7 @@ public final class PayPalProvider: PaymentProvider, Sendable {
             return .pending(caseID: caseID)
         case "DECLINED", "FAILED":
             let now = now()
-            try await store.failOrder(orderID: orderID, caseID: caseID, captureID: c.id, event: "payment_denied", provider: self.id, now: now)
+            try await store.failOrder(orderID: orderID, caseID: caseID, captureID: c.id, event: .paymentDenied, provider: self.id, now: now)
             return .failed(caseID: caseID, reason: c.status)
         default:
             return .pending(caseID: caseID)
@@ -280,7 +280,7 @@ public final class PayPalProvider: PaymentProvider, Sendable {
             let now = now()
             let ours = try await store.providerRefund(captureID: c.id)
             if ours?.status != "completed" {
-                try await store.addEvent(caseID: o.caseID, kind: "payment_refunded", at: now, detail: self.id)
+                try await store.addEvent(caseID: o.caseID, kind: .paymentRefunded, at: now, detail: self.id)
             }
         default:
             return .ignored(type)

@@ -60,10 +60,14 @@ public struct CaseRecord: Sendable, Equatable, FetchableRecord {
 }
 
 public struct EventRecord: Sendable, Equatable, FetchableRecord {
-    public var kind: String
+    public var kind: EventKind
     public var at: Int64
     public var detail: String?
-    public init(row: Row) throws { kind = row["kind"]; at = row["at"]; detail = row["detail"] }
+    public init(row: Row) throws {
+        kind = try Vocabulary.decode(row["kind"] as String, column: "events.kind")
+        at = row["at"]
+        detail = row["detail"]
+    }
 }
 
 /// Queries on cases and their events.
@@ -99,9 +103,9 @@ public enum CaseQueries {
                                  arguments: [caseID])
     }
 
-    public static func addEvent(_ db: Database, caseID: Int64, kind: String, at: Int64, detail: String? = nil) throws {
+    public static func addEvent(_ db: Database, caseID: Int64, kind: EventKind, at: Int64, detail: String? = nil) throws {
         try db.cachedStatement(sql: "INSERT INTO events (case_id, kind, at, detail) VALUES (?, ?, ?, ?)")
-            .execute(arguments: [caseID, kind, at, detail])
+            .execute(arguments: [caseID, kind.rawValue, at, detail])
     }
 
     /// Adds many events with one prepared statement, bound through SQLite's C interface (the page-view
@@ -113,7 +117,7 @@ public enum CaseQueries {
         for e in events {
             sqlite3_reset(st)
             sqlite3_bind_int64(st, 1, e.caseID)
-            sqliteBind(st, 2, e.kind)
+            sqliteBind(st, 2, e.kind.rawValue)
             sqlite3_bind_int64(st, 3, e.at)
             sqliteBind(st, 4, e.detail)
             let rc = sqlite3_step(st)
@@ -157,11 +161,11 @@ public enum CaseQueries {
 /// An event to add (`CaseQueries.addEvents`).
 public struct NewEvent: Sendable {
     public var caseID: Int64
-    public var kind: String
+    public var kind: EventKind
     public var at: Int64
     public var detail: String?
 
-    public init(caseID: Int64, kind: String, at: Int64, detail: String?) {
+    public init(caseID: Int64, kind: EventKind, at: Int64, detail: String?) {
         self.caseID = caseID; self.kind = kind; self.at = at; self.detail = detail
     }
 }
@@ -258,12 +262,12 @@ extension Store {
     }
 
     /// Adds one event to a case, in its own write transaction.
-    public func addEvent(caseID: Int64, kind: String, at: Int64, detail: String? = nil) throws {
+    public func addEvent(caseID: Int64, kind: EventKind, at: Int64, detail: String? = nil) throws {
         try write { try CaseQueries.addEvent($0, caseID: caseID, kind: kind, at: at, detail: detail) }
     }
 
     /// Adds one event to a case, on GRDB's writer queue (for the server).
-    public func addEvent(caseID: Int64, kind: String, at: Int64, detail: String? = nil) async throws {
+    public func addEvent(caseID: Int64, kind: EventKind, at: Int64, detail: String? = nil) async throws {
         try await pool.write { try CaseQueries.addEvent($0, caseID: caseID, kind: kind, at: at, detail: detail) }
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import LotseCore
 import Synchronization
 
 /// Records page-view events in batches: views are appended in memory and written in one
@@ -20,7 +21,7 @@ public final class EventRecorder: Sendable {
         self.onFailure = onFailure
     }
 
-    public func record(caseID: Int64, kind: String, detail: String?, at: Int64 = Int64(Date().timeIntervalSince1970)) {
+    public func record(caseID: Int64, kind: EventKind, detail: String?, at: Int64 = Int64(Date().timeIntervalSince1970)) {
         pending.withLock { $0.append(NewEvent(caseID: caseID, kind: kind, at: at, detail: detail)) }
     }
 

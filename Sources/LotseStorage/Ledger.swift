@@ -126,11 +126,11 @@ public enum Ledger {
                 try exec(db, "UPDATE payments SET disposition = 'paid' WHERE case_id = ? AND disposition = 'partial'", [caseID])
             }
             try exec(db, "UPDATE cases SET status = 'paid', paid_at = ?, paid_channel = ? WHERE id = ?", [paidAt, channel, caseID])
-            try CaseQueries.addEvent(db, caseID: caseID, kind: "paid", at: paidAt, detail: channel)
+            try CaseQueries.addEvent(db, caseID: caseID, kind: .paid, at: paidAt, detail: channel)
         case .partial:
-            try CaseQueries.addEvent(db, caseID: caseID, kind: "partial_payment", at: paidAt, detail: channel)
+            try CaseQueries.addEvent(db, caseID: caseID, kind: .partialPayment, at: paidAt, detail: channel)
         case .refund:
-            try CaseQueries.addEvent(db, caseID: caseID, kind: "refund_due", at: paidAt, detail: channel)
+            try CaseQueries.addEvent(db, caseID: caseID, kind: .refundDue, at: paidAt, detail: channel)
         case .unmatched, .rejected:
             break
         }
@@ -168,7 +168,7 @@ public enum Ledger {
             UPDATE payments SET disposition = 'refund', refund_cents = amount_cents, note = 'case cancelled'
             WHERE case_id = ? AND disposition IN ('paid', 'partial')
             """, arguments: [caseID])
-        try CaseQueries.addEvent(db, caseID: caseID, kind: "cancelled", at: at, detail: reason)
+        try CaseQueries.addEvent(db, caseID: caseID, kind: .cancelled, at: at, detail: reason)
     }
 
     static let select = "SELECT payments.*, cases.case_number FROM payments LEFT JOIN cases ON cases.id = payments.case_id"

@@ -19,7 +19,7 @@ extension Store {
         try write { db in
             guard let c = try CaseQueries.byNumber(db, number) else { throw LotseError.input("case \(number) not found") }
             let disposition = try Ledger.assign(db, paymentID: paymentID, caseID: c.id)
-            try CaseQueries.addEvent(db, caseID: c.id, kind: "payment_assigned", at: at, detail: "payment \(paymentID)")
+            try CaseQueries.addEvent(db, caseID: c.id, kind: .paymentAssigned, at: at, detail: "payment \(paymentID)")
             return (disposition, c.caseNumber)
         }
     }

@@ -159,7 +159,7 @@ public enum ProviderOrders {
                                          language, created_at, updated_at)
             VALUES (?, ?, ?, ?, 'created', ?, ?, ?, ?, ?)
             """, arguments: [orderID, provider, caseID, attempt, approveURL, amountCents, language, now, now])
-        try CaseQueries.addEvent(db, caseID: caseID, kind: "handoff_started", at: now, detail: provider)
+        try CaseQueries.addEvent(db, caseID: caseID, kind: .handoffStarted, at: now, detail: provider)
         return .inserted
     }
 
@@ -310,7 +310,7 @@ extension Store {
     }
 
     /// An order that failed at the provider: its status `failed` (the claim goes) and the case's event `event`.
-    public func failOrder(orderID: String, caseID: Int64, captureID: String? = nil, event: String, provider: String, now: Int64) async throws {
+    public func failOrder(orderID: String, caseID: Int64, captureID: String? = nil, event: EventKind, provider: String, now: Int64) async throws {
         try await pool.write { db in
             try ProviderOrders.setStatus(db, orderID: orderID, .failed, captureID: captureID, now: now)
             try CaseQueries.addEvent(db, caseID: caseID, kind: event, at: now, detail: provider)
@@ -348,7 +348,7 @@ extension Store {
         try await pool.write { db in
             try ProviderOrders.refundAnswered(db, captureID: refund.captureID, completed: completed, refundID: refundID, now: now)
             if completed, let caseID = refund.caseID {
-                try CaseQueries.addEvent(db, caseID: caseID, kind: "payment_refunded", at: now, detail: provider)
+                try CaseQueries.addEvent(db, caseID: caseID, kind: .paymentRefunded, at: now, detail: provider)
             }
         }
     }

@@ -193,7 +193,7 @@ struct MotoristController: Sendable {
         let html = HTML(buffer: compiled.render(page.values), headers: pageHeaders(lang: lang, remember: remember, csrf: csrf, noStore: true))
         // recorded once the page is built (an error before this point records nothing)
         if req.method == .get && !Self.isBot(req.headers[.userAgent]) {
-            env.recorder.record(caseID: c.id, kind: "page_viewed", detail: "lang=" + lang)
+            env.recorder.record(caseID: c.id, kind: .pageViewed, detail: "lang=" + lang)
         }
         return html
     }

@@ -38,7 +38,7 @@ struct CaseCommand: ParsableCommand {
                 return d
             }
             obj["events"] = events.map { e -> [String: Any] in
-                var d: [String: Any] = ["kind": e.kind, "at": BerlinTime.isoUTC(e.at)]
+                var d: [String: Any] = ["kind": e.kind.rawValue, "at": BerlinTime.isoUTC(e.at)]
                 if let x = e.detail { d["detail"] = x }
                 return d
             }
@@ -64,7 +64,7 @@ struct CaseCommand: ParsableCommand {
         }
         print("events")
         for e in events {
-            print("  \(BerlinTime.local(e.at).iso)  \(e.kind)\(e.detail.map { "  " + $0 } ?? "")")
+            print("  \(BerlinTime.local(e.at).iso)  \(e.kind.rawValue)\(e.detail.map { "  " + $0 } ?? "")")
         }
     }
 }

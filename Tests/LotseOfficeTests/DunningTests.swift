@@ -69,7 +69,7 @@ import LotseTestSupport
         try pay(store, c, on: "2026-04-02", key: "c")
         #expect(try status(store, c) == .paid)
         let kinds = try store.read { try CaseQueries.events($0, caseID: c.id).map(\.kind) }
-        #expect(kinds.contains("imported") && kinds.filter { $0 != "imported" } == ["overdue", "reminder", "paid"])
+        #expect(kinds.contains(.imported) && kinds.filter { $0 != .imported } == [.overdue, .reminder, .paid])
         #expect(try status(store, cases[1]) == .cancelled)
         #expect(try store.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM events WHERE kind = 'reminder'") } == 21)
     }

@@ -126,8 +126,8 @@ import LotseTestSupport
                 // page views (some earlier than the first one seen so far) and hand-offs
                 guard let c = try someCase() else { return }
                 let at = c.issuedAt + Int64(random.int(60...20 * 86400))
-                let kind = random.chance(0.7) ? "page_viewed" : "handoff_started"
-                let detail = kind == "page_viewed" ? random.pick(["lang=de", "lang=en", "lang=de", "other"]) : nil
+                let kind: EventKind = random.chance(0.7) ? .pageViewed : .handoffStarted
+                let detail = kind == .pageViewed ? random.pick(["lang=de", "lang=en", "lang=de", "other"]) : nil
                 try store.write { db in try CaseQueries.addEvents(db, [NewEvent(caseID: c.id, kind: kind, at: at, detail: detail)]) }
             case 35..<55:
                 // a payment of any channel: exact, short, too much, late, or for nobody

@@ -53,6 +53,14 @@ import LotseTestSupport
         await #expect { _ = try await store.caseRecord(id: id) } throws: { "\(String(describing: $0))".contains("cases.paid_channel") }
     }
 
+    @Test func anUnknownEventKindIsAnError() throws {
+        let (store, id) = try Self.storeWithOneCase()
+        try store.addEvent(caseID: id, kind: .pageViewed, at: 10, detail: "lang=de")
+        #expect(try store.caseHistory(number: "KL-2026-0000001")?.events.map(\.kind) == [.imported, .pageViewed])
+        try store.write { try $0.execute(sql: "INSERT INTO events (case_id, kind, at) VALUES (?, 'teleported', 20)", arguments: [id]) }
+        #expect { _ = try store.caseHistory(number: "KL-2026-0000001") } throws: { "\(String(describing: $0))".contains("events.kind") }
+    }
+
     /// The v7 trigger is frozen SQL (no Swift constant interpolated), and lists exactly the columns the case
     /// cache's observer of this process watches.
     @Test func theChangeTriggerWatchesTheCacheColumns() throws {
