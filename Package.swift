@@ -26,12 +26,21 @@ let package = Package(
     ],
     targets: [
         // C libraries (system-library targets; SQLite comes as GRDB's `GRDBSQLite` system library)
-        .systemLibrary(name: "CQRencode", pkgConfig: "libqrencode",
-                       providers: [.apt(["libqrencode-dev"])]),
-        .systemLibrary(name: "CCurl", pkgConfig: "libcurl",
-                       providers: [.apt(["libcurl4-openssl-dev"])]),
-        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3",
-                       providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(
+            name: "CQRencode",
+            pkgConfig: "libqrencode",
+            providers: [.apt(["libqrencode-dev"])]
+        ),
+        .systemLibrary(
+            name: "CCurl",
+            pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]
+        ),
+        .systemLibrary(
+            name: "CSQLite",
+            pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"])]
+        ),
         // sqlite3_config is variadic: process-wide SQLite settings through a C function.
         .target(name: "CSQLiteShim", dependencies: ["CSQLite"]),
         // curl_easy_setopt is variadic: Swift calls these typed wrappers instead.
@@ -41,79 +50,106 @@ let package = Package(
         .target(name: "LotseHTTP", dependencies: ["LotseCore", "CCurl", "CCurlShim"]),
 
         // Online payment providers behind one interface: PayPal (Orders v2, webhooks).
-        .target(name: "LotsePayments", dependencies: [
-            "LotseCore", "LotseStorage", "LotseHTTP",
-            .product(name: "Logging", package: "swift-log"),
-            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
-        ]),
+        .target(
+            name: "LotsePayments",
+            dependencies: [
+                "LotseCore", "LotseStorage", "LotseHTTP",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
+        ),
 
         // Domain model and rules: money, plates, Berlin time, catalogue, RF references, config.
         .target(name: "LotseCore"),
         // SQLite through GRDB: WAL, migrations, repositories.
-        .target(name: "LotseStorage", dependencies: [
-            "LotseCore", "CSQLiteShim",
-            .product(name: "GRDB", package: "GRDB.swift"),
-            .product(name: "GRDBSQLite", package: "GRDB.swift"),
-        ]),
+        .target(
+            name: "LotseStorage",
+            dependencies: [
+                "LotseCore", "CSQLiteShim",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
+            ]
+        ),
         // Signed case tokens and their key ring.
-        .target(name: "LotseTokens", dependencies: [
-            "LotseCore",
-            .product(name: "Crypto", package: "swift-crypto"),
-        ]),
+        .target(
+            name: "LotseTokens",
+            dependencies: [
+                "LotseCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
         // QR codes (libqrencode) as SVG and PNG.
         .target(name: "LotseQR", dependencies: ["CQRencode"]),
         // Handheld exports: Lotse CSV, WiNOWiG MDE XML, xOWi XML; the importer.
         .target(name: "LotseImport", dependencies: ["LotseCore", "LotseStorage"]),
         // Bank statements: camt.054/camt.053 streamed, batches split, matched to cases.
-        .target(name: "LotseBank", dependencies: [
-            "LotseCore", "LotseStorage",
-            .product(name: "Crypto", package: "swift-crypto"),
-        ]),
+        .target(
+            name: "LotseBank",
+            dependencies: [
+                "LotseCore", "LotseStorage",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
         // Pilot statistics from case milestones, payments and the baseline file.
         .target(name: "LotseStats", dependencies: ["LotseCore", "LotseStorage"]),
         // The synthetic demo pilot, built through the real code paths.
-        .target(name: "LotseDemo", dependencies: [
-            "LotseCore", "LotseStorage", "LotseImport", "LotseBank", "LotseOffice", "LotseHTTP", "LotsePayments",
-            .product(name: "Logging", package: "swift-log"),
-        ]),
+        .target(
+            name: "LotseDemo",
+            dependencies: [
+                "LotseCore", "LotseStorage", "LotseImport", "LotseBank", "LotseOffice", "LotseHTTP", "LotsePayments",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // Office workflows shared by CLI and web: QR batch output, the dunning run.
-        .target(name: "LotseOffice", dependencies: [
-            "LotseCore", "LotseStorage", "LotseTokens", "LotseQR",
-        ]),
+        .target(
+            name: "LotseOffice",
+            dependencies: [
+                "LotseCore", "LotseStorage", "LotseTokens", "LotseQR",
+            ]
+        ),
         // The web: motorist pages, lookup, GiroCode, verify, health and metrics (Hummingbird 2, Mustache).
-        .target(name: "LotseWeb", dependencies: [
-            "LotseCore", "LotseStorage", "LotseTokens", "LotseQR", "LotseImport", "LotseBank", "LotseHTTP", "LotsePayments", "LotseStats",
-            .product(name: "Hummingbird", package: "hummingbird"),
-            .product(name: "Mustache", package: "swift-mustache"),
-            .product(name: "Metrics", package: "swift-metrics"),
-            .product(name: "Prometheus", package: "swift-prometheus"),
-            .product(name: "Logging", package: "swift-log"),
-            .product(name: "NIOCore", package: "swift-nio"),
-            .product(name: "NIOPosix", package: "swift-nio"),
-            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
-            .product(name: "HTTPTypes", package: "swift-http-types"),
-            .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
-            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            .product(name: "Crypto", package: "swift-crypto"),
-        ]),
+        .target(
+            name: "LotseWeb",
+            dependencies: [
+                "LotseCore", "LotseStorage", "LotseTokens", "LotseQR", "LotseImport", "LotseBank", "LotseHTTP", "LotsePayments", "LotseStats",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
         // Thin executable.
-        .executableTarget(name: "lotse", dependencies: [
-            "LotseCore", "LotseStorage", "LotseTokens", "LotseQR", "LotseImport", "LotseBank", "LotseHTTP", "LotsePayments",
-            "LotseStats", "LotseOffice", "LotseDemo", "LotseWeb",
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            .product(name: "Hummingbird", package: "hummingbird"),
-            .product(name: "Logging", package: "swift-log"),
-        ]),
+        .executableTarget(
+            name: "lotse",
+            dependencies: [
+                "LotseCore", "LotseStorage", "LotseTokens", "LotseQR", "LotseImport", "LotseBank", "LotseHTTP", "LotsePayments",
+                "LotseStats", "LotseOffice", "LotseDemo", "LotseWeb",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
 
         // PayPal's protocol on loopback for tests and the offline demo, with fault injection.
-        .executableTarget(name: "lotse-paypal-sim", dependencies: [
-            "LotseCore", "LotseHTTP",
-            .product(name: "Hummingbird", package: "hummingbird"),
-            .product(name: "HTTPTypes", package: "swift-http-types"),
-            .product(name: "Crypto", package: "swift-crypto"),
-            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
-            .product(name: "NIOCore", package: "swift-nio"),
-        ]),
+        .executableTarget(
+            name: "lotse-paypal-sim",
+            dependencies: [
+                "LotseCore", "LotseHTTP",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
 
         // Fuzz targets: every outside input through the real code path, with invariants (`make fuzz`, corpus tests).
         .target(name: "LotseFuzzTargets", dependencies: ["LotseCore", "LotseStorage", "LotseImport", "LotseBank", "LotseTokens"]),
@@ -129,19 +165,31 @@ let package = Package(
         .testTarget(name: "LotseImportTests", dependencies: ["LotseImport", "LotseCore", "LotseStorage", "LotseTestSupport"]),
         .testTarget(name: "LotseBankTests", dependencies: ["LotseBank", "LotseCore", "LotseImport", "LotseStorage", "LotseTestSupport"]),
         .testTarget(name: "LotseHTTPTests", dependencies: ["LotseHTTP", "LotseTestSupport"]),
-        .testTarget(name: "LotsePaymentsTests", dependencies: [
-            "LotsePayments", "LotseHTTP", "LotseStorage", "LotseCore", "LotseTestSupport",
-            .product(name: "GRDB", package: "GRDB.swift"),
-        ]),
-        .testTarget(name: "LotseOfficeTests", dependencies: ["LotseOffice", "LotseCore", "LotseImport", "LotseStorage", "LotseTokens", "LotseTestSupport"]),
-        .testTarget(name: "LotseWebTests", dependencies: [
-            "LotseWeb", "LotseCore", "LotseHTTP", "LotseImport", "LotseOffice", "LotsePayments", "LotseStorage", "LotseTestSupport",
-            .product(name: "HummingbirdTesting", package: "hummingbird"),
-        ]),
-        .testTarget(name: "LotseStatsTests", dependencies: [
-            "LotseStats", "LotseStorage", "LotseImport", "LotseOffice", "LotseCore", "LotseHTTP", "LotseTestSupport",
-            .product(name: "GRDB", package: "GRDB.swift"),
-        ]),
+        .testTarget(
+            name: "LotsePaymentsTests",
+            dependencies: [
+                "LotsePayments", "LotseHTTP", "LotseStorage", "LotseCore", "LotseTestSupport",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
+        .testTarget(
+            name: "LotseOfficeTests",
+            dependencies: ["LotseOffice", "LotseCore", "LotseImport", "LotseStorage", "LotseTokens", "LotseTestSupport"]
+        ),
+        .testTarget(
+            name: "LotseWebTests",
+            dependencies: [
+                "LotseWeb", "LotseCore", "LotseHTTP", "LotseImport", "LotseOffice", "LotsePayments", "LotseStorage", "LotseTestSupport",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
+        ),
+        .testTarget(
+            name: "LotseStatsTests",
+            dependencies: [
+                "LotseStats", "LotseStorage", "LotseImport", "LotseOffice", "LotseCore", "LotseHTTP", "LotseTestSupport",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
         .testTarget(name: "LotseCLITests", dependencies: ["LotseCore", "LotseStorage", "LotseTestSupport"]),
         .testTarget(name: "LotseFuzzTests", dependencies: ["LotseFuzzTargets", "LotseCore", "LotseTestSupport"]),
     ]

@@ -17,4 +17,10 @@ if [ -n "$sql" ]; then
     echo "$sql" | sed 's/^/  /'
     status=1
 fi
+# Hummingbird's format (.swift-format: line length 150, one statement per line, ordered imports); the toolchain's
+# swift-format, so nothing is installed for it. `swift-format format -i -r Sources Tests Package.swift` fixes most.
+if ! swift-format lint --strict -r Sources Tests Package.swift; then
+    echo "lint: the code is not in the project's format (.swift-format); run: swift-format format -i -r Sources Tests Package.swift"
+    status=1
+fi
 exit $status

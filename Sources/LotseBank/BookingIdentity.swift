@@ -116,10 +116,12 @@ struct BookingIdentity {
     static func signature(of row: String) -> [String: String] {
         let rest = row.split(separator: "|", omittingEmptySubsequences: false)
         guard rest.count > 2 else { return [:] }
-        return ids(rest[2].split(separator: ",").compactMap { pair in
-            let kv = pair.split(separator: "=")
-            return kv.count == 2 ? (String(kv[0]), String(kv[1])) : nil
-        })
+        return ids(
+            rest[2].split(separator: ",").compactMap { pair in
+                let kv = pair.split(separator: "=")
+                return kv.count == 2 ? (String(kv[0]), String(kv[1])) : nil
+            }
+        )
     }
 
     static func ids(_ pairs: [(String, String)]) -> [String: String] {

@@ -1,8 +1,9 @@
 import Foundation
+import LotseCore
+
 #if canImport(FoundationXML)
 import FoundationXML
 #endif
-import LotseCore
 
 /// The camt message types and versions Lotse reads (formats §4), told apart by namespace.
 public enum CamtKind: String, Sendable, Codable {
@@ -100,11 +101,19 @@ final class CamtParser: NSObject, XMLParserDelegate {
         return flat.count > 60 ? String(flat.prefix(60)) + "…" : flat
     }
 
-    func parser(_ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?,
-                attributes attrs: [String: String] = [:]) {
+    func parser(
+        _ parser: XMLParser,
+        didStartElement name: String,
+        namespaceURI: String?,
+        qualifiedName: String?,
+        attributes attrs: [String: String] = [:]
+    ) {
         if stack.isEmpty {
             guard name == "Document", let k = CamtKind(namespace: namespaceURI) else {
-                stop(parser, "\(path):\(parser.lineNumber): not a camt.054 or camt.053 file of version 02 or 08 (root <\(Self.shown(name))> in namespace \(Self.shown(namespaceURI)))")
+                stop(
+                    parser,
+                    "\(path):\(parser.lineNumber): not a camt.054 or camt.053 file of version 02 or 08 (root <\(Self.shown(name))> in namespace \(Self.shown(namespaceURI)))"
+                )
                 return
             }
             kind = k
@@ -127,7 +136,10 @@ final class CamtParser: NSObject, XMLParserDelegate {
             entry = CamtEntry(line: parser.lineNumber)
         } else if name == "TxDtls", entry != nil {
             guard entry!.transactions.count < Self.maxTransactionsPerEntry else {
-                stop(parser, "\(path):\(parser.lineNumber): an entry with more than \(Self.maxTransactionsPerEntry) transactions; nothing was reconciled")
+                stop(
+                    parser,
+                    "\(path):\(parser.lineNumber): an entry with more than \(Self.maxTransactionsPerEntry) transactions; nothing was reconciled"
+                )
                 return
             }
             tx = CamtTransaction()
@@ -138,7 +150,10 @@ final class CamtParser: NSObject, XMLParserDelegate {
         guard entry != nil else { return }
         text += string
         if text.utf8.count > Self.maxFieldLength {
-            stop(parser, "\(path):\(parser.lineNumber): a field longer than \(Self.maxFieldLength) characters in <\(Self.shown(stack.last))>; nothing was reconciled")
+            stop(
+                parser,
+                "\(path):\(parser.lineNumber): a field longer than \(Self.maxFieldLength) characters in <\(Self.shown(stack.last))>; nothing was reconciled"
+            )
             text = ""
         }
     }
@@ -146,10 +161,14 @@ final class CamtParser: NSObject, XMLParserDelegate {
     private func parent(_ k: Int) -> String { stack.count > k ? stack[stack.count - 1 - k] : "" }
 
     func parser(_ parser: XMLParser, didEndElement name: String, namespaceURI: String?, qualifiedName: String?) {
-        defer { if !stack.isEmpty { stack.removeLast() }; text = "" }
+        defer {
+            if !stack.isEmpty { stack.removeLast() }
+            text = ""
+        }
         guard entry != nil, callbackError == nil else { return }
         let value = text.trimmingSpaces()
-        let p1 = parent(1), p2 = parent(2)
+        let p1 = parent(1)
+        let p2 = parent(2)
         if tx != nil {
             switch name {
             case "TxDtls":
@@ -189,8 +208,8 @@ final class CamtParser: NSObject, XMLParserDelegate {
                 entry!.currency = currencyAttr
             }
         case "CdtDbtInd": if p1 == "Ntry" { entry!.creditDebit = value }
-        case "Sts": if p1 == "Ntry", !value.isEmpty { entry!.status = value }      // v02
-        case "Cd": if p1 == "Sts" && p2 == "Ntry" { entry!.status = value }        // v08
+        case "Sts": if p1 == "Ntry", !value.isEmpty { entry!.status = value }  // v02
+        case "Cd": if p1 == "Sts" && p2 == "Ntry" { entry!.status = value }  // v08
         case "Dt", "DtTm": if p1 == "BookgDt" && entry!.bookingDate == nil { entry!.bookingDate = value }
         case "AcctSvcrRef": if p1 == "Ntry" { entry!.bankRef = value }
         case "NbOfTxs": if p1 == "Btch" { entry!.batchCount = Int(value) ?? -1 }

@@ -46,8 +46,11 @@ public struct Reconciler: Sendable {
 
     public init(store: Store) { self.store = store }
 
-    public func reconcile(_ path: String, displayName: String? = nil,
-                          now: Int64 = Int64(Date().timeIntervalSince1970)) throws -> ReconcileSummary {
+    public func reconcile(
+        _ path: String,
+        displayName: String? = nil,
+        now: Int64 = Int64(Date().timeIntervalSince1970)
+    ) throws -> ReconcileSummary {
         let name = displayName ?? path
         var summary = ReconcileSummary(file: name)
         try store.bankTransaction(file: name) { transaction in
@@ -57,7 +60,10 @@ public struct Reconciler: Sendable {
             let queue = BoundedQueue<Parsed>(capacity: 8)
             let finished = DispatchSemaphore(value: 0)
             let thread = Thread {
-                defer { queue.close(); finished.signal() }
+                defer {
+                    queue.close()
+                    finished.signal()
+                }
                 var batch: [CamtEntry] = []
                 let parser = CamtParser(path: path) { entry in
                     batch.append(entry)
@@ -76,7 +82,10 @@ public struct Reconciler: Sendable {
             }
             thread.stackSize = 4 << 20
             thread.start()
-            defer { queue.close(); finished.wait() }
+            defer {
+                queue.close()
+                finished.wait()
+            }
             var complete = false
             while let item = queue.take() {
                 switch item {
@@ -93,9 +102,11 @@ public struct Reconciler: Sendable {
             }
             guard complete else { throw LotseError.io("\(name): reading stopped early") }
             if seen.weakDuplicates > 0 {
-                summary.problems.append("\(name): \(seen.weakDuplicates) transaction\(seen.weakDuplicates == 1 ? "" : "s") without a bank "
-                    + "reference to tell \(seen.weakDuplicates == 1 ? "it" : "them") apart taken for a booking already read "
-                    + "(same day, amount, payer account and reference)")
+                summary.problems.append(
+                    "\(name): \(seen.weakDuplicates) transaction\(seen.weakDuplicates == 1 ? "" : "s") without a bank "
+                        + "reference to tell \(seen.weakDuplicates == 1 ? "it" : "them") apart taken for a booking already read "
+                        + "(same day, amount, payer account and reference)"
+                )
             }
         }
         return summary
@@ -105,10 +116,20 @@ public struct Reconciler: Sendable {
     /// a file's amounts can overflow.
     public static let ceilingCents = 100_000_000
 
-    private func handle(_ e: CamtEntry, transaction: BankTransaction, matcher: Matcher, file: String, now: Int64,
-                        summary: inout ReconcileSummary, seen: inout SeenInFile) throws {
+    private func handle(
+        _ e: CamtEntry,
+        transaction: BankTransaction,
+        matcher: Matcher,
+        file: String,
+        now: Int64,
+        summary: inout ReconcileSummary,
+        seen: inout SeenInFile
+    ) throws {
         let txCount = max(e.transactions.count, 1)
-        guard e.creditDebit == "CRDT", e.status == "BOOK" else { summary.ignored += txCount; return }
+        guard e.creditDebit == "CRDT", e.status == "BOOK" else {
+            summary.ignored += txCount
+            return
+        }
         guard let amount = e.amountCents, amount > 0 else {
             summary.rejected += 1
             summary.problems.append("\(file):\(e.line): entry amount '\(e.amountText.prefix(40))' is not a valid amount")
@@ -129,23 +150,51 @@ public struct Reconciler: Sendable {
             summary.duplicates += txCount
             return
         }
-        try handleCredit(e, amount: amount, entryRef: entryRef, entryKey: entryKey, paidAt: paidAt, transaction: transaction, matcher: matcher,
-                         file: file, now: now, summary: &summary, seen: &seen)
+        try handleCredit(
+            e,
+            amount: amount,
+            entryRef: entryRef,
+            entryKey: entryKey,
+            paidAt: paidAt,
+            transaction: transaction,
+            matcher: matcher,
+            file: file,
+            now: now,
+            summary: &summary,
+            seen: &seen
+        )
         if batch, let entryKey { try transaction.add(key: entryKey, file: file, now: now) }
     }
 
     /// A booked credit not known as a whole: refused with its reason, or split into its transactions, each
     /// booked unless known.
-    private func handleCredit(_ e: CamtEntry, amount: Int, entryRef: String?, entryKey: String?, paidAt: Int64, transaction: BankTransaction,
-                              matcher: Matcher, file: String, now: Int64, summary: inout ReconcileSummary,
-                              seen: inout SeenInFile) throws {
+    private func handleCredit(
+        _ e: CamtEntry,
+        amount: Int,
+        entryRef: String?,
+        entryKey: String?,
+        paidAt: Int64,
+        transaction: BankTransaction,
+        matcher: Matcher,
+        file: String,
+        now: Int64,
+        summary: inout ReconcileSummary,
+        seen: inout SeenInFile
+    ) throws {
         func base(_ t: CamtTransaction?, amount: Int, key: String) -> IncomingPayment {
             var text = t?.unstructured.joined(separator: " ") ?? ""
             if let s = t?.structuredRef { text = s + (text.isEmpty ? "" : " | " + text) }
-            return IncomingPayment(channel: .bankTransfer, amountCents: amount, currency: e.currency ?? "EUR",
-                                   paidAt: paidAt, source: file, dedupKey: key,
-                                   externalID: t?.bankRef ?? e.bankRef, payer: t?.debtorName,
-                                   reference: text.isEmpty ? nil : String(text.prefix(500)))
+            return IncomingPayment(
+                channel: .bankTransfer,
+                amountCents: amount,
+                currency: e.currency ?? "EUR",
+                paidAt: paidAt,
+                source: file,
+                dedupKey: key,
+                externalID: t?.bankRef ?? e.bankRef,
+                payer: t?.debtorName,
+                reference: text.isEmpty ? nil : String(text.prefix(500))
+            )
         }
 
         if let reason = Self.refusal(e, amount: amount) {
@@ -167,12 +216,20 @@ public struct Reconciler: Sendable {
             return
         }
         let txs = e.transactions
-        let parts: [(CamtTransaction?, Int)] = txs.isEmpty ? [(nil, amount)]
-            : txs.count == 1 ? [(txs[0], txs[0].amountCents ?? amount)]
-            : txs.map { ($0, $0.amountCents!) }
+        let parts: [(CamtTransaction?, Int)] =
+            txs.isEmpty
+            ? [(nil, amount)]
+            : txs.count == 1
+                ? [(txs[0], txs[0].amountCents ?? amount)]
+                : txs.map { ($0, $0.amountCents!) }
         for (t, a) in parts {
-            let identity = BookingIdentity(entry: e, transaction: t, amount: a, entryRef: entryRef,
-                                           entryKey: parts.count == 1 ? entryKey : nil)
+            let identity = BookingIdentity(
+                entry: e,
+                transaction: t,
+                amount: a,
+                entryRef: entryRef,
+                entryKey: parts.count == 1 ? entryKey : nil
+            )
             let key: String
             switch try identity.claim(transaction, file: file, now: now, seen: &seen) {
             case .duplicate(let weak):
@@ -191,9 +248,15 @@ public struct Reconciler: Sendable {
                 switch d {
                 case .unmatched: summary.unmatched += 1
                 case .rejected: summary.rejected += 1
-                case .paid: summary.matched += 1; summary.paid += 1
-                case .partial: summary.matched += 1; summary.partial += 1
-                case .refund: summary.matched += 1; summary.refunds += 1
+                case .paid:
+                    summary.matched += 1
+                    summary.paid += 1
+                case .partial:
+                    summary.matched += 1
+                    summary.partial += 1
+                case .refund:
+                    summary.matched += 1
+                    summary.refunds += 1
                 }
             }
         }
@@ -215,7 +278,8 @@ public struct Reconciler: Sendable {
             return "batch says \(n) transactions but lists \(txs.count)"
         }
         if let total = e.batchTotalCents, total != amount {
-            return total < 0 ? "batch total is not a valid amount"
+            return total < 0
+                ? "batch total is not a valid amount"
                 : "batch total is \(Money.plain(total)) but the entry is \(Money.plain(amount))"
         }
         var sum = 0
@@ -259,7 +323,8 @@ extension Reconciler {
     static func legacyContentKey(_ e: CamtEntry) -> String {
         var s = "\(e.bookingDate ?? "")|\(e.amountCents ?? 0)|\(e.currency ?? "")"
         for t in e.transactions {
-            s += "|\(t.amountCents ?? 0)|\(t.endToEndID ?? "")|\(t.debtorIBAN ?? "")|\(t.structuredRef ?? "")|\(t.unstructured.joined(separator: " "))"
+            s +=
+                "|\(t.amountCents ?? 0)|\(t.endToEndID ?? "")|\(t.debtorIBAN ?? "")|\(t.structuredRef ?? "")|\(t.unstructured.joined(separator: " "))"
         }
         // The same text as before (64 hex digits), without a String(format:) per byte.
         return "sha256:" + BookingIdentity.hex(SHA256.hash(data: Data(s.utf8)), bytes: 32)
@@ -318,9 +383,11 @@ struct Matcher {
         }
         if !t.unstructured.isEmpty {
             let shown = t.unstructured.joined(separator: " ")
-            looked.append(candidates.isEmpty
-                ? "no case number in the text '\(shown.prefix(140))'"
-                : "case number\(candidates.count > 1 ? "s" : "") \(candidates.joined(separator: ", ")) in the text: no such case")
+            looked.append(
+                candidates.isEmpty
+                    ? "no case number in the text '\(shown.prefix(140))'"
+                    : "case number\(candidates.count > 1 ? "s" : "") \(candidates.joined(separator: ", ")) in the text: no such case"
+            )
         }
         if looked.isEmpty { looked.append("no reference and no text") }
         return (nil, looked.joined(separator: "; "))

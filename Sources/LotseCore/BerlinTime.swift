@@ -5,7 +5,11 @@
 /// (seconds since 1970) and shows Berlin time.
 public struct CivilDate: Hashable, Comparable, Sendable, CustomStringConvertible {
     public var year: Int, month: Int, day: Int
-    public init(year: Int, month: Int, day: Int) { self.year = year; self.month = month; self.day = day }
+    public init(year: Int, month: Int, day: Int) {
+        self.year = year
+        self.month = month
+        self.day = day
+    }
 
     /// Days since 1970-01-01 (Howard Hinnant's days_from_civil).
     public var daysSinceEpoch: Int {
@@ -153,7 +157,9 @@ public enum TimeParser {
         } else if b.count >= 10 && b[2] == UInt8(ascii: ".") {
             guard let d = num(2), expect(UInt8(ascii: ".")), let m = num(2), expect(UInt8(ascii: ".")), let y = num(4) else { return nil }
             date = CivilDate(year: y, month: m, day: d)
-        } else { return nil }
+        } else {
+            return nil
+        }
         guard date.isValid else { return nil }
         guard i < b.count, b[i] == UInt8(ascii: "T") || b[i] == UInt8(ascii: " ") else { return nil }
         i += 1
@@ -164,7 +170,7 @@ public enum TimeParser {
             i += 1
             guard let s = num(2), s < 60 else { return nil }
             ss = s
-            if i < b.count && b[i] == UInt8(ascii: ".") { // fractional seconds: ignored
+            if i < b.count && b[i] == UInt8(ascii: ".") {  // fractional seconds: ignored
                 i += 1
                 while i < b.count && b[i] >= 48 && b[i] <= 57 { i += 1 }
             }

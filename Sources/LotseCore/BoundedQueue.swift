@@ -39,4 +39,3 @@ public final class BoundedQueue<Element>: @unchecked Sendable {
         condition.unlock()
     }
 }
-

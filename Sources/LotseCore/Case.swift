@@ -54,15 +54,46 @@ public struct Ticket: Sendable, Equatable {
     /// The offence date in Berlin, derived once from `issuedAt`.
     public var localDate: CivilDate
 
-    public init(sourceID: String, ticketNo: String?, deviceID: String?, officerID: String?, issuedAt: Int64,
-                plate: String, plateCountry: String, tbnr: String, amountCents: Int, street: String,
-                houseNo: String?, placeNote: String?, zip: String?, city: String, lat: Double?, lon: Double?,
-                qrPrinted: Bool, vehicleMake: String?, vehicleColor: String?) {
-        self.sourceID = sourceID; self.ticketNo = ticketNo; self.deviceID = deviceID; self.officerID = officerID
-        self.issuedAt = issuedAt; self.plate = plate; self.plateCountry = plateCountry; self.tbnr = tbnr
-        self.amountCents = amountCents; self.street = street; self.houseNo = houseNo; self.placeNote = placeNote
-        self.zip = zip; self.city = city; self.lat = lat; self.lon = lon; self.qrPrinted = qrPrinted
-        self.vehicleMake = vehicleMake; self.vehicleColor = vehicleColor
+    public init(
+        sourceID: String,
+        ticketNo: String?,
+        deviceID: String?,
+        officerID: String?,
+        issuedAt: Int64,
+        plate: String,
+        plateCountry: String,
+        tbnr: String,
+        amountCents: Int,
+        street: String,
+        houseNo: String?,
+        placeNote: String?,
+        zip: String?,
+        city: String,
+        lat: Double?,
+        lon: Double?,
+        qrPrinted: Bool,
+        vehicleMake: String?,
+        vehicleColor: String?
+    ) {
+        self.sourceID = sourceID
+        self.ticketNo = ticketNo
+        self.deviceID = deviceID
+        self.officerID = officerID
+        self.issuedAt = issuedAt
+        self.plate = plate
+        self.plateCountry = plateCountry
+        self.tbnr = tbnr
+        self.amountCents = amountCents
+        self.street = street
+        self.houseNo = houseNo
+        self.placeNote = placeNote
+        self.zip = zip
+        self.city = city
+        self.lat = lat
+        self.lon = lon
+        self.qrPrinted = qrPrinted
+        self.vehicleMake = vehicleMake
+        self.vehicleColor = vehicleColor
         self.localDate = BerlinTime.local(issuedAt).date
     }
 

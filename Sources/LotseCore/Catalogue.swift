@@ -7,7 +7,10 @@ public struct Offence: Sendable, Hashable {
     public var amountCents: Int
     public var points: Int
     public init(tbnr: String, textDE: String, amountCents: Int, points: Int) {
-        self.tbnr = tbnr; self.textDE = textDE; self.amountCents = amountCents; self.points = points
+        self.tbnr = tbnr
+        self.textDE = textDE
+        self.amountCents = amountCents
+        self.points = points
     }
 }
 
@@ -35,8 +38,14 @@ public struct Catalogue: Sendable {
         for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let line = String(rawLine).trimmingSpaces()
             if line.isEmpty { continue }
-            if line.hasPrefix("#") { source.append(line); continue }
-            if header { header = false; continue }
+            if line.hasPrefix("#") {
+                source.append(line)
+                continue
+            }
+            if header {
+                header = false
+                continue
+            }
             let f = line.split(separator: ";", omittingEmptySubsequences: false).map(String.init)
             guard f.count >= 3, f[0].count == 6, f[0].allSatisfy(\.isNumber), let cents = Money.parseCents(f[2]) else {
                 throw LotseError.input("\(path):\(index + 1): catalogue line does not parse")

@@ -77,7 +77,8 @@ public struct LotseConfig: Sendable {
         caFile = settings.text("LOTSE_CA_FILE")
         paypalTimeout = try settings.seconds("LOTSE_PAYPAL_TIMEOUT") ?? 20
         paymentSweepSeconds = try settings.seconds("LOTSE_PAYMENT_SWEEP_SECONDS") ?? 120
-        paymentSweepAge = try settings.wholeNumber("LOTSE_PAYMENT_SWEEP_AGE", in: 0...Int(LotseConfig.maximumSeconds), unit: "seconds")
+        paymentSweepAge =
+            try settings.wholeNumber("LOTSE_PAYMENT_SWEEP_AGE", in: 0...Int(LotseConfig.maximumSeconds), unit: "seconds")
             .map(Int64.init) ?? 600
         trustedProxies = (settings.text("LOTSE_TRUSTED_PROXIES") ?? "").split(separator: ",")
             .map { String($0).trimmingSpaces() }
@@ -159,7 +160,7 @@ private struct Settings {
         let value = raw.trimmingSpaces()
         let parts = value.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
         guard Settings.isDigits(parts[0]), parts.count == 1 || Settings.isDigits(parts[1]),
-              let number = Double(value), number > 0, number <= LotseConfig.maximumSeconds
+            let number = Double(value), number > 0, number <= LotseConfig.maximumSeconds
         else {
             throw ConfigError(variable: name, value: raw, expected: expected)
         }

@@ -8,7 +8,9 @@ public struct Payee: Sendable, Equatable {
     public let ibanGrouped: String
 
     public init(name: String, iban: String, bic: String) {
-        self.name = name; self.iban = IBAN.normalise(iban); self.bic = bic.uppercased()
+        self.name = name
+        self.iban = IBAN.normalise(iban)
+        self.bic = bic.uppercased()
         ibanGrouped = Payee.grouped(self.iban)
     }
 
@@ -35,10 +37,12 @@ public enum GiroCode {
         guard RFReference.isValid(reference), reference.count <= 35 else { throw Failure.invalidReference }
         guard payee.name.count <= 70, !payee.name.isEmpty else { throw Failure.nameTooLong }
         guard amountCents >= 1, amountCents <= 99_999_999_999 else { throw Failure.invalidAmount }
-        var lines = ["BCD", "002", "1", "SCT", payee.bic, payee.name, payee.iban, "EUR" + Money.plain(amountCents),
-                     "", reference]
+        var lines = [
+            "BCD", "002", "1", "SCT", payee.bic, payee.name, payee.iban, "EUR" + Money.plain(amountCents),
+            "", reference,
+        ]
         if let note, !note.isEmpty {
-            lines.append("") // no unstructured remittance next to a structured one
+            lines.append("")  // no unstructured remittance next to a structured one
             lines.append(String(note.prefix(70)))
         }
         let text = lines.joined(separator: "\n")

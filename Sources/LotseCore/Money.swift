@@ -7,7 +7,11 @@ public enum Money {
         if s.hasSuffix("€") { s = s.dropLast() }
         s = Substring(String(s).trimmingSpaces())
         guard !s.isEmpty, s.count <= 12 else { return nil }
-        var euros = 0, cents = 0, fractionDigits = 0, seenMark = false, digits = 0
+        var euros = 0
+        var cents = 0
+        var fractionDigits = 0
+        var seenMark = false
+        var digits = 0
         for ch in s.utf8 {
             switch ch {
             case UInt8(ascii: "0")...UInt8(ascii: "9"):
@@ -72,7 +76,8 @@ extension String {
         let u = self.utf8
         guard let first = u.first, let last = u.last else { return self }
         if first > 32 && first < 0x7F && last > 32 && last < 0x7F { return self }
-        var start = startIndex, end = endIndex
+        var start = startIndex
+        var end = endIndex
         while start < end, self[start].isWhitespace { start = index(after: start) }
         while end > start, self[index(before: end)].isWhitespace { end = index(before: end) }
         if start == startIndex && end == endIndex { return self }

@@ -27,8 +27,13 @@ public enum PaymentRule {
     /// `partialsCents` in earlier partial payments: closes it when the payments reach its amount (the surplus is to
     /// be refunded), leaves it open when they fall short, is refunded whole when the case is paid or cancelled, or
     /// when the money is not in euros.
-    public static func decide(status: CaseStatus, caseAmountCents: Int, partialsCents: Int, amountCents: Int,
-                              currency: String) -> Decision {
+    public static func decide(
+        status: CaseStatus,
+        caseAmountCents: Int,
+        partialsCents: Int,
+        amountCents: Int,
+        currency: String
+    ) -> Decision {
         if currency != "EUR" {
             return Decision(disposition: .refund, refundCents: amountCents, note: "currency \(currency.prefix(10)) is not EUR")
         }

@@ -12,7 +12,10 @@ public enum Plate {
         var current = ""
         for ch in upper {
             if ch == " " || ch == "-" || ch == ":" || ch == "\t" {
-                if !current.isEmpty { groups.append(current); current = "" }
+                if !current.isEmpty {
+                    groups.append(current)
+                    current = ""
+                }
             } else {
                 current.append(ch)
             }
@@ -37,7 +40,7 @@ public enum Plate {
             digits = digits.dropLast()
         }
         guard isLetters(parts[0]), parts[0].count <= 3, isLetters(parts[1]), parts[1].count <= 2,
-              isDigits(digits), digits.count <= 4, digits.first != "0"
+            isDigits(digits), digits.count <= 4, digits.first != "0"
         else { return plausible(upper) }
         return "\(parts[0])-\(parts[1]) \(digits)\(suffix)"
     }
@@ -68,10 +71,14 @@ public enum Plate {
         guard g == 2 else { return nil }
         var digits = groups[2]
         var suffix: UInt8? = nil
-        if let last = digits.last, last == 69 || last == 72 { suffix = last; digits.removeLast() }
+        if let last = digits.last, last == 69 || last == 72 {
+            suffix = last
+            digits.removeLast()
+        }
         func letters(_ a: [UInt8], max: Int) -> Bool { !a.isEmpty && a.count <= max && a.allSatisfy { $0 >= 65 && $0 <= 90 } }
         guard letters(groups[0], max: 3), letters(groups[1], max: 2), !digits.isEmpty, digits.count <= 4,
-              digits.allSatisfy({ $0 >= 48 && $0 <= 57 }), digits[0] != 48 else { return nil }
+            digits.allSatisfy({ $0 >= 48 && $0 <= 57 }), digits[0] != 48
+        else { return nil }
         var out = groups[0]
         out.append(45)
         out += groups[1]
@@ -85,7 +92,8 @@ public enum Plate {
     /// when they consist of letters, digits, spaces and hyphens.
     static func plausible(_ s: String) -> String? {
         guard s.count >= 2, s.count <= 15,
-              s.allSatisfy({ ($0.isLetter || $0.isNumber || $0 == " " || $0 == "-") }) else { return nil }
+            s.allSatisfy({ ($0.isLetter || $0.isNumber || $0 == " " || $0 == "-") })
+        else { return nil }
         return s
     }
 
@@ -101,7 +109,10 @@ public enum Plate {
         // keep everything up to and including the first digit, mask the other letters and digits
         var seenDigit = false
         for ch in chars {
-            if seenDigit && (ch.isLetter || ch.isNumber) { out.append("*"); continue }
+            if seenDigit && (ch.isLetter || ch.isNumber) {
+                out.append("*")
+                continue
+            }
             if ch.isNumber { seenDigit = true }
             out.append(ch)
         }

@@ -12,7 +12,8 @@ public enum RFReference {
     public static func isValid(_ ref: String) -> Bool {
         let r = String(ref.uppercased().filter { $0 != " " })
         guard r.count >= 5, r.count <= 25, r.hasPrefix("RF"),
-              r.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber) }) else { return false }
+            r.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber) })
+        else { return false }
         let moved = String(r.dropFirst(4)) + String(r.prefix(4))
         return mod97(moved) == 1
     }
@@ -44,7 +45,8 @@ public enum IBAN {
     public static func isValid(_ raw: String) -> Bool {
         let s = normalise(raw)
         guard s.count >= 15, s.count <= 34, s.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber) }),
-              s.prefix(2).allSatisfy({ $0.isLetter }) else { return false }
+            s.prefix(2).allSatisfy({ $0.isLetter })
+        else { return false }
         if s.hasPrefix("DE") && s.count != 22 { return false }
         return RFReference.mod97(String(s.dropFirst(4)) + String(s.prefix(4))) == 1
     }

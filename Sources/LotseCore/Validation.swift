@@ -40,11 +40,16 @@ public struct TicketValidator: Sendable {
         var missing: [String] = []
         let sourceID = opt(r.sourceID)
         if sourceID == nil { missing.append(r.deviceID == nil ? "device_id" : "ticket_no") }
-        let issuedText = opt(r.issuedAt); if issuedText == nil { missing.append("issued_at") }
-        let plateText = opt(r.plate); if plateText == nil { missing.append("plate") }
-        let tbnr = opt(r.tbnr); if tbnr == nil { missing.append("tbnr") }
-        let street = opt(r.street); if street == nil { missing.append("street") }
-        let city = opt(r.city); if city == nil { missing.append("city") }
+        let issuedText = opt(r.issuedAt)
+        if issuedText == nil { missing.append("issued_at") }
+        let plateText = opt(r.plate)
+        if plateText == nil { missing.append("plate") }
+        let tbnr = opt(r.tbnr)
+        if tbnr == nil { missing.append("tbnr") }
+        let street = opt(r.street)
+        if street == nil { missing.append("street") }
+        let city = opt(r.city)
+        if city == nil { missing.append("city") }
         if !missing.isEmpty { return .rejected("missing \(missing.joined(separator: ", "))") }
 
         guard let issuedAt = TimeParser.parse(issuedText!) else {
@@ -65,7 +70,9 @@ public struct TicketValidator: Sendable {
                 return .rejected("amount \(Money.plain(cents)) EUR is above the 55.00 EUR of a Verwarnungsgeld")
             }
             if cents != offence.amountCents {
-                return .rejected("amount \(Money.plain(cents)) EUR differs from the catalogue's \(Money.plain(offence.amountCents)) EUR for tbnr \(tbnr!)")
+                return .rejected(
+                    "amount \(Money.plain(cents)) EUR differs from the catalogue's \(Money.plain(offence.amountCents)) EUR for tbnr \(tbnr!)"
+                )
             }
         }
         var country = (opt(r.plateCountry) ?? "D").uppercased()
@@ -73,7 +80,8 @@ public struct TicketValidator: Sendable {
         guard let plate = Plate.normalise(plateText!, country: country) else {
             return .rejected("plate '\(plateText!)' is not a valid German plate")
         }
-        var lat: Double?, lon: Double?
+        var lat: Double?
+        var lon: Double?
         if let t = opt(r.lat) {
             guard let v = Double(t.replacingComma()), (-90...90).contains(v) else { return .rejected("lat '\(t)' is not a latitude") }
             lat = v
@@ -90,11 +98,29 @@ public struct TicketValidator: Sendable {
             default: return .rejected("qr_printed '\(q)' is not 0 or 1")
             }
         }
-        return .valid(Ticket(
-            sourceID: sourceID!, ticketNo: opt(r.ticketNo), deviceID: opt(r.deviceID), officerID: opt(r.officerID),
-            issuedAt: issuedAt, plate: plate, plateCountry: country, tbnr: tbnr!, amountCents: offence.amountCents,
-            street: street!, houseNo: opt(r.houseNo), placeNote: opt(r.placeNote), zip: opt(r.zip), city: city!,
-            lat: lat, lon: lon, qrPrinted: qr, vehicleMake: opt(r.vehicleMake), vehicleColor: opt(r.vehicleColor)))
+        return .valid(
+            Ticket(
+                sourceID: sourceID!,
+                ticketNo: opt(r.ticketNo),
+                deviceID: opt(r.deviceID),
+                officerID: opt(r.officerID),
+                issuedAt: issuedAt,
+                plate: plate,
+                plateCountry: country,
+                tbnr: tbnr!,
+                amountCents: offence.amountCents,
+                street: street!,
+                houseNo: opt(r.houseNo),
+                placeNote: opt(r.placeNote),
+                zip: opt(r.zip),
+                city: city!,
+                lat: lat,
+                lon: lon,
+                qrPrinted: qr,
+                vehicleMake: opt(r.vehicleMake),
+                vehicleColor: opt(r.vehicleColor)
+            )
+        )
     }
 }
 

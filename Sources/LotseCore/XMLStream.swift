@@ -1,4 +1,5 @@
 import Foundation
+
 #if canImport(FoundationXML)
 import FoundationXML
 #endif
@@ -14,8 +15,11 @@ import FoundationXML
 public enum XMLStream {
     /// Parses `path` with `delegate`; returns the parser (line number, error) and whether it got to the end without error.
     /// Throws `LotseError.input` when the file breaks `limits` or is not in its declared encoding.
-    public static func parse(path: String, delegate: any XMLParserDelegate,
-                             limits: XMLLimits = XMLLimits()) throws -> (parser: XMLParser, ok: Bool) {
+    public static func parse(
+        path: String,
+        delegate: any XMLParserDelegate,
+        limits: XMLLimits = XMLLimits()
+    ) throws -> (parser: XMLParser, ok: Bool) {
         try XMLGuard.check(path: path, limits: limits)
         guard let stream = InputStream(fileAtPath: path) else { throw LotseError.input("\(path): cannot open") }
         let parser = XMLParser(stream: stream)
@@ -114,10 +118,10 @@ public struct XMLGuard {
     var line = 1
     var state = State.text
     var validateUTF8 = true
-    var utf8Pending = 0          // continuation bytes still expected
-    var utf8Low: UInt8 = 0x80    // allowed range of the next continuation byte
+    var utf8Pending = 0  // continuation bytes still expected
+    var utf8Low: UInt8 = 0x80  // allowed range of the next continuation byte
     var utf8High: UInt8 = 0xBF
-    var utf8Lead: UInt8 = 0      // the first byte of the character being read, for the message
+    var utf8Lead: UInt8 = 0  // the first byte of the character being read, for the message
     var depth = 0
     var attributes = 0
     var nameBytes = 0
@@ -125,8 +129,8 @@ public struct XMLGuard {
     var references = 0
     var quote: UInt8 = 0
     var selfClosing = false
-    var bangText: [UInt8] = []   // what follows `<!`, until it is known to be a comment or CDATA
-    var last1: UInt8 = 0         // the two bytes before the current one, for `-->`, `]]>`, `?>`
+    var bangText: [UInt8] = []  // what follows `<!`, until it is known to be a comment or CDATA
+    var last1: UInt8 = 0  // the two bytes before the current one, for `-->`, `]]>`, `?>`
     var last2: UInt8 = 0
 
     init(limits: XMLLimits) { self.limits = limits }
@@ -152,7 +156,7 @@ public struct XMLGuard {
         case "utf-8", "utf8", "us-ascii", "ascii":
             validateUTF8 = true
         case "iso-8859-1", "latin1", "iso-8859-15", "latin-9", "windows-1252", "cp1252":
-            validateUTF8 = false // every byte is a character in these; libxml2 hands UTF-8 on
+            validateUTF8 = false  // every byte is a character in these; libxml2 hands UTF-8 on
         default:
             return "the XML declaration names the encoding '\(XMLStream.shown(name, limit: 40))'; Lotse reads XML in UTF-8 or ISO-8859-1"
         }
@@ -172,12 +176,20 @@ public struct XMLGuard {
         switch c {
         case 0x00..<0x80: return true
         case 0xC2...0xDF: utf8Pending = 1
-        case 0xE0: utf8Pending = 2; utf8Low = 0xA0
+        case 0xE0:
+            utf8Pending = 2
+            utf8Low = 0xA0
         case 0xE1...0xEC, 0xEE, 0xEF: utf8Pending = 2
-        case 0xED: utf8Pending = 2; utf8High = 0x9F
-        case 0xF0: utf8Pending = 3; utf8Low = 0x90
+        case 0xED:
+            utf8Pending = 2
+            utf8High = 0x9F
+        case 0xF0:
+            utf8Pending = 3
+            utf8Low = 0x90
         case 0xF1...0xF3: utf8Pending = 3
-        case 0xF4: utf8Pending = 3; utf8High = 0x8F
+        case 0xF4:
+            utf8Pending = 3
+            utf8High = 0x8F
         default: return false
         }
         return true
@@ -229,11 +241,16 @@ public struct XMLGuard {
     mutating func step(_ c: UInt8) -> String? {
         switch state {
         case .text:
-            if c == UInt8(ascii: "<") { state = .lessThan; return nil }
+            if c == UInt8(ascii: "<") {
+                state = .lessThan
+                return nil
+            }
             return countValueByte(c)
         case .lessThan:
             switch c {
-            case UInt8(ascii: "!"): state = .bang; bangText.removeAll()
+            case UInt8(ascii: "!"):
+                state = .bang
+                bangText.removeAll()
             case UInt8(ascii: "?"): state = .processing
             case UInt8(ascii: "/"): state = .endTag
             default:
@@ -246,7 +263,7 @@ public struct XMLGuard {
             bangText.append(c)
             if bangText == Array("--".utf8) {
                 state = .comment
-                last1 = 0 // `<!-->` does not end the comment
+                last1 = 0  // `<!-->` does not end the comment
             } else if bangText == Array("[CDATA[".utf8) {
                 state = .cdata
             } else if bangText.count >= 7 || !(Array("--".utf8).starts(with: bangText) || Array("[CDATA[".utf8).starts(with: bangText)) {
@@ -284,7 +301,11 @@ public struct XMLGuard {
             }
         case .inTag, .attributeName:
             if c == UInt8(ascii: ">") { return endStartTag() }
-            if c == UInt8(ascii: "/") { selfClosing = true; state = .inTag; return nil }
+            if c == UInt8(ascii: "/") {
+                selfClosing = true
+                state = .inTag
+                return nil
+            }
             if c == UInt8(ascii: "\"") || c == UInt8(ascii: "'") {
                 quote = c
                 state = .attributeValue
@@ -297,11 +318,21 @@ public struct XMLGuard {
                 if attributes > limits.maxAttributes { return "more than \(limits.maxAttributes) attributes in one element" }
                 return nil
             }
-            if Self.isSpace(c) { state = .inTag; return nil }
-            if state == .inTag { state = .attributeName; nameBytes = 0; selfClosing = false }
+            if Self.isSpace(c) {
+                state = .inTag
+                return nil
+            }
+            if state == .inTag {
+                state = .attributeName
+                nameBytes = 0
+                selfClosing = false
+            }
             return countName()
         case .attributeValue:
-            if c == quote { state = .inTag; return nil }
+            if c == quote {
+                state = .inTag
+                return nil
+            }
             return countValueByte(c)
         }
         return nil

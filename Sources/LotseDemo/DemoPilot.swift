@@ -23,22 +23,45 @@ public struct DemoPilot {
     public let simulator: String
     public let log: (String) -> Void
 
-    public init(config: LotseConfig, store: Store, catalogue: Catalogue, start: CivilDate, months: Int, seed: UInt64,
-                simulator: String, log: @escaping (String) -> Void) {
-        self.config = config; self.store = store; self.catalogue = catalogue; self.start = start
-        self.months = months; self.seed = seed; self.simulator = simulator; self.log = log
+    public init(
+        config: LotseConfig,
+        store: Store,
+        catalogue: Catalogue,
+        start: CivilDate,
+        months: Int,
+        seed: UInt64,
+        simulator: String,
+        log: @escaping (String) -> Void
+    ) {
+        self.config = config
+        self.store = store
+        self.catalogue = catalogue
+        self.start = start
+        self.months = months
+        self.seed = seed
+        self.simulator = simulator
+        self.log = log
     }
 
     enum Action {
         case view(Int64, String)
         case paypal(Int64, Bool)
-        case transfer(Int64, Int) // kind: 0 structured RF, 1 free text, 2 no reference
+        case transfer(Int64, Int)  // kind: 0 structured RF, 1 free text, 2 no reference
         case cash(Int64)
     }
 
-    struct Scheduled { var at: Int64; var action: Action }
+    struct Scheduled {
+        var at: Int64
+        var action: Action
+    }
 
-    public struct Summary: Sendable { public var cases = 0; public var views = 0; public var paypal = 0; public var transfers = 0; public var cash = 0 }
+    public struct Summary: Sendable {
+        public var cases = 0
+        public var views = 0
+        public var paypal = 0
+        public var transfers = 0
+        public var cash = 0
+    }
 
     public func run() async throws -> Summary {
         var dice = SeededRandom(seed: seed)
@@ -57,7 +80,10 @@ public struct DemoPilot {
         sim.standardOutput = FileHandle.nullDevice
         sim.standardError = FileHandle.nullDevice
         try sim.run()
-        defer { kill(sim.processIdentifier, SIGKILL); sim.waitUntilExit() }
+        defer {
+            kill(sim.processIdentifier, SIGKILL)
+            sim.waitUntilExit()
+        }
         let http = CurlClient(connectTimeout: 2, timeout: 10)
         let simBase = "http://127.0.0.1:\(port)"
         var up = false
@@ -91,10 +117,12 @@ public struct DemoPilot {
             .sorted { $0.tbnr < $1.tbnr }
         var weighted: [Offence] = []
         for o in offences { weighted += Array(repeating: o, count: o.amountCents <= 2000 ? 6 : o.amountCents <= 3500 ? 3 : 1) }
-        let streets = ["Fackelstraße", "Marktstraße", "Eisenbahnstraße", "Schillerplatz", "Mühlstraße", "Kerststraße",
-                       "Pirmasenser Straße", "Mainzer Straße", "Rudolf-Breitscheid-Straße", "Königstraße"]
-        let perWeekday = [6, 28, 31, 31, 32, 29, 17] // Sunday … Saturday
-        let season = [0.9, 0.95, 1.0, 1.0, 1.05, 1.05, 0.95, 0.8, 1.05, 1.05, 1.0, 0.85] // January … December
+        let streets = [
+            "Fackelstraße", "Marktstraße", "Eisenbahnstraße", "Schillerplatz", "Mühlstraße", "Kerststraße",
+            "Pirmasenser Straße", "Mainzer Straße", "Rudolf-Breitscheid-Straße", "Königstraße",
+        ]
+        let perWeekday = [6, 28, 31, 31, 32, 29, 17]  // Sunday … Saturday
+        let season = [0.9, 0.95, 1.0, 1.0, 1.05, 1.05, 0.95, 0.8, 1.05, 1.05, 1.0, 0.85]  // January … December
 
         var queue: [Scheduled] = []
         var transfersByDay: [CivilDate: [(Int64, Int)]] = [:]
@@ -114,8 +142,13 @@ public struct DemoPilot {
                 _ = try reconciler.reconcile(path, displayName: "camt054-\(day).xml", now: dayStart + 7 * 3600)
                 summary.transfers += list.count
             }
-            _ = try Dunning.run(store: store, asOf: day, graceDays: config.graceDays, at: dayStart + 8 * 3600,
-                                out: dir + "/reminders/reminders-\(day).csv")
+            _ = try Dunning.run(
+                store: store,
+                asOf: day,
+                graceDays: config.graceDays,
+                at: dayStart + 8 * 3600,
+                out: dir + "/reminders/reminders-\(day).csv"
+            )
             // What motorists do today, in time order.
             queue.sort { $0.at < $1.at }
             let dayEnd = dayStart + 86400
@@ -131,19 +164,29 @@ public struct DemoPilot {
                 case .paypal(let id, let completes):
                     clock.set(s.at)
                     guard let c = try await store.caseRecord(id: id),
-                          c.status.isPayable else { continue }
-                    let h = try await paypal.start(PayableCase(id: c.id, number: c.caseNumber, amountCents: c.amountCents),
-                                                   language: dice.chance(0.1) ? "en" : "de")
+                        c.status.isPayable
+                    else { continue }
+                    let h = try await paypal.start(
+                        PayableCase(id: c.id, number: c.caseNumber, amountCents: c.amountCents),
+                        language: dice.chance(0.1) ? "en" : "de"
+                    )
                     let back = try await http.send(OutboundRequest(url: h.redirectURL + "&sim_action=" + (completes ? "approve" : "cancel")))
                     guard back.status == 303 else { continue }
                     clock.set(s.at + Int64(dice.int(60...400)))
-                    if completes { _ = try await paypal.complete(orderID: h.orderID); summary.paypal += 1 } else { _ = try paypal.cancel(orderID: h.orderID) }
+                    if completes {
+                        _ = try await paypal.complete(orderID: h.orderID)
+                        summary.paypal += 1
+                    } else {
+                        _ = try paypal.cancel(orderID: h.orderID)
+                    }
                 case .transfer(let id, let kind):
                     // on the next morning's statement
                     transfersByDay[BerlinTime.local(s.at).date.adding(days: 1), default: []].append((id, kind))
                 case .cash(let id):
                     if let c = try await store.caseRecord(id: id) {
-                        cashRows.append("\(c.caseNumber);\(Money.plain(c.amountCents).replacingOccurrences(of: ".", with: ","));\(BerlinTime.local(s.at).date);KA-\(id)")
+                        cashRows.append(
+                            "\(c.caseNumber);\(Money.plain(c.amountCents).replacingOccurrences(of: ".", with: ","));\(BerlinTime.local(s.at).date);KA-\(id)"
+                        )
                     }
                 }
             }
@@ -152,7 +195,11 @@ public struct DemoPilot {
             // Cash-office payments come in once a week.
             if day.weekday == 5 && !cashRows.isEmpty {
                 let path = dir + "/cash/kasse-\(day).csv"
-                try ("case_number;amount_eur;paid_on;receipt_no\n" + cashRows.joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+                try ("case_number;amount_eur;paid_on;receipt_no\n" + cashRows.joined(separator: "\n") + "\n").write(
+                    toFile: path,
+                    atomically: true,
+                    encoding: .utf8
+                )
                 _ = try payments.importFile(path, now: dayStart + 16 * 3600)
                 summary.cash += cashRows.count
                 cashRows.removeAll()
@@ -169,8 +216,10 @@ public struct DemoPilot {
                     let t = String(format: "%02d:%02d", dice.int(7...18), dice.int(0...59))
                     let o = dice.pick(weighted)
                     let letters = ["A", "B", "C", "D", "E", "F", "G", "H", "K", "L", "M", "N", "P", "R", "S", "T"]
-                    let plate = "\(dice.pick(["KL", "KL", "KL", "KUS", "PS", "LU", "MA", "DÜW"]))-\(dice.pick(letters))\(dice.pick(letters)) \(dice.int(1...9999))"
-                    csv += "\(ticketNo);\(device);DN \(100 + ticketNo % 9);\(day)T\(t);\(plate);\(o.tbnr);\(dice.pick(streets));\(dice.int(1...120));67655;Kaiserslautern;\(qr ? 1 : 0)\n"
+                    let plate =
+                        "\(dice.pick(["KL", "KL", "KL", "KUS", "PS", "LU", "MA", "DÜW"]))-\(dice.pick(letters))\(dice.pick(letters)) \(dice.int(1...9999))"
+                    csv +=
+                        "\(ticketNo);\(device);DN \(100 + ticketNo % 9);\(day)T\(t);\(plate);\(o.tbnr);\(dice.pick(streets));\(dice.int(1...120));67655;Kaiserslautern;\(qr ? 1 : 0)\n"
                     tickets.append(("\(device)/\(ticketNo)", qr))
                 }
                 let path = dir + "/exports/handheld-\(day).csv"
@@ -179,7 +228,9 @@ public struct DemoPilot {
                 let issued = tickets
                 let ids = zip(try store.caseIDs(sourceIDs: issued.map(\.0)), issued).map { ($0.0!, $0.1.1) }
                 summary.cases += ids.count
-                for (id, qr) in ids { schedule(id, qr: qr, imported: dayStart + 20 * 3600, deadline: day.adding(days: config.paymentDays), into: &queue, dice: &dice) }
+                for (id, qr) in ids {
+                    schedule(id, qr: qr, imported: dayStart + 20 * 3600, deadline: day.adding(days: config.paymentDays), into: &queue, dice: &dice)
+                }
             }
             if day.day == 1 { log("demo: \(day) … \(summary.cases) cases so far") }
             day = day.adding(days: 1)
@@ -238,17 +289,19 @@ public struct DemoPilot {
                 case 1: rmt = "<Ustrd>Verwarnung \(c.caseNumber.replacingOccurrences(of: "-", with: " ").lowercased())</Ustrd>"
                 default: rmt = "<Ustrd>Knoellchen \(c.plate.filter { $0.isLetter || $0.isNumber })</Ustrd>"
                 }
-                txs += "<TxDtls><Refs><AcctSvcrRef>\(day)-\(k)-\(id)</AcctSvcrRef></Refs><AmtDtls><TxAmt><Amt Ccy=\"EUR\">\(Money.plain(c.amountCents))</Amt></TxAmt></AmtDtls><RltdPties><Dbtr><Nm>Demo Zahler</Nm></Dbtr></RltdPties><RmtInf>\(rmt)</RmtInf></TxDtls>"
+                txs +=
+                    "<TxDtls><Refs><AcctSvcrRef>\(day)-\(k)-\(id)</AcctSvcrRef></Refs><AmtDtls><TxAmt><Amt Ccy=\"EUR\">\(Money.plain(c.amountCents))</Amt></TxAmt></AmtDtls><RltdPties><Dbtr><Nm>Demo Zahler</Nm></Dbtr></RltdPties><RmtInf>\(rmt)</RmtInf></TxDtls>"
             }
             let batch = part.count > 1 ? "<Btch><NbOfTxs>\(part.count)</NbOfTxs><TtlAmt Ccy=\"EUR\">\(Money.plain(total))</TtlAmt></Btch>" : ""
-            entries += "<Ntry><Amt Ccy=\"EUR\">\(Money.plain(total))</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts>BOOK</Sts><BookgDt><Dt>\(day)</Dt></BookgDt><AcctSvcrRef>\(day)-\(k)</AcctSvcrRef><NtryDtls>\(batch)\(txs)</NtryDtls></Ntry>\n"
+            entries +=
+                "<Ntry><Amt Ccy=\"EUR\">\(Money.plain(total))</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts>BOOK</Sts><BookgDt><Dt>\(day)</Dt></BookgDt><AcctSvcrRef>\(day)-\(k)</AcctSvcrRef><NtryDtls>\(batch)\(txs)</NtryDtls></Ntry>\n"
         }
         let xml = """
-        <?xml version="1.0" encoding="UTF-8"?>
-        <Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.054.001.02"><BkToCstmrDbtCdtNtfctn><GrpHdr><MsgId>DEMO-\(day)</MsgId></GrpHdr>
-        <Ntfctn><Id>\(day)</Id><Acct><Id><IBAN>\(payee.filter { $0 != " " })</IBAN></Id></Acct>
-        \(entries)</Ntfctn></BkToCstmrDbtCdtNtfctn></Document>
-        """
+            <?xml version="1.0" encoding="UTF-8"?>
+            <Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.054.001.02"><BkToCstmrDbtCdtNtfctn><GrpHdr><MsgId>DEMO-\(day)</MsgId></GrpHdr>
+            <Ntfctn><Id>\(day)</Id><Acct><Id><IBAN>\(payee.filter { $0 != " " })</IBAN></Id></Acct>
+            \(entries)</Ntfctn></BkToCstmrDbtCdtNtfctn></Document>
+            """
         try xml.write(toFile: path, atomically: true, encoding: .utf8)
     }
 }

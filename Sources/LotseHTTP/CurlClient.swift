@@ -11,7 +11,10 @@ public struct OutboundRequest: Sendable {
     public var body: [UInt8]?
 
     public init(method: String = "GET", url: String, headers: [(String, String)] = [], body: [UInt8]? = nil) {
-        self.method = method; self.url = url; self.headers = headers; self.body = body
+        self.method = method
+        self.url = url
+        self.headers = headers
+        self.body = body
     }
 }
 
@@ -65,8 +68,13 @@ public final class CurlClient: Sendable {
     /// `curl_global_init`, exactly once per process.
     private static let globalInit: Bool = { curl_global_init(Int(CURL_GLOBAL_DEFAULT)) == CURLE_OK }()
 
-    public init(connectTimeout: Double = 5, timeout: Double = 20, maxResponseBytes: Int = 1 << 20, caFile: String? = nil,
-                concurrency: Int = 8) {
+    public init(
+        connectTimeout: Double = 5,
+        timeout: Double = 20,
+        maxResponseBytes: Int = 1 << 20,
+        caFile: String? = nil,
+        concurrency: Int = 8
+    ) {
         _ = Self.globalInit
         self.connectTimeout = connectTimeout
         self.timeout = timeout
@@ -163,28 +171,45 @@ public final class CurlClient: Sendable {
             try ok(lotse_curl_setopt_pointer(h, CURLOPT_POSTFIELDS, bodyPtr))
         }
         try ok(lotse_curl_setopt_pointer(h, CURLOPT_WRITEDATA, unmanaged.toOpaque()))
-        try ok(lotse_curl_setopt_callback(h, CURLOPT_WRITEFUNCTION) { ptr, size, n, user in
-            let sink = Unmanaged<Sink>.fromOpaque(user!).takeUnretainedValue()
-            let count = size * n
-            if sink.body.count + count > sink.limit { sink.overflow = true; return 0 }
-            if let p = ptr { p.withMemoryRebound(to: UInt8.self, capacity: count) { sink.body.append(contentsOf: UnsafeBufferPointer(start: $0, count: count)) } }
-            return count
-        })
-        try ok(lotse_curl_setopt_pointer(h, CURLOPT_HEADERDATA, unmanaged.toOpaque()))
-        try ok(lotse_curl_setopt_callback(h, CURLOPT_HEADERFUNCTION) { ptr, size, n, user in
-            let sink = Unmanaged<Sink>.fromOpaque(user!).takeUnretainedValue()
-            let count = size * n
-            guard let p = ptr else { return count }
-            let line = p.withMemoryRebound(to: UInt8.self, capacity: count) { String(decoding: UnsafeBufferPointer(start: $0, count: count), as: UTF8.self) }
-            if line.hasPrefix("HTTP/") { sink.headers = [:] } // a new response (e.g. after 100 Continue)
-            if let colon = line.firstIndex(of: ":") {
-                let name = line[..<colon].lowercased()
-                let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespacesAndNewlines)
-                // Several Set-Cookie lines are kept, one per line.
-                if name == "set-cookie", let old = sink.headers[name] { sink.headers[name] = old + "\n" + value } else { sink.headers[name] = value }
+        try ok(
+            lotse_curl_setopt_callback(h, CURLOPT_WRITEFUNCTION) { ptr, size, n, user in
+                let sink = Unmanaged<Sink>.fromOpaque(user!).takeUnretainedValue()
+                let count = size * n
+                if sink.body.count + count > sink.limit {
+                    sink.overflow = true
+                    return 0
+                }
+                if let p = ptr {
+                    p.withMemoryRebound(to: UInt8.self, capacity: count) {
+                        sink.body.append(contentsOf: UnsafeBufferPointer(start: $0, count: count))
+                    }
+                }
+                return count
             }
-            return count
-        })
+        )
+        try ok(lotse_curl_setopt_pointer(h, CURLOPT_HEADERDATA, unmanaged.toOpaque()))
+        try ok(
+            lotse_curl_setopt_callback(h, CURLOPT_HEADERFUNCTION) { ptr, size, n, user in
+                let sink = Unmanaged<Sink>.fromOpaque(user!).takeUnretainedValue()
+                let count = size * n
+                guard let p = ptr else { return count }
+                let line = p.withMemoryRebound(to: UInt8.self, capacity: count) {
+                    String(decoding: UnsafeBufferPointer(start: $0, count: count), as: UTF8.self)
+                }
+                if line.hasPrefix("HTTP/") { sink.headers = [:] }  // a new response (e.g. after 100 Continue)
+                if let colon = line.firstIndex(of: ":") {
+                    let name = line[..<colon].lowercased()
+                    let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespacesAndNewlines)
+                    // Several Set-Cookie lines are kept, one per line.
+                    if name == "set-cookie", let old = sink.headers[name] {
+                        sink.headers[name] = old + "\n" + value
+                    } else {
+                        sink.headers[name] = value
+                    }
+                }
+                return count
+            }
+        )
         let code = curl_easy_perform(h)
         if sink.overflow || code == CURLE_FILESIZE_EXCEEDED { throw HTTPClientError.tooLarge(maxResponseBytes) }
         switch code {

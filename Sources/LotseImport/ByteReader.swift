@@ -1,9 +1,10 @@
+import LotseCore
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import LotseCore
 
 /// Reads a file in large chunks through stdio, never whole: files of several GB stream through.
 final class ByteReader {
@@ -52,7 +53,10 @@ final class ByteReader {
         if end == buffer.count { buffer.append(contentsOf: [UInt8](repeating: 0, count: buffer.count)) }
         let want = buffer.count - end
         let n = buffer.withUnsafeMutableBytes { p in fread(p.baseAddress! + end, 1, want, file) }
-        if n == 0 { eof = true; return false }
+        if n == 0 {
+            eof = true
+            return false
+        }
         end += n
         return true
     }
@@ -80,15 +84,18 @@ final class ByteReader {
     /// never grows past `maxRecord` bytes: an over-long line or a quote that is never closed becomes one
     /// record with a `problem`, and the next line is read as the next record, so no row is swallowed.
     func forEachRecord(maxRecord: Int = 1 << 20, _ body: (Record) throws -> Void) throws {
-        let semicolon = UInt8(ascii: ";"), quote = UInt8(ascii: "\""), cr: UInt8 = 13, lf: UInt8 = 10
+        let semicolon = UInt8(ascii: ";")
+        let quote = UInt8(ascii: "\"")
+        let cr: UInt8 = 13
+        let lf: UInt8 = 10
         var line = 1
-        var scan = 0            // offset from start already scanned
+        var scan = 0  // offset from start already scanned
         var state = ScanState.fieldStart
         var breaksInRecord = 0  // line ends inside quoted fields of this record
-        var firstBreak = -1     // offset from start of the first of them
+        var firstBreak = -1  // offset from start of the first of them
         var previousCR = false  // inside quotes: CRLF is one line end
-        var skipLF = false      // the last record ended at CR: an LF right after it belongs to it
-        var skipping = false    // inside an over-long line: discarded up to its end
+        var skipLF = false  // the last record ended at CR: an LF right after it belongs to it
+        var skipping = false  // inside an over-long line: discarded up to its end
 
         func deliver(_ stop: Int, _ problem: Problem?, next: Int) throws {
             try buffer.withUnsafeBufferPointer { p in
@@ -112,7 +119,13 @@ final class ByteReader {
                 var found = -1
                 buffer.withUnsafeBufferPointer { p in
                     var i = start
-                    while i < end { if p[i] == cr || p[i] == lf { found = i; break }; i += 1 }
+                    while i < end {
+                        if p[i] == cr || p[i] == lf {
+                            found = i
+                            break
+                        }
+                        i += 1
+                    }
                 }
                 if found >= 0 {
                     skipLF = buffer[found] == cr
@@ -131,15 +144,28 @@ final class ByteReader {
                     let c = p[i]
                     switch state {
                     case .fieldStart:
-                        if c == quote { state = .quoted } else if c == semicolon { state = .fieldStart } else if c == cr || c == lf {
-                            found = i; break scanning
-                        } else { state = .unquoted }
+                        if c == quote {
+                            state = .quoted
+                        } else if c == semicolon {
+                            state = .fieldStart
+                        } else if c == cr || c == lf {
+                            found = i
+                            break scanning
+                        } else {
+                            state = .unquoted
+                        }
                     case .unquoted:
                         // the common case: run to the next separator or line end
                         while i < end {
                             let d = p[i]
-                            if d == semicolon { state = .fieldStart; break }
-                            if d == cr || d == lf { found = i; break scanning }
+                            if d == semicolon {
+                                state = .fieldStart
+                                break
+                            }
+                            if d == cr || d == lf {
+                                found = i
+                                break scanning
+                            }
                             i += 1
                         }
                     case .quoted:
@@ -154,9 +180,16 @@ final class ByteReader {
                             previousCR = false
                         }
                     case .quoteInQuoted:
-                        if c == quote { state = .quoted } else if c == semicolon { state = .fieldStart } else if c == cr || c == lf {
-                            found = i; break scanning
-                        } else { state = .unquoted } // text after the closing quote: the field parser rejects the row
+                        if c == quote {
+                            state = .quoted
+                        } else if c == semicolon {
+                            state = .fieldStart
+                        } else if c == cr || c == lf {
+                            found = i
+                            break scanning
+                        } else {
+                            state = .unquoted
+                        }  // text after the closing quote: the field parser rejects the row
                     }
                     i += 1
                 }
@@ -188,7 +221,7 @@ final class ByteReader {
                         let stop = start + firstBreak
                         skipLF = buffer[stop] == cr
                         try deliver(stop, .unterminatedQuote, next: stop + 1)
-                        eof = false // the rest of the buffer is read again; fill() finds nothing new and sets it back
+                        eof = false  // the rest of the buffer is read again; fill() finds nothing new and sets it back
                         continue
                     }
                     try deliver(end, inQuotes ? .unterminatedQuote : nil, next: end)
@@ -203,7 +236,10 @@ final class ByteReader {
 enum TextDecoding {
     static func decode(_ bytes: UnsafeBufferPointer<UInt8>) -> String {
         var ascii = true
-        for b in bytes where b >= 0x80 { ascii = false; break }
+        for b in bytes where b >= 0x80 {
+            ascii = false
+            break
+        }
         if ascii { return String(decoding: bytes, as: UTF8.self) }
         if let s = String(validating: bytes, as: UTF8.self) { return s }
         return windows1252(bytes)

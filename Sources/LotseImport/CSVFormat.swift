@@ -4,8 +4,11 @@ import LotseCore
 /// UTF-8 or Windows-1252, optional BOM, CRLF tolerated, RFC 4180 quoting.
 struct CSVFormat {
     static let required = ["ticket_no", "device_id", "issued_at", "plate", "tbnr", "street", "city"]
-    static let known = required + ["officer_id", "plate_country", "amount_eur", "house_no", "place_note", "zip",
-                                   "lat", "lon", "qr_printed", "vehicle_make", "vehicle_color"]
+    static let known =
+        required + [
+            "officer_id", "plate_country", "amount_eur", "house_no", "place_note", "zip",
+            "lat", "lon", "qr_printed", "vehicle_make", "vehicle_color",
+        ]
 
     /// The longest field Lotse keeps, in bytes: a street, a note or a plate is far shorter.
     static let maxFieldBytes = 1024
@@ -20,7 +23,8 @@ struct CSVFormat {
     /// field must end with its quote (`"a""b"`), text after the closing quote is malformed. Control bytes other
     /// than tab (and CR, LF inside quotes) and fields over `maxFieldBytes` make the record a rejected row.
     static func fields(_ bytes: UnsafeBufferPointer<UInt8>) -> Row {
-        let semicolon = UInt8(ascii: ";"), quote = UInt8(ascii: "\"")
+        let semicolon = UInt8(ascii: ";")
+        let quote = UInt8(ascii: "\"")
         var out: [String] = []
         out.reserveCapacity(24)
         var problem: String?
@@ -31,14 +35,18 @@ struct CSVFormat {
         let n = bytes.count
         while true {
             let number = out.count + 1
-            if i < n && bytes[i] == quote { // quoted field
+            if i < n && bytes[i] == quote {  // quoted field
                 var field: [UInt8] = []
                 i += 1
                 var closed = false
                 while i < n {
                     let b = bytes[i]
                     if b == quote {
-                        if i + 1 < n && bytes[i + 1] == quote { field.append(quote); i += 2; continue }
+                        if i + 1 < n && bytes[i + 1] == quote {
+                            field.append(quote)
+                            i += 2
+                            continue
+                        }
                         i += 1
                         closed = true
                         break
@@ -49,7 +57,10 @@ struct CSVFormat {
                 }
                 if !closed { note("field \(number): a quoted field that is never closed") }
                 if i < n && bytes[i] != semicolon { note("field \(number): text after the closing quote") }
-                while i < n && bytes[i] != semicolon { field.append(bytes[i]); i += 1 }
+                while i < n && bytes[i] != semicolon {
+                    field.append(bytes[i])
+                    i += 1
+                }
                 if field.count > maxFieldBytes { note("field \(number) is longer than \(maxFieldBytes) bytes") }
                 out.append(field.withUnsafeBufferPointer { TextDecoding.decode($0) })
             } else {
@@ -62,8 +73,11 @@ struct CSVFormat {
                 out.append(TextDecoding.decode(UnsafeBufferPointer(rebasing: bytes[s..<i])))
             }
             if i >= n { break }
-            i += 1 // separator
-            if i == n { out.append(""); break }
+            i += 1  // separator
+            if i == n {
+                out.append("")
+                break
+            }
         }
         return Row(fields: out, problem: problem)
     }

@@ -32,7 +32,10 @@ public enum ExportFormat: String, Sendable {
             switch root {
             case "OWIGMDEData": return .winowig
             case "Datenstrom": return .xowi
-            default: throw LotseError.input("\(path):1: unknown format: XML root element '\(XMLStream.shown(root, limit: 40))' is neither OWIGMDEData nor Datenstrom")
+            default:
+                throw LotseError.input(
+                    "\(path):1: unknown format: XML root element '\(XMLStream.shown(root, limit: 40))' is neither OWIGMDEData nor Datenstrom"
+                )
             }
         }
         let firstLine = head.prefix { $0 != 10 }
@@ -51,8 +54,14 @@ public enum ExportFormat: String, Sendable {
         while let lt = s.firstIndex(of: "<") {
             s = s[s.index(after: lt)...]
             if s.hasPrefix("?") || s.hasPrefix("!") {
-                if s.hasPrefix("!--"), let end = s.range(of: "-->") { s = s[end.upperBound...]; continue }
-                if let gt = s.firstIndex(of: ">") { s = s[s.index(after: gt)...]; continue }
+                if s.hasPrefix("!--"), let end = s.range(of: "-->") {
+                    s = s[end.upperBound...]
+                    continue
+                }
+                if let gt = s.firstIndex(of: ">") {
+                    s = s[s.index(after: gt)...]
+                    continue
+                }
                 return nil
             }
             let name = s.prefix { !($0 == " " || $0 == ">" || $0 == "/" || $0 == "\n" || $0 == "\r" || $0 == "\t") }
@@ -118,10 +127,13 @@ final class RejectsWriter {
 
     func write(line: Int, reason: String, raw: String) throws {
         if handle == nil {
-            try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent,
-                                                    withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(
+                atPath: (path as NSString).deletingLastPathComponent,
+                withIntermediateDirectories: true
+            )
             guard FileManager.default.createFile(atPath: partPath, contents: Data("line;reason;raw\n".utf8)),
-                  let h = FileHandle(forWritingAtPath: partPath) else {
+                let h = FileHandle(forWritingAtPath: partPath)
+            else {
                 throw LotseError.io("\(path): cannot write the rejects file")
             }
             h.seekToEndOfFile()
@@ -141,13 +153,20 @@ final class RejectsWriter {
     }
 
     func flush() {
-        if let h = handle, !buffer.isEmpty { h.write(Data(buffer)); buffer.removeAll(keepingCapacity: true) }
+        if let h = handle, !buffer.isEmpty {
+            h.write(Data(buffer))
+            buffer.removeAll(keepingCapacity: true)
+        }
     }
 
     /// Whether the file was created (it stays true after `close`).
     private(set) var used = false
 
-    func close() { flush(); try? handle?.close(); handle = nil }
+    func close() {
+        flush()
+        try? handle?.close()
+        handle = nil
+    }
 
     /// After a failed import (the transaction rolled back): the rejects file goes too.
     func discard() {
@@ -208,8 +227,14 @@ public struct Importer: Sendable {
 
         var summary = ImportSummary(file: name, format: format.rawValue, imported: 0, duplicates: 0, rejected: 0)
         try rejects.importing(store, file: name) { transaction in
-            let writer = try transaction.caseWriter(fileName: name, format: format.rawValue, catalogue: catalogue,
-                                                    prefix: config.caseNumberPrefix, paymentDays: config.paymentDays, now: now)
+            let writer = try transaction.caseWriter(
+                fileName: name,
+                format: format.rawValue,
+                catalogue: catalogue,
+                prefix: config.caseNumberPrefix,
+                paymentDays: config.paymentDays,
+                now: now
+            )
             func handle(_ raw: RawTicket, line: Int, rejected: String?, rawText: @autoclosure () -> String) throws {
                 if let reason = rejected {
                     summary.rejected += 1
@@ -253,8 +278,12 @@ public struct Importer: Sendable {
             }
             rejects.flush()
             summary.rejectsFile = rejects.used ? rejects.path : nil
-            try writer.finish(imported: summary.imported, duplicates: summary.duplicates,
-                              rejected: summary.rejected, rejectsFile: summary.rejectsFile)
+            try writer.finish(
+                imported: summary.imported,
+                duplicates: summary.duplicates,
+                rejected: summary.rejected,
+                rejectsFile: summary.rejectsFile
+            )
         }
         return summary
     }

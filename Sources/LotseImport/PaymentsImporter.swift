@@ -60,11 +60,13 @@ public struct PaymentsImporter: Sendable {
                     }
                     let missing = Self.required.filter { index[$0] == nil }
                     if !missing.isEmpty {
-                        throw LotseError.input("\(path):1: header lacks the required column\(missing.count > 1 ? "s" : "") \(missing.joined(separator: ", ")) (expected case_number;amount_eur;paid_on[;channel][;receipt_no])")
+                        throw LotseError.input(
+                            "\(path):1: header lacks the required column\(missing.count > 1 ? "s" : "") \(missing.joined(separator: ", ")) (expected case_number;amount_eur;paid_on[;channel][;receipt_no])"
+                        )
                     }
                     return
                 }
-                if problem == nil && f.count == 1 && f[0].trimmingSpaces().isEmpty { return } // blank line
+                if problem == nil && f.count == 1 && f[0].trimmingSpaces().isEmpty { return }  // blank line
                 func col(_ n: String) -> String? {
                     guard let i = index[n], i < f.count else { return nil }
                     let v = f[i].trimmingSpaces()
@@ -101,9 +103,14 @@ public struct PaymentsImporter: Sendable {
                 }
                 let receipt = col("receipt_no")
                 let key = "import:\(channel.rawValue):" + (receipt ?? "\(caseID)|\(amount)|\(paidAt)")
-                let p = IncomingPayment(channel: channel, amountCents: amount, paidAt: paidAt,
-                                        source: (path as NSString).lastPathComponent, dedupKey: key,
-                                        externalID: receipt)
+                let p = IncomingPayment(
+                    channel: channel,
+                    amountCents: amount,
+                    paidAt: paidAt,
+                    source: (path as NSString).lastPathComponent,
+                    dedupKey: key,
+                    externalID: receipt
+                )
                 switch try transaction.recordPayment(p, caseID: caseID, now: now) {
                 case .duplicate: summary.duplicates += 1
                 case .recorded(_, let d):

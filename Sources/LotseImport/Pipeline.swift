@@ -13,20 +13,28 @@ enum ParsedRow: @unchecked Sendable {
 enum CSVPipeline {
     /// Parses and validates `path` on a background thread; `consume` runs on the calling thread
     /// with batches in file order.
-    static func run(path: String, name: String, validator: RecordValidator,
-                    consume: ([ParsedRow]) throws -> Void) throws {
+    static func run(
+        path: String,
+        name: String,
+        validator: RecordValidator,
+        consume: ([ParsedRow]) throws -> Void
+    ) throws {
         let queue = BoundedQueue<[ParsedRow]>(capacity: 8)
         let done = DispatchSemaphore(value: 0)
         let thread = Thread {
-            defer { queue.close(); done.signal() }
+            defer {
+                queue.close()
+                done.signal()
+            }
             var batch: [ParsedRow] = []
             batch.reserveCapacity(2048)
             do {
                 let reader = try ByteReader(path: path)
                 var header: CSVFormat.Header?
                 try reader.forEachRecord { record in
-                    let bytes = record.bytes, line = record.line
-                    if record.problem == nil && bytes.allSatisfy({ $0 == 32 || $0 == 9 }) { return } // blank line
+                    let bytes = record.bytes
+                    let line = record.line
+                    if record.problem == nil && bytes.allSatisfy({ $0 == 32 || $0 == 9 }) { return }  // blank line
                     let row = CSVFormat.fields(bytes)
                     guard let h = header else {
                         if let problem = record.problem.map(CSVFormat.describe) ?? row.problem {
@@ -58,7 +66,10 @@ enum CSVPipeline {
         }
         thread.stackSize = 1 << 22
         thread.start()
-        defer { queue.close(); done.wait() }
+        defer {
+            queue.close()
+            done.wait()
+        }
         while let batch = queue.take() {
             try consume(batch)
         }

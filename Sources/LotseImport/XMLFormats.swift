@@ -1,8 +1,9 @@
 import Foundation
+import LotseCore
+
 #if canImport(FoundationXML)
 import FoundationXML
 #endif
-import LotseCore
 
 /// One record of an XML export, with where it started in the file.
 struct XMLRecord {
@@ -65,23 +66,34 @@ final class XMLRecordParser: NSObject, XMLParserDelegate {
         let (parser, ok) = try XMLStream.parse(path: path, delegate: self)
         if let e = callbackError { throw e }
         if !ok {
-            throw LotseError.input("\(path):\(max(parser.lineNumber, 1)): XML is not well-formed, the file was not imported (\(XMLStream.reason(parser)))")
+            throw LotseError.input(
+                "\(path):\(max(parser.lineNumber, 1)): XML is not well-formed, the file was not imported (\(XMLStream.reason(parser)))"
+            )
         }
         if !sawRoot { throw LotseError.input("\(path):1: no XML content") }
         // libxml2's push parser can end without an error on a file cut short: an open element means truncation.
         if let open = stack.last {
-            throw LotseError.input("\(path):\(max(parser.lineNumber, 1)): XML is not well-formed, the file ends inside <\(open)> (truncated?); the file was not imported")
+            throw LotseError.input(
+                "\(path):\(max(parser.lineNumber, 1)): XML is not well-formed, the file ends inside <\(open)> (truncated?); the file was not imported"
+            )
         }
     }
 
-    func parser(_ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?,
-                attributes attrs: [String: String] = [:]) {
+    func parser(
+        _ parser: XMLParser,
+        didStartElement name: String,
+        namespaceURI: String?,
+        qualifiedName: String?,
+        attributes attrs: [String: String] = [:]
+    ) {
         if !sawRoot {
             sawRoot = true
             if !inExpectedNamespace(namespaceURI) {
                 let found = (namespaceURI?.isEmpty ?? true) ? "no namespace" : "the namespace '\(XMLStream.shown(namespaceURI!))'"
                 let wanted = expectedNamespace.map { "the namespace \($0)" } ?? "no namespace"
-                callbackError = LotseError.input("\(path):\(max(parser.lineNumber, 1)): the root element <\(name)> is in \(found), not in \(wanted); the file was not imported")
+                callbackError = LotseError.input(
+                    "\(path):\(max(parser.lineNumber, 1)): the root element <\(name)> is in \(found), not in \(wanted); the file was not imported"
+                )
                 parser.abortParsing()
                 return
             }
@@ -95,8 +107,16 @@ final class XMLRecordParser: NSObject, XMLParserDelegate {
             if inRecord {
                 // a record inside a record: neither can be read as one ticket
                 nestedRecords += 1
-                emit(parser, XMLRecord(raw: RawTicket(), number: count, line: parser.lineNumber, summary: "<\(name)> inside a <\(name)>",
-                                       rejected: "a <\(name)> nested inside the <\(name)> of line \(recordLine)"))
+                emit(
+                    parser,
+                    XMLRecord(
+                        raw: RawTicket(),
+                        number: count,
+                        line: parser.lineNumber,
+                        summary: "<\(name)> inside a <\(name)>",
+                        rejected: "a <\(name)> nested inside the <\(name)> of line \(recordLine)"
+                    )
+                )
                 return
             }
             inRecord = true
@@ -112,7 +132,9 @@ final class XMLRecordParser: NSObject, XMLParserDelegate {
                 officer = attrs["Sachbearbeitername"]
                 origin = attrs["Herkunft"]
             case "Fall" where stack.count == recordDepth:
-                fields = [:]; places = []; tbnr = nil
+                fields = [:]
+                places = []
+                tbnr = nil
                 gps = attrs["GPS"]
             default: break
             }
@@ -131,10 +153,13 @@ final class XMLRecordParser: NSObject, XMLParserDelegate {
     }
 
     func parser(_ parser: XMLParser, didEndElement name: String, namespaceURI: String?, qualifiedName: String?) {
-        defer { if !stack.isEmpty { stack.removeLast() }; text = "" }
+        defer {
+            if !stack.isEmpty { stack.removeLast() }
+            text = ""
+        }
         guard inRecord, callbackError == nil, inExpectedNamespace(namespaceURI) else { return }
         if name == recordElement {
-            guard stack.count == recordDepth else { return } // the end of a nested record, rejected at its start
+            guard stack.count == recordDepth else { return }  // the end of a nested record, rejected at its start
             if nestedRecords > 0 {
                 inRecord = false
                 var r = kind == .winowig ? winowigRecord() : xowiRecord()
@@ -220,12 +245,16 @@ final class XMLRecordParser: NSObject, XMLParserDelegate {
         }
         if let g = gps {
             let p = g.split(separator: ";")
-            if p.count == 2 { r.lat = String(p[0]); r.lon = String(p[1]) }
+            if p.count == 2 {
+                r.lat = String(p[0])
+                r.lon = String(p[1])
+            }
         }
         let key = [r.plate ?? "", fields["Tattag/Von"] ?? "", fields["Tatzeit/Von"] ?? "", tbnr ?? "", places.first ?? ""]
             .map { $0.trimmingSpaces() }.joined(separator: "\u{1F}")
         r.sourceID = "WN/" + (officer ?? "") + "/" + SourceHash.hex(key)
-        let summary = "Kennzeichen=\(r.plate ?? ""), Tattag=\(fields["Tattag/Von"] ?? ""), Tatzeit=\(fields["Tatzeit/Von"] ?? ""), Tatbestandsnummer=\(tbnr ?? ""), Tatort=\(places.joined(separator: " / "))"
+        let summary =
+            "Kennzeichen=\(r.plate ?? ""), Tattag=\(fields["Tattag/Von"] ?? ""), Tatzeit=\(fields["Tatzeit/Von"] ?? ""), Tatbestandsnummer=\(tbnr ?? ""), Tatort=\(places.joined(separator: " / "))"
         return XMLRecord(raw: r, number: recordNumber, line: recordLine, summary: summary)
     }
 
@@ -248,7 +277,7 @@ final class XMLRecordParser: NSObject, XMLParserDelegate {
             if parts.count >= 2, let zc = Self.splitZipCity(parts[parts.count - 1]) {
                 r.zip = zc.0
                 if r.city?.trimmingSpaces().isEmpty ?? true { r.city = zc.1 }
-                if parts.count >= 3 { r.placeNote = parts[1 ..< parts.count - 1].joined(separator: ", ") }
+                if parts.count >= 3 { r.placeNote = parts[1..<parts.count - 1].joined(separator: ", ") }
             } else if parts.count >= 2 {
                 r.placeNote = parts[1...].joined(separator: ", ")
             }
@@ -261,8 +290,8 @@ final class XMLRecordParser: NSObject, XMLParserDelegate {
 /// A stable 64-bit FNV-1a hash for source ids of exports that carry no ticket number.
 enum SourceHash {
     static func hex(_ s: String) -> String {
-        var h: UInt64 = 0xcbf29ce484222325
-        for b in s.utf8 { h = (h ^ UInt64(b)) &* 0x100000001b3 }
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in s.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
         let hex = String(h, radix: 16)
         return String(repeating: "0", count: 16 - hex.count) + hex
     }

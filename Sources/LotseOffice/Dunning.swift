@@ -13,7 +13,10 @@ public struct DunningSummary: Sendable, Codable, Equatable {
 
     public var line: String { "dunning as of \(asOf): overdue \(overdue), reminded \(reminded), list \(file)" }
 
-    enum CodingKeys: String, CodingKey { case asOf = "as_of", overdue, reminded, file }
+    enum CodingKeys: String, CodingKey {
+        case asOf = "as_of"
+        case overdue, reminded, file
+    }
 }
 
 /// The daily dunning run (spec: deadline and dunning). A case unpaid after its deadline becomes `overdue`;
@@ -40,7 +43,11 @@ public enum Dunning {
             let semicolon = UInt8(ascii: ";")
             var reminded = 0
             let overdue = try store.dunningRun(
-                remindBefore: asOf.adding(days: -graceDays), overdueBefore: asOf, runDay: asOf, at: at, file: out,
+                remindBefore: asOf.adding(days: -graceDays),
+                overdueBefore: asOf,
+                runDay: asOf,
+                at: at,
+                file: out,
                 eachReminder: { due in
                     // Byte-level CSV: this runs once per case due, up to every case of the year.
                     appendField(&buffer, due.caseNumber)
@@ -74,7 +81,8 @@ public enum Dunning {
                     // The list is in place before the cases are marked: a failed rename rolls everything back.
                     if FileManager.default.fileExists(atPath: out) { try FileManager.default.removeItem(atPath: out) }
                     try FileManager.default.moveItem(atPath: tmp, toPath: out)
-                })
+                }
+            )
             summary.overdue = overdue
             summary.reminded = reminded
         } catch {

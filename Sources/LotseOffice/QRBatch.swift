@@ -72,8 +72,12 @@ public struct QRBatch: Sendable {
 
         let now = Int64(Date().timeIntervalSince1970)
         try store.markQRWritten(caseIDs: items.map(\.id), at: now)
-        return Result(written: items.count, manifest: manifestPath, maxVersion: failures.maxVersion,
-                      caseNumbers: items.map(\.caseNumber))
+        return Result(
+            written: items.count,
+            manifest: manifestPath,
+            maxVersion: failures.maxVersion,
+            caseNumbers: items.map(\.caseNumber)
+        )
     }
 
     static func writeFile(_ path: String, _ bytes: [UInt8]) -> Bool {

@@ -30,8 +30,15 @@ public final class PayPalAPI: Sendable {
     let backoff: Double
     private let token = NIOLockedValueBox<(value: String, expires: Double)?>(nil)
 
-    public init(base: String, clientID: String, secret: String, http: CurlClient, logger: Logger = Logger(label: "lotse.paypal"),
-                retries: Int = 4, backoff: Double = 0.2) {
+    public init(
+        base: String,
+        clientID: String,
+        secret: String,
+        http: CurlClient,
+        logger: Logger = Logger(label: "lotse.paypal"),
+        retries: Int = 4,
+        backoff: Double = 0.2
+    ) {
         var b = base
         while b.hasSuffix("/") { b.removeLast() }
         self.base = b
@@ -48,11 +55,18 @@ public final class PayPalAPI: Sendable {
         if !renew, let t = token.withLockedValue({ $0 }), t.expires > now { return t.value }
         let basic = Data((clientID + ":" + secret).utf8).base64EncodedString()
         let reply = try await withRetries("token") {
-            try await self.http.send(OutboundRequest(method: "POST", url: self.base + "/v1/oauth2/token",
-                                                 headers: [("Authorization", "Basic " + basic),
-                                                           ("Content-Type", "application/x-www-form-urlencoded"),
-                                                           ("Accept", "application/json")],
-                                                 body: Array("grant_type=client_credentials".utf8)))
+            try await self.http.send(
+                OutboundRequest(
+                    method: "POST",
+                    url: self.base + "/v1/oauth2/token",
+                    headers: [
+                        ("Authorization", "Basic " + basic),
+                        ("Content-Type", "application/x-www-form-urlencoded"),
+                        ("Accept", "application/json"),
+                    ],
+                    body: Array("grant_type=client_credentials".utf8)
+                )
+            )
         }
         guard reply.status == 200, let obj = Self.object(reply.body), let value = obj["access_token"] as? String else {
             throw Self.error(reply)
@@ -65,7 +79,8 @@ public final class PayPalAPI: Sendable {
 
     /// Calls the API with the bearer token: a 401 fetches a new token once; transient failures are retried
     /// with the same request id.
-    public func call(_ method: String, _ path: String, json: Any? = nil, raw: [UInt8]? = nil, requestID: String? = nil) async throws -> OutboundReply {
+    public func call(_ method: String, _ path: String, json: Any? = nil, raw: [UInt8]? = nil, requestID: String? = nil) async throws -> OutboundReply
+    {
         var renewed = false
         while true {
             let t = try await accessToken(renew: false)
@@ -89,7 +104,9 @@ public final class PayPalAPI: Sendable {
                 token.withLockedValue { $0 = nil }
                 continue
             }
-            if let d = reply.debugID { logger.debug("paypal \(method) \(Self.pathShape(path)) -> \(reply.status)", metadata: ["paypal-debug-id": "\(d)"]) }
+            if let d = reply.debugID {
+                logger.debug("paypal \(method) \(Self.pathShape(path)) -> \(reply.status)", metadata: ["paypal-debug-id": "\(d)"])
+            }
             return reply
         }
     }
@@ -101,7 +118,10 @@ public final class PayPalAPI: Sendable {
             do {
                 let r = try await body()
                 if (r.status >= 500 || r.status == 429) && attempt < retries {
-                    logger.warning("paypal \(Self.pathShape(what)): HTTP \(r.status), retrying", metadata: r.debugID.map { ["paypal-debug-id": "\($0)"] } ?? [:])
+                    logger.warning(
+                        "paypal \(Self.pathShape(what)): HTTP \(r.status), retrying",
+                        metadata: r.debugID.map { ["paypal-debug-id": "\($0)"] } ?? [:]
+                    )
                 } else {
                     return r
                 }
@@ -125,10 +145,13 @@ public final class PayPalAPI: Sendable {
     static func error(_ r: OutboundReply) -> PayPalError {
         let o = object(r.body) ?? [:]
         let details = o["details"] as? [[String: Any]]
-        return PayPalError(status: r.status, name: (o["name"] as? String) ?? (o["error"] as? String) ?? "HTTP_\(r.status)",
-                           issue: details?.first?["issue"] as? String,
-                           message: (o["message"] as? String) ?? (o["error_description"] as? String) ?? "unexpected reply",
-                           debugID: (o["debug_id"] as? String) ?? r.debugID)
+        return PayPalError(
+            status: r.status,
+            name: (o["name"] as? String) ?? (o["error"] as? String) ?? "HTTP_\(r.status)",
+            issue: details?.first?["issue"] as? String,
+            message: (o["message"] as? String) ?? (o["error_description"] as? String) ?? "unexpected reply",
+            debugID: (o["debug_id"] as? String) ?? r.debugID
+        )
     }
 
     // MARK: Orders v2
@@ -163,31 +186,49 @@ public final class PayPalAPI: Sendable {
             capture?.orderID = id
             return capture
         }
-        return Order(id: id, status: status, payerActionURL: action?["href"] as? String, invoiceID: pu?["invoice_id"] as? String,
-                     captures: captures)
+        return Order(
+            id: id,
+            status: status,
+            payerActionURL: action?["href"] as? String,
+            invoiceID: pu?["invoice_id"] as? String,
+            captures: captures
+        )
     }
 
     static func capture(_ c: [String: Any]) -> Capture? {
         guard let id = c["id"] as? String, let status = c["status"] as? String,
-              let amount = c["amount"] as? [String: Any], let value = amount["value"] as? String,
-              let currency = amount["currency_code"] as? String else { return nil }
+            let amount = c["amount"] as? [String: Any], let value = amount["value"] as? String,
+            let currency = amount["currency_code"] as? String
+        else { return nil }
         let orderID = ((c["supplementary_data"] as? [String: Any])?["related_ids"] as? [String: Any])?["order_id"] as? String
         return Capture(id: id, status: status, value: value, currency: currency, orderID: orderID)
     }
 
-    public func createOrder(caseNumber: String, amountCents: Int, locale: String, returnURL: String, cancelURL: String,
-                            requestID: String) async throws -> Order {
+    public func createOrder(
+        caseNumber: String,
+        amountCents: Int,
+        locale: String,
+        returnURL: String,
+        cancelURL: String,
+        requestID: String
+    ) async throws -> Order {
         let body: [String: Any] = [
             "intent": "CAPTURE",
-            "purchase_units": [[
-                "reference_id": caseNumber, "custom_id": caseNumber, "invoice_id": caseNumber,
-                "description": "Verwarnungsgeld \(caseNumber)",
-                "amount": ["currency_code": "EUR", "value": Money.plain(amountCents)],
-            ]],
-            "payment_source": ["paypal": ["experience_context": [
-                "return_url": returnURL, "cancel_url": cancelURL, "locale": locale,
-                "shipping_preference": "NO_SHIPPING", "user_action": "PAY_NOW",
-            ]]],
+            "purchase_units": [
+                [
+                    "reference_id": caseNumber, "custom_id": caseNumber, "invoice_id": caseNumber,
+                    "description": "Verwarnungsgeld \(caseNumber)",
+                    "amount": ["currency_code": "EUR", "value": Money.plain(amountCents)],
+                ]
+            ],
+            "payment_source": [
+                "paypal": [
+                    "experience_context": [
+                        "return_url": returnURL, "cancel_url": cancelURL, "locale": locale,
+                        "shipping_preference": "NO_SHIPPING", "user_action": "PAY_NOW",
+                    ]
+                ]
+            ],
         ]
         let r = try await call("POST", "/v2/checkout/orders", json: body, requestID: requestID)
         guard r.status == 200 || r.status == 201, let o = Self.object(r.body).flatMap(Self.order) else { throw Self.error(r) }

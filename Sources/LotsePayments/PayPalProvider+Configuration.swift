@@ -9,7 +9,9 @@ extension PayPalProvider {
     /// The composition roots (`lotse serve`, the demo pilot) and the tests build it here; the web only receives it.
     /// Throws `LotseError.usage` when `LOTSE_PAYPAL_API_BASE` is neither https nor http on loopback.
     public static func configured(
-        by config: LotseConfig, store: Store, logger: Logger = Logger(label: "lotse.paypal"),
+        by config: LotseConfig,
+        store: Store,
+        logger: Logger = Logger(label: "lotse.paypal"),
         clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }
     ) throws -> PayPalProvider? {
         guard let clientID = config.paypalClientID, let secret = config.paypalClientSecret else { return nil }
@@ -20,7 +22,13 @@ extension PayPalProvider {
         }
         let http = CurlClient(connectTimeout: min(5, config.paypalTimeout), timeout: config.paypalTimeout, caFile: config.caFile)
         let api = PayPalAPI(base: config.paypalAPIBase, clientID: clientID, secret: secret, http: http, logger: logger)
-        return PayPalProvider(api: api, store: store, publicBaseURL: config.publicBaseURL, webhookID: config.paypalWebhookID,
-                              logger: logger, clock: clock)
+        return PayPalProvider(
+            api: api,
+            store: store,
+            publicBaseURL: config.publicBaseURL,
+            webhookID: config.paypalWebhookID,
+            logger: logger,
+            clock: clock
+        )
     }
 }

@@ -35,8 +35,15 @@ public final class PayPalProvider: PaymentProvider, Sendable {
     /// The time recorded on orders, payments and events (the wall clock; the demo pilot runs its own).
     let clock: @Sendable () -> Int64
 
-    public init(api: PayPalAPI, store: Store, publicBaseURL: String, webhookID: String?, logger: Logger = Logger(label: "lotse.paypal"),
-                returnPatience: Int = 30, clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }) {
+    public init(
+        api: PayPalAPI,
+        store: Store,
+        publicBaseURL: String,
+        webhookID: String?,
+        logger: Logger = Logger(label: "lotse.paypal"),
+        returnPatience: Int = 30,
+        clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }
+    ) {
         self.clock = clock
         self.api = api
         self.store = store
@@ -55,14 +62,26 @@ public final class PayPalProvider: PaymentProvider, Sendable {
         if let open { return Handoff(redirectURL: open.approveURL, orderID: open.orderID, reused: true) }
         let (attempt, requestID) = try await store.nextOrderAttempt(caseID: c.id, expiredBefore: now - lifetime, now: now)
         let order = try await api.createOrder(
-            caseNumber: c.number, amountCents: c.amountCents, locale: language == "en" ? "en-US" : "de-DE",
-            returnURL: publicBaseURL + "/pay/paypal/return", cancelURL: publicBaseURL + "/pay/paypal/cancel",
-            requestID: requestID)
+            caseNumber: c.number,
+            amountCents: c.amountCents,
+            locale: language == "en" ? "en-US" : "de-DE",
+            returnURL: publicBaseURL + "/pay/paypal/return",
+            cancelURL: publicBaseURL + "/pay/paypal/cancel",
+            requestID: requestID
+        )
         guard let link = order.payerActionURL else {
             throw PayPalError(status: 201, name: "NO_APPROVAL_LINK", issue: nil, message: "order has no payer-action link", debugID: nil)
         }
-        let insertion = try await store.insertOrder(orderID: order.id, provider: self.id, caseID: c.id, attempt: attempt, approveURL: link,
-                                              amountCents: c.amountCents, language: language, now: now)
+        let insertion = try await store.insertOrder(
+            orderID: order.id,
+            provider: self.id,
+            caseID: c.id,
+            attempt: attempt,
+            approveURL: link,
+            amountCents: c.amountCents,
+            language: language,
+            now: now
+        )
         switch insertion {
         case .inserted: return Handoff(redirectURL: link, orderID: order.id, reused: false)
         case .known: return Handoff(redirectURL: link, orderID: order.id, reused: true)
@@ -154,11 +173,26 @@ public final class PayPalProvider: PaymentProvider, Sendable {
                 return .failed(caseID: caseID, reason: "capture of \(c.value) \(c.currency)")
             }
             let now = now()
-            let payment = IncomingPayment(channel: .paypal, amountCents: cents, currency: c.currency, paidAt: now, source: "paypal",
-                                          dedupKey: "paypal:capture:" + c.id, externalID: c.id, reference: orderID,
-                                          note: cents == expected ? nil : "captured \(c.value) \(c.currency), expected \(Money.plain(expected))")
+            let payment = IncomingPayment(
+                channel: .paypal,
+                amountCents: cents,
+                currency: c.currency,
+                paidAt: now,
+                source: "paypal",
+                dedupKey: "paypal:capture:" + c.id,
+                externalID: c.id,
+                reference: orderID,
+                note: cents == expected ? nil : "captured \(c.value) \(c.currency), expected \(Money.plain(expected))"
+            )
             // the order completed, the payment recorded and, for money that goes back, the refund noted: one transaction
-            let outcome = try await store.recordCapture(orderID: orderID, captureID: c.id, payment: payment, caseID: caseID, provider: self.id, now: now)
+            let outcome = try await store.recordCapture(
+                orderID: orderID,
+                captureID: c.id,
+                payment: payment,
+                caseID: caseID,
+                provider: self.id,
+                now: now
+            )
             switch outcome {
             case .duplicate: return .paid(caseID: caseID, captureID: c.id, refund: false)
             case .recorded(_, let d):
@@ -238,7 +272,8 @@ public final class PayPalProvider: PaymentProvider, Sendable {
 
     public func handleNotification(headers: [String: String], body: [UInt8]) async throws -> NotificationOutcome {
         guard let webhookID, let event = PayPalAPI.object(body), let eventID = event["id"] as? String,
-              let type = event["event_type"] as? String else { return .rejected }
+            let type = event["event_type"] as? String
+        else { return .rejected }
         guard try await api.verifyWebhook(headers: headers, rawEvent: body, webhookID: webhookID) else {
             logger.warning("paypal webhook failed verification")
             return .rejected
@@ -252,12 +287,16 @@ public final class PayPalProvider: PaymentProvider, Sendable {
             // The motorist's return may never come: capture now if PayPal says the order is approved.
             if let id = resource["id"] as? String, try await orderRow(id) != nil {
                 _ = try await refresh(orderID: id, patience: 0)
-            } else { outcome = .ignored(type) }
+            } else {
+                outcome = .ignored(type)
+            }
         case "PAYMENT.CAPTURE.COMPLETED", "PAYMENT.CAPTURE.DENIED", "PAYMENT.CAPTURE.REFUNDED", "PAYMENT.CAPTURE.REVERSED":
             let related = (resource["supplementary_data"] as? [String: Any])?["related_ids"] as? [String: Any]
             if let orderID = related?["order_id"] as? String, let captureID = resource["id"] as? String, let o = try await orderRow(orderID) {
                 outcome = try await captureEvent(type, captureID: captureID, order: o)
-            } else { outcome = .ignored(type) }
+            } else {
+                outcome = .ignored(type)
+            }
         default:
             outcome = .ignored(type)
         }

@@ -8,7 +8,11 @@ public struct PayableCase: Sendable {
     public var id: Int64
     public var number: String
     public var amountCents: Int
-    public init(id: Int64, number: String, amountCents: Int) { self.id = id; self.number = number; self.amountCents = amountCents }
+    public init(id: Int64, number: String, amountCents: Int) {
+        self.id = id
+        self.number = number
+        self.amountCents = amountCents
+    }
 }
 
 /// Where to send the motorist.
@@ -40,10 +44,10 @@ public enum Completion: Sendable, Equatable {
 }
 
 public enum NotificationOutcome: Sendable, Equatable {
-    case rejected          // failed verification: 400, nothing changed
-    case duplicate         // seen before
-    case handled(String)   // event type
-    case ignored(String)   // not ours or not relevant
+    case rejected  // failed verification: 400, nothing changed
+    case duplicate  // seen before
+    case handled(String)  // event type
+    case ignored(String)  // not ours or not relevant
 }
 
 /// A payment provider behind the pages: a second one (XBezahldienste: pmPayment, ePay21, GiroCheckout) implements

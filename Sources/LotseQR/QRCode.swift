@@ -55,24 +55,30 @@ public struct QRCode: Sendable {
         out += Array("\" height=\"".utf8)
         appendInt(&out, size * moduleSize)
         out += Array("\" viewBox=\"0 0 ".utf8)
-        appendInt(&out, size); out.append(32); appendInt(&out, size)
+        appendInt(&out, size)
+        out.append(32)
+        appendInt(&out, size)
         out += Array("\" shape-rendering=\"crispEdges\"><rect width=\"100%\" height=\"100%\" fill=\"#fff\"/><path fill=\"#000\" d=\"".utf8)
         modules.withUnsafeBufferPointer { m in
             for y in 0..<width {
                 var x = 0
                 let row = y * width
                 while x < width {
-                    if !m[row + x] { x += 1; continue }
+                    if !m[row + x] {
+                        x += 1
+                        continue
+                    }
                     let start = x
                     while x < width && m[row + x] { x += 1 }
-                    out.append(77) // M
-                    appendInt(&out, start + Self.quietZone); out.append(32)
+                    out.append(77)  // M
+                    appendInt(&out, start + Self.quietZone)
+                    out.append(32)
                     appendInt(&out, y + Self.quietZone)
-                    out.append(104) // h
+                    out.append(104)  // h
                     appendInt(&out, x - start)
-                    out += [118, 49, 104, 45] // v1h-
+                    out += [118, 49, 104, 45]  // v1h-
                     appendInt(&out, x - start)
-                    out.append(122) // z
+                    out.append(122)  // z
                 }
             }
         }
@@ -81,9 +87,16 @@ public struct QRCode: Sendable {
     }
 
     @inline(__always) func appendInt(_ out: inout [UInt8], _ n: Int) {
-        if n >= 100 { out.append(UInt8(48 + n / 100)); out.append(UInt8(48 + (n / 10) % 10)); out.append(UInt8(48 + n % 10)) }
-        else if n >= 10 { out.append(UInt8(48 + n / 10)); out.append(UInt8(48 + n % 10)) }
-        else { out.append(UInt8(48 + n)) }
+        if n >= 100 {
+            out.append(UInt8(48 + n / 100))
+            out.append(UInt8(48 + (n / 10) % 10))
+            out.append(UInt8(48 + n % 10))
+        } else if n >= 10 {
+            out.append(UInt8(48 + n / 10))
+            out.append(UInt8(48 + n % 10))
+        } else {
+            out.append(UInt8(48 + n))
+        }
     }
 
     /// PNG: 1-bit grayscale, `moduleSize` pixels per module, quiet zone of 4.
@@ -102,7 +115,7 @@ public struct QRCode: Sendable {
                     for x in x0..<(x0 + moduleSize) { row[x >> 3] &= ~(0x80 >> UInt8(x & 7)) }
                 }
             }
-            raw.append(0) // filter: none
+            raw.append(0)  // filter: none
             raw += row
         }
         return PNG.encode(width: px, height: px, bitDepth: 1, scanlines: raw)
@@ -113,14 +126,14 @@ public struct QRCode: Sendable {
 enum PNG {
     static let crcTable: [UInt32] = (0..<256).map { n -> UInt32 in
         var c = UInt32(n)
-        for _ in 0..<8 { c = (c & 1) != 0 ? 0xEDB88320 ^ (c >> 1) : c >> 1 }
+        for _ in 0..<8 { c = (c & 1) != 0 ? 0xEDB8_8320 ^ (c >> 1) : c >> 1 }
         return c
     }
 
     static func crc32(_ bytes: ArraySlice<UInt8>) -> UInt32 {
-        var c: UInt32 = 0xFFFFFFFF
+        var c: UInt32 = 0xFFFF_FFFF
         for b in bytes { c = crcTable[Int((c ^ UInt32(b)) & 0xFF)] ^ (c >> 8) }
-        return c ^ 0xFFFFFFFF
+        return c ^ 0xFFFF_FFFF
     }
 
     static func be32(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8((v >> 16) & 0xFF), UInt8((v >> 8) & 0xFF), UInt8(v & 0xFF)] }
@@ -146,8 +159,12 @@ enum PNG {
             z += scanlines[i..<(i + n)]
             i += n
         } while i < scanlines.count
-        var a: UInt32 = 1, b: UInt32 = 0
-        for byte in scanlines { a = (a + UInt32(byte)) % 65521; b = (b + a) % 65521 }
+        var a: UInt32 = 1
+        var b: UInt32 = 0
+        for byte in scanlines {
+            a = (a + UInt32(byte)) % 65521
+            b = (b + a) % 65521
+        }
         z += be32((b << 16) | a)
         chunk("IDAT", z, into: &out)
         chunk("IEND", [], into: &out)

@@ -13,25 +13,38 @@ public enum Charts {
 
     /// Issued and paid by channel, per month.
     public static func issuedAndPaid(_ s: PilotStats, labels: (issued: String, online: String, transfer: String, other: String)) -> String {
-        let w = 640.0, h = 260.0, left = 48.0, bottom = 40.0, top = 16.0
+        let w = 640.0
+        let h = 260.0
+        let left = 48.0
+        let bottom = 40.0
+        let top = 16.0
         let maxV = Double(max(s.months.map { $0.counters.issued }.max() ?? 0, 1))
         let n = Double(max(s.months.count, 1))
         let slot = (w - left - 8) / n
-        var out = "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(Int(w)) \(Int(h + 30))\" role=\"img\" aria-label=\"\(esc(labels.issued))\">"
+        var out =
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(Int(w)) \(Int(h + 30))\" role=\"img\" aria-label=\"\(esc(labels.issued))\">"
         out += axis(left: left, top: top, width: w - left, height: h - bottom - top, maxValue: maxV, percent: false)
         for (i, m) in s.months.enumerated() {
             let x = left + Double(i) * slot + slot * 0.1
             let bw = slot * 0.38
             func y(_ v: Int) -> Double { (h - bottom) - Double(v) / maxV * (h - bottom - top) }
-            out += "<rect x=\"\(f(x))\" y=\"\(f(y(m.counters.issued)))\" width=\"\(f(bw))\" height=\"\(f((h - bottom) - y(m.counters.issued)))\" fill=\"\(colors.issued)\"><title>\(m.month): \(m.counters.issued)</title></rect>"
+            out +=
+                "<rect x=\"\(f(x))\" y=\"\(f(y(m.counters.issued)))\" width=\"\(f(bw))\" height=\"\(f((h - bottom) - y(m.counters.issued)))\" fill=\"\(colors.issued)\"><title>\(m.month): \(m.counters.issued)</title></rect>"
             var base = 0
-            for (v, c) in [(m.counters.paidOnline, colors.online), (m.counters.paidBankTransfer, colors.transfer), (m.counters.paidOther, colors.other)] {
-                out += "<rect x=\"\(f(x + bw + 2))\" y=\"\(f(y(base + v)))\" width=\"\(f(bw))\" height=\"\(f(y(base) - y(base + v)))\" fill=\"\(c)\"/>"
+            for (v, c) in [
+                (m.counters.paidOnline, colors.online), (m.counters.paidBankTransfer, colors.transfer), (m.counters.paidOther, colors.other),
+            ] {
+                out +=
+                    "<rect x=\"\(f(x + bw + 2))\" y=\"\(f(y(base + v)))\" width=\"\(f(bw))\" height=\"\(f(y(base) - y(base + v)))\" fill=\"\(c)\"/>"
                 base += v
             }
-            out += "<text x=\"\(f(x + bw))\" y=\"\(f(h - bottom + 14))\" font-size=\"10\" text-anchor=\"middle\">\(esc(String(m.month.dropFirst(2))))</text>"
+            out +=
+                "<text x=\"\(f(x + bw))\" y=\"\(f(h - bottom + 14))\" font-size=\"10\" text-anchor=\"middle\">\(esc(String(m.month.dropFirst(2))))</text>"
         }
-        out += legend([(labels.issued, colors.issued), (labels.online, colors.online), (labels.transfer, colors.transfer), (labels.other, colors.other)], y: h + 10)
+        out += legend(
+            [(labels.issued, colors.issued), (labels.online, colors.online), (labels.transfer, colors.transfer), (labels.other, colors.other)],
+            y: h + 10
+        )
         return out + "</svg>"
     }
 
@@ -54,21 +67,29 @@ public enum Charts {
 
     /// Reminder rate per month: pilot (QR tickets, 95 % band) against the same month of the year before.
     public static func reminders(_ s: PilotStats, labels: (pilot: String, baseline: String)) -> String {
-        let w = 640.0, h = 240.0, left = 48.0, bottom = 40.0, top = 16.0
+        let w = 640.0
+        let h = 240.0
+        let left = 48.0
+        let bottom = 40.0
+        let top = 16.0
         let rows = s.monthlyReminders
         let n = Double(max(rows.count, 1))
         let slot = (w - left - 8) / n
         let maxRate = max(0.1, (rows.compactMap { $0.pilot.rate }.max() ?? 0), (rows.compactMap { $0.baseline?.rate }.max() ?? 0)) * 1.15
         func y(_ r: Double) -> Double { (h - bottom) - min(r, maxRate) / maxRate * (h - bottom - top) }
-        var out = "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(Int(w)) \(Int(h + 30))\" role=\"img\" aria-label=\"\(esc(labels.pilot))\">"
+        var out =
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(Int(w)) \(Int(h + 30))\" role=\"img\" aria-label=\"\(esc(labels.pilot))\">"
         out += axis(left: left, top: top, width: w - left, height: h - bottom - top, maxValue: maxRate, percent: true)
-        var pilotPts: [String] = [], basePts: [String] = []
+        var pilotPts: [String] = []
+        var basePts: [String] = []
         for (i, r) in rows.enumerated() {
             let x = left + (Double(i) + 0.5) * slot
             if let p = r.pilot.rate, r.pilot.cases >= 5 {
                 let se = (p * (1 - p) / Double(r.pilot.cases)).squareRoot()
-                let lo = max(0, p - 1.96 * se), hi = min(1, p + 1.96 * se)
-                out += "<rect x=\"\(f(x - slot * 0.2))\" y=\"\(f(y(hi)))\" width=\"\(f(slot * 0.4))\" height=\"\(f(max(y(lo) - y(hi), 1)))\" fill=\"\(colors.pilot)\" opacity=\"0.18\"/>"
+                let lo = max(0, p - 1.96 * se)
+                let hi = min(1, p + 1.96 * se)
+                out +=
+                    "<rect x=\"\(f(x - slot * 0.2))\" y=\"\(f(y(hi)))\" width=\"\(f(slot * 0.4))\" height=\"\(f(max(y(lo) - y(hi), 1)))\" fill=\"\(colors.pilot)\" opacity=\"0.18\"/>"
                 pilotPts.append("\(f(x)),\(f(y(p)))")
                 out += "<circle cx=\"\(f(x))\" cy=\"\(f(y(p)))\" r=\"3\" fill=\"\(colors.pilot)\"/>"
             }
@@ -76,10 +97,16 @@ public enum Charts {
                 basePts.append("\(f(x)),\(f(y(b)))")
                 out += "<circle cx=\"\(f(x))\" cy=\"\(f(y(b)))\" r=\"3\" fill=\"\(colors.base)\"/>"
             }
-            out += "<text x=\"\(f(x))\" y=\"\(f(h - bottom + 14))\" font-size=\"10\" text-anchor=\"middle\">\(esc(String(r.month.dropFirst(2))))</text>"
+            out +=
+                "<text x=\"\(f(x))\" y=\"\(f(h - bottom + 14))\" font-size=\"10\" text-anchor=\"middle\">\(esc(String(r.month.dropFirst(2))))</text>"
         }
-        if pilotPts.count > 1 { out += "<polyline points=\"\(pilotPts.joined(separator: " "))\" fill=\"none\" stroke=\"\(colors.pilot)\" stroke-width=\"2\"/>" }
-        if basePts.count > 1 { out += "<polyline points=\"\(basePts.joined(separator: " "))\" fill=\"none\" stroke=\"\(colors.base)\" stroke-width=\"2\" stroke-dasharray=\"5 3\"/>" }
+        if pilotPts.count > 1 {
+            out += "<polyline points=\"\(pilotPts.joined(separator: " "))\" fill=\"none\" stroke=\"\(colors.pilot)\" stroke-width=\"2\"/>"
+        }
+        if basePts.count > 1 {
+            out +=
+                "<polyline points=\"\(basePts.joined(separator: " "))\" fill=\"none\" stroke=\"\(colors.base)\" stroke-width=\"2\" stroke-dasharray=\"5 3\"/>"
+        }
         out += legend([(labels.pilot, colors.pilot), (labels.baseline, colors.base)], y: h + 10)
         return out + "</svg>"
     }

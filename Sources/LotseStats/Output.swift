@@ -78,8 +78,13 @@ extension PilotStats {
         guard let ci = c.ci95, let sig = c.significant, let d = c.difference else {
             return base + words.cannotJudge
         }
-        let difference = fill(words.difference, ["d": words.number("%+.1f", d * 100), "low": words.number("%+.1f", ci.0 * 100),
-                                                 "high": words.number("%+.1f", ci.1 * 100)])
+        let difference = fill(
+            words.difference,
+            [
+                "d": words.number("%+.1f", d * 100), "low": words.number("%+.1f", ci.0 * 100),
+                "high": words.number("%+.1f", ci.1 * 100),
+            ]
+        )
         return base + difference + (sig ? words.significant : words.notSignificant)
     }
 
@@ -88,18 +93,23 @@ extension PilotStats {
         let head = ["month", "issued", "scanned", "hand-off", "paid", "online", "transfer", "other", "on time", "reminded", "unmatched"]
         out += head.map { $0.padding(toLength: max(9, $0.count + 1), withPad: " ", startingAt: 0) }.joined() + "\n"
         for (m, c) in months + [("total", totals)] {
-            out += ([m] + c.values.map(String.init)).enumerated()
+            out +=
+                ([m] + c.values.map(String.init)).enumerated()
                 .map { $0.element.padding(toLength: max(9, head[$0.offset].count + 1), withPad: " ", startingAt: 0) }.joined() + "\n"
         }
         out += "\nscan rate \(Self.percent(rates.scanRate)), online share of paid \(Self.percent(rates.onlineShareOfPaid)), "
         out += "online share of issued \(Self.percent(rates.onlineShareOfIssued)), paid on time \(Self.percent(rates.onTimeRate)), "
         out += "reminder rate \(Self.percent(rates.reminderRate))\n"
         for (k, t) in timeToPayment.sorted(by: { $0.key < $1.key }) {
-            out += "time to payment \(k): median \(t.medianDays.map { String(format: "%.1f", $0) } ?? "–") days, p90 \(t.p90Days.map { String(format: "%.1f", $0) } ?? "–") days (\(t.count) cases)\n"
+            out +=
+                "time to payment \(k): median \(t.medianDays.map { String(format: "%.1f", $0) } ?? "–") days, p90 \(t.p90Days.map { String(format: "%.1f", $0) } ?? "–") days (\(t.count) cases)\n"
         }
         if !languages.isEmpty {
             let n = languages.values.reduce(0, +)
-            out += "page language: " + languages.sorted { $0.key < $1.key }.map { "\($0.key) \(Self.percent(Double($0.value) / Double(n)))" }.joined(separator: ", ") + "\n"
+            out +=
+                "page language: "
+                + languages.sorted { $0.key < $1.key }.map { "\($0.key) \(Self.percent(Double($0.value) / Double(n)))" }.joined(separator: ", ")
+                + "\n"
         }
         out += sentence(baseline, against: "in the same months of the year before") + "\n"
         out += sentence(controlGroup, against: "for tickets without a QR code") + "\n"
@@ -118,8 +128,15 @@ public struct SentenceWords: Sendable {
     public var notSignificant: String
     public var decimalSeparator: String
 
-    public init(notEnough: String, rates: String, cannotJudge: String, difference: String, significant: String,
-                notSignificant: String, decimalSeparator: String) {
+    public init(
+        notEnough: String,
+        rates: String,
+        cannotJudge: String,
+        difference: String,
+        significant: String,
+        notSignificant: String,
+        decimalSeparator: String
+    ) {
         self.notEnough = notEnough
         self.rates = rates
         self.cannotJudge = cannotJudge
@@ -136,7 +153,8 @@ public struct SentenceWords: Sendable {
         difference: ": {d} percentage points (95 % CI {low} to {high})",
         significant: ", a significant difference.",
         notSignificant: ", not significant.",
-        decimalSeparator: ".")
+        decimalSeparator: "."
+    )
 
     /// `x` formatted with this language's decimal separator.
     public func number(_ format: String, _ x: Double) -> String {
@@ -148,4 +166,3 @@ public struct SentenceWords: Sendable {
         x.map { number("%.1f", $0 * 100) + " %" } ?? "–"
     }
 }
-

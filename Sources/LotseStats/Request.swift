@@ -7,7 +7,10 @@ public struct StatsRequest: Sendable {
     public var from: String?
     public var to: String?
 
-    public init(from: String?, to: String?) { self.from = from; self.to = to }
+    public init(from: String?, to: String?) {
+        self.from = from
+        self.to = to
+    }
 
     /// The period and the settings of one request, checked.
     struct Plan {

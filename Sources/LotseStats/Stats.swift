@@ -17,17 +17,26 @@ public struct Counters: Sendable, Equatable, Codable {
 
     public init() {}
 
-    static let names = ["issued", "scanned", "handoff_started", "paid", "paid_online", "paid_bank_transfer", "paid_other",
-                        "paid_on_time", "reminded", "unmatched_bank_payments"]
+    static let names = [
+        "issued", "scanned", "handoff_started", "paid", "paid_online", "paid_bank_transfer", "paid_other",
+        "paid_on_time", "reminded", "unmatched_bank_payments",
+    ]
 
     public var values: [Int] {
         [issued, scanned, handoffStarted, paid, paidOnline, paidBankTransfer, paidOther, paidOnTime, reminded, unmatchedBankPayments]
     }
 
     mutating func add(_ o: Counters) {
-        issued += o.issued; scanned += o.scanned; handoffStarted += o.handoffStarted; paid += o.paid
-        paidOnline += o.paidOnline; paidBankTransfer += o.paidBankTransfer; paidOther += o.paidOther
-        paidOnTime += o.paidOnTime; reminded += o.reminded; unmatchedBankPayments += o.unmatchedBankPayments
+        issued += o.issued
+        scanned += o.scanned
+        handoffStarted += o.handoffStarted
+        paid += o.paid
+        paidOnline += o.paidOnline
+        paidBankTransfer += o.paidBankTransfer
+        paidOther += o.paidOther
+        paidOnTime += o.paidOnTime
+        reminded += o.reminded
+        unmatchedBankPayments += o.unmatchedBankPayments
     }
 
     public var dictionary: [String: Int] { Dictionary(uniqueKeysWithValues: zip(Self.names, values)) }
@@ -78,10 +87,16 @@ public struct Comparison: Sendable, Equatable {
     /// Too little data (fewer than 30 cases, or fewer than 5 reminded or not reminded, in either group): no verdict.
     public static func make(_ label: String, pilot: Group, reference: Group) -> Comparison {
         var c = Comparison(label: label, reference: reference, pilot: pilot)
-        guard let p1 = pilot.rate, let p2 = reference.rate else { c.note = "not enough data"; return c }
+        guard let p1 = pilot.rate, let p2 = reference.rate else {
+            c.note = "not enough data"
+            return c
+        }
         c.difference = p1 - p2
         let enough = [pilot, reference].allSatisfy { g in g.cases >= 30 && g.reminded >= 5 && g.cases - g.reminded >= 5 }
-        guard enough else { c.note = "not enough data"; return c }
+        guard enough else {
+            c.note = "not enough data"
+            return c
+        }
         let se = (p1 * (1 - p1) / Double(pilot.cases) + p2 * (1 - p2) / Double(reference.cases)).squareRoot()
         let d = p1 - p2
         c.ci95 = (d - 1.96 * se, d + 1.96 * se)
@@ -145,7 +160,8 @@ public enum StatsQuery {
         let from = reading.from
         let to = reading.to
         var byMonth: [String: Counters] = [:]
-        var qr = Group(), noQR = Group()
+        var qr = Group()
+        var noQR = Group()
         var matureByMonth: [String: Group] = [:]
         for cell in reading.months {
             let m = cell.month
@@ -162,11 +178,13 @@ public enum StatsQuery {
             byMonth[m, default: Counters()].add(c)
             guard cell.mature else { continue }
             if cell.qrPrinted {
-                qr.cases += c.issued; qr.reminded += c.reminded
+                qr.cases += c.issued
+                qr.reminded += c.reminded
                 matureByMonth[m, default: Group()].cases += c.issued
                 matureByMonth[m, default: Group()].reminded += c.reminded
             } else {
-                noQR.cases += c.issued; noQR.reminded += c.reminded
+                noQR.cases += c.issued
+                noQR.reminded += c.reminded
             }
         }
         // Transfers nobody could match, by month of booking (Berlin).
@@ -197,7 +215,10 @@ public enum StatsQuery {
         // Baseline: the same months one year earlier, for the months with mature pilot cases.
         var base = Group()
         for (k, g) in matureByMonth where g.cases > 0 {
-            if let b = baseline["\(Int(k.prefix(4))! - 1)\(k.dropFirst(4))"] { base.cases += b.cases; base.reminded += b.reminded }
+            if let b = baseline["\(Int(k.prefix(4))! - 1)\(k.dropFirst(4))"] {
+                base.cases += b.cases
+                base.reminded += b.reminded
+            }
         }
         // Time to payment per channel, in days, from quarter-day buckets.
         var times: [String: PaymentTimes] = [:]
@@ -220,10 +241,19 @@ public enum StatsQuery {
         }
         let languages = reading.languages
         let all = Group(cases: qr.cases + noQR.cases, reminded: qr.reminded + noQR.reminded)
-        var stats = PilotStats(from: from, to: to, months: months, totals: totals, rates: Rates(totals, mature: all),
-                               baseline: .make("baseline", pilot: qr, reference: base),
-                               controlGroup: .make("control group", pilot: qr, reference: noQR),
-                               timeToPayment: times, languages: languages, qrPrinted: qr, withoutQR: noQR)
+        var stats = PilotStats(
+            from: from,
+            to: to,
+            months: months,
+            totals: totals,
+            rates: Rates(totals, mature: all),
+            baseline: .make("baseline", pilot: qr, reference: base),
+            controlGroup: .make("control group", pilot: qr, reference: noQR),
+            timeToPayment: times,
+            languages: languages,
+            qrPrinted: qr,
+            withoutQR: noQR
+        )
         stats.monthlyReminders = keys.map { k in
             (k, matureByMonth[k] ?? Group(), baseline["\(Int(k.prefix(4))! - 1)\(k.dropFirst(4))"])
         }

@@ -20,20 +20,28 @@ public enum BankEntries {
 
     /// The keys that start with `prefix`, in order (a range of the primary key).
     public static func keys(_ db: Database, prefix: String) throws -> [String] {
-        try String.fetchAll(db.cachedStatement(sql: "SELECT key FROM bank_entries WHERE key >= ? AND key < ? ORDER BY key"),
-                            arguments: [prefix, prefix + "\u{10FFFF}"])
+        try String.fetchAll(
+            db.cachedStatement(sql: "SELECT key FROM bank_entries WHERE key >= ? AND key < ? ORDER BY key"),
+            arguments: [prefix, prefix + "\u{10FFFF}"]
+        )
     }
 
     /// Whether any of `keys` was recorded as a bank entry key, or any of `paymentKeys` as the key of a payment:
     /// one statement per table (the per-transaction path of a bank file, instead of one lookup per key).
     public static func anyKnown(_ db: Database, keys: [String], paymentKeys: [String]) throws -> Bool {
-        if !keys.isEmpty, try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM bank_entries WHERE key IN (\(marks(keys.count))) LIMIT 1"),
-                                            arguments: StatementArguments(keys)) ?? false {
+        if !keys.isEmpty,
+            try Bool.fetchOne(
+                db.cachedStatement(sql: "SELECT 1 FROM bank_entries WHERE key IN (\(marks(keys.count))) LIMIT 1"),
+                arguments: StatementArguments(keys)
+            ) ?? false
+        {
             return true
         }
         guard !paymentKeys.isEmpty else { return false }
-        return try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM payments WHERE dedup_key IN (\(marks(paymentKeys.count))) LIMIT 1"),
-                                 arguments: StatementArguments(paymentKeys)) ?? false
+        return try Bool.fetchOne(
+            db.cachedStatement(sql: "SELECT 1 FROM payments WHERE dedup_key IN (\(marks(paymentKeys.count))) LIMIT 1"),
+            arguments: StatementArguments(paymentKeys)
+        ) ?? false
     }
 
     /// Records `keys` in one statement (those there already are left as they are).
@@ -41,9 +49,19 @@ public enum BankEntries {
         guard !keys.isEmpty else { return }
         var values: [any DatabaseValueConvertible] = []
         values.reserveCapacity(keys.count * 3)
-        for key in keys { values.append(key); values.append(file); values.append(now) }
-        let rows = keys.count == 1 ? "(?, ?, ?)" : keys.count == 2 ? "(?, ?, ?), (?, ?, ?)" : keys.count == 3 ? "(?, ?, ?), (?, ?, ?), (?, ?, ?)"
-            : Array(repeating: "(?, ?, ?)", count: keys.count).joined(separator: ", ")
+        for key in keys {
+            values.append(key)
+            values.append(file)
+            values.append(now)
+        }
+        let rows =
+            keys.count == 1
+            ? "(?, ?, ?)"
+            : keys.count == 2
+                ? "(?, ?, ?), (?, ?, ?)"
+                : keys.count == 3
+                    ? "(?, ?, ?), (?, ?, ?), (?, ?, ?)"
+                    : Array(repeating: "(?, ?, ?)", count: keys.count).joined(separator: ", ")
         try db.cachedStatement(sql: "INSERT OR IGNORE INTO bank_entries (key, file_name, imported_at) VALUES " + rows)
             .execute(arguments: StatementArguments(values))
     }

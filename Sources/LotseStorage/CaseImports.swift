@@ -9,10 +9,23 @@ public final class ImportTransaction {
     init(db: Database) { self.db = db }
 
     /// Starts writing cases: records the import and keeps the offence table in step with the catalogue.
-    public func caseWriter(fileName: String, format: String, catalogue: Catalogue, prefix: String, paymentDays: Int,
-                           now: Int64) throws -> CaseWriter {
-        try CaseWriter(db: db, fileName: fileName, format: format, catalogue: catalogue, prefix: prefix,
-                       paymentDays: paymentDays, now: now)
+    public func caseWriter(
+        fileName: String,
+        format: String,
+        catalogue: Catalogue,
+        prefix: String,
+        paymentDays: Int,
+        now: Int64
+    ) throws -> CaseWriter {
+        try CaseWriter(
+            db: db,
+            fileName: fileName,
+            format: format,
+            catalogue: catalogue,
+            prefix: prefix,
+            paymentDays: paymentDays,
+            now: now
+        )
     }
 
     /// The id of the case with this number (typed with or without separators, in any case).

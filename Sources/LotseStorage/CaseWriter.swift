@@ -20,8 +20,15 @@ public final class CaseWriter {
     public enum Result { case inserted, duplicate }
 
     /// Starts an import: records it and keeps the offence table in step with the catalogue.
-    public init(db: Database, fileName: String, format: String, catalogue: Catalogue,
-                prefix: String, paymentDays: Int, now: Int64) throws {
+    public init(
+        db: Database,
+        fileName: String,
+        format: String,
+        catalogue: Catalogue,
+        prefix: String,
+        paymentDays: Int,
+        now: Int64
+    ) throws {
         self.db = db
         // A large page cache for the bulk insert: index pages stay in memory instead of spilling
         // to the WAL again and again (reset in `finish`).
@@ -29,24 +36,30 @@ public final class CaseWriter {
         self.prefix = prefix
         self.paymentDays = paymentDays
         self.now = now
-        let upsert = try db.makeStatement(sql: """
-            INSERT INTO offences (tbnr, text_de, amount_cents, points) VALUES (?, ?, ?, ?)
-            ON CONFLICT(tbnr) DO UPDATE SET text_de = excluded.text_de, amount_cents = excluded.amount_cents,
-            points = excluded.points
-            """)
+        let upsert = try db.makeStatement(
+            sql: """
+                INSERT INTO offences (tbnr, text_de, amount_cents, points) VALUES (?, ?, ?, ?)
+                ON CONFLICT(tbnr) DO UPDATE SET text_de = excluded.text_de, amount_cents = excluded.amount_cents,
+                points = excluded.points
+                """
+        )
         for o in catalogue.offences.values {
             try upsert.execute(arguments: [o.tbnr, o.textDE, o.amountCents, o.points])
         }
-        try db.execute(sql: "INSERT INTO imports (file_name, format, imported_at) VALUES (?, ?, ?)",
-                       arguments: [fileName, format, now])
+        try db.execute(
+            sql: "INSERT INTO imports (file_name, format, imported_at) VALUES (?, ?, ?)",
+            arguments: [fileName, format, now]
+        )
         importID = db.lastInsertedRowID
-        insert = try db.makeStatement(sql: """
-            INSERT INTO cases (case_number, source_id, ticket_no, device_id, officer_id, issued_at, plate,
-                plate_country, tbnr, amount_cents, street, house_no, place_note, zip, city, lat, lon, qr_printed,
-                vehicle_make, vehicle_color, deadline, import_id, created_at, issued_day)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            ON CONFLICT(source_id) DO NOTHING
-            """)
+        insert = try db.makeStatement(
+            sql: """
+                INSERT INTO cases (case_number, source_id, ticket_no, device_id, officer_id, issued_at, plate,
+                    plate_country, tbnr, amount_cents, street, house_no, place_note, zip, city, lat, lon, qr_printed,
+                    vehicle_make, vehicle_color, deadline, import_id, created_at, issued_day)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT(source_id) DO NOTHING
+                """
+        )
     }
 
     func nextSequence(year: Int) throws -> Int {
@@ -63,18 +76,34 @@ public final class CaseWriter {
         let st = insert.sqliteStatement
         sqlite3_reset(st)
         bind(st, 1, CaseNumber.make(prefix: prefix, year: year, sequence: seq))
-        bind(st, 2, t.sourceID); bind(st, 3, t.ticketNo); bind(st, 4, t.deviceID)
-        bind(st, 5, t.officerID); sqlite3_bind_int64(st, 6, t.issuedAt); bind(st, 7, t.plate)
-        bind(st, 8, t.plateCountry); bind(st, 9, t.tbnr); sqlite3_bind_int64(st, 10, Int64(t.amountCents))
-        bind(st, 11, t.street); bind(st, 12, t.houseNo); bind(st, 13, t.placeNote); bind(st, 14, t.zip)
-        bind(st, 15, t.city); bind(st, 16, t.lat); bind(st, 17, t.lon); sqlite3_bind_int64(st, 18, t.qrPrinted ? 1 : 0)
+        bind(st, 2, t.sourceID)
+        bind(st, 3, t.ticketNo)
+        bind(st, 4, t.deviceID)
+        bind(st, 5, t.officerID)
+        sqlite3_bind_int64(st, 6, t.issuedAt)
+        bind(st, 7, t.plate)
+        bind(st, 8, t.plateCountry)
+        bind(st, 9, t.tbnr)
+        sqlite3_bind_int64(st, 10, Int64(t.amountCents))
+        bind(st, 11, t.street)
+        bind(st, 12, t.houseNo)
+        bind(st, 13, t.placeNote)
+        bind(st, 14, t.zip)
+        bind(st, 15, t.city)
+        bind(st, 16, t.lat)
+        bind(st, 17, t.lon)
+        sqlite3_bind_int64(st, 18, t.qrPrinted ? 1 : 0)
         let deadline = t.deadline(paymentDays: paymentDays)
         if !knownDeadlines.contains(deadline) {
             try Schema.noteDeadline(db, deadline)
             knownDeadlines.insert(deadline)
         }
-        bind(st, 19, t.vehicleMake); bind(st, 20, t.vehicleColor); bind(st, 21, text(deadline))
-        sqlite3_bind_int64(st, 22, importID); sqlite3_bind_int64(st, 23, now); bind(st, 24, text(t.localDate))
+        bind(st, 19, t.vehicleMake)
+        bind(st, 20, t.vehicleColor)
+        bind(st, 21, text(deadline))
+        sqlite3_bind_int64(st, 22, importID)
+        sqlite3_bind_int64(st, 23, now)
+        bind(st, 24, text(t.localDate))
         let rc = sqlite3_step(st)
         guard rc == SQLITE_DONE else {
             let message = String(cString: sqlite3_errmsg(db.sqliteConnection))
@@ -105,24 +134,31 @@ public final class CaseWriter {
     /// Ends the import: counters and the import's summary. (A case's `imported` event is its row: see `case_events`.)
     public func finish(imported: Int, duplicates: Int, rejected: Int, rejectsFile: String?) throws {
         for (year, last) in counters {
-            try db.execute(sql: """
-                INSERT INTO case_counters (year, last) VALUES (?, ?)
-                ON CONFLICT(year) DO UPDATE SET last = excluded.last
-                """, arguments: [year, last])
+            try db.execute(
+                sql: """
+                    INSERT INTO case_counters (year, last) VALUES (?, ?)
+                    ON CONFLICT(year) DO UPDATE SET last = excluded.last
+                    """,
+                arguments: [year, last]
+            )
         }
         try db.execute(sql: "PRAGMA cache_size = \(Store.cacheSize)")
-        try db.execute(sql: "UPDATE imports SET imported = ?, duplicates = ?, rejected = ?, rejects_file = ? WHERE id = ?",
-                       arguments: [imported, duplicates, rejected, rejectsFile, importID])
+        try db.execute(
+            sql: "UPDATE imports SET imported = ?, duplicates = ?, rejected = ?, rejects_file = ? WHERE id = ?",
+            arguments: [imported, duplicates, rejected, rejectsFile, importID]
+        )
     }
 }
-
 
 /// SQLite's SQLITE_TRANSIENT (a macro Swift cannot import): SQLite copies the bound bytes.
 let sqliteTransient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
 
 /// Binds a text (or NULL) to parameter `i` of a prepared statement, through SQLite's C interface.
 @inline(__always) func sqliteBind(_ st: OpaquePointer, _ i: Int32, _ s: String?) {
-    guard var s else { sqlite3_bind_null(st, i); return }
+    guard var s else {
+        sqlite3_bind_null(st, i)
+        return
+    }
     s.withUTF8 { p in
         _ = sqlite3_bind_text(st, i, UnsafeRawPointer(p.baseAddress!).assumingMemoryBound(to: CChar.self), Int32(p.count), sqliteTransient)
     }

@@ -31,12 +31,28 @@ public struct CaseRecord: Sendable, Equatable, FetchableRecord {
     /// From a row of `CaseQueries.select` (the columns of `CaseRecord.columns`), by position: no lookups by column
     /// name. A status or channel this version does not know is an error, not a default.
     public init(row: Row) throws {
-        id = row[0]; caseNumber = row[1]; sourceID = row[2]; ticketNo = row[3]; deviceID = row[4]; officerID = row[5]
-        issuedAt = row[6]; plate = row[7]; plateCountry = row[8]; tbnr = row[9]; offenceText = row[10] ?? ""
-        amountCents = row[11]; street = row[12]; houseNo = row[13]; placeNote = row[14]; zip = row[15]; city = row[16]
-        qrPrinted = row[17]; deadline = row[18]
+        id = row[0]
+        caseNumber = row[1]
+        sourceID = row[2]
+        ticketNo = row[3]
+        deviceID = row[4]
+        officerID = row[5]
+        issuedAt = row[6]
+        plate = row[7]
+        plateCountry = row[8]
+        tbnr = row[9]
+        offenceText = row[10] ?? ""
+        amountCents = row[11]
+        street = row[12]
+        houseNo = row[13]
+        placeNote = row[14]
+        zip = row[15]
+        city = row[16]
+        qrPrinted = row[17]
+        deadline = row[18]
         status = try Vocabulary.decode(row[19] as String, column: "cases.status")
-        qrWrittenAt = row[20]; paidAt = row[21]
+        qrWrittenAt = row[20]
+        paidAt = row[21]
         paidChannel = try Vocabulary.decode(row[22] as String?, column: "cases.paid_channel")
     }
 
@@ -84,7 +100,10 @@ public enum CaseQueries {
     public static func byNumber(_ db: Database, _ number: String) throws -> CaseRecord? {
         if let c = try CaseRecord.fetchOne(db, sql: select + " WHERE case_number = ?", arguments: [number]) { return c }
         if let n = CaseNumber.expand(CaseNumber.compact(number)),
-           let c = try CaseRecord.fetchOne(db, sql: select + " WHERE case_number = ?", arguments: [n]) { return c }
+            let c = try CaseRecord.fetchOne(db, sql: select + " WHERE case_number = ?", arguments: [n])
+        {
+            return c
+        }
         // Accept the number typed without separators or in lower case.
         let compact = CaseNumber.compact(number)
         return try CaseRecord.fetchOne(db, sql: select + " WHERE upper(replace(case_number, '-', '')) = ?", arguments: [compact])
@@ -93,14 +112,19 @@ public enum CaseQueries {
     /// The case whose number has these letters and digits (`CaseNumber.compact` of what was typed): one
     /// search of the index `cases_number_compact`, the same work whether a case is found or not.
     public static func lookup(_ db: Database, compact: String) throws -> CaseRecord? {
-        try CaseRecord.fetchOne(db.cachedStatement(sql: select + " WHERE upper(replace(case_number, '-', '')) = ? LIMIT 1"),
-                                arguments: [compact])
+        try CaseRecord.fetchOne(
+            db.cachedStatement(sql: select + " WHERE upper(replace(case_number, '-', '')) = ? LIMIT 1"),
+            arguments: [compact]
+        )
     }
 
     /// The case's history: `imported` (from the case row), then its events in time order.
     public static func events(_ db: Database, caseID: Int64) throws -> [EventRecord] {
-        try EventRecord.fetchAll(db, sql: "SELECT kind, at, detail FROM case_events WHERE case_id = ? ORDER BY at, seq",
-                                 arguments: [caseID])
+        try EventRecord.fetchAll(
+            db,
+            sql: "SELECT kind, at, detail FROM case_events WHERE case_id = ? ORDER BY at, seq",
+            arguments: [caseID]
+        )
     }
 
     public static func addEvent(_ db: Database, caseID: Int64, kind: EventKind, at: Int64, detail: String? = nil) throws {
@@ -113,7 +137,10 @@ public enum CaseQueries {
     public static func addEvents(_ db: Database, _ events: [NewEvent]) throws {
         let statement = try db.cachedStatement(sql: "INSERT INTO events (case_id, kind, at, detail) VALUES (?, ?, ?, ?)")
         let st = statement.sqliteStatement
-        defer { sqlite3_reset(st); sqlite3_clear_bindings(st) }
+        defer {
+            sqlite3_reset(st)
+            sqlite3_clear_bindings(st)
+        }
         for e in events {
             sqlite3_reset(st)
             sqlite3_bind_int64(st, 1, e.caseID)
@@ -122,8 +149,11 @@ public enum CaseQueries {
             sqliteBind(st, 4, e.detail)
             let rc = sqlite3_step(st)
             guard rc == SQLITE_DONE else {
-                throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(db.sqliteConnection)),
-                                    sql: statement.sql)
+                throw DatabaseError(
+                    resultCode: ResultCode(rawValue: rc),
+                    message: String(cString: sqlite3_errmsg(db.sqliteConnection)),
+                    sql: statement.sql
+                )
             }
         }
     }
@@ -138,9 +168,15 @@ public enum CaseQueries {
     public static func prefixes(_ db: Database) throws -> [String] {
         var out: [String] = []
         var after = ""
-        while let n = try String.fetchOne(db, sql: "SELECT case_number FROM cases WHERE case_number >= ? ORDER BY case_number LIMIT 1",
-                                          arguments: [after]) {
-            guard let dash = n.firstIndex(of: "-") else { after = n + "\u{0}"; continue }
+        while let n = try String.fetchOne(
+            db,
+            sql: "SELECT case_number FROM cases WHERE case_number >= ? ORDER BY case_number LIMIT 1",
+            arguments: [after]
+        ) {
+            guard let dash = n.firstIndex(of: "-") else {
+                after = n + "\u{0}"
+                continue
+            }
             let p = String(n[..<dash])
             out.append(p)
             after = p + "."
@@ -166,7 +202,10 @@ public struct NewEvent: Sendable {
     public var detail: String?
 
     public init(caseID: Int64, kind: EventKind, at: Int64, detail: String?) {
-        self.caseID = caseID; self.kind = kind; self.at = at; self.detail = detail
+        self.caseID = caseID
+        self.kind = kind
+        self.at = at
+        self.detail = detail
     }
 }
 
@@ -211,8 +250,11 @@ extension Store {
     public func caseHistory(number: String) throws -> CaseHistory? {
         try read { db in
             guard let record = try CaseQueries.byNumber(db, number) else { return nil }
-            return CaseHistory(record: record, events: try CaseQueries.events(db, caseID: record.id),
-                               payments: try Ledger.payments(db, caseID: record.id))
+            return CaseHistory(
+                record: record,
+                events: try CaseQueries.events(db, caseID: record.id),
+                payments: try Ledger.payments(db, caseID: record.id)
+            )
         }
     }
 
@@ -255,9 +297,12 @@ extension Store {
     public func firstCase(statuses: [CaseStatus]) throws -> CaseLabel? {
         let marks = statuses.map { _ in "?" }.joined(separator: ", ")
         return try read { db in
-            try Row.fetchOne(db, sql: "SELECT id, case_number, ticket_no, status FROM cases WHERE status IN (\(marks)) ORDER BY id LIMIT 1",
-                             arguments: StatementArguments(statuses.map(\.rawValue)))
-                .map { try Self.label($0) }
+            try Row.fetchOne(
+                db,
+                sql: "SELECT id, case_number, ticket_no, status FROM cases WHERE status IN (\(marks)) ORDER BY id LIMIT 1",
+                arguments: StatementArguments(statuses.map(\.rawValue))
+            )
+            .map { try Self.label($0) }
         }
     }
 

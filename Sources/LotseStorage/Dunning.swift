@@ -19,8 +19,15 @@ extension Store {
     /// case whose deadline is before `overdueBefore` gets an `overdue` event and the status `overdue`. `beforeCommit`
     /// runs last: if it throws, everything rolls back. Returns the number of cases newly overdue. A database error
     /// becomes the one-line error naming `file`.
-    public func dunningRun(remindBefore: CivilDate, overdueBefore: CivilDate, runDay: CivilDate, at: Int64, file: String,
-                           eachReminder: (DueCase) throws -> Void, beforeCommit: () throws -> Void) throws -> Int {
+    public func dunningRun(
+        remindBefore: CivilDate,
+        overdueBefore: CivilDate,
+        runDay: CivilDate,
+        at: Int64,
+        file: String,
+        eachReminder: (DueCase) throws -> Void,
+        beforeCommit: () throws -> Void
+    ) throws -> Int {
         let remindBefore = remindBefore.description
         let overdueBefore = overdueBefore.description
         do {
@@ -28,27 +35,44 @@ extension Store {
                 var overdue = 0
                 try db.inTransaction(.immediate) {
                     // Reminders first: their cases then no longer count as merely overdue.
-                    let statement = try db.makeStatement(sql: """
-                        SELECT case_number, ticket_no, plate, issued_at, tbnr, amount_cents, deadline FROM cases
-                        WHERE status IN ('open', 'overdue') AND deadline < ? ORDER BY id
-                        """)
+                    let statement = try db.makeStatement(
+                        sql: """
+                            SELECT case_number, ticket_no, plate, issued_at, tbnr, amount_cents, deadline FROM cases
+                            WHERE status IN ('open', 'overdue') AND deadline < ? ORDER BY id
+                            """
+                    )
                     statement.arguments = [remindBefore]
                     let rows = try Row.fetchCursor(statement)
                     while let row = try rows.next() {
                         // columns by position: this loop runs once per case due
-                        try eachReminder(DueCase(caseNumber: row[0], ticketNo: row[1], plate: row[2], issuedAt: row[3], tbnr: row[4],
-                                                 amountCents: row[5], deadline: row[6]))
+                        try eachReminder(
+                            DueCase(
+                                caseNumber: row[0],
+                                ticketNo: row[1],
+                                plate: row[2],
+                                issuedAt: row[3],
+                                tbnr: row[4],
+                                amountCents: row[5],
+                                deadline: row[6]
+                            )
+                        )
                     }
-                    try db.execute(sql: """
-                        INSERT INTO events (case_id, kind, at, detail)
-                        SELECT id, 'reminder', ?, ? FROM cases WHERE status IN ('open', 'overdue') AND deadline < ?;
-                        UPDATE cases SET status = 'reminded', reminded_at = coalesce(reminded_at, ?)
-                        WHERE status IN ('open', 'overdue') AND deadline < ?;
-                        """, arguments: [at, runDay.description, remindBefore, at, remindBefore])
-                    try db.execute(sql: """
-                        INSERT INTO events (case_id, kind, at) SELECT id, 'overdue', ? FROM cases WHERE status = 'open' AND deadline < ?;
-                        UPDATE cases SET status = 'overdue' WHERE status = 'open' AND deadline < ?;
-                        """, arguments: [at, overdueBefore, overdueBefore])
+                    try db.execute(
+                        sql: """
+                            INSERT INTO events (case_id, kind, at, detail)
+                            SELECT id, 'reminder', ?, ? FROM cases WHERE status IN ('open', 'overdue') AND deadline < ?;
+                            UPDATE cases SET status = 'reminded', reminded_at = coalesce(reminded_at, ?)
+                            WHERE status IN ('open', 'overdue') AND deadline < ?;
+                            """,
+                        arguments: [at, runDay.description, remindBefore, at, remindBefore]
+                    )
+                    try db.execute(
+                        sql: """
+                            INSERT INTO events (case_id, kind, at) SELECT id, 'overdue', ? FROM cases WHERE status = 'open' AND deadline < ?;
+                            UPDATE cases SET status = 'overdue' WHERE status = 'open' AND deadline < ?;
+                            """,
+                        arguments: [at, overdueBefore, overdueBefore]
+                    )
                     overdue = db.changesCount
                     try beforeCommit()
                     return .commit

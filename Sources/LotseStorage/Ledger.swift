@@ -2,7 +2,6 @@ import Foundation
 import GRDB
 import LotseCore
 
-
 /// A payment as it arrives from a bank file, the cash office or a provider.
 public struct IncomingPayment: Sendable {
     public var channel: PaymentChannel
@@ -17,12 +16,28 @@ public struct IncomingPayment: Sendable {
     public var reference: String?
     public var note: String?
 
-    public init(channel: PaymentChannel, amountCents: Int, currency: String = "EUR", paidAt: Int64, source: String,
-                dedupKey: String, externalID: String? = nil, payer: String? = nil, reference: String? = nil,
-                note: String? = nil) {
-        self.channel = channel; self.amountCents = amountCents; self.currency = currency; self.paidAt = paidAt
-        self.source = source; self.dedupKey = dedupKey; self.externalID = externalID; self.payer = payer
-        self.reference = reference; self.note = note
+    public init(
+        channel: PaymentChannel,
+        amountCents: Int,
+        currency: String = "EUR",
+        paidAt: Int64,
+        source: String,
+        dedupKey: String,
+        externalID: String? = nil,
+        payer: String? = nil,
+        reference: String? = nil,
+        note: String? = nil
+    ) {
+        self.channel = channel
+        self.amountCents = amountCents
+        self.currency = currency
+        self.paidAt = paidAt
+        self.source = source
+        self.dedupKey = dedupKey
+        self.externalID = externalID
+        self.payer = payer
+        self.reference = reference
+        self.note = note
     }
 }
 
@@ -44,12 +59,20 @@ public struct PaymentRecord: Sendable, Equatable, FetchableRecord, Encodable {
     public var note: String?
 
     public init(row: Row) throws {
-        id = row["id"]; caseID = row["case_id"]; caseNumber = row["case_number"]
+        id = row["id"]
+        caseID = row["case_id"]
+        caseNumber = row["case_number"]
         channel = try Vocabulary.decode(row["channel"] as String, column: "payments.channel")
-        amountCents = row["amount_cents"]; currency = row["currency"]; paidAt = row["paid_at"]
+        amountCents = row["amount_cents"]
+        currency = row["currency"]
+        paidAt = row["paid_at"]
         disposition = try Vocabulary.decode(row["disposition"] as String, column: "payments.disposition")
-        refundCents = row["refund_cents"]; source = row["source"]; externalID = row["external_id"]
-        payer = row["payer"]; reference = row["reference"]; note = row["note"]
+        refundCents = row["refund_cents"]
+        source = row["source"]
+        externalID = row["external_id"]
+        payer = row["payer"]
+        reference = row["reference"]
+        note = row["note"]
     }
 }
 
@@ -76,19 +99,30 @@ public enum Ledger {
     }
 
     /// Records a payment and applies it to `caseID` (nil: unmatched). `rejected` records it as rejected with `note`.
-    public static func record(_ db: Database, _ p: IncomingPayment, caseID: Int64?, rejected: Bool = false,
-                              now: Int64 = Int64(Date().timeIntervalSince1970)) throws -> Outcome {
+    public static func record(
+        _ db: Database,
+        _ p: IncomingPayment,
+        caseID: Int64?,
+        rejected: Bool = false,
+        now: Int64 = Int64(Date().timeIntervalSince1970)
+    ) throws -> Outcome {
         if try isKnown(db, dedupKey: p.dedupKey) { return .duplicate }
         var decision = Decision(disposition: rejected ? .rejected : .unmatched, refund: 0, note: nil, partialsBefore: 0)
         if let caseID, !rejected {
             decision = try decide(db, caseID: caseID, amount: p.amountCents, currency: p.currency, excluding: nil)
         }
-        try exec(db, """
+        try exec(
+            db,
+            """
             INSERT INTO payments (case_id, channel, amount_cents, currency, paid_at, disposition, refund_cents, source, dedup_key,
                                   external_id, payer, reference, note, recorded_at)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """, [rejected ? nil : caseID, p.channel.rawValue, p.amountCents, p.currency, p.paidAt, decision.disposition.rawValue,
-                  decision.refund, p.source, p.dedupKey, p.externalID, p.payer, p.reference, decision.note ?? p.note, now])
+            """,
+            [
+                rejected ? nil : caseID, p.channel.rawValue, p.amountCents, p.currency, p.paidAt, decision.disposition.rawValue,
+                decision.refund, p.source, p.dedupKey, p.externalID, p.payer, p.reference, decision.note ?? p.note, now,
+            ]
+        )
         let id = db.lastInsertedRowID
         if let caseID, !rejected {
             try effects(db, decision, caseID: caseID, paidAt: p.paidAt, channel: p.channel.rawValue)
@@ -110,11 +144,23 @@ public enum Ledger {
             throw LotseError.input("case \(caseID) does not exist")
         }
         let status: CaseStatus = try Vocabulary.decode(c["status"] as String, column: "cases.status")
-        let partials = status.isPayable ? try Int.fetchOne(db.cachedStatement(sql: """
-            SELECT coalesce(sum(amount_cents), 0) FROM payments WHERE case_id = ? AND disposition = 'partial' AND id != ?
-            """), arguments: [caseID, excluding ?? -1]) ?? 0 : 0
-        let rule = PaymentRule.decide(status: status, caseAmountCents: c["amount_cents"], partialsCents: partials, amountCents: amount,
-                                      currency: currency)
+        let partials =
+            status.isPayable
+            ? try Int.fetchOne(
+                db.cachedStatement(
+                    sql: """
+                        SELECT coalesce(sum(amount_cents), 0) FROM payments WHERE case_id = ? AND disposition = 'partial' AND id != ?
+                        """
+                ),
+                arguments: [caseID, excluding ?? -1]
+            ) ?? 0 : 0
+        let rule = PaymentRule.decide(
+            status: status,
+            caseAmountCents: c["amount_cents"],
+            partialsCents: partials,
+            amountCents: amount,
+            currency: currency
+        )
         return Decision(disposition: rule.disposition, refund: rule.refundCents, note: rule.note, partialsBefore: partials)
     }
 
@@ -139,12 +185,18 @@ public enum Ledger {
     /// Applies a stored payment to a case (the office assigning it by hand).
     @discardableResult
     public static func apply(_ db: Database, paymentID: Int64, caseID: Int64) throws -> Disposition {
-        guard let p = try Row.fetchOne(db, sql: "SELECT amount_cents, currency, paid_at, channel FROM payments WHERE id = ?",
-                                       arguments: [paymentID])
+        guard
+            let p = try Row.fetchOne(
+                db,
+                sql: "SELECT amount_cents, currency, paid_at, channel FROM payments WHERE id = ?",
+                arguments: [paymentID]
+            )
         else { throw LotseError.input("payment \(paymentID) does not exist") }
         let d = try decide(db, caseID: caseID, amount: p["amount_cents"], currency: p["currency"], excluding: paymentID)
-        try db.execute(sql: "UPDATE payments SET case_id = ?, disposition = ?, refund_cents = ?, note = coalesce(?, note) WHERE id = ?",
-                       arguments: [caseID, d.disposition.rawValue, d.refund, d.note, paymentID])
+        try db.execute(
+            sql: "UPDATE payments SET case_id = ?, disposition = ?, refund_cents = ?, note = coalesce(?, note) WHERE id = ?",
+            arguments: [caseID, d.disposition.rawValue, d.refund, d.note, paymentID]
+        )
         try effects(db, d, caseID: caseID, paidAt: p["paid_at"], channel: p["channel"])
         return d.disposition
     }
@@ -164,10 +216,13 @@ public enum Ledger {
     /// Cancels a case; money already received for it goes on the refund list.
     public static func cancel(_ db: Database, caseID: Int64, reason: String, at: Int64) throws {
         try db.execute(sql: "UPDATE cases SET status = 'cancelled' WHERE id = ?", arguments: [caseID])
-        try db.execute(sql: """
-            UPDATE payments SET disposition = 'refund', refund_cents = amount_cents, note = 'case cancelled'
-            WHERE case_id = ? AND disposition IN ('paid', 'partial')
-            """, arguments: [caseID])
+        try db.execute(
+            sql: """
+                UPDATE payments SET disposition = 'refund', refund_cents = amount_cents, note = 'case cancelled'
+                WHERE case_id = ? AND disposition IN ('paid', 'partial')
+                """,
+            arguments: [caseID]
+        )
         try CaseQueries.addEvent(db, caseID: caseID, kind: .cancelled, at: at, detail: reason)
     }
 
@@ -183,10 +238,13 @@ public enum Ledger {
 
     /// Everything to pay back: refunds and the surplus of paid payments, less what the provider has refunded already.
     public static func refunds(_ db: Database) throws -> [PaymentRecord] {
-        try PaymentRecord.fetchAll(db, sql: select + """
-             WHERE refund_cents > 0 AND NOT (payments.channel = 'paypal' AND EXISTS (
-                SELECT 1 FROM provider_refunds r WHERE r.capture_id = payments.external_id AND r.status = 'completed'))
-            ORDER BY payments.id
-            """)
+        try PaymentRecord.fetchAll(
+            db,
+            sql: select + """
+                 WHERE refund_cents > 0 AND NOT (payments.channel = 'paypal' AND EXISTS (
+                    SELECT 1 FROM provider_refunds r WHERE r.capture_id = payments.external_id AND r.status = 'completed'))
+                ORDER BY payments.id
+                """
+        )
     }
 }

@@ -66,31 +66,33 @@ public struct ProviderRefund: Sendable, Equatable {
 public enum ProviderOrders {
     /// Migration v8 (frozen SQL): request ids stored per attempt, the capture claim per case, provider refunds.
     static func migrateV8(_ db: Database) throws {
-        try db.execute(sql: """
-            CREATE TABLE order_attempts (
-                case_id INTEGER NOT NULL REFERENCES cases(id),
-                attempt INTEGER NOT NULL,
-                request_id TEXT NOT NULL UNIQUE,
-                created_at INTEGER NOT NULL,
-                PRIMARY KEY (case_id, attempt)
-            ) WITHOUT ROWID;
-            CREATE TABLE capture_claims (
-                case_id INTEGER PRIMARY KEY REFERENCES cases(id),
-                order_id TEXT NOT NULL REFERENCES provider_orders(order_id),
-                claimed_at INTEGER NOT NULL
-            );
-            CREATE TABLE provider_refunds (
-                capture_id TEXT PRIMARY KEY,
-                provider TEXT NOT NULL,
-                order_id TEXT NOT NULL,
-                case_id INTEGER REFERENCES cases(id),
-                amount_cents INTEGER NOT NULL,
-                status TEXT NOT NULL CHECK (status IN ('requested', 'completed', 'failed')),
-                refund_id TEXT,
-                requested_at INTEGER NOT NULL,
-                updated_at INTEGER NOT NULL
-            ) WITHOUT ROWID;
-            """)
+        try db.execute(
+            sql: """
+                CREATE TABLE order_attempts (
+                    case_id INTEGER NOT NULL REFERENCES cases(id),
+                    attempt INTEGER NOT NULL,
+                    request_id TEXT NOT NULL UNIQUE,
+                    created_at INTEGER NOT NULL,
+                    PRIMARY KEY (case_id, attempt)
+                ) WITHOUT ROWID;
+                CREATE TABLE capture_claims (
+                    case_id INTEGER PRIMARY KEY REFERENCES cases(id),
+                    order_id TEXT NOT NULL REFERENCES provider_orders(order_id),
+                    claimed_at INTEGER NOT NULL
+                );
+                CREATE TABLE provider_refunds (
+                    capture_id TEXT PRIMARY KEY,
+                    provider TEXT NOT NULL,
+                    order_id TEXT NOT NULL,
+                    case_id INTEGER REFERENCES cases(id),
+                    amount_cents INTEGER NOT NULL,
+                    status TEXT NOT NULL CHECK (status IN ('requested', 'completed', 'failed')),
+                    refund_id TEXT,
+                    requested_at INTEGER NOT NULL,
+                    updated_at INTEGER NOT NULL
+                ) WITHOUT ROWID;
+                """
+        )
     }
 
     public static func caseID(_ db: Database, orderID: String) throws -> Int64? {
@@ -107,36 +109,54 @@ public enum ProviderOrders {
 
     /// Orders not finished that are older than `age` seconds: candidates for a status check.
     public static func stale(_ db: Database, olderThan age: Int64, now: Int64) throws -> [String] {
-        try String.fetchAll(db, sql: """
-            SELECT order_id FROM provider_orders WHERE status IN ('created', 'approved', 'pending') AND updated_at <= ?
-            ORDER BY created_at
-            """, arguments: [now - age])
+        try String.fetchAll(
+            db,
+            sql: """
+                SELECT order_id FROM provider_orders WHERE status IN ('created', 'approved', 'pending') AND updated_at <= ?
+                ORDER BY created_at
+                """,
+            arguments: [now - age]
+        )
     }
 
     /// The newest open order of a case created after `since`: its id and approval link.
     public static func openOrder(_ db: Database, caseID: Int64, provider: String, since: Int64) throws -> (orderID: String, approveURL: String)? {
-        try Row.fetchOne(db, sql: """
-            SELECT order_id, approve_url FROM provider_orders
-            WHERE case_id = ? AND provider = ? AND status IN ('created', 'approved') AND created_at > ?
-            ORDER BY attempt DESC LIMIT 1
-            """, arguments: [caseID, provider, since]).map { ($0["order_id"], $0["approve_url"]) }
+        try Row.fetchOne(
+            db,
+            sql: """
+                SELECT order_id, approve_url FROM provider_orders
+                WHERE case_id = ? AND provider = ? AND status IN ('created', 'approved') AND created_at > ?
+                ORDER BY attempt DESC LIMIT 1
+                """,
+            arguments: [caseID, provider, since]
+        ).map { ($0["order_id"], $0["approve_url"]) }
     }
 
     /// The next attempt of a case and its request id: random, stored with the attempt, so that two tabs pressing at
     /// once send the same id (and get the same order) while no id ever repeats, after a restore or a reinstall either.
     /// The attempt only moves on when earlier orders are finished (cancelled, failed, or created before `expiredBefore`).
     public static func nextAttempt(_ db: Database, caseID: Int64, expiredBefore: Int64, now: Int64) throws -> (attempt: Int, requestID: String) {
-        let closed = try Int.fetchOne(db, sql: """
-            SELECT count(*) FROM provider_orders WHERE case_id = ? AND (status IN ('cancelled', 'failed') OR created_at <= ?)
-            """, arguments: [caseID, expiredBefore]) ?? 0
+        let closed =
+            try Int.fetchOne(
+                db,
+                sql: """
+                    SELECT count(*) FROM provider_orders WHERE case_id = ? AND (status IN ('cancelled', 'failed') OR created_at <= ?)
+                    """,
+                arguments: [caseID, expiredBefore]
+            ) ?? 0
         let attempt = closed + 1
-        if let id = try String.fetchOne(db, sql: "SELECT request_id FROM order_attempts WHERE case_id = ? AND attempt = ?",
-                                        arguments: [caseID, attempt]) {
+        if let id = try String.fetchOne(
+            db,
+            sql: "SELECT request_id FROM order_attempts WHERE case_id = ? AND attempt = ?",
+            arguments: [caseID, attempt]
+        ) {
             return (attempt, id)
         }
         let id = "lotse-" + UUID().uuidString.lowercased()
-        try db.execute(sql: "INSERT INTO order_attempts (case_id, attempt, request_id, created_at) VALUES (?, ?, ?, ?)",
-                       arguments: [caseID, attempt, id, now])
+        try db.execute(
+            sql: "INSERT INTO order_attempts (case_id, attempt, request_id, created_at) VALUES (?, ?, ?, ?)",
+            arguments: [caseID, attempt, id, now]
+        )
         return (attempt, id)
     }
 
@@ -149,33 +169,50 @@ public enum ProviderOrders {
     }
 
     /// Records an order the provider created; an id already known for another case is refused, never reused.
-    public static func insert(_ db: Database, orderID: String, provider: String, caseID: Int64, attempt: Int, approveURL: String,
-                              amountCents: Int, language: String, now: Int64) throws -> Insertion {
+    public static func insert(
+        _ db: Database,
+        orderID: String,
+        provider: String,
+        caseID: Int64,
+        attempt: Int,
+        approveURL: String,
+        amountCents: Int,
+        language: String,
+        now: Int64
+    ) throws -> Insertion {
         if let owner = try Self.caseID(db, orderID: orderID) {
             return owner == caseID ? .known : .otherCase(owner)
         }
-        try db.execute(sql: """
-            INSERT INTO provider_orders (order_id, provider, case_id, attempt, status, approve_url, amount_cents,
-                                         language, created_at, updated_at)
-            VALUES (?, ?, ?, ?, 'created', ?, ?, ?, ?, ?)
-            """, arguments: [orderID, provider, caseID, attempt, approveURL, amountCents, language, now, now])
+        try db.execute(
+            sql: """
+                INSERT INTO provider_orders (order_id, provider, case_id, attempt, status, approve_url, amount_cents,
+                                             language, created_at, updated_at)
+                VALUES (?, ?, ?, ?, 'created', ?, ?, ?, ?, ?)
+                """,
+            arguments: [orderID, provider, caseID, attempt, approveURL, amountCents, language, now, now]
+        )
         try CaseQueries.addEvent(db, caseID: caseID, kind: .handoffStarted, at: now, detail: provider)
         return .inserted
     }
 
     /// Sets the status of an order that is not completed; a failed or cancelled order gives up its claim.
     public static func setStatus(_ db: Database, orderID: String, _ status: OrderStatus, captureID: String? = nil, now: Int64) throws {
-        try db.execute(sql: """
-            UPDATE provider_orders SET status = ?, capture_id = coalesce(?, capture_id), updated_at = ?
-            WHERE order_id = ? AND status != 'completed'
-            """, arguments: [status.rawValue, captureID, now, orderID])
+        try db.execute(
+            sql: """
+                UPDATE provider_orders SET status = ?, capture_id = coalesce(?, capture_id), updated_at = ?
+                WHERE order_id = ? AND status != 'completed'
+                """,
+            arguments: [status.rawValue, captureID, now, orderID]
+        )
         if status == .failed || status == .cancelled { try releaseClaim(db, orderID: orderID) }
     }
 
     /// Marks an order completed by `captureID`.
     public static func markCompleted(_ db: Database, orderID: String, captureID: String, now: Int64) throws {
-        try db.execute(sql: "UPDATE provider_orders SET status = 'completed', capture_id = ?, updated_at = ? WHERE order_id = ?",
-                       arguments: [captureID, now, orderID])
+        try db.execute(
+            sql: "UPDATE provider_orders SET status = 'completed', capture_id = ?, updated_at = ? WHERE order_id = ?",
+            arguments: [captureID, now, orderID]
+        )
     }
 
     /// The one decision before a capture: at most one order per case may be captured. Taken in one write transaction,
@@ -184,7 +221,7 @@ public enum ProviderOrders {
         guard let o = try order(db, orderID: orderID) else { return .unknownOrder }
         if o.status == .completed { return .completed(caseID: o.caseID, captureID: o.captureID) }
         guard let raw = try String.fetchOne(db, sql: "SELECT status FROM cases WHERE id = ?", arguments: [o.caseID]),
-              let caseStatus = CaseStatus(rawValue: raw)
+            let caseStatus = CaseStatus(rawValue: raw)
         else { throw LotseError.io("case \(o.caseID) of order \(orderID) is missing or has an unknown status") }
         switch caseStatus {
         case .paid:
@@ -197,19 +234,29 @@ public enum ProviderOrders {
         case .open, .overdue, .reminded:
             break
         }
-        if let holder = try String.fetchOne(db, sql: """
-            SELECT capture_claims.order_id FROM capture_claims JOIN provider_orders USING (order_id)
-            WHERE capture_claims.case_id = ? AND provider_orders.status != 'failed'
-            """, arguments: [o.caseID]), holder != orderID {
+        if let holder = try String.fetchOne(
+            db,
+            sql: """
+                SELECT capture_claims.order_id FROM capture_claims JOIN provider_orders USING (order_id)
+                WHERE capture_claims.case_id = ? AND provider_orders.status != 'failed'
+                """,
+            arguments: [o.caseID]
+        ), holder != orderID {
             return .heldBy(caseID: o.caseID, orderID: holder)
         }
-        try db.execute(sql: """
-            INSERT INTO capture_claims (case_id, order_id, claimed_at) VALUES (?, ?, ?)
-            ON CONFLICT (case_id) DO UPDATE SET order_id = excluded.order_id, claimed_at = excluded.claimed_at
-            """, arguments: [o.caseID, orderID, now])
-        try db.execute(sql: """
-            UPDATE provider_orders SET status = 'approved', updated_at = ? WHERE order_id = ? AND status IN ('created', 'cancelled')
-            """, arguments: [now, orderID])
+        try db.execute(
+            sql: """
+                INSERT INTO capture_claims (case_id, order_id, claimed_at) VALUES (?, ?, ?)
+                ON CONFLICT (case_id) DO UPDATE SET order_id = excluded.order_id, claimed_at = excluded.claimed_at
+                """,
+            arguments: [o.caseID, orderID, now]
+        )
+        try db.execute(
+            sql: """
+                UPDATE provider_orders SET status = 'approved', updated_at = ? WHERE order_id = ? AND status IN ('created', 'cancelled')
+                """,
+            arguments: [now, orderID]
+        )
         var granted = o
         if granted.status == .created || granted.status == .cancelled { granted.status = .approved }
         return .granted(granted)
@@ -222,13 +269,19 @@ public enum ProviderOrders {
 
     /// A cancelled case: its open orders are cancelled (return, webhook and sweep no longer capture them).
     public static func cancelOpenOrders(_ db: Database, caseID: Int64, now: Int64) throws {
-        try db.execute(sql: """
-            UPDATE provider_orders SET status = 'cancelled', updated_at = ? WHERE case_id = ? AND status IN ('created', 'approved')
-            """, arguments: [now, caseID])
-        try db.execute(sql: """
-            DELETE FROM capture_claims WHERE case_id = ?
-              AND order_id NOT IN (SELECT order_id FROM provider_orders WHERE status IN ('pending', 'completed'))
-            """, arguments: [caseID])
+        try db.execute(
+            sql: """
+                UPDATE provider_orders SET status = 'cancelled', updated_at = ? WHERE case_id = ? AND status IN ('created', 'approved')
+                """,
+            arguments: [now, caseID]
+        )
+        try db.execute(
+            sql: """
+                DELETE FROM capture_claims WHERE case_id = ?
+                  AND order_id NOT IN (SELECT order_id FROM provider_orders WHERE status IN ('pending', 'completed'))
+                """,
+            arguments: [caseID]
+        )
     }
 
     // MARK: webhook events
@@ -238,35 +291,48 @@ public enum ProviderOrders {
     }
 
     public static func noteWebhook(_ db: Database, eventID: String, provider: String, kind: String, now: Int64) throws {
-        try db.execute(sql: "INSERT OR IGNORE INTO webhook_events (id, provider, kind, received_at) VALUES (?, ?, ?, ?)",
-                       arguments: [eventID, provider, kind, now])
+        try db.execute(
+            sql: "INSERT OR IGNORE INTO webhook_events (id, provider, kind, received_at) VALUES (?, ?, ?, ?)",
+            arguments: [eventID, provider, kind, now]
+        )
     }
 
     // MARK: refunds through the provider
 
     /// Notes that the money of `captureID` is to go back through the provider (once per capture).
     public static func requestRefund(_ db: Database, _ r: ProviderRefund, provider: String, now: Int64) throws {
-        try db.execute(sql: """
-            INSERT OR IGNORE INTO provider_refunds (capture_id, provider, order_id, case_id, amount_cents, status, requested_at, updated_at)
-            VALUES (?, ?, ?, ?, ?, 'requested', ?, ?)
-            """, arguments: [r.captureID, provider, r.orderID, r.caseID, r.amountCents, now, now])
+        try db.execute(
+            sql: """
+                INSERT OR IGNORE INTO provider_refunds (capture_id, provider, order_id, case_id, amount_cents, status, requested_at, updated_at)
+                VALUES (?, ?, ?, ?, ?, 'requested', ?, ?)
+                """,
+            arguments: [r.captureID, provider, r.orderID, r.caseID, r.amountCents, now, now]
+        )
     }
 
     /// The provider's answer to a refund: completed (the payment leaves the refund list) or failed (the office refunds it).
     public static func refundAnswered(_ db: Database, captureID: String, completed: Bool, refundID: String?, now: Int64) throws {
-        try db.execute(sql: "UPDATE provider_refunds SET status = ?, refund_id = coalesce(?, refund_id), updated_at = ? WHERE capture_id = ?",
-                       arguments: [completed ? "completed" : "failed", refundID, now, captureID])
+        try db.execute(
+            sql: "UPDATE provider_refunds SET status = ?, refund_id = coalesce(?, refund_id), updated_at = ? WHERE capture_id = ?",
+            arguments: [completed ? "completed" : "failed", refundID, now, captureID]
+        )
         let note = completed ? "refunded through PayPal" + (refundID.map { " (refund \($0))" } ?? "") : "PayPal refused the refund: refund by hand"
-        try db.execute(sql: "UPDATE payments SET note = ? WHERE channel = 'paypal' AND external_id = ? AND disposition = 'refund'",
-                       arguments: [note, captureID])
+        try db.execute(
+            sql: "UPDATE payments SET note = ? WHERE channel = 'paypal' AND external_id = ? AND disposition = 'refund'",
+            arguments: [note, captureID]
+        )
     }
 
     /// Refunds noted but not answered yet (the call failed or the process stopped).
     public static func refundsRequested(_ db: Database, provider: String) throws -> [ProviderRefund] {
-        try Row.fetchAll(db, sql: """
-            SELECT capture_id, order_id, case_id, amount_cents FROM provider_refunds WHERE provider = ? AND status = 'requested'
-            ORDER BY requested_at
-            """, arguments: [provider]).map {
+        try Row.fetchAll(
+            db,
+            sql: """
+                SELECT capture_id, order_id, case_id, amount_cents FROM provider_refunds WHERE provider = ? AND status = 'requested'
+                ORDER BY requested_at
+                """,
+            arguments: [provider]
+        ).map {
             ProviderRefund(captureID: $0["capture_id"], orderID: $0["order_id"], caseID: $0["case_id"], amountCents: $0["amount_cents"])
         }
     }
@@ -292,11 +358,28 @@ extension Store {
     }
 
     /// Records an order the provider created, with the case's `handoff_started` event (see `ProviderOrders.insert`).
-    public func insertOrder(orderID: String, provider: String, caseID: Int64, attempt: Int, approveURL: String, amountCents: Int,
-                            language: String, now: Int64) async throws -> ProviderOrders.Insertion {
+    public func insertOrder(
+        orderID: String,
+        provider: String,
+        caseID: Int64,
+        attempt: Int,
+        approveURL: String,
+        amountCents: Int,
+        language: String,
+        now: Int64
+    ) async throws -> ProviderOrders.Insertion {
         try await pool.write {
-            try ProviderOrders.insert($0, orderID: orderID, provider: provider, caseID: caseID, attempt: attempt, approveURL: approveURL,
-                                      amountCents: amountCents, language: language, now: now)
+            try ProviderOrders.insert(
+                $0,
+                orderID: orderID,
+                provider: provider,
+                caseID: caseID,
+                attempt: attempt,
+                approveURL: approveURL,
+                amountCents: amountCents,
+                language: language,
+                now: now
+            )
         }
     }
 
@@ -329,8 +412,14 @@ extension Store {
 
     /// A completed capture, in one write transaction: the order completed, the payment recorded (once per capture, by
     /// its dedup key), and when it is to go back (the case is paid or cancelled) the refund through the provider noted.
-    public func recordCapture(orderID: String, captureID: String, payment: IncomingPayment, caseID: Int64, provider: String,
-                              now: Int64) async throws -> Ledger.Outcome {
+    public func recordCapture(
+        orderID: String,
+        captureID: String,
+        payment: IncomingPayment,
+        caseID: Int64,
+        provider: String,
+        now: Int64
+    ) async throws -> Ledger.Outcome {
         try await pool.write { db in
             try ProviderOrders.markCompleted(db, orderID: orderID, captureID: captureID, now: now)
             let outcome = try Ledger.record(db, payment, caseID: caseID, now: now)

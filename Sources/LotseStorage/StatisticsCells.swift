@@ -41,46 +41,58 @@ public enum StatisticsCells {
         let last = try Int64.fetchOne(db, sql: "SELECT last_case_id FROM stats_state WHERE id = 1") ?? 0
         guard let top = try Int64.fetchOne(db, sql: "SELECT max(id) FROM cases"), top > last else { return 0 }
         let range: StatementArguments = [last, top]
-        try db.execute(sql: """
-            INSERT INTO stats_cells (day, qr, deadline, issued, scanned, handoff, paid, paid_paypal, paid_bank, paid_cash,
-                                     paid_on_time, reminded)
-            SELECT c.issued_day, c.qr_printed, c.deadline,
-                   sum(c.status IS NOT 'cancelled'),
-                   sum(c.status IS NOT 'cancelled' AND c.first_viewed_at IS NOT NULL),
-                   sum(c.status IS NOT 'cancelled' AND c.handoff_at IS NOT NULL),
-                   sum(c.status IS 'paid'),
-                   sum(c.status IS 'paid' AND c.paid_channel IS 'paypal'),
-                   sum(c.status IS 'paid' AND c.paid_channel IS 'bank_transfer'),
-                   sum(c.status IS 'paid' AND c.paid_channel IS 'cash'),
-                   sum(c.status IS 'paid' AND coalesce(c.paid_at < d.end_utc, 0)),
-                   sum(c.status IS NOT 'cancelled' AND c.reminded_at IS NOT NULL)
-            FROM cases c LEFT JOIN deadline_ends d ON d.deadline = c.deadline
-            WHERE c.id > ?1 AND c.id <= ?2
-            GROUP BY c.issued_day, c.qr_printed, c.deadline
-            ON CONFLICT (day, qr, deadline) DO UPDATE SET issued = issued + excluded.issued, scanned = scanned + excluded.scanned,
-                handoff = handoff + excluded.handoff, paid = paid + excluded.paid, paid_paypal = paid_paypal + excluded.paid_paypal,
-                paid_bank = paid_bank + excluded.paid_bank, paid_cash = paid_cash + excluded.paid_cash,
-                paid_on_time = paid_on_time + excluded.paid_on_time, reminded = reminded + excluded.reminded
-            """, arguments: range)
-        try db.execute(sql: """
-            INSERT INTO stats_pay_times (day, channel, bucket, n)
-            SELECT issued_day, paid_channel, (paid_at - issued_at) / 21600, count(*) FROM cases
-            WHERE id > ?1 AND id <= ?2 AND status IS 'paid' AND paid_at IS NOT NULL AND paid_channel IS NOT NULL
-            GROUP BY issued_day, paid_channel, (paid_at - issued_at) / 21600
-            ON CONFLICT (day, channel, bucket) DO UPDATE SET n = n + excluded.n
-            """, arguments: range)
-        try db.execute(sql: """
-            INSERT INTO stats_langs (day, lang, n)
-            SELECT issued_day, view_lang, count(*) FROM cases
-            WHERE id > ?1 AND id <= ?2 AND status IS NOT 'cancelled' AND view_lang IS NOT NULL
-            GROUP BY issued_day, view_lang
-            ON CONFLICT (day, lang) DO UPDATE SET n = n + excluded.n
-            """, arguments: range)
-        try db.execute(sql: """
-            INSERT INTO stats_status (status, n)
-            SELECT status, count(*) FROM cases WHERE id > ?1 AND id <= ?2 GROUP BY status
-            ON CONFLICT (status) DO UPDATE SET n = n + excluded.n
-            """, arguments: range)
+        try db.execute(
+            sql: """
+                INSERT INTO stats_cells (day, qr, deadline, issued, scanned, handoff, paid, paid_paypal, paid_bank, paid_cash,
+                                         paid_on_time, reminded)
+                SELECT c.issued_day, c.qr_printed, c.deadline,
+                       sum(c.status IS NOT 'cancelled'),
+                       sum(c.status IS NOT 'cancelled' AND c.first_viewed_at IS NOT NULL),
+                       sum(c.status IS NOT 'cancelled' AND c.handoff_at IS NOT NULL),
+                       sum(c.status IS 'paid'),
+                       sum(c.status IS 'paid' AND c.paid_channel IS 'paypal'),
+                       sum(c.status IS 'paid' AND c.paid_channel IS 'bank_transfer'),
+                       sum(c.status IS 'paid' AND c.paid_channel IS 'cash'),
+                       sum(c.status IS 'paid' AND coalesce(c.paid_at < d.end_utc, 0)),
+                       sum(c.status IS NOT 'cancelled' AND c.reminded_at IS NOT NULL)
+                FROM cases c LEFT JOIN deadline_ends d ON d.deadline = c.deadline
+                WHERE c.id > ?1 AND c.id <= ?2
+                GROUP BY c.issued_day, c.qr_printed, c.deadline
+                ON CONFLICT (day, qr, deadline) DO UPDATE SET issued = issued + excluded.issued, scanned = scanned + excluded.scanned,
+                    handoff = handoff + excluded.handoff, paid = paid + excluded.paid, paid_paypal = paid_paypal + excluded.paid_paypal,
+                    paid_bank = paid_bank + excluded.paid_bank, paid_cash = paid_cash + excluded.paid_cash,
+                    paid_on_time = paid_on_time + excluded.paid_on_time, reminded = reminded + excluded.reminded
+                """,
+            arguments: range
+        )
+        try db.execute(
+            sql: """
+                INSERT INTO stats_pay_times (day, channel, bucket, n)
+                SELECT issued_day, paid_channel, (paid_at - issued_at) / 21600, count(*) FROM cases
+                WHERE id > ?1 AND id <= ?2 AND status IS 'paid' AND paid_at IS NOT NULL AND paid_channel IS NOT NULL
+                GROUP BY issued_day, paid_channel, (paid_at - issued_at) / 21600
+                ON CONFLICT (day, channel, bucket) DO UPDATE SET n = n + excluded.n
+                """,
+            arguments: range
+        )
+        try db.execute(
+            sql: """
+                INSERT INTO stats_langs (day, lang, n)
+                SELECT issued_day, view_lang, count(*) FROM cases
+                WHERE id > ?1 AND id <= ?2 AND status IS NOT 'cancelled' AND view_lang IS NOT NULL
+                GROUP BY issued_day, view_lang
+                ON CONFLICT (day, lang) DO UPDATE SET n = n + excluded.n
+                """,
+            arguments: range
+        )
+        try db.execute(
+            sql: """
+                INSERT INTO stats_status (status, n)
+                SELECT status, count(*) FROM cases WHERE id > ?1 AND id <= ?2 GROUP BY status
+                ON CONFLICT (status) DO UPDATE SET n = n + excluded.n
+                """,
+            arguments: range
+        )
         try db.execute(sql: "UPDATE stats_state SET last_case_id = ?2 WHERE id = 1", arguments: range)
         return try Int.fetchOne(db, sql: "SELECT count(*) FROM cases WHERE id > ?1 AND id <= ?2", arguments: range) ?? 0
     }
@@ -97,147 +109,151 @@ public enum StatisticsCells {
     /// Replaces v5's `cases_stats` (which assumed a case never leaves its cell and is never deleted) by three
     /// triggers that apply the table above to the old and the new row of a folded case.
     static func migrateV10(_ db: Database) throws {
-        try db.execute(sql: """
-            DROP TRIGGER IF EXISTS cases_stats;
+        try db.execute(
+            sql: """
+                DROP TRIGGER IF EXISTS cases_stats;
 
-            -- A folded case changes and stays in its cell: the cell takes the difference of the new and the old row.
-            CREATE TRIGGER stats_case_changed AFTER UPDATE OF status, paid_channel, paid_at, first_viewed_at, view_lang,
-                handoff_at, reminded_at, issued_day, issued_at, qr_printed, deadline ON cases
-            WHEN OLD.id <= (SELECT last_case_id FROM stats_state WHERE id = 1)
-                AND NEW.issued_day IS OLD.issued_day AND NEW.qr_printed IS OLD.qr_printed AND NEW.deadline IS OLD.deadline
-            BEGIN
-                UPDATE stats_cells SET
-                    issued = issued - (OLD.status IS NOT 'cancelled') + (NEW.status IS NOT 'cancelled'),
-                    scanned = scanned - (OLD.status IS NOT 'cancelled' AND OLD.first_viewed_at IS NOT NULL)
-                        + (NEW.status IS NOT 'cancelled' AND NEW.first_viewed_at IS NOT NULL),
-                    handoff = handoff - (OLD.status IS NOT 'cancelled' AND OLD.handoff_at IS NOT NULL)
-                        + (NEW.status IS NOT 'cancelled' AND NEW.handoff_at IS NOT NULL),
-                    paid = paid - (OLD.status IS 'paid') + (NEW.status IS 'paid'),
-                    paid_paypal = paid_paypal - (OLD.status IS 'paid' AND OLD.paid_channel IS 'paypal')
-                        + (NEW.status IS 'paid' AND NEW.paid_channel IS 'paypal'),
-                    paid_bank = paid_bank - (OLD.status IS 'paid' AND OLD.paid_channel IS 'bank_transfer')
-                        + (NEW.status IS 'paid' AND NEW.paid_channel IS 'bank_transfer'),
-                    paid_cash = paid_cash - (OLD.status IS 'paid' AND OLD.paid_channel IS 'cash')
-                        + (NEW.status IS 'paid' AND NEW.paid_channel IS 'cash'),
-                    paid_on_time = paid_on_time
-                        - (OLD.status IS 'paid' AND coalesce(OLD.paid_at < (SELECT end_utc FROM deadline_ends e WHERE e.deadline = OLD.deadline), 0))
-                        + (NEW.status IS 'paid' AND coalesce(NEW.paid_at < (SELECT end_utc FROM deadline_ends e WHERE e.deadline = NEW.deadline), 0)),
-                    reminded = reminded - (OLD.status IS NOT 'cancelled' AND OLD.reminded_at IS NOT NULL)
-                        + (NEW.status IS NOT 'cancelled' AND NEW.reminded_at IS NOT NULL)
-                WHERE day = NEW.issued_day AND qr = NEW.qr_printed AND deadline = NEW.deadline;
-                UPDATE stats_pay_times SET n = n - 1
-                WHERE OLD.status IS 'paid' AND OLD.paid_at IS NOT NULL AND OLD.paid_channel IS NOT NULL
-                    AND day = OLD.issued_day AND channel = OLD.paid_channel AND bucket = (OLD.paid_at - OLD.issued_at) / 21600;
-                INSERT INTO stats_pay_times (day, channel, bucket, n)
-                SELECT NEW.issued_day, NEW.paid_channel, (NEW.paid_at - NEW.issued_at) / 21600, 1
-                WHERE NEW.status IS 'paid' AND NEW.paid_at IS NOT NULL AND NEW.paid_channel IS NOT NULL
-                ON CONFLICT (day, channel, bucket) DO UPDATE SET n = n + 1;
-                UPDATE stats_langs SET n = n - 1
-                WHERE OLD.status IS NOT 'cancelled' AND OLD.view_lang IS NOT NULL AND day = OLD.issued_day AND lang = OLD.view_lang;
-                INSERT INTO stats_langs (day, lang, n)
-                SELECT NEW.issued_day, NEW.view_lang, 1 WHERE NEW.status IS NOT 'cancelled' AND NEW.view_lang IS NOT NULL
-                ON CONFLICT (day, lang) DO UPDATE SET n = n + 1;
-            END;
+                -- A folded case changes and stays in its cell: the cell takes the difference of the new and the old row.
+                CREATE TRIGGER stats_case_changed AFTER UPDATE OF status, paid_channel, paid_at, first_viewed_at, view_lang,
+                    handoff_at, reminded_at, issued_day, issued_at, qr_printed, deadline ON cases
+                WHEN OLD.id <= (SELECT last_case_id FROM stats_state WHERE id = 1)
+                    AND NEW.issued_day IS OLD.issued_day AND NEW.qr_printed IS OLD.qr_printed AND NEW.deadline IS OLD.deadline
+                BEGIN
+                    UPDATE stats_cells SET
+                        issued = issued - (OLD.status IS NOT 'cancelled') + (NEW.status IS NOT 'cancelled'),
+                        scanned = scanned - (OLD.status IS NOT 'cancelled' AND OLD.first_viewed_at IS NOT NULL)
+                            + (NEW.status IS NOT 'cancelled' AND NEW.first_viewed_at IS NOT NULL),
+                        handoff = handoff - (OLD.status IS NOT 'cancelled' AND OLD.handoff_at IS NOT NULL)
+                            + (NEW.status IS NOT 'cancelled' AND NEW.handoff_at IS NOT NULL),
+                        paid = paid - (OLD.status IS 'paid') + (NEW.status IS 'paid'),
+                        paid_paypal = paid_paypal - (OLD.status IS 'paid' AND OLD.paid_channel IS 'paypal')
+                            + (NEW.status IS 'paid' AND NEW.paid_channel IS 'paypal'),
+                        paid_bank = paid_bank - (OLD.status IS 'paid' AND OLD.paid_channel IS 'bank_transfer')
+                            + (NEW.status IS 'paid' AND NEW.paid_channel IS 'bank_transfer'),
+                        paid_cash = paid_cash - (OLD.status IS 'paid' AND OLD.paid_channel IS 'cash')
+                            + (NEW.status IS 'paid' AND NEW.paid_channel IS 'cash'),
+                        paid_on_time = paid_on_time
+                            - (OLD.status IS 'paid' AND coalesce(OLD.paid_at < (SELECT end_utc FROM deadline_ends e WHERE e.deadline = OLD.deadline), 0))
+                            + (NEW.status IS 'paid' AND coalesce(NEW.paid_at < (SELECT end_utc FROM deadline_ends e WHERE e.deadline = NEW.deadline), 0)),
+                        reminded = reminded - (OLD.status IS NOT 'cancelled' AND OLD.reminded_at IS NOT NULL)
+                            + (NEW.status IS NOT 'cancelled' AND NEW.reminded_at IS NOT NULL)
+                    WHERE day = NEW.issued_day AND qr = NEW.qr_printed AND deadline = NEW.deadline;
+                    UPDATE stats_pay_times SET n = n - 1
+                    WHERE OLD.status IS 'paid' AND OLD.paid_at IS NOT NULL AND OLD.paid_channel IS NOT NULL
+                        AND day = OLD.issued_day AND channel = OLD.paid_channel AND bucket = (OLD.paid_at - OLD.issued_at) / 21600;
+                    INSERT INTO stats_pay_times (day, channel, bucket, n)
+                    SELECT NEW.issued_day, NEW.paid_channel, (NEW.paid_at - NEW.issued_at) / 21600, 1
+                    WHERE NEW.status IS 'paid' AND NEW.paid_at IS NOT NULL AND NEW.paid_channel IS NOT NULL
+                    ON CONFLICT (day, channel, bucket) DO UPDATE SET n = n + 1;
+                    UPDATE stats_langs SET n = n - 1
+                    WHERE OLD.status IS NOT 'cancelled' AND OLD.view_lang IS NOT NULL AND day = OLD.issued_day AND lang = OLD.view_lang;
+                    INSERT INTO stats_langs (day, lang, n)
+                    SELECT NEW.issued_day, NEW.view_lang, 1 WHERE NEW.status IS NOT 'cancelled' AND NEW.view_lang IS NOT NULL
+                    ON CONFLICT (day, lang) DO UPDATE SET n = n + 1;
+                END;
 
-            -- A folded case moves to another cell (its day, QR flag or deadline changed): the old row leaves its
-            -- cell, the new row enters its own.
-            CREATE TRIGGER stats_case_moved AFTER UPDATE OF issued_day, qr_printed, deadline ON cases
-            WHEN OLD.id <= (SELECT last_case_id FROM stats_state WHERE id = 1)
-                AND NOT (NEW.issued_day IS OLD.issued_day AND NEW.qr_printed IS OLD.qr_printed AND NEW.deadline IS OLD.deadline)
-            BEGIN
-                UPDATE stats_cells SET
-                    issued = issued - (OLD.status IS NOT 'cancelled'),
-                    scanned = scanned - (OLD.status IS NOT 'cancelled' AND OLD.first_viewed_at IS NOT NULL),
-                    handoff = handoff - (OLD.status IS NOT 'cancelled' AND OLD.handoff_at IS NOT NULL),
-                    paid = paid - (OLD.status IS 'paid'),
-                    paid_paypal = paid_paypal - (OLD.status IS 'paid' AND OLD.paid_channel IS 'paypal'),
-                    paid_bank = paid_bank - (OLD.status IS 'paid' AND OLD.paid_channel IS 'bank_transfer'),
-                    paid_cash = paid_cash - (OLD.status IS 'paid' AND OLD.paid_channel IS 'cash'),
-                    paid_on_time = paid_on_time
-                        - (OLD.status IS 'paid' AND coalesce(OLD.paid_at < (SELECT end_utc FROM deadline_ends e WHERE e.deadline = OLD.deadline), 0)),
-                    reminded = reminded - (OLD.status IS NOT 'cancelled' AND OLD.reminded_at IS NOT NULL)
-                WHERE day = OLD.issued_day AND qr = OLD.qr_printed AND deadline = OLD.deadline;
-                INSERT INTO stats_cells (day, qr, deadline, issued, scanned, handoff, paid, paid_paypal, paid_bank, paid_cash,
-                                         paid_on_time, reminded)
-                SELECT NEW.issued_day, NEW.qr_printed, NEW.deadline,
-                    NEW.status IS NOT 'cancelled',
-                    NEW.status IS NOT 'cancelled' AND NEW.first_viewed_at IS NOT NULL,
-                    NEW.status IS NOT 'cancelled' AND NEW.handoff_at IS NOT NULL,
-                    NEW.status IS 'paid',
-                    NEW.status IS 'paid' AND NEW.paid_channel IS 'paypal',
-                    NEW.status IS 'paid' AND NEW.paid_channel IS 'bank_transfer',
-                    NEW.status IS 'paid' AND NEW.paid_channel IS 'cash',
-                    NEW.status IS 'paid' AND coalesce(NEW.paid_at < (SELECT end_utc FROM deadline_ends e WHERE e.deadline = NEW.deadline), 0),
-                    NEW.status IS NOT 'cancelled' AND NEW.reminded_at IS NOT NULL
-                WHERE true
-                ON CONFLICT (day, qr, deadline) DO UPDATE SET issued = issued + excluded.issued, scanned = scanned + excluded.scanned,
-                    handoff = handoff + excluded.handoff, paid = paid + excluded.paid, paid_paypal = paid_paypal + excluded.paid_paypal,
-                    paid_bank = paid_bank + excluded.paid_bank, paid_cash = paid_cash + excluded.paid_cash,
-                    paid_on_time = paid_on_time + excluded.paid_on_time, reminded = reminded + excluded.reminded;
-                UPDATE stats_pay_times SET n = n - 1
-                WHERE OLD.status IS 'paid' AND OLD.paid_at IS NOT NULL AND OLD.paid_channel IS NOT NULL
-                    AND day = OLD.issued_day AND channel = OLD.paid_channel AND bucket = (OLD.paid_at - OLD.issued_at) / 21600;
-                INSERT INTO stats_pay_times (day, channel, bucket, n)
-                SELECT NEW.issued_day, NEW.paid_channel, (NEW.paid_at - NEW.issued_at) / 21600, 1
-                WHERE NEW.status IS 'paid' AND NEW.paid_at IS NOT NULL AND NEW.paid_channel IS NOT NULL
-                ON CONFLICT (day, channel, bucket) DO UPDATE SET n = n + 1;
-                UPDATE stats_langs SET n = n - 1
-                WHERE OLD.status IS NOT 'cancelled' AND OLD.view_lang IS NOT NULL AND day = OLD.issued_day AND lang = OLD.view_lang;
-                INSERT INTO stats_langs (day, lang, n)
-                SELECT NEW.issued_day, NEW.view_lang, 1 WHERE NEW.status IS NOT 'cancelled' AND NEW.view_lang IS NOT NULL
-                ON CONFLICT (day, lang) DO UPDATE SET n = n + 1;
-            END;
+                -- A folded case moves to another cell (its day, QR flag or deadline changed): the old row leaves its
+                -- cell, the new row enters its own.
+                CREATE TRIGGER stats_case_moved AFTER UPDATE OF issued_day, qr_printed, deadline ON cases
+                WHEN OLD.id <= (SELECT last_case_id FROM stats_state WHERE id = 1)
+                    AND NOT (NEW.issued_day IS OLD.issued_day AND NEW.qr_printed IS OLD.qr_printed AND NEW.deadline IS OLD.deadline)
+                BEGIN
+                    UPDATE stats_cells SET
+                        issued = issued - (OLD.status IS NOT 'cancelled'),
+                        scanned = scanned - (OLD.status IS NOT 'cancelled' AND OLD.first_viewed_at IS NOT NULL),
+                        handoff = handoff - (OLD.status IS NOT 'cancelled' AND OLD.handoff_at IS NOT NULL),
+                        paid = paid - (OLD.status IS 'paid'),
+                        paid_paypal = paid_paypal - (OLD.status IS 'paid' AND OLD.paid_channel IS 'paypal'),
+                        paid_bank = paid_bank - (OLD.status IS 'paid' AND OLD.paid_channel IS 'bank_transfer'),
+                        paid_cash = paid_cash - (OLD.status IS 'paid' AND OLD.paid_channel IS 'cash'),
+                        paid_on_time = paid_on_time
+                            - (OLD.status IS 'paid' AND coalesce(OLD.paid_at < (SELECT end_utc FROM deadline_ends e WHERE e.deadline = OLD.deadline), 0)),
+                        reminded = reminded - (OLD.status IS NOT 'cancelled' AND OLD.reminded_at IS NOT NULL)
+                    WHERE day = OLD.issued_day AND qr = OLD.qr_printed AND deadline = OLD.deadline;
+                    INSERT INTO stats_cells (day, qr, deadline, issued, scanned, handoff, paid, paid_paypal, paid_bank, paid_cash,
+                                             paid_on_time, reminded)
+                    SELECT NEW.issued_day, NEW.qr_printed, NEW.deadline,
+                        NEW.status IS NOT 'cancelled',
+                        NEW.status IS NOT 'cancelled' AND NEW.first_viewed_at IS NOT NULL,
+                        NEW.status IS NOT 'cancelled' AND NEW.handoff_at IS NOT NULL,
+                        NEW.status IS 'paid',
+                        NEW.status IS 'paid' AND NEW.paid_channel IS 'paypal',
+                        NEW.status IS 'paid' AND NEW.paid_channel IS 'bank_transfer',
+                        NEW.status IS 'paid' AND NEW.paid_channel IS 'cash',
+                        NEW.status IS 'paid' AND coalesce(NEW.paid_at < (SELECT end_utc FROM deadline_ends e WHERE e.deadline = NEW.deadline), 0),
+                        NEW.status IS NOT 'cancelled' AND NEW.reminded_at IS NOT NULL
+                    WHERE true
+                    ON CONFLICT (day, qr, deadline) DO UPDATE SET issued = issued + excluded.issued, scanned = scanned + excluded.scanned,
+                        handoff = handoff + excluded.handoff, paid = paid + excluded.paid, paid_paypal = paid_paypal + excluded.paid_paypal,
+                        paid_bank = paid_bank + excluded.paid_bank, paid_cash = paid_cash + excluded.paid_cash,
+                        paid_on_time = paid_on_time + excluded.paid_on_time, reminded = reminded + excluded.reminded;
+                    UPDATE stats_pay_times SET n = n - 1
+                    WHERE OLD.status IS 'paid' AND OLD.paid_at IS NOT NULL AND OLD.paid_channel IS NOT NULL
+                        AND day = OLD.issued_day AND channel = OLD.paid_channel AND bucket = (OLD.paid_at - OLD.issued_at) / 21600;
+                    INSERT INTO stats_pay_times (day, channel, bucket, n)
+                    SELECT NEW.issued_day, NEW.paid_channel, (NEW.paid_at - NEW.issued_at) / 21600, 1
+                    WHERE NEW.status IS 'paid' AND NEW.paid_at IS NOT NULL AND NEW.paid_channel IS NOT NULL
+                    ON CONFLICT (day, channel, bucket) DO UPDATE SET n = n + 1;
+                    UPDATE stats_langs SET n = n - 1
+                    WHERE OLD.status IS NOT 'cancelled' AND OLD.view_lang IS NOT NULL AND day = OLD.issued_day AND lang = OLD.view_lang;
+                    INSERT INTO stats_langs (day, lang, n)
+                    SELECT NEW.issued_day, NEW.view_lang, 1 WHERE NEW.status IS NOT 'cancelled' AND NEW.view_lang IS NOT NULL
+                    ON CONFLICT (day, lang) DO UPDATE SET n = n + 1;
+                END;
 
-            -- A folded case is deleted: its row leaves its cell. When it was the newest case, SQLite gives its id to
-            -- the next case inserted: the fold's mark goes back to the newest remaining case so that one is folded.
-            CREATE TRIGGER stats_case_deleted AFTER DELETE ON cases
-            WHEN OLD.id <= (SELECT last_case_id FROM stats_state WHERE id = 1)
-            BEGIN
-                UPDATE stats_cells SET
-                    issued = issued - (OLD.status IS NOT 'cancelled'),
-                    scanned = scanned - (OLD.status IS NOT 'cancelled' AND OLD.first_viewed_at IS NOT NULL),
-                    handoff = handoff - (OLD.status IS NOT 'cancelled' AND OLD.handoff_at IS NOT NULL),
-                    paid = paid - (OLD.status IS 'paid'),
-                    paid_paypal = paid_paypal - (OLD.status IS 'paid' AND OLD.paid_channel IS 'paypal'),
-                    paid_bank = paid_bank - (OLD.status IS 'paid' AND OLD.paid_channel IS 'bank_transfer'),
-                    paid_cash = paid_cash - (OLD.status IS 'paid' AND OLD.paid_channel IS 'cash'),
-                    paid_on_time = paid_on_time
-                        - (OLD.status IS 'paid' AND coalesce(OLD.paid_at < (SELECT end_utc FROM deadline_ends e WHERE e.deadline = OLD.deadline), 0)),
-                    reminded = reminded - (OLD.status IS NOT 'cancelled' AND OLD.reminded_at IS NOT NULL)
-                WHERE day = OLD.issued_day AND qr = OLD.qr_printed AND deadline = OLD.deadline;
-                UPDATE stats_pay_times SET n = n - 1
-                WHERE OLD.status IS 'paid' AND OLD.paid_at IS NOT NULL AND OLD.paid_channel IS NOT NULL
-                    AND day = OLD.issued_day AND channel = OLD.paid_channel AND bucket = (OLD.paid_at - OLD.issued_at) / 21600;
-                UPDATE stats_langs SET n = n - 1
-                WHERE OLD.status IS NOT 'cancelled' AND OLD.view_lang IS NOT NULL AND day = OLD.issued_day AND lang = OLD.view_lang;
-                UPDATE stats_state SET last_case_id = (SELECT coalesce(max(id), 0) FROM cases)
-                WHERE id = 1 AND last_case_id > (SELECT coalesce(max(id), 0) FROM cases);
-            END;
-            """)
+                -- A folded case is deleted: its row leaves its cell. When it was the newest case, SQLite gives its id to
+                -- the next case inserted: the fold's mark goes back to the newest remaining case so that one is folded.
+                CREATE TRIGGER stats_case_deleted AFTER DELETE ON cases
+                WHEN OLD.id <= (SELECT last_case_id FROM stats_state WHERE id = 1)
+                BEGIN
+                    UPDATE stats_cells SET
+                        issued = issued - (OLD.status IS NOT 'cancelled'),
+                        scanned = scanned - (OLD.status IS NOT 'cancelled' AND OLD.first_viewed_at IS NOT NULL),
+                        handoff = handoff - (OLD.status IS NOT 'cancelled' AND OLD.handoff_at IS NOT NULL),
+                        paid = paid - (OLD.status IS 'paid'),
+                        paid_paypal = paid_paypal - (OLD.status IS 'paid' AND OLD.paid_channel IS 'paypal'),
+                        paid_bank = paid_bank - (OLD.status IS 'paid' AND OLD.paid_channel IS 'bank_transfer'),
+                        paid_cash = paid_cash - (OLD.status IS 'paid' AND OLD.paid_channel IS 'cash'),
+                        paid_on_time = paid_on_time
+                            - (OLD.status IS 'paid' AND coalesce(OLD.paid_at < (SELECT end_utc FROM deadline_ends e WHERE e.deadline = OLD.deadline), 0)),
+                        reminded = reminded - (OLD.status IS NOT 'cancelled' AND OLD.reminded_at IS NOT NULL)
+                    WHERE day = OLD.issued_day AND qr = OLD.qr_printed AND deadline = OLD.deadline;
+                    UPDATE stats_pay_times SET n = n - 1
+                    WHERE OLD.status IS 'paid' AND OLD.paid_at IS NOT NULL AND OLD.paid_channel IS NOT NULL
+                        AND day = OLD.issued_day AND channel = OLD.paid_channel AND bucket = (OLD.paid_at - OLD.issued_at) / 21600;
+                    UPDATE stats_langs SET n = n - 1
+                    WHERE OLD.status IS NOT 'cancelled' AND OLD.view_lang IS NOT NULL AND day = OLD.issued_day AND lang = OLD.view_lang;
+                    UPDATE stats_state SET last_case_id = (SELECT coalesce(max(id), 0) FROM cases)
+                    WHERE id = 1 AND last_case_id > (SELECT coalesce(max(id), 0) FROM cases);
+                END;
+                """
+        )
     }
 
     /// Cases per status for the `/metrics` gauges, kept like the cells: new cases are folded with them, and a
     /// folded case's change of status (or its deletion) moves its count. The delete trigger runs BEFORE the
     /// delete, so that v10's trigger, which may move the fold mark back, cannot hide the case from it.
     static func migrateV11(_ db: Database) throws {
-        try db.execute(sql: """
-            CREATE TABLE stats_status (status TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
-            INSERT INTO stats_status (status, n)
-            SELECT status, count(*) FROM cases WHERE id <= (SELECT last_case_id FROM stats_state WHERE id = 1) GROUP BY status;
+        try db.execute(
+            sql: """
+                CREATE TABLE stats_status (status TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
+                INSERT INTO stats_status (status, n)
+                SELECT status, count(*) FROM cases WHERE id <= (SELECT last_case_id FROM stats_state WHERE id = 1) GROUP BY status;
 
-            CREATE TRIGGER stats_status_changed AFTER UPDATE OF status ON cases
-            WHEN OLD.id <= (SELECT last_case_id FROM stats_state WHERE id = 1) AND OLD.status IS NOT NEW.status
-            BEGIN
-                UPDATE stats_status SET n = n - 1 WHERE status = OLD.status;
-                INSERT INTO stats_status (status, n) VALUES (NEW.status, 1) ON CONFLICT (status) DO UPDATE SET n = n + 1;
-            END;
+                CREATE TRIGGER stats_status_changed AFTER UPDATE OF status ON cases
+                WHEN OLD.id <= (SELECT last_case_id FROM stats_state WHERE id = 1) AND OLD.status IS NOT NEW.status
+                BEGIN
+                    UPDATE stats_status SET n = n - 1 WHERE status = OLD.status;
+                    INSERT INTO stats_status (status, n) VALUES (NEW.status, 1) ON CONFLICT (status) DO UPDATE SET n = n + 1;
+                END;
 
-            CREATE TRIGGER stats_status_deleted BEFORE DELETE ON cases
-            WHEN OLD.id <= (SELECT last_case_id FROM stats_state WHERE id = 1)
-            BEGIN
-                UPDATE stats_status SET n = n - 1 WHERE status = OLD.status;
-            END;
-            """)
+                CREATE TRIGGER stats_status_deleted BEFORE DELETE ON cases
+                WHEN OLD.id <= (SELECT last_case_id FROM stats_state WHERE id = 1)
+                BEGIN
+                    UPDATE stats_status SET n = n - 1 WHERE status = OLD.status;
+                END;
+                """
+        )
     }
 
     // MARK: rebuild and snapshot
@@ -246,31 +262,44 @@ public enum StatisticsCells {
     /// missing are noted first.
     public static func rebuild(_ db: Database) throws -> StatisticsRebuild {
         let before = try snapshot(db)
-        for text in try String.fetchAll(db, sql: """
-            SELECT DISTINCT deadline FROM cases WHERE deadline NOT IN (SELECT deadline FROM deadline_ends)
-            """) {
+        for text in try String.fetchAll(
+            db,
+            sql: """
+                SELECT DISTINCT deadline FROM cases WHERE deadline NOT IN (SELECT deadline FROM deadline_ends)
+                """
+        ) {
             if let day = CivilDate(iso: text) { try Schema.noteDeadline(db, day) }
         }
-        try db.execute(sql: """
-            DELETE FROM stats_cells;
-            DELETE FROM stats_pay_times;
-            DELETE FROM stats_langs;
-            DELETE FROM stats_status;
-            UPDATE stats_state SET last_case_id = 0 WHERE id = 1;
-            """)
+        try db.execute(
+            sql: """
+                DELETE FROM stats_cells;
+                DELETE FROM stats_pay_times;
+                DELETE FROM stats_langs;
+                DELETE FROM stats_status;
+                UPDATE stats_state SET last_case_id = 0 WHERE id = 1;
+                """
+        )
         let cases = try fold(db)
         let after = try snapshot(db)
-        return StatisticsRebuild(cases: cases, cells: after.cells.count, payTimeBuckets: after.payTimes.count,
-                                 languageCounts: after.languages.count, repaired: before.differences(from: after))
+        return StatisticsRebuild(
+            cases: cases,
+            cells: after.cells.count,
+            payTimeBuckets: after.payTimes.count,
+            languageCounts: after.languages.count,
+            repaired: before.differences(from: after)
+        )
     }
 
     /// Every cell, pay-time bucket and language count that is not zero.
     public static func snapshot(_ db: Database) throws -> StatisticsSnapshot {
         var result = StatisticsSnapshot()
-        for row in try Row.fetchAll(db, sql: """
-            SELECT day, qr, deadline, issued, scanned, handoff, paid, paid_paypal, paid_bank, paid_cash, paid_on_time, reminded
-            FROM stats_cells ORDER BY day, qr, deadline
-            """) {
+        for row in try Row.fetchAll(
+            db,
+            sql: """
+                SELECT day, qr, deadline, issued, scanned, handoff, paid, paid_paypal, paid_bank, paid_cash, paid_on_time, reminded
+                FROM stats_cells ORDER BY day, qr, deadline
+                """
+        ) {
             let counts = (3...11).map { row[$0] as Int }
             guard counts.contains(where: { $0 != 0 }) else { continue }
             result.cells[StatisticsSnapshot.CellKey(day: row[0], qrPrinted: row[1], deadline: row[2])] = counts
@@ -296,9 +325,12 @@ public enum StatisticsCells {
     public static func read(_ db: Database, from: CivilDate?, to: CivilDate, matureBefore: CivilDate) throws -> StatisticsReading {
         let firstDay = try String.fetchOne(db, sql: "SELECT min(day) FROM stats_cells").flatMap(CivilDate.init(iso:))
         let lastDay = try String.fetchOne(db, sql: "SELECT max(day) FROM stats_cells").flatMap(CivilDate.init(iso:))
-        let unmatchedRange = try Row.fetchOne(db, sql: """
-            SELECT min(paid_at), max(paid_at) FROM payments WHERE disposition = 'unmatched'
-            """)
+        let unmatchedRange = try Row.fetchOne(
+            db,
+            sql: """
+                SELECT min(paid_at), max(paid_at) FROM payments WHERE disposition = 'unmatched'
+                """
+        )
         let firstUnmatched = (unmatchedRange?[0] as Int64?).map { BerlinTime.local($0).date }
         let lastUnmatched = (unmatchedRange?[1] as Int64?).map { BerlinTime.local($0).date }
         var reading = StatisticsReading(from: from ?? firstDay ?? to, to: to)
@@ -306,31 +338,56 @@ public enum StatisticsCells {
         reading.lastDataDay = [lastDay, lastUnmatched].compactMap { $0 }.max()
         guard reading.from <= to else { return reading }
         let period: StatementArguments = [reading.from.description, to.description]
-        for row in try Row.fetchAll(db, sql: """
-            SELECT substr(day, 1, 7), qr, deadline < ?, sum(issued), sum(scanned), sum(handoff), sum(paid), sum(paid_paypal),
-                   sum(paid_bank), sum(paid_cash), sum(paid_on_time), sum(reminded)
-            FROM stats_cells WHERE day >= ? AND day <= ? GROUP BY 1, 2, 3
-            """, arguments: [matureBefore.description] + period) {
-            let counts = StatisticsCounts(issued: row[3], scanned: row[4], handoff: row[5], paid: row[6], paidPayPal: row[7],
-                                          paidBankTransfer: row[8], paidCash: row[9], paidOnTime: row[10], reminded: row[11])
+        for row in try Row.fetchAll(
+            db,
+            sql: """
+                SELECT substr(day, 1, 7), qr, deadline < ?, sum(issued), sum(scanned), sum(handoff), sum(paid), sum(paid_paypal),
+                       sum(paid_bank), sum(paid_cash), sum(paid_on_time), sum(reminded)
+                FROM stats_cells WHERE day >= ? AND day <= ? GROUP BY 1, 2, 3
+                """,
+            arguments: [matureBefore.description] + period
+        ) {
+            let counts = StatisticsCounts(
+                issued: row[3],
+                scanned: row[4],
+                handoff: row[5],
+                paid: row[6],
+                paidPayPal: row[7],
+                paidBankTransfer: row[8],
+                paidCash: row[9],
+                paidOnTime: row[10],
+                reminded: row[11]
+            )
             reading.months.append(StatisticsMonth(month: row[0], qrPrinted: row[1], mature: row[2], counts: counts))
         }
         let start = BerlinTime.utc(date: reading.from, hour: 0, minute: 0)
         let end = BerlinTime.utc(date: to.adding(days: 1), hour: 0, minute: 0)
-        for row in try Row.fetchAll(db, sql: """
-            SELECT paid_at / 3600 AS h, count(*) FROM payments WHERE disposition = 'unmatched' AND paid_at >= ? AND paid_at < ? GROUP BY h
-            """, arguments: [start, end]) {
+        for row in try Row.fetchAll(
+            db,
+            sql: """
+                SELECT paid_at / 3600 AS h, count(*) FROM payments WHERE disposition = 'unmatched' AND paid_at >= ? AND paid_at < ? GROUP BY h
+                """,
+            arguments: [start, end]
+        ) {
             reading.unmatchedByHour.append(StatisticsReading.HourCount(hour: row[0], count: row[1]))
         }
-        for row in try Row.fetchAll(db, sql: """
-            SELECT channel, bucket, sum(n) FROM stats_pay_times WHERE day >= ? AND day <= ? GROUP BY channel, bucket
-            HAVING sum(n) > 0 ORDER BY channel, bucket
-            """, arguments: period) {
+        for row in try Row.fetchAll(
+            db,
+            sql: """
+                SELECT channel, bucket, sum(n) FROM stats_pay_times WHERE day >= ? AND day <= ? GROUP BY channel, bucket
+                HAVING sum(n) > 0 ORDER BY channel, bucket
+                """,
+            arguments: period
+        ) {
             reading.payTimes.append(StatisticsReading.PayTimeBucket(channel: row[0], bucket: row[1], count: row[2]))
         }
-        for row in try Row.fetchAll(db, sql: """
-            SELECT lang, sum(n) FROM stats_langs WHERE day >= ? AND day <= ? GROUP BY lang HAVING sum(n) > 0
-            """, arguments: period) {
+        for row in try Row.fetchAll(
+            db,
+            sql: """
+                SELECT lang, sum(n) FROM stats_langs WHERE day >= ? AND day <= ? GROUP BY lang HAVING sum(n) > 0
+                """,
+            arguments: period
+        ) {
             reading.languages[row[0]] = row[1]
         }
         return reading
@@ -349,8 +406,17 @@ public struct StatisticsCounts: Sendable, Equatable {
     public var paidOnTime = 0
     public var reminded = 0
 
-    public init(issued: Int = 0, scanned: Int = 0, handoff: Int = 0, paid: Int = 0, paidPayPal: Int = 0, paidBankTransfer: Int = 0,
-                paidCash: Int = 0, paidOnTime: Int = 0, reminded: Int = 0) {
+    public init(
+        issued: Int = 0,
+        scanned: Int = 0,
+        handoff: Int = 0,
+        paid: Int = 0,
+        paidPayPal: Int = 0,
+        paidBankTransfer: Int = 0,
+        paidCash: Int = 0,
+        paidOnTime: Int = 0,
+        reminded: Int = 0
+    ) {
         self.issued = issued
         self.scanned = scanned
         self.handoff = handoff
@@ -513,11 +579,15 @@ extension Store {
         try await pool.read { db in
             var counts: [CaseStatus: Int] = [:]
             let last = try Int64.fetchOne(db, sql: "SELECT last_case_id FROM stats_state WHERE id = 1") ?? 0
-            for row in try Row.fetchAll(db, sql: """
-                SELECT status, n FROM stats_status
-                UNION ALL
-                SELECT status, count(*) FROM cases WHERE id > ? GROUP BY status
-                """, arguments: [last]) {
+            for row in try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT status, n FROM stats_status
+                    UNION ALL
+                    SELECT status, count(*) FROM cases WHERE id > ? GROUP BY status
+                    """,
+                arguments: [last]
+            ) {
                 let status: CaseStatus = try Vocabulary.decode(row[0] as String, column: "cases.status")
                 counts[status, default: 0] += row[1] as Int
             }

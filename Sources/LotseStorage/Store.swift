@@ -101,203 +101,213 @@ public enum Schema {
     public static var migrator: DatabaseMigrator {
         var m = DatabaseMigrator()
         m.registerMigration("v1-cases") { db in
-            try db.execute(sql: """
-            CREATE TABLE offences (
-                tbnr TEXT PRIMARY KEY,
-                text_de TEXT NOT NULL,
-                amount_cents INTEGER NOT NULL,
-                points INTEGER NOT NULL DEFAULT 0
-            );
-            CREATE TABLE imports (
-                id INTEGER PRIMARY KEY,
-                file_name TEXT NOT NULL,
-                format TEXT NOT NULL,
-                imported_at INTEGER NOT NULL,
-                imported INTEGER NOT NULL DEFAULT 0,
-                duplicates INTEGER NOT NULL DEFAULT 0,
-                rejected INTEGER NOT NULL DEFAULT 0,
-                rejects_file TEXT
-            );
-            CREATE TABLE case_counters (
-                year INTEGER PRIMARY KEY,
-                last INTEGER NOT NULL
-            );
-            CREATE TABLE cases (
-                id INTEGER PRIMARY KEY,
-                case_number TEXT NOT NULL UNIQUE,
-                source_id TEXT NOT NULL UNIQUE,
-                ticket_no TEXT,
-                device_id TEXT,
-                officer_id TEXT,
-                issued_at INTEGER NOT NULL,
-                plate TEXT NOT NULL,
-                plate_country TEXT NOT NULL,
-                tbnr TEXT NOT NULL REFERENCES offences(tbnr),
-                amount_cents INTEGER NOT NULL CHECK (amount_cents > 0),
-                street TEXT NOT NULL,
-                house_no TEXT,
-                place_note TEXT,
-                zip TEXT,
-                city TEXT NOT NULL,
-                lat REAL,
-                lon REAL,
-                qr_printed INTEGER NOT NULL DEFAULT 1,
-                vehicle_make TEXT,
-                vehicle_color TEXT,
-                deadline TEXT NOT NULL,
-                status TEXT NOT NULL DEFAULT 'open'
-                    CHECK (status IN ('open', 'paid', 'overdue', 'reminded', 'cancelled')),
-                import_id INTEGER REFERENCES imports(id),
-                qr_written_at INTEGER,
-                created_at INTEGER NOT NULL
-            );
-            CREATE TABLE events (
-                id INTEGER PRIMARY KEY,
-                case_id INTEGER NOT NULL REFERENCES cases(id),
-                kind TEXT NOT NULL,
-                at INTEGER NOT NULL,
-                detail TEXT
-            );
-            CREATE INDEX events_case ON events(case_id);
-            """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE offences (
+                        tbnr TEXT PRIMARY KEY,
+                        text_de TEXT NOT NULL,
+                        amount_cents INTEGER NOT NULL,
+                        points INTEGER NOT NULL DEFAULT 0
+                    );
+                    CREATE TABLE imports (
+                        id INTEGER PRIMARY KEY,
+                        file_name TEXT NOT NULL,
+                        format TEXT NOT NULL,
+                        imported_at INTEGER NOT NULL,
+                        imported INTEGER NOT NULL DEFAULT 0,
+                        duplicates INTEGER NOT NULL DEFAULT 0,
+                        rejected INTEGER NOT NULL DEFAULT 0,
+                        rejects_file TEXT
+                    );
+                    CREATE TABLE case_counters (
+                        year INTEGER PRIMARY KEY,
+                        last INTEGER NOT NULL
+                    );
+                    CREATE TABLE cases (
+                        id INTEGER PRIMARY KEY,
+                        case_number TEXT NOT NULL UNIQUE,
+                        source_id TEXT NOT NULL UNIQUE,
+                        ticket_no TEXT,
+                        device_id TEXT,
+                        officer_id TEXT,
+                        issued_at INTEGER NOT NULL,
+                        plate TEXT NOT NULL,
+                        plate_country TEXT NOT NULL,
+                        tbnr TEXT NOT NULL REFERENCES offences(tbnr),
+                        amount_cents INTEGER NOT NULL CHECK (amount_cents > 0),
+                        street TEXT NOT NULL,
+                        house_no TEXT,
+                        place_note TEXT,
+                        zip TEXT,
+                        city TEXT NOT NULL,
+                        lat REAL,
+                        lon REAL,
+                        qr_printed INTEGER NOT NULL DEFAULT 1,
+                        vehicle_make TEXT,
+                        vehicle_color TEXT,
+                        deadline TEXT NOT NULL,
+                        status TEXT NOT NULL DEFAULT 'open'
+                            CHECK (status IN ('open', 'paid', 'overdue', 'reminded', 'cancelled')),
+                        import_id INTEGER REFERENCES imports(id),
+                        qr_written_at INTEGER,
+                        created_at INTEGER NOT NULL
+                    );
+                    CREATE TABLE events (
+                        id INTEGER PRIMARY KEY,
+                        case_id INTEGER NOT NULL REFERENCES cases(id),
+                        kind TEXT NOT NULL,
+                        at INTEGER NOT NULL,
+                        detail TEXT
+                    );
+                    CREATE INDEX events_case ON events(case_id);
+                    """
+            )
         }
         m.registerMigration("v2-payments") { db in
             // Every payment that reached the city, matched or not. `disposition` says what became of it:
             // paid (closed its case), partial (too little, the case stays open), refund (double payment,
             // cancelled case; a surplus is `refund_cents` of a paid one), unmatched (for the office), rejected.
-            try db.execute(sql: """
-            ALTER TABLE cases ADD COLUMN paid_at INTEGER;
-            ALTER TABLE cases ADD COLUMN paid_channel TEXT;
-            CREATE TABLE payments (
-                id INTEGER PRIMARY KEY,
-                case_id INTEGER REFERENCES cases(id),
-                channel TEXT NOT NULL CHECK (channel IN ('paypal', 'bank_transfer', 'cash')),
-                amount_cents INTEGER NOT NULL,
-                currency TEXT NOT NULL DEFAULT 'EUR',
-                paid_at INTEGER NOT NULL,
-                disposition TEXT NOT NULL
-                    CHECK (disposition IN ('paid', 'partial', 'refund', 'unmatched', 'rejected')),
-                refund_cents INTEGER NOT NULL DEFAULT 0,
-                source TEXT NOT NULL,
-                dedup_key TEXT NOT NULL UNIQUE,
-                external_id TEXT,
-                payer TEXT,
-                reference TEXT,
-                note TEXT,
-                recorded_at INTEGER NOT NULL
-            );
-            CREATE INDEX payments_case ON payments(case_id);
-            CREATE INDEX payments_disposition ON payments(disposition);
-            CREATE TABLE bank_entries (
-                key TEXT PRIMARY KEY,
-                file_name TEXT NOT NULL,
-                imported_at INTEGER NOT NULL
-            ) WITHOUT ROWID;
-            """)
+            try db.execute(
+                sql: """
+                    ALTER TABLE cases ADD COLUMN paid_at INTEGER;
+                    ALTER TABLE cases ADD COLUMN paid_channel TEXT;
+                    CREATE TABLE payments (
+                        id INTEGER PRIMARY KEY,
+                        case_id INTEGER REFERENCES cases(id),
+                        channel TEXT NOT NULL CHECK (channel IN ('paypal', 'bank_transfer', 'cash')),
+                        amount_cents INTEGER NOT NULL,
+                        currency TEXT NOT NULL DEFAULT 'EUR',
+                        paid_at INTEGER NOT NULL,
+                        disposition TEXT NOT NULL
+                            CHECK (disposition IN ('paid', 'partial', 'refund', 'unmatched', 'rejected')),
+                        refund_cents INTEGER NOT NULL DEFAULT 0,
+                        source TEXT NOT NULL,
+                        dedup_key TEXT NOT NULL UNIQUE,
+                        external_id TEXT,
+                        payer TEXT,
+                        reference TEXT,
+                        note TEXT,
+                        recorded_at INTEGER NOT NULL
+                    );
+                    CREATE INDEX payments_case ON payments(case_id);
+                    CREATE INDEX payments_disposition ON payments(disposition);
+                    CREATE TABLE bank_entries (
+                        key TEXT PRIMARY KEY,
+                        file_name TEXT NOT NULL,
+                        imported_at INTEGER NOT NULL
+                    ) WITHOUT ROWID;
+                    """
+            )
         }
         m.registerMigration("v3-provider-orders") { db in
             // Orders at an online payment provider (PayPal): one open order per case is reused; `attempt`
             // counts the orders of a case and makes the provider's idempotency key.
-            try db.execute(sql: """
-            CREATE TABLE provider_orders (
-                order_id TEXT PRIMARY KEY,
-                provider TEXT NOT NULL,
-                case_id INTEGER NOT NULL REFERENCES cases(id),
-                attempt INTEGER NOT NULL,
-                status TEXT NOT NULL
-                    CHECK (status IN ('created', 'approved', 'pending', 'completed', 'cancelled', 'failed')),
-                approve_url TEXT NOT NULL,
-                amount_cents INTEGER NOT NULL,
-                language TEXT NOT NULL,
-                capture_id TEXT,
-                created_at INTEGER NOT NULL,
-                updated_at INTEGER NOT NULL
-            );
-            CREATE INDEX provider_orders_case ON provider_orders(case_id);
-            CREATE TABLE webhook_events (
-                id TEXT PRIMARY KEY,
-                provider TEXT NOT NULL,
-                kind TEXT NOT NULL,
-                received_at INTEGER NOT NULL
-            ) WITHOUT ROWID;
-            """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE provider_orders (
+                        order_id TEXT PRIMARY KEY,
+                        provider TEXT NOT NULL,
+                        case_id INTEGER NOT NULL REFERENCES cases(id),
+                        attempt INTEGER NOT NULL,
+                        status TEXT NOT NULL
+                            CHECK (status IN ('created', 'approved', 'pending', 'completed', 'cancelled', 'failed')),
+                        approve_url TEXT NOT NULL,
+                        amount_cents INTEGER NOT NULL,
+                        language TEXT NOT NULL,
+                        capture_id TEXT,
+                        created_at INTEGER NOT NULL,
+                        updated_at INTEGER NOT NULL
+                    );
+                    CREATE INDEX provider_orders_case ON provider_orders(case_id);
+                    CREATE TABLE webhook_events (
+                        id TEXT PRIMARY KEY,
+                        provider TEXT NOT NULL,
+                        kind TEXT NOT NULL,
+                        received_at INTEGER NOT NULL
+                    ) WITHOUT ROWID;
+                    """
+            )
         }
         m.registerMigration("v4-case-milestones") { db in
             // The statistics read one row per case instead of the whole event log: the first page view (and
             // its language), the first hand-off and the reminder are kept on the case. Triggers keep the first
             // two in step with the events whoever writes them; the dunning run sets `reminded_at` itself.
-            try db.execute(sql: """
-            ALTER TABLE cases ADD COLUMN first_viewed_at INTEGER;
-            ALTER TABLE cases ADD COLUMN view_lang TEXT;
-            ALTER TABLE cases ADD COLUMN handoff_at INTEGER;
-            ALTER TABLE cases ADD COLUMN reminded_at INTEGER;
-            UPDATE cases SET
-                first_viewed_at = (SELECT min(at) FROM events e WHERE e.case_id = cases.id AND e.kind = 'page_viewed'),
-                handoff_at = (SELECT min(at) FROM events e WHERE e.case_id = cases.id AND e.kind = 'handoff_started'),
-                reminded_at = (SELECT min(at) FROM events e WHERE e.case_id = cases.id AND e.kind = 'reminder');
-            UPDATE cases SET view_lang = (SELECT substr(detail, 6) FROM events e WHERE e.case_id = cases.id
-                AND e.kind = 'page_viewed' ORDER BY at LIMIT 1) WHERE first_viewed_at IS NOT NULL;
-            CREATE TRIGGER events_first_view AFTER INSERT ON events
-            WHEN NEW.kind = 'page_viewed' BEGIN
-                UPDATE cases SET first_viewed_at = NEW.at,
-                    view_lang = CASE WHEN NEW.detail LIKE 'lang=%' THEN substr(NEW.detail, 6) END
-                WHERE id = NEW.case_id AND (first_viewed_at IS NULL OR first_viewed_at > NEW.at);
-            END;
-            CREATE TRIGGER events_first_handoff AFTER INSERT ON events
-            WHEN NEW.kind = 'handoff_started' BEGIN
-                UPDATE cases SET handoff_at = NEW.at WHERE id = NEW.case_id AND (handoff_at IS NULL OR handoff_at > NEW.at);
-            END;
-            """)
+            try db.execute(
+                sql: """
+                    ALTER TABLE cases ADD COLUMN first_viewed_at INTEGER;
+                    ALTER TABLE cases ADD COLUMN view_lang TEXT;
+                    ALTER TABLE cases ADD COLUMN handoff_at INTEGER;
+                    ALTER TABLE cases ADD COLUMN reminded_at INTEGER;
+                    UPDATE cases SET
+                        first_viewed_at = (SELECT min(at) FROM events e WHERE e.case_id = cases.id AND e.kind = 'page_viewed'),
+                        handoff_at = (SELECT min(at) FROM events e WHERE e.case_id = cases.id AND e.kind = 'handoff_started'),
+                        reminded_at = (SELECT min(at) FROM events e WHERE e.case_id = cases.id AND e.kind = 'reminder');
+                    UPDATE cases SET view_lang = (SELECT substr(detail, 6) FROM events e WHERE e.case_id = cases.id
+                        AND e.kind = 'page_viewed' ORDER BY at LIMIT 1) WHERE first_viewed_at IS NOT NULL;
+                    CREATE TRIGGER events_first_view AFTER INSERT ON events
+                    WHEN NEW.kind = 'page_viewed' BEGIN
+                        UPDATE cases SET first_viewed_at = NEW.at,
+                            view_lang = CASE WHEN NEW.detail LIKE 'lang=%' THEN substr(NEW.detail, 6) END
+                        WHERE id = NEW.case_id AND (first_viewed_at IS NULL OR first_viewed_at > NEW.at);
+                    END;
+                    CREATE TRIGGER events_first_handoff AFTER INSERT ON events
+                    WHEN NEW.kind = 'handoff_started' BEGIN
+                        UPDATE cases SET handoff_at = NEW.at WHERE id = NEW.case_id AND (handoff_at IS NULL OR handoff_at > NEW.at);
+                    END;
+                    """
+            )
         }
         m.registerMigration("v5-stats-cells") { db in
             // Pre-aggregated statistics: one cell per (Berlin issue day, QR printed, deadline). New cases are folded
             // in by `StatisticsCells.fold` (the import pays nothing); changes to cases already folded are applied by a
             // trigger as a difference of the old and the new row (replaced in v10, see StatisticsCells.swift).
             // `lotse stats` then reads a few hundred cells.
-            try db.execute(sql: """
-            ALTER TABLE cases ADD COLUMN issued_day TEXT;
-            CREATE TABLE deadline_ends (deadline TEXT PRIMARY KEY, end_utc INTEGER NOT NULL) WITHOUT ROWID;
-            CREATE TABLE stats_state (id INTEGER PRIMARY KEY CHECK (id = 1), last_case_id INTEGER NOT NULL);
-            INSERT INTO stats_state VALUES (1, 0);
-            CREATE TABLE stats_cells (
-                day TEXT NOT NULL, qr INTEGER NOT NULL, deadline TEXT NOT NULL,
-                issued INTEGER NOT NULL DEFAULT 0, scanned INTEGER NOT NULL DEFAULT 0, handoff INTEGER NOT NULL DEFAULT 0,
-                paid INTEGER NOT NULL DEFAULT 0, paid_paypal INTEGER NOT NULL DEFAULT 0, paid_bank INTEGER NOT NULL DEFAULT 0,
-                paid_cash INTEGER NOT NULL DEFAULT 0, paid_on_time INTEGER NOT NULL DEFAULT 0, reminded INTEGER NOT NULL DEFAULT 0,
-                PRIMARY KEY (day, qr, deadline)
-            ) WITHOUT ROWID;
-            CREATE TABLE stats_pay_times (
-                day TEXT NOT NULL, channel TEXT NOT NULL, bucket INTEGER NOT NULL, n INTEGER NOT NULL DEFAULT 0,
-                PRIMARY KEY (day, channel, bucket)
-            ) WITHOUT ROWID;
-            CREATE TABLE stats_langs (
-                day TEXT NOT NULL, lang TEXT NOT NULL, n INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (day, lang)
-            ) WITHOUT ROWID;
-            CREATE TRIGGER cases_stats AFTER UPDATE OF status, paid_channel, paid_at, first_viewed_at, view_lang, handoff_at, reminded_at
-            ON cases WHEN NEW.id <= (SELECT last_case_id FROM stats_state WHERE id = 1) BEGIN
-                UPDATE stats_cells SET
-                    issued = issued - (OLD.status != 'cancelled') + (NEW.status != 'cancelled'),
-                    scanned = scanned - (OLD.status != 'cancelled' AND OLD.first_viewed_at IS NOT NULL) + (NEW.status != 'cancelled' AND NEW.first_viewed_at IS NOT NULL),
-                    handoff = handoff - (OLD.status != 'cancelled' AND OLD.handoff_at IS NOT NULL) + (NEW.status != 'cancelled' AND NEW.handoff_at IS NOT NULL),
-                    paid = paid - (OLD.status = 'paid') + (NEW.status = 'paid'),
-                    paid_paypal = paid_paypal - (OLD.status = 'paid' AND OLD.paid_channel = 'paypal') + (NEW.status = 'paid' AND NEW.paid_channel = 'paypal'),
-                    paid_bank = paid_bank - (OLD.status = 'paid' AND OLD.paid_channel = 'bank_transfer') + (NEW.status = 'paid' AND NEW.paid_channel = 'bank_transfer'),
-                    paid_cash = paid_cash - (OLD.status = 'paid' AND OLD.paid_channel = 'cash') + (NEW.status = 'paid' AND NEW.paid_channel = 'cash'),
-                    paid_on_time = paid_on_time - (OLD.status = 'paid' AND OLD.paid_at < coalesce((SELECT end_utc FROM deadline_ends d WHERE d.deadline = OLD.deadline), 0)) + (NEW.status = 'paid' AND NEW.paid_at < coalesce((SELECT end_utc FROM deadline_ends d WHERE d.deadline = NEW.deadline), 0)),
-                    reminded = reminded - (OLD.status != 'cancelled' AND OLD.reminded_at IS NOT NULL) + (NEW.status != 'cancelled' AND NEW.reminded_at IS NOT NULL)
-                WHERE day = NEW.issued_day AND qr = NEW.qr_printed AND deadline = NEW.deadline;
-                UPDATE stats_pay_times SET n = n - 1 WHERE OLD.status = 'paid' AND day = OLD.issued_day
-                    AND channel = OLD.paid_channel AND bucket = (OLD.paid_at - OLD.issued_at) / 21600;
-                INSERT INTO stats_pay_times (day, channel, bucket, n)
-                    SELECT NEW.issued_day, NEW.paid_channel, (NEW.paid_at - NEW.issued_at) / 21600, 1 WHERE NEW.status = 'paid'
-                    ON CONFLICT (day, channel, bucket) DO UPDATE SET n = n + 1;
-                UPDATE stats_langs SET n = n - 1 WHERE OLD.status != 'cancelled' AND OLD.view_lang IS NOT NULL
-                    AND day = OLD.issued_day AND lang = OLD.view_lang;
-                INSERT INTO stats_langs (day, lang, n)
-                    SELECT NEW.issued_day, NEW.view_lang, 1 WHERE NEW.status != 'cancelled' AND NEW.view_lang IS NOT NULL
-                    ON CONFLICT (day, lang) DO UPDATE SET n = n + 1;
-            END;
-            """)
+            try db.execute(
+                sql: """
+                    ALTER TABLE cases ADD COLUMN issued_day TEXT;
+                    CREATE TABLE deadline_ends (deadline TEXT PRIMARY KEY, end_utc INTEGER NOT NULL) WITHOUT ROWID;
+                    CREATE TABLE stats_state (id INTEGER PRIMARY KEY CHECK (id = 1), last_case_id INTEGER NOT NULL);
+                    INSERT INTO stats_state VALUES (1, 0);
+                    CREATE TABLE stats_cells (
+                        day TEXT NOT NULL, qr INTEGER NOT NULL, deadline TEXT NOT NULL,
+                        issued INTEGER NOT NULL DEFAULT 0, scanned INTEGER NOT NULL DEFAULT 0, handoff INTEGER NOT NULL DEFAULT 0,
+                        paid INTEGER NOT NULL DEFAULT 0, paid_paypal INTEGER NOT NULL DEFAULT 0, paid_bank INTEGER NOT NULL DEFAULT 0,
+                        paid_cash INTEGER NOT NULL DEFAULT 0, paid_on_time INTEGER NOT NULL DEFAULT 0, reminded INTEGER NOT NULL DEFAULT 0,
+                        PRIMARY KEY (day, qr, deadline)
+                    ) WITHOUT ROWID;
+                    CREATE TABLE stats_pay_times (
+                        day TEXT NOT NULL, channel TEXT NOT NULL, bucket INTEGER NOT NULL, n INTEGER NOT NULL DEFAULT 0,
+                        PRIMARY KEY (day, channel, bucket)
+                    ) WITHOUT ROWID;
+                    CREATE TABLE stats_langs (
+                        day TEXT NOT NULL, lang TEXT NOT NULL, n INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (day, lang)
+                    ) WITHOUT ROWID;
+                    CREATE TRIGGER cases_stats AFTER UPDATE OF status, paid_channel, paid_at, first_viewed_at, view_lang, handoff_at, reminded_at
+                    ON cases WHEN NEW.id <= (SELECT last_case_id FROM stats_state WHERE id = 1) BEGIN
+                        UPDATE stats_cells SET
+                            issued = issued - (OLD.status != 'cancelled') + (NEW.status != 'cancelled'),
+                            scanned = scanned - (OLD.status != 'cancelled' AND OLD.first_viewed_at IS NOT NULL) + (NEW.status != 'cancelled' AND NEW.first_viewed_at IS NOT NULL),
+                            handoff = handoff - (OLD.status != 'cancelled' AND OLD.handoff_at IS NOT NULL) + (NEW.status != 'cancelled' AND NEW.handoff_at IS NOT NULL),
+                            paid = paid - (OLD.status = 'paid') + (NEW.status = 'paid'),
+                            paid_paypal = paid_paypal - (OLD.status = 'paid' AND OLD.paid_channel = 'paypal') + (NEW.status = 'paid' AND NEW.paid_channel = 'paypal'),
+                            paid_bank = paid_bank - (OLD.status = 'paid' AND OLD.paid_channel = 'bank_transfer') + (NEW.status = 'paid' AND NEW.paid_channel = 'bank_transfer'),
+                            paid_cash = paid_cash - (OLD.status = 'paid' AND OLD.paid_channel = 'cash') + (NEW.status = 'paid' AND NEW.paid_channel = 'cash'),
+                            paid_on_time = paid_on_time - (OLD.status = 'paid' AND OLD.paid_at < coalesce((SELECT end_utc FROM deadline_ends d WHERE d.deadline = OLD.deadline), 0)) + (NEW.status = 'paid' AND NEW.paid_at < coalesce((SELECT end_utc FROM deadline_ends d WHERE d.deadline = NEW.deadline), 0)),
+                            reminded = reminded - (OLD.status != 'cancelled' AND OLD.reminded_at IS NOT NULL) + (NEW.status != 'cancelled' AND NEW.reminded_at IS NOT NULL)
+                        WHERE day = NEW.issued_day AND qr = NEW.qr_printed AND deadline = NEW.deadline;
+                        UPDATE stats_pay_times SET n = n - 1 WHERE OLD.status = 'paid' AND day = OLD.issued_day
+                            AND channel = OLD.paid_channel AND bucket = (OLD.paid_at - OLD.issued_at) / 21600;
+                        INSERT INTO stats_pay_times (day, channel, bucket, n)
+                            SELECT NEW.issued_day, NEW.paid_channel, (NEW.paid_at - NEW.issued_at) / 21600, 1 WHERE NEW.status = 'paid'
+                            ON CONFLICT (day, channel, bucket) DO UPDATE SET n = n + 1;
+                        UPDATE stats_langs SET n = n - 1 WHERE OLD.status != 'cancelled' AND OLD.view_lang IS NOT NULL
+                            AND day = OLD.issued_day AND lang = OLD.view_lang;
+                        INSERT INTO stats_langs (day, lang, n)
+                            SELECT NEW.issued_day, NEW.view_lang, 1 WHERE NEW.status != 'cancelled' AND NEW.view_lang IS NOT NULL
+                            ON CONFLICT (day, lang) DO UPDATE SET n = n + 1;
+                    END;
+                    """
+            )
             // Cases from before this migration: their Berlin issue day and deadline ends.
             let rows = try Row.fetchAll(db, sql: "SELECT id, issued_at FROM cases")
             let st = try db.makeStatement(sql: "UPDATE cases SET issued_day = ? WHERE id = ?")
@@ -309,34 +319,38 @@ public enum Schema {
         // The `imported` event of a case is its row (created_at, import_id): no second row per case in
         // `events`, which doubled what an import writes. `case_events` shows the history with it.
         m.registerMigration("v6-imported-events-implied") { db in
-            try db.execute(sql: """
-            DELETE FROM events WHERE kind = 'imported';
-            CREATE VIEW case_events AS
-                SELECT id AS case_id, 'imported' AS kind, created_at AS at, NULL AS detail, 0 AS seq FROM cases
-                UNION ALL
-                SELECT case_id, kind, at, detail, id AS seq FROM events;
-            """)
+            try db.execute(
+                sql: """
+                    DELETE FROM events WHERE kind = 'imported';
+                    CREATE VIEW case_events AS
+                        SELECT id AS case_id, 'imported' AS kind, created_at AS at, NULL AS detail, 0 AS seq FROM cases
+                        UNION ALL
+                        SELECT case_id, kind, at, detail, id AS seq FROM events;
+                    """
+            )
         }
         // Which cases changed, for the case cache of a server in another process (`CaseCache.pollChanges`).
         // Only columns the pages use (`CaseChangeColumns`, which a test keeps equal to this list); case_id 0: an
         // offence text changed. Frozen SQL: a later change of the columns is a new migration.
         m.registerMigration("v7-case-changes") { db in
-            try db.execute(sql: """
-            CREATE TABLE case_changes (seq INTEGER PRIMARY KEY, case_id INTEGER NOT NULL);
-            CREATE TRIGGER cases_changed AFTER UPDATE OF amount_cents, case_number, city, deadline, device_id, house_no,
-                issued_at, officer_id, paid_at, paid_channel, place_note, plate, plate_country, qr_printed, source_id, status,
-                street, tbnr, ticket_no, zip ON cases
-            BEGIN
-                INSERT INTO case_changes (case_id) VALUES (NEW.id);
-            END;
-            CREATE TRIGGER cases_deleted AFTER DELETE ON cases BEGIN
-                INSERT INTO case_changes (case_id) VALUES (OLD.id);
-            END;
-            CREATE TRIGGER offences_changed AFTER UPDATE OF text_de ON offences
-            WHEN OLD.text_de IS NOT NEW.text_de BEGIN
-                INSERT INTO case_changes (case_id) VALUES (0);
-            END;
-            """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE case_changes (seq INTEGER PRIMARY KEY, case_id INTEGER NOT NULL);
+                    CREATE TRIGGER cases_changed AFTER UPDATE OF amount_cents, case_number, city, deadline, device_id, house_no,
+                        issued_at, officer_id, paid_at, paid_channel, place_note, plate, plate_country, qr_printed, source_id, status,
+                        street, tbnr, ticket_no, zip ON cases
+                    BEGIN
+                        INSERT INTO case_changes (case_id) VALUES (NEW.id);
+                    END;
+                    CREATE TRIGGER cases_deleted AFTER DELETE ON cases BEGIN
+                        INSERT INTO case_changes (case_id) VALUES (OLD.id);
+                    END;
+                    CREATE TRIGGER offences_changed AFTER UPDATE OF text_de ON offences
+                    WHEN OLD.text_de IS NOT NEW.text_de BEGIN
+                        INSERT INTO case_changes (case_id) VALUES (0);
+                    END;
+                    """
+            )
         }
         // Online payments: request ids per attempt, one capture claim per case, refunds through the provider.
         m.registerMigration("v8-provider-claims") { db in try ProviderOrders.migrateV8(db) }
@@ -355,8 +369,10 @@ public enum Schema {
 
     /// Records when a deadline day ends (midnight after it in Berlin, as UTC seconds): paid before that is on time.
     public static func noteDeadline(_ db: Database, _ d: CivilDate) throws {
-        try db.execute(sql: "INSERT OR IGNORE INTO deadline_ends (deadline, end_utc) VALUES (?, ?)",
-                       arguments: [d.description, BerlinTime.utc(date: d.adding(days: 1), hour: 0, minute: 0)])
+        try db.execute(
+            sql: "INSERT OR IGNORE INTO deadline_ends (deadline, end_utc) VALUES (?, ?)",
+            arguments: [d.description, BerlinTime.utc(date: d.adding(days: 1), hour: 0, minute: 0)]
+        )
     }
 }
 

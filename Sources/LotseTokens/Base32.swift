@@ -5,7 +5,7 @@ public enum Base32 {
         var t = [Int8](repeating: -1, count: 256)
         for (i, c) in alphabet.enumerated() {
             t[Int(c)] = Int8(i)
-            if c >= 65 && c <= 90 { t[Int(c) + 32] = Int8(i) } // lower case too
+            if c >= 65 && c <= 90 { t[Int(c) + 32] = Int8(i) }  // lower case too
         }
         return t
     }()

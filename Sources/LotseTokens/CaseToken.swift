@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import LotseCore
 import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -11,7 +12,7 @@ import Glibc
 public struct KeyRing: Sendable {
     public struct Key: Codable, Sendable {
         public var id: UInt8
-        public var secret: String // base64, 32 bytes
+        public var secret: String  // base64, 32 bytes
         public var created: String
     }
 
@@ -49,7 +50,8 @@ public struct KeyRing: Sendable {
         let p = path(dataDir: dataDir)
         guard FileManager.default.fileExists(atPath: p) else { return nil }
         guard let data = FileManager.default.contents(atPath: p),
-              let keys = try? JSONDecoder().decode([Key].self, from: data), !keys.isEmpty else {
+            let keys = try? JSONDecoder().decode([Key].self, from: data), !keys.isEmpty
+        else {
             throw LotseError.io("\(p): the key file cannot be read")
         }
         return KeyRing(keys: keys)
@@ -74,8 +76,11 @@ public struct KeyRing: Sendable {
 
     /// Runs `body` holding an exclusive lock on `keys.json.lock` (mode 0600), across processes and threads.
     static func withFileLock<T>(dataDir: String, _ body: () throws -> T) throws -> T {
-        try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true,
-                                                attributes: [.posixPermissions: 0o700])
+        try FileManager.default.createDirectory(
+            atPath: dataDir,
+            withIntermediateDirectories: true,
+            attributes: [.posixPermissions: 0o700]
+        )
         let lockPath = path(dataDir: dataDir) + ".lock"
         let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw LotseError.io("\(lockPath): cannot open the key lock file") }
@@ -90,8 +95,11 @@ public struct KeyRing: Sendable {
     /// Writes a temporary file (mode 0600, a name of its own per process and thread) and renames it over
     /// `keys.json`: a reader sees the old ring or the new one, never half of one.
     func save(dataDir: String) throws {
-        try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true,
-                                                attributes: [.posixPermissions: 0o700])
+        try FileManager.default.createDirectory(
+            atPath: dataDir,
+            withIntermediateDirectories: true,
+            attributes: [.posixPermissions: 0o700]
+        )
         let p = KeyRing.path(dataDir: dataDir)
         let data = try JSONEncoder().encode(keys)
         let tmp = p + ".\(getpid()).\(UUID().uuidString.prefix(8)).tmp"
@@ -166,7 +174,8 @@ public struct CaseTokens: Sendable {
     /// Lower-case tokens are accepted (some scanners lower-case URLs).
     public func verify(_ token: String) -> Int64? {
         guard token.utf8.count == 36, let bytes = Base32.decode(token), bytes.count == Self.payloadLength + Self.macLength,
-              bytes[0] == Self.version, let key = ring.mac(bytes[1]) else { return nil }
+            bytes[0] == Self.version, let key = ring.mac(bytes[1])
+        else { return nil }
         let payload = Array(bytes[0..<Self.payloadLength])
         let expected = mac(payload, key: key)
         var diff: UInt8 = 0
@@ -210,8 +219,13 @@ final class KeyRingSource: Sendable {
     static func stamp(_ path: String) -> FileStamp? {
         var st = stat()
         guard stat(path, &st) == 0 else { return nil }
-        return FileStamp(device: UInt64(st.st_dev), inode: UInt64(st.st_ino), size: Int64(st.st_size),
-                         modified: Int64(st.st_mtim.tv_sec), modifiedNanoseconds: Int(st.st_mtim.tv_nsec))
+        return FileStamp(
+            device: UInt64(st.st_dev),
+            inode: UInt64(st.st_ino),
+            size: Int64(st.st_size),
+            modified: Int64(st.st_mtim.tv_sec),
+            modifiedNanoseconds: Int(st.st_mtim.tv_nsec)
+        )
     }
 
     func reloadIfChanged() throws -> Bool {

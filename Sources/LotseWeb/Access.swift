@@ -27,13 +27,19 @@ struct BearerCheck: Sendable {
             return nil
         }
         if header != nil { env.authFailures.failed(client) }
-        return Response(status: .unauthorized, headers: [.wwwAuthenticate: "Bearer realm=\"\(realm)\"", .contentType: "text/plain"],
-                        body: .init(byteBuffer: ByteBuffer(string: "token required\n")))
+        return Response(
+            status: .unauthorized,
+            headers: [.wwwAuthenticate: "Bearer realm=\"\(realm)\"", .contentType: "text/plain"],
+            body: .init(byteBuffer: ByteBuffer(string: "token required\n"))
+        )
     }
 
     static func tooMany(_ wait: Double) -> Response {
-        Response(status: .tooManyRequests, headers: [.retryAfter: String(Int(wait.rounded(.up))), .contentType: "text/plain"],
-                 body: .init(byteBuffer: ByteBuffer(string: "too many attempts, try again later\n")))
+        Response(
+            status: .tooManyRequests,
+            headers: [.retryAfter: String(Int(wait.rounded(.up))), .contentType: "text/plain"],
+            body: .init(byteBuffer: ByteBuffer(string: "too many attempts, try again later\n"))
+        )
     }
 }
 

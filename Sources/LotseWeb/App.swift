@@ -80,22 +80,33 @@ public enum LotseMetrics {
 ///
 /// `caseFastPath`: the case page is answered in the connection's pipeline (`CasePageChannelHandler`);
 /// nil sends it through the router like every other page (the tests compare the two).
-public func buildApplication(environment env: WebEnvironment, host: String = "127.0.0.1", port: Int = 8080,
-                             caseFastPath: CaseFastPath? = CaseFastPath()) -> some ApplicationProtocol {
+public func buildApplication(
+    environment env: WebEnvironment,
+    host: String = "127.0.0.1",
+    port: Int = 8080,
+    caseFastPath: CaseFastPath? = CaseFastPath()
+) -> some ApplicationProtocol {
     _ = LotseMetrics.registry
     let log = env.logger
     let router = Router(context: LotseContext.self)
     let security = SecurityHeadersMiddleware<LotseContext>(
         hsts: env.config.publicBaseURL.lowercased().hasPrefix("https://"),
-        formTargets: "https://www.paypal.com https://www.sandbox.paypal.com " + env.config.paypalAPIBase)
+        formTargets: "https://www.paypal.com https://www.sandbox.paypal.com " + env.config.paypalAPIBase
+    )
     let metrics = RequestMetrics()
     router.add(middleware: security)
     router.add(middleware: RequestMetricsMiddleware(metrics: metrics))
     let motorist = MotoristController(env: env)
     // inside the metrics and the security headers, outside the files: a path no route and no file has
     router.add(middleware: NotFoundPageMiddleware(motorist: motorist))
-    router.add(middleware: FileMiddleware(env.publicDir, cacheControl: .init([]),
-                                          searchForIndexHtml: false, logger: log))
+    router.add(
+        middleware: FileMiddleware(
+            env.publicDir,
+            cacheControl: .init([]),
+            searchForIndexHtml: false,
+            logger: log
+        )
+    )
     motorist.register(on: router)
     motorist.registerPayments(on: router)
     StatsController(env: env, motorist: motorist).register(on: router)
@@ -107,18 +118,24 @@ public func buildApplication(environment env: WebEnvironment, host: String = "12
     let fields = security.fields
     return Application(
         router: router,
-        server: .http1(configuration: .init(
-            additionalChannelHandlers: [ConnectionGuardHandler(idleTimeout: idle, readTimeout: read, securityFields: fields)]
-                + (casePages.map { [CasePageChannelHandler(responder: $0)] } ?? []))),
+        server: .http1(
+            configuration: .init(
+                additionalChannelHandlers: [ConnectionGuardHandler(idleTimeout: idle, readTimeout: read, securityFields: fields)]
+                    + (casePages.map { [CasePageChannelHandler(responder: $0)] } ?? [])
+            )
+        ),
         configuration: .init(address: .hostname(host, port: port), serverName: nil),
         services: services(env, log),
-        logger: log)
+        logger: log
+    )
 }
 
 func services(_ env: WebEnvironment, _ log: Logger) -> [any Service] {
-    var s: [any Service] = [EventRecorderService(recorder: env.recorder),
-                            CaseCacheService(cache: env.caseCache, interval: .milliseconds(250), logger: log),
-                            KeyRingService(tokens: env.tokens, interval: .seconds(1), logger: log)]
+    var s: [any Service] = [
+        EventRecorderService(recorder: env.recorder),
+        CaseCacheService(cache: env.caseCache, interval: .milliseconds(250), logger: log),
+        KeyRingService(tokens: env.tokens, interval: .seconds(1), logger: log),
+    ]
     if let provider = env.provider {
         s.append(PaymentSweepService(provider: provider, interval: env.config.paymentSweepSeconds, age: env.config.paymentSweepAge, logger: log))
     }
@@ -134,19 +151,29 @@ struct OperationsController: Sendable {
         router.get("/healthz") { _, _ -> Response in
             // on a GRDB reader thread: the event loop never waits on SQLite
             let ok = (try? await env.store.isReadable()) == true
-            return Response(status: ok ? .ok : .serviceUnavailable, headers: [.contentType: "text/plain; charset=utf-8"],
-                            body: .init(byteBuffer: ByteBuffer(string: ok ? "ok\n" : "database unavailable\n")))
+            return Response(
+                status: ok ? .ok : .serviceUnavailable,
+                headers: [.contentType: "text/plain; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(string: ok ? "ok\n" : "database unavailable\n"))
+            )
         }
         router.get("/metrics") { req, ctx -> Response in
-            if let denied = BearerCheck(env: env, realm: "lotse-metrics").deny(req, ctx, token: env.config.metricsToken,
-                                                                                 required: env.config.metricsToken != nil) {
+            if let denied = BearerCheck(env: env, realm: "lotse-metrics").deny(
+                req,
+                ctx,
+                token: env.config.metricsToken,
+                required: env.config.metricsToken != nil
+            ) {
                 return denied
             }
             var buffer = LotseMetrics.registry.emitToBuffer()
             // case counts by status: counted off the event loop, at most every 30 s
             buffer += Array(await caseGauges.text().utf8)
-            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                            body: .init(byteBuffer: ByteBuffer(bytes: buffer)))
+            return Response(
+                status: .ok,
+                headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(bytes: buffer))
+            )
         }
     }
 }

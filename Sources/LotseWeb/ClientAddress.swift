@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -36,19 +36,31 @@ struct CompiledTemplate: Sendable {
         var i = 0
         // U+E000 is EE 80 80 in UTF-8, U+E001 is EE 80 81
         while i + 2 < bytes.count {
-            guard bytes[i] == 0xEE, bytes[i + 1] == 0x80, bytes[i + 2] == 0x80 else { i += 1; continue }
+            guard bytes[i] == 0xEE, bytes[i + 1] == 0x80, bytes[i + 2] == 0x80 else {
+                i += 1
+                continue
+            }
             var j = i + 3
             var n = 0
-            while j < bytes.count, bytes[j] >= 0x30, bytes[j] <= 0x39 { n = n * 10 + Int(bytes[j] - 0x30); j += 1 }
+            while j < bytes.count, bytes[j] >= 0x30, bytes[j] <= 0x39 {
+                n = n * 10 + Int(bytes[j] - 0x30)
+                j += 1
+            }
             guard j + 2 < bytes.count, bytes[j] == 0xEE, bytes[j + 1] == 0x80, bytes[j + 2] == 0x81 else {
                 throw CompileError(template: template)
             }
-            if i > start { pieces.append(.text(Array(bytes[start..<i]))); fixed += i - start }
+            if i > start {
+                pieces.append(.text(Array(bytes[start..<i])))
+                fixed += i - start
+            }
             pieces.append(.slot(n))
             i = j + 3
             start = i
         }
-        if start < bytes.count { pieces.append(.text(Array(bytes[start...]))); fixed += bytes.count - start }
+        if start < bytes.count {
+            pieces.append(.text(Array(bytes[start...])))
+            fixed += bytes.count - start
+        }
         self.pieces = pieces
         self.fixedBytes = fixed
     }

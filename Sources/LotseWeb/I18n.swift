@@ -16,7 +16,8 @@ public struct Translations: Sendable {
         for f in files.sorted() where f.hasSuffix(".json") {
             let lang = String(f.dropLast(5))
             guard let data = FileManager.default.contents(atPath: directory + "/" + f),
-                  let dict = try? JSONDecoder().decode([String: String].self, from: data) else {
+                let dict = try? JSONDecoder().decode([String: String].self, from: data)
+            else {
                 throw LotseError.input("\(directory)/\(f): not a JSON object of strings")
             }
             texts[lang] = dict
@@ -67,8 +68,12 @@ public struct Translations: Sendable {
             switch piece {
             case .text(let t): out += t
             case .day: out += String(d.day)
-            case .day2: if d.day < 10 { out += "0" }; out += String(d.day)
-            case .month2: if d.month < 10 { out += "0" }; out += String(d.month)
+            case .day2:
+                if d.day < 10 { out += "0" }
+                out += String(d.day)
+            case .month2:
+                if d.month < 10 { out += "0" }
+                out += String(d.month)
             case .monthName: out += monthNames[lang]?[d.month - 1] ?? String(d.month)
             case .year: out += String(d.year)
             }
@@ -76,7 +81,10 @@ public struct Translations: Sendable {
         return out
     }
 
-    enum DatePiece: Sendable, Equatable { case text(String), day, day2, month2, monthName, year }
+    enum DatePiece: Sendable, Equatable {
+        case text(String)
+        case day, day2, month2, monthName, year
+    }
 
     /// `date_format` cut into its fields once, at start-up.
     static func datePattern(_ format: String) -> [DatePiece] {
@@ -84,7 +92,8 @@ public struct Translations: Sendable {
         var pieces: [DatePiece] = []
         var rest = Substring(format)
         while let open = rest.firstIndex(of: "{"), let close = rest[open...].firstIndex(of: "}"),
-              let field = fields[String(rest[rest.index(after: open)..<close])] {
+            let field = fields[String(rest[rest.index(after: open)..<close])]
+        {
             if open > rest.startIndex { pieces.append(.text(String(rest[..<open]))) }
             pieces.append(field)
             rest = rest[rest.index(after: close)...]

@@ -29,8 +29,18 @@ struct MotoristController: Sendable {
         let secure = env.config.publicBaseURL.lowercased().hasPrefix("https://")
         var fields: [String: HTTPField] = [:]
         for lang in env.translations.languages {
-            fields[lang] = HTTPField(name: .setCookie, value: Cookie(name: Self.langCookie, value: lang, maxAge: 365 * 86400, path: "/",
-                                                                     secure: secure, httpOnly: true, sameSite: .lax).description)
+            fields[lang] = HTTPField(
+                name: .setCookie,
+                value: Cookie(
+                    name: Self.langCookie,
+                    value: lang,
+                    maxAge: 365 * 86400,
+                    path: "/",
+                    secure: secure,
+                    httpOnly: true,
+                    sameSite: .lax
+                ).description
+            )
         }
         langCookies = fields
         // the cookie's text with a stand-in value (letters only: Cookie checks them), cut around it
@@ -57,8 +67,11 @@ struct MotoristController: Sendable {
 
     func language(_ req: Request) -> (lang: String, remember: Bool) {
         let query = req.uri.queryParameters.get("lang")
-        let lang = env.translations.negotiate(query: query, cookie: req.cookies[Self.langCookie]?.value,
-                                              acceptLanguage: req.headers[.acceptLanguage])
+        let lang = env.translations.negotiate(
+            query: query,
+            cookie: req.cookies[Self.langCookie]?.value,
+            acceptLanguage: req.headers[.acceptLanguage]
+        )
         return (lang, query != nil && query?.lowercased() == lang)
     }
 
@@ -67,12 +80,21 @@ struct MotoristController: Sendable {
         let others: [[String: Any]] = env.translations.languages.filter { $0 != lang }.map {
             ["code": $0, "name": env.translations.text("language_name", $0), "href": path + "?lang=" + $0]
         }
-        return ["t": env.translations.table(lang), "lang": lang, "otherLanguages": others, "city": env.config.cityName,
-                "baseURL": env.config.publicBaseURL, "title": env.translations.text("site_name", lang)]
+        return [
+            "t": env.translations.table(lang), "lang": lang, "otherLanguages": others, "city": env.config.cityName,
+            "baseURL": env.config.publicBaseURL, "title": env.translations.text("site_name", lang),
+        ]
     }
 
-    func render(_ template: String, _ context: [String: Any], lang: String, remember: Bool,
-                status: HTTPResponse.Status = .ok, csrf: (String, Bool)? = nil, noStore: Bool = false) throws -> HTML {
+    func render(
+        _ template: String,
+        _ context: [String: Any],
+        lang: String,
+        remember: Bool,
+        status: HTTPResponse.Status = .ok,
+        csrf: (String, Bool)? = nil,
+        noStore: Bool = false
+    ) throws -> HTML {
         guard let body = env.templates.render(context, withTemplate: template) else {
             throw HTTPError(.internalServerError)
         }
@@ -161,8 +183,10 @@ struct MotoristController: Sendable {
     /// Link-preview bots and crawlers do not count as a scan (the user agent is only looked at, never stored).
     static func isBot(_ ua: String?) -> Bool {
         guard let ua = ua?.lowercased() else { return false }
-        return ["bot", "crawler", "spider", "preview", "facebookexternalhit", "whatsapp", "slack", "telegram",
-                "discord", "skypeuripreview", "embedly", "curl/", "wget"].contains { ua.contains($0) }
+        return [
+            "bot", "crawler", "spider", "preview", "facebookexternalhit", "whatsapp", "slack", "telegram",
+            "discord", "skypeuripreview", "embedly", "curl/", "wget",
+        ].contains { ua.contains($0) }
     }
 
     func casePage(_ req: Request, _ context: LotseContext) async throws -> HTML {
@@ -187,8 +211,11 @@ struct MotoristController: Sendable {
         let csrf = env.provider != nil && c.status.isPayable ? CSRF.token(req) : nil
         let page = casePageValues(c, lang: lang, path: req.uri.path, notice: notice, csrf: csrf?.value ?? "", token: token)
         let compiled = try caseTemplates.get(page.shape) {
-            try CompiledTemplate(library: env.templates, template: "case",
-                                 context: caseContext(page.shape) { CompiledTemplate.marker($0.rawValue) })
+            try CompiledTemplate(
+                library: env.templates,
+                template: "case",
+                context: caseContext(page.shape) { CompiledTemplate.marker($0.rawValue) }
+            )
         }
         let html = HTML(buffer: compiled.render(page.values), headers: pageHeaders(lang: lang, remember: remember, csrf: csrf, noStore: true))
         // recorded once the page is built (an error before this point records nothing)
@@ -199,8 +226,15 @@ struct MotoristController: Sendable {
     }
 
     /// What the case page shows: the shape (language, which parts) and the values of its slots.
-    func casePageValues(_ c: CaseRecord, lang: String, path: String, notice: String?, csrf: String, token: String,
-                        now: Int64 = Int64(Date().timeIntervalSince1970)) -> CasePage {
+    func casePageValues(
+        _ c: CaseRecord,
+        lang: String,
+        path: String,
+        notice: String?,
+        csrf: String,
+        token: String,
+        now: Int64 = Int64(Date().timeIntervalSince1970)
+    ) -> CasePage {
         let today = BerlinTime.local(now).date
         var page = caseValues.get(c, lang: lang, day: today) { caseValues(c, lang: lang, today: today) }
         page.shape.notice = notice != nil
@@ -227,15 +261,25 @@ struct MotoristController: Sendable {
         case .reminded: statusText = t.text("status_reminded", lang)
         case .paid:
             statusText = t.text("status_paid", lang).replacingOccurrences(
-                of: "{date}", with: c.paidAt.map { t.date(BerlinTime.local($0).date, lang) } ?? "")
+                of: "{date}",
+                with: c.paidAt.map { t.date(BerlinTime.local($0).date, lang) } ?? ""
+            )
         case .cancelled: statusText = t.text("status_cancelled", lang)
         }
         let payable = c.status.isPayable
         let ref = env.payee == nil ? nil : RFReference.make(from: c.caseNumber)
         let amount = Money.display(c.amountCents, language: lang)
-        var page = CasePage(shape: .init(lang: lang, notice: false, receipt: c.status == .paid, pay: payable,
-                                         paypal: env.provider != nil, bank: payable && ref != nil,
-                                         bic: !(env.payee?.bic.isEmpty ?? true)))
+        var page = CasePage(
+            shape: .init(
+                lang: lang,
+                notice: false,
+                receipt: c.status == .paid,
+                pay: payable,
+                paypal: env.provider != nil,
+                bank: payable && ref != nil,
+                bic: !(env.payee?.bic.isEmpty ?? true)
+            )
+        )
         page[.number] = c.caseNumber
         page[.date] = t.date(local.date, lang)
         page[.time] = local.clock
@@ -260,18 +304,21 @@ struct MotoristController: Sendable {
     /// The mustache context of the case page; `value` gives each slot's value (or its marker when compiling).
     func caseContext(_ shape: CasePage.Shape, value v: (CasePage.Slot) -> String) -> [String: Any] {
         var ctx = base(shape.lang, path: v(.path))
-        ctx["case"] = [
-            "number": v(.number), "date": v(.date), "time": v(.time), "place": v(.place), "offence": v(.offence),
-            "tbnr": v(.tbnr), "amount": v(.amount), "deadline": v(.deadline), "plate": v(.plate),
-        ] as [String: Any]
+        ctx["case"] =
+            [
+                "number": v(.number), "date": v(.date), "time": v(.time), "place": v(.place), "offence": v(.offence),
+                "tbnr": v(.tbnr), "amount": v(.amount), "deadline": v(.deadline), "plate": v(.plate),
+            ] as [String: Any]
         ctx["status"] = ["code": v(.statusCode), "text": v(.statusText)]
         if shape.notice { ctx["notice"] = v(.notice) }
         if shape.receipt { ctx["receiptURL"] = v(.receiptURL) }
         if shape.pay {
             var pay: [String: Any] = ["paypal": shape.paypal]
             if shape.bank {
-                var bank: [String: Any] = ["name": v(.bankName), "iban": v(.iban), "reference": v(.reference),
-                                           "amount": v(.amount), "girocode": v(.girocode)]
+                var bank: [String: Any] = [
+                    "name": v(.bankName), "iban": v(.iban), "reference": v(.reference),
+                    "amount": v(.amount), "girocode": v(.girocode),
+                ]
                 if shape.bic { bank["bic"] = v(.bic) }
                 pay["bank"] = bank
             }
@@ -286,15 +333,23 @@ struct MotoristController: Sendable {
     /// The EPC QR code as SVG (for the page) or PNG (for letters).
     func giroCode(_ req: Request, _ context: LotseContext, png: Bool) async throws -> Response {
         guard let c = try await verifiedCase(context), let payee = env.payee,
-              c.status.isPayable,
-              let ref = RFReference.make(from: c.caseNumber) else {
+            c.status.isPayable,
+            let ref = RFReference.make(from: c.caseNumber)
+        else {
             return try notFound(req).response(from: req, context: context)
         }
-        let payload = try GiroCode.payload(payee: payee, amountCents: c.amountCents, reference: ref,
-                                           note: "Verwarnungsgeld " + c.caseNumber)
+        let payload = try GiroCode.payload(
+            payee: payee,
+            amountCents: c.amountCents,
+            reference: ref,
+            note: "Verwarnungsgeld " + c.caseNumber
+        )
         let code = try QRCode(bytes: Array(payload.utf8), level: .M)
-        return Response(status: .ok, headers: [.contentType: png ? "image/png" : "image/svg+xml", .cacheControl: "no-store"],
-                        body: .init(byteBuffer: ByteBuffer(bytes: png ? code.png(moduleSize: 6) : code.svg(moduleSize: 4))))
+        return Response(
+            status: .ok,
+            headers: [.contentType: png ? "image/png" : "image/svg+xml", .cacheControl: "no-store"],
+            body: .init(byteBuffer: ByteBuffer(bytes: png ? code.png(moduleSize: 6) : code.svg(moduleSize: 4)))
+        )
     }
 }
 
@@ -307,7 +362,7 @@ struct CasePage: Sendable {
 
     enum Slot: Int, CaseIterable {
         case path, number, date, time, place, offence, tbnr, amount, deadline, plate, statusCode, statusText, notice,
-             receiptURL, payAction, csrf, bankName, iban, bic, reference, girocode
+            receiptURL, payAction, csrf, bankName, iban, bic, reference, girocode
     }
 
     var shape: Shape

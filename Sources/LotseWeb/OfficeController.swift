@@ -56,13 +56,19 @@ struct OfficeController: Sendable {
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         enc.keyEncodingStrategy = .convertToSnakeCase
-        return Response(status: status, headers: [.contentType: "application/json", .cacheControl: "no-store"],
-                        body: .init(byteBuffer: ByteBuffer(bytes: try enc.encode(value))))
+        return Response(
+            status: status,
+            headers: [.contentType: "application/json", .cacheControl: "no-store"],
+            body: .init(byteBuffer: ByteBuffer(bytes: try enc.encode(value)))
+        )
     }
 
     /// Streams the body to a file in the data directory, runs `work` on it off the event loop, answers its summary.
-    func upload<T: Encodable & Sendable>(_ req: Request, _ context: LotseContext,
-                                         _ work: @escaping @Sendable (String, String) throws -> T) async throws -> Response {
+    func upload<T: Encodable & Sendable>(
+        _ req: Request,
+        _ context: LotseContext,
+        _ work: @escaping @Sendable (String, String) throws -> T
+    ) async throws -> Response {
         if let denied = authorize(req, context) { return denied }
         let name = Self.safeName(req.uri.queryParameters.get("name") ?? "upload")
         let dir = Self.uploadsDirectory(dataDir: env.config.dataDir)
@@ -70,7 +76,8 @@ struct OfficeController: Sendable {
         let path = dir + "/" + UUID().uuidString + "-" + name
         // the spool file holds plates, names and IBANs: the office's eyes only, whatever the umask
         guard FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600]),
-              let handle = FileHandle(forWritingAtPath: path) else {
+            let handle = FileHandle(forWritingAtPath: path)
+        else {
             throw HTTPError(.internalServerError)
         }
         defer { try? FileManager.default.removeItem(atPath: path) }

@@ -69,7 +69,7 @@ extension MotoristController {
     /// Back from the provider: capture, then the receipt; or the case page, unchanged, after a cancel.
     func providerReturn(_ req: Request, cancelled: Bool) async throws -> HTML {
         guard let provider = env.provider, let orderID = req.uri.queryParameters.get("token"), !orderID.isEmpty,
-              let lang = try await env.store.providerOrder(orderID: orderID)?.language
+            let lang = try await env.store.providerOrder(orderID: orderID)?.language
         else { return try notFound(req) }
         if cancelled {
             // cancel reads and writes synchronously: on NIO's blocking pool, not on the event loop
@@ -105,15 +105,16 @@ extension MotoristController {
         }
         let t = env.translations
         var ctx = base(lang, path: req.uri.path)
-        ctx["receipt"] = [
-            "number": c.caseNumber, "offence": c.offenceText, "tbnr": c.tbnr,
-            "date": t.date(BerlinTime.local(c.issuedAt).date, lang) + ", " + BerlinTime.local(c.issuedAt).clock,
-            "amount": Money.display(c.amountCents, language: lang),
-            "paidOn": t.date(BerlinTime.local(c.paidAt ?? p.paidAt).date, lang),
-            "channel": t.text("channel_" + p.channel.rawValue, lang),
-            "paymentID": p.externalID ?? "L-\(p.id)",
-            "back": caseLocation(c.id, lang: nil),
-        ] as [String: Any]
+        ctx["receipt"] =
+            [
+                "number": c.caseNumber, "offence": c.offenceText, "tbnr": c.tbnr,
+                "date": t.date(BerlinTime.local(c.issuedAt).date, lang) + ", " + BerlinTime.local(c.issuedAt).clock,
+                "amount": Money.display(c.amountCents, language: lang),
+                "paidOn": t.date(BerlinTime.local(c.paidAt ?? p.paidAt).date, lang),
+                "channel": t.text("channel_" + p.channel.rawValue, lang),
+                "paymentID": p.externalID ?? "L-\(p.id)",
+                "back": caseLocation(c.id, lang: nil),
+            ] as [String: Any]
         ctx["title"] = t.text("receipt_title", lang) + " " + c.caseNumber
         return try render("receipt", ctx, lang: lang, remember: remember, noStore: true)
     }

@@ -51,14 +51,21 @@ final class RequestMetrics: Sendable {
     func get(_ key: Key) -> Instruments {
         instruments.withLockedValue { map in
             if let i = map[key] { return i }
-            let labels = [("http.route", key.route), ("http.request.method", key.method.rawValue),
-                          ("http.response.status_code", String(key.status))]
+            let labels = [
+                ("http.route", key.route), ("http.request.method", key.method.rawValue),
+                ("http.response.status_code", String(key.status)),
+            ]
             let i = Instruments(
                 requests: Counter(label: "hb.requests", dimensions: labels),
                 duration: Timer(label: "http.server.request.duration", dimensions: labels, preferredDisplayUnit: .seconds),
-                errors: key.error ? Counter(label: "hb.request.errors", dimensions: [
-                    ("http.route", key.route), ("http.request.method", key.method.rawValue), ("error.type", String(key.status)),
-                ]) : nil)
+                errors: key.error
+                    ? Counter(
+                        label: "hb.request.errors",
+                        dimensions: [
+                            ("http.route", key.route), ("http.request.method", key.method.rawValue), ("error.type", String(key.status)),
+                        ]
+                    ) : nil
+            )
             map[key] = i
             return i
         }

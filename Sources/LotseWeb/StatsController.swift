@@ -26,15 +26,23 @@ struct StatsController: Sendable {
             if let denied = deny(req, ctx) { return denied }
             let s = try await stats(req)
             let data = try JSONSerialization.data(withJSONObject: Self.suppressingSmallCounts(s.jsonObject), options: [.sortedKeys])
-            return Response(status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-store"],
-                            body: .init(byteBuffer: ByteBuffer(bytes: data)))
+            return Response(
+                status: .ok,
+                headers: [.contentType: "application/json", .cacheControl: "no-store"],
+                body: .init(byteBuffer: ByteBuffer(bytes: data))
+            )
         }
         router.get("/api/v1/stats.csv") { req, ctx -> Response in
             if let denied = deny(req, ctx) { return denied }
             let s = try await stats(req)
-            return Response(status: .ok, headers: [.contentType: "text/csv; charset=utf-8", .cacheControl: "no-store",
-                                                   .contentDisposition: "attachment; filename=\"lotse-stats-\(s.from)-\(s.to).csv\""],
-                            body: .init(byteBuffer: ByteBuffer(string: s.csv())))
+            return Response(
+                status: .ok,
+                headers: [
+                    .contentType: "text/csv; charset=utf-8", .cacheControl: "no-store",
+                    .contentDisposition: "attachment; filename=\"lotse-stats-\(s.from)-\(s.to).csv\"",
+                ],
+                body: .init(byteBuffer: ByteBuffer(string: s.csv()))
+            )
         }
     }
 
@@ -59,11 +67,13 @@ struct StatsController: Sendable {
         guard let token = env.config.evaluatorToken, !token.isEmpty, let v = req.cookies[Self.cookie]?.value, v.utf8.count < 200 else { return nil }
         let parts = v.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 5, parts[0] == "s1", let issued = Int64(parts[1]), let expires = Int64(parts[2]),
-              parts[3].utf8.count == 32 else { return nil }
+            parts[3].utf8.count == 32
+        else { return nil }
         let session = String(parts[3])
         guard ConstantTime.equal(sessionValue(issued: issued, expires: expires, session: session, token: token).utf8, v.utf8),
-              expires > now, issued <= now + 60, expires - issued <= Self.sessionSeconds, expires <= now + Self.sessionSeconds,
-              !endedSessions.contains(session, now: now) else { return nil }
+            expires > now, issued <= now + 60, expires - issued <= Self.sessionSeconds, expires <= now + Self.sessionSeconds,
+            !endedSessions.contains(session, now: now)
+        else { return nil }
         return Session(id: session, expires: expires)
     }
 
@@ -147,7 +157,8 @@ struct StatsController: Sendable {
         let client = env.proxies.client(req, context)
         if let wait = env.authFailures.retryAfter(client) { return BearerCheck.tooMany(wait) }
         guard let token = env.config.evaluatorToken, !token.isEmpty,
-              OfficeController.bearerMatches("Bearer " + (form["token"] ?? ""), token) else {
+            OfficeController.bearerMatches("Bearer " + (form["token"] ?? ""), token)
+        else {
             env.authFailures.failed(client)
             return try loginPage(req, message: "stats_login_wrong", status: .unauthorized).response(from: req, context: context)
         }
@@ -156,8 +167,15 @@ struct StatsController: Sendable {
         let (first, second) = CSRF.random.next()
         let session = String(format: "%016llx%016llx", first, second)
         let value = sessionValue(issued: now, expires: now + Self.sessionSeconds, session: session, token: token)
-        let cookie = Cookie(name: Self.cookie, value: value, maxAge: Int(Self.sessionSeconds),
-                            path: "/", secure: secure, httpOnly: true, sameSite: .strict)
+        let cookie = Cookie(
+            name: Self.cookie,
+            value: value,
+            maxAge: Int(Self.sessionSeconds),
+            path: "/",
+            secure: secure,
+            httpOnly: true,
+            sameSite: .strict
+        )
         return Response(status: .seeOther, headers: [.location: "/stats", .setCookie: cookie.description, .cacheControl: "no-store"])
     }
 
@@ -189,10 +207,15 @@ struct StatsController: Sendable {
         ctx["from"] = s.from.description
         ctx["to"] = s.to.description
         ctx["csvURL"] = "/api/v1/stats.csv?from=\(s.from)&to=\(s.to)"
-        let words = SentenceWords(notEnough: tx("stats_sentence_not_enough"), rates: tx("stats_sentence_rates"),
-                                  cannotJudge: tx("stats_sentence_cannot_judge"), difference: tx("stats_sentence_difference"),
-                                  significant: tx("stats_sentence_significant"), notSignificant: tx("stats_sentence_not_significant"),
-                                  decimalSeparator: tx("decimal_separator"))
+        let words = SentenceWords(
+            notEnough: tx("stats_sentence_not_enough"),
+            rates: tx("stats_sentence_rates"),
+            cannotJudge: tx("stats_sentence_cannot_judge"),
+            difference: tx("stats_sentence_difference"),
+            significant: tx("stats_sentence_significant"),
+            notSignificant: tx("stats_sentence_not_significant"),
+            decimalSeparator: tx("decimal_separator")
+        )
         ctx["sentence"] = s.sentence(s.baseline, against: tx("stats_against_baseline"), words: words)
         ctx["control"] = s.sentence(s.controlGroup, against: tx("stats_against_control"), words: words)
         ctx["chartIssued"] = Charts.issuedAndPaid(s, labels: (tx("stats_issued"), tx("stats_online"), tx("stats_transfer"), tx("stats_other")))
@@ -206,8 +229,10 @@ struct StatsController: Sendable {
             ["name": tx("stats_on_time"), "value": pct(s.rates.onTimeRate)],
             ["name": tx("stats_reminded"), "value": pct(s.rates.reminderRate)],
         ]
-        ctx["head"] = [tx("stats_month"), tx("stats_issued"), tx("stats_scanned"), tx("stats_handoff"), tx("stats_paid"), tx("stats_online"),
-                       tx("stats_transfer"), tx("stats_other"), tx("stats_on_time"), tx("stats_reminded"), tx("stats_unmatched")]
+        ctx["head"] = [
+            tx("stats_month"), tx("stats_issued"), tx("stats_scanned"), tx("stats_handoff"), tx("stats_paid"), tx("stats_online"),
+            tx("stats_transfer"), tx("stats_other"), tx("stats_on_time"), tx("stats_reminded"), tx("stats_unmatched"),
+        ]
         ctx["rows"] = (s.months.map { ($0.month, $0.counters) } + [(tx("stats_total"), s.totals)]).map { m, c in
             ["cells": [m] + c.values.map(PilotStats.suppressed)]
         }

@@ -55,8 +55,11 @@ struct SecurityHeadersMiddleware<Context: RequestContext>: RouterMiddleware {
 
     init(hsts: Bool, formTargets: String) {
         var f = [
-            HTTPField(name: .contentSecurityPolicy, value: "default-src 'none'; style-src 'self'; img-src 'self'; "
-                + "form-action 'self' \(formTargets); frame-ancestors 'none'; base-uri 'none'"),
+            HTTPField(
+                name: .contentSecurityPolicy,
+                value: "default-src 'none'; style-src 'self'; img-src 'self'; "
+                    + "form-action 'self' \(formTargets); frame-ancestors 'none'; base-uri 'none'"
+            ),
             HTTPField(name: .xContentTypeOptions, value: "nosniff"),
             HTTPField(name: .referrerPolicyHeader, value: "no-referrer"),
             HTTPField(name: .xFrameOptionsHeader, value: "DENY"),
@@ -101,7 +104,10 @@ final class RateLimiter: Sendable {
             var entry = s[key] ?? (capacity, now)
             entry.tokens = min(capacity, entry.tokens + (now - entry.at) * perSecond)
             entry.at = now
-            guard entry.tokens >= 1 else { s[key] = entry; return false }
+            guard entry.tokens >= 1 else {
+                s[key] = entry
+                return false
+            }
             entry.tokens -= 1
             s[key] = entry
             return true

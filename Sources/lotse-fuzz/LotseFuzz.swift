@@ -12,7 +12,9 @@ nonisolated(unsafe) var fuzzTarget: FuzzTarget = .csv
 
 func prepareFuzzing(target name: String) {
     guard let target = FuzzTarget(rawValue: name) else {
-        FileHandle.standardError.write(Data("lotse-fuzz: unknown target \(name) (\(FuzzTarget.allCases.map(\.rawValue).joined(separator: ", ")))\n".utf8))
+        FileHandle.standardError.write(
+            Data("lotse-fuzz: unknown target \(name) (\(FuzzTarget.allCases.map(\.rawValue).joined(separator: ", ")))\n".utf8)
+        )
         exit(2)
     }
     fuzzTarget = target
@@ -35,7 +37,10 @@ func runOne(_ bytes: [UInt8]) {
 
 #if LOTSE_LIBFUZZER
 @_cdecl("LLVMFuzzerInitialize")
-public func fuzzerInitialize(_ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>) -> CInt {
+public func fuzzerInitialize(
+    _ argc: UnsafeMutablePointer<CInt>,
+    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>
+) -> CInt {
     prepareFuzzing(target: ProcessInfo.processInfo.environment["LOTSE_FUZZ_TARGET"] ?? "csv")
     return 0
 }

@@ -19,22 +19,25 @@ struct Options {
     var webhookID = "SIM-WEBHOOK"
     var seed: UInt64 = 1
     /// Fault rates, 0…1.
-    var fail = 0.0          // 500 before doing anything
+    var fail = 0.0  // 500 before doing anything
     var lostResponse = 0.0  // do the work, then answer 500 (the client must retry with the same request id)
-    var slow = 0.0          // answer after `delay` seconds (longer than the client's timeout)
+    var slow = 0.0  // answer after `delay` seconds (longer than the client's timeout)
     var delay = 3.0
     var duplicateWebhooks = 0.0
     var dropWebhooks = 0.0
     var reorderWebhooks = 0.0
     var pendingCaptures = 0.0  // the capture is PENDING; COMPLETED follows by webhook
-    var doubleCapture = 0.0    // a PayPal bug: a capture with a new request id captures again
-    var repeatOrderIDs = false // a provider fault: every new order gets the id of the first order (which stays as it is)
+    var doubleCapture = 0.0  // a PayPal bug: a capture with a new request id captures again
+    var repeatOrderIDs = false  // a provider fault: every new order gets the id of the first order (which stays as it is)
     var tokenLifetime = 32400
 
     static func parse(_ args: [String]) -> Options {
         var o = Options()
         var i = 1
-        func next() -> String { i += 1; return i < args.count ? args[i] : "" }
+        func next() -> String {
+            i += 1
+            return i < args.count ? args[i] : ""
+        }
         while i < args.count {
             switch args[i] {
             case "--host": o.host = next()
@@ -56,9 +59,11 @@ struct Options {
             case "--repeat-order-ids": o.repeatOrderIDs = true
             case "--token-lifetime": o.tokenLifetime = Int(next()) ?? 32400
             case "-h", "--help":
-                print("usage: lotse-paypal-sim [--port P] [--webhook-url URL] [--webhook-id ID] [--client-id ID --client-secret S] [--seed N]\n"
-                      + "  faults (rates 0..1): --fail --lost-response --slow [--delay S] --duplicate-webhooks --drop-webhooks\n"
-                      + "  --reorder-webhooks --pending-captures --double-capture; --repeat-order-ids")
+                print(
+                    "usage: lotse-paypal-sim [--port P] [--webhook-url URL] [--webhook-id ID] [--client-id ID --client-secret S] [--seed N]\n"
+                        + "  faults (rates 0..1): --fail --lost-response --slow [--delay S] --duplicate-webhooks --drop-webhooks\n"
+                        + "  --reorder-webhooks --pending-captures --double-capture; --repeat-order-ids"
+                )
                 exit(0)
             default:
                 FileHandle.standardError.write(Data("lotse-paypal-sim: unknown option \(args[i])\n".utf8))
@@ -70,7 +75,12 @@ struct Options {
     }
 }
 
-struct SimCapture { var id: String; var status: String; var value: String; var refundID: String? = nil }
+struct SimCapture {
+    var id: String
+    var status: String
+    var value: String
+    var refundID: String? = nil
+}
 
 struct SimOrder {
     var id: String
@@ -145,17 +155,27 @@ final class Sim: @unchecked Sendable {
     }
 
     func orderJSON(_ ord: SimOrder, base: String) -> [String: Any] {
-        var pu: [String: Any] = ["reference_id": ord.invoiceID, "invoice_id": ord.invoiceID,
-                                 "amount": ["currency_code": "EUR", "value": ord.value]]
+        var pu: [String: Any] = [
+            "reference_id": ord.invoiceID, "invoice_id": ord.invoiceID,
+            "amount": ["currency_code": "EUR", "value": ord.value],
+        ]
         if !ord.captures.isEmpty {
-            pu["payments"] = ["captures": ord.captures.map { c in
-                ["id": c.id, "status": c.status, "amount": ["currency_code": "EUR", "value": c.value],
-                 "supplementary_data": ["related_ids": ["order_id": ord.id]]] as [String: Any]
-            }]
+            pu["payments"] = [
+                "captures": ord.captures.map { c in
+                    [
+                        "id": c.id, "status": c.status, "amount": ["currency_code": "EUR", "value": c.value],
+                        "supplementary_data": ["related_ids": ["order_id": ord.id]],
+                    ] as [String: Any]
+                }
+            ]
         }
-        return ["id": ord.id, "status": ord.status, "intent": "CAPTURE", "purchase_units": [pu],
-                "links": [["rel": "self", "href": base + "/v2/checkout/orders/" + ord.id, "method": "GET"],
-                          ["rel": "payer-action", "href": base + "/checkoutnow?token=" + ord.id, "method": "GET"]]]
+        return [
+            "id": ord.id, "status": ord.status, "intent": "CAPTURE", "purchase_units": [pu],
+            "links": [
+                ["rel": "self", "href": base + "/v2/checkout/orders/" + ord.id, "method": "GET"],
+                ["rel": "payer-action", "href": base + "/checkoutnow?token=" + ord.id, "method": "GET"],
+            ],
+        ]
     }
 
     var base: String { "http://\(o.host):\(o.port)" }
@@ -166,8 +186,10 @@ final class Sim: @unchecked Sendable {
         guard let url = o.webhookURL else { return }
         let dropped = !force && roll(o.dropWebhooks)
         let eventID = newID("WH-")
-        let event: [String: Any] = ["id": eventID, "event_type": type, "resource_type": type.hasPrefix("CHECKOUT") ? "checkout-order" : "capture",
-                                    "create_time": ISO8601DateFormatter().string(from: Date()), "resource": resource]
+        let event: [String: Any] = [
+            "id": eventID, "event_type": type, "resource_type": type.hasPrefix("CHECKOUT") ? "checkout-order" : "capture",
+            "create_time": ISO8601DateFormatter().string(from: Date()), "resource": resource,
+        ]
         let body = Array((try? JSONSerialization.data(withJSONObject: event, options: [.sortedKeys])) ?? Data())
         let copies = dropped ? 1 : roll(o.duplicateWebhooks) ? 2 : 1
         let delay = roll(o.reorderWebhooks) ? 0.3 + Double(state.withLockedValue { $0.rng.next() % 700 }) / 1000 : 0.02
@@ -177,9 +199,11 @@ final class Sim: @unchecked Sendable {
             let crc = CRC32.checksum(body)
             let message = "\(tid)|\(time)|\(o.webhookID)|\(crc)"
             let sig = Data(HMAC<SHA256>.authenticationCode(for: Data(message.utf8), using: signingKey)).base64EncodedString()
-            let headers = [("Content-Type", "application/json"), ("PAYPAL-TRANSMISSION-ID", tid), ("PAYPAL-TRANSMISSION-TIME", time),
-                           ("PAYPAL-TRANSMISSION-SIG", sig), ("PAYPAL-CERT-URL", base + "/v1/notifications/certs/sim"),
-                           ("PAYPAL-AUTH-ALGO", "SHA256withRSA")]
+            let headers = [
+                ("Content-Type", "application/json"), ("PAYPAL-TRANSMISSION-ID", tid), ("PAYPAL-TRANSMISSION-TIME", time),
+                ("PAYPAL-TRANSMISSION-SIG", sig), ("PAYPAL-CERT-URL", base + "/v1/notifications/certs/sim"),
+                ("PAYPAL-AUTH-ALGO", "SHA256withRSA"),
+            ]
             state.withLockedValue {
                 $0.sent[tid] = (eventID, body)
                 $0.signed.append((headers, body))
@@ -190,7 +214,11 @@ final class Sim: @unchecked Sendable {
                 try? await Task.sleep(nanoseconds: UInt64(delay * 1e9))
                 // PayPal retries a webhook that was not answered with 2xx.
                 for attempt in 0..<5 {
-                    if let r = try? await http.send(OutboundRequest(method: "POST", url: url, headers: headers, body: body)), r.status / 100 == 2 || r.status == 400 { break }
+                    if let r = try? await http.send(OutboundRequest(method: "POST", url: url, headers: headers, body: body)),
+                        r.status / 100 == 2 || r.status == 400
+                    {
+                        break
+                    }
                     try? await Task.sleep(nanoseconds: UInt64(0.2 * pow(2, Double(attempt)) * 1e9))
                 }
             }
@@ -201,10 +229,10 @@ final class Sim: @unchecked Sendable {
     /// be the very bytes that were sent (a re-serialised or changed event fails, as its CRC32 does at PayPal).
     func verify(_ raw: [UInt8]) -> Bool {
         guard let req = (try? JSONSerialization.jsonObject(with: Data(raw))) as? [String: Any],
-              let tid = req["transmission_id"] as? String, let time = req["transmission_time"] as? String,
-              let sig = req["transmission_sig"] as? String, let webhookID = req["webhook_id"] as? String,
-              let event = RawJSON.member(raw, "webhook_event"),
-              webhookID == o.webhookID, let sent = state.withLockedValue({ $0.sent[tid] }), sent.body == event
+            let tid = req["transmission_id"] as? String, let time = req["transmission_time"] as? String,
+            let sig = req["transmission_sig"] as? String, let webhookID = req["webhook_id"] as? String,
+            let event = RawJSON.member(raw, "webhook_event"),
+            webhookID == o.webhookID, let sent = state.withLockedValue({ $0.sent[tid] }), sent.body == event
         else { return false }
         let message = "\(tid)|\(time)|\(webhookID)|\(CRC32.checksum(event))"
         guard let given = Data(base64Encoded: sig) else { return false }
@@ -212,8 +240,10 @@ final class Sim: @unchecked Sendable {
     }
 
     func captureResource(_ ord: SimOrder, _ c: SimCapture) -> [String: Any] {
-        ["id": c.id, "status": c.status, "amount": ["currency_code": "EUR", "value": c.value], "invoice_id": ord.invoiceID,
-         "supplementary_data": ["related_ids": ["order_id": ord.id]]]
+        [
+            "id": c.id, "status": c.status, "amount": ["currency_code": "EUR", "value": c.value], "invoice_id": ord.invoiceID,
+            "supplementary_data": ["related_ids": ["order_id": ord.id]],
+        ]
     }
 }
 
@@ -226,8 +256,14 @@ enum RawJSON {
         func string() -> Bool {
             i += 1
             while i < b.count {
-                if b[i] == UInt8(ascii: "\\") { i += 2; continue }
-                if b[i] == UInt8(ascii: "\"") { i += 1; return true }
+                if b[i] == UInt8(ascii: "\\") {
+                    i += 2
+                    continue
+                }
+                if b[i] == UInt8(ascii: "\"") {
+                    i += 1
+                    return true
+                }
                 i += 1
             }
             return false
@@ -246,7 +282,10 @@ enum RawJSON {
                     if c == UInt8(ascii: "{") || c == UInt8(ascii: "[") { depth += 1 }
                     if c == UInt8(ascii: "}") || c == UInt8(ascii: "]") {
                         depth -= 1
-                        if depth == 0 { i += 1; return true }
+                        if depth == 0 {
+                            i += 1
+                            return true
+                        }
                     }
                     i += 1
                 }
@@ -281,13 +320,13 @@ enum RawJSON {
 enum CRC32 {
     static let table: [UInt32] = (0..<256).map { i -> UInt32 in
         var c = UInt32(i)
-        for _ in 0..<8 { c = (c & 1) != 0 ? 0xEDB88320 ^ (c >> 1) : c >> 1 }
+        for _ in 0..<8 { c = (c & 1) != 0 ? 0xEDB8_8320 ^ (c >> 1) : c >> 1 }
         return c
     }
     static func checksum(_ bytes: [UInt8]) -> UInt32 {
-        var c: UInt32 = 0xFFFFFFFF
+        var c: UInt32 = 0xFFFF_FFFF
         for b in bytes { c = table[Int((c ^ UInt32(b)) & 0xFF)] ^ (c >> 8) }
-        return c ^ 0xFFFFFFFF
+        return c ^ 0xFFFF_FFFF
     }
 }
 
@@ -318,19 +357,25 @@ router.post("/v2/checkout/orders") { req, _ -> Response in
     }
     let data = try await req.body.collect(upTo: 64 * 1024)
     guard let obj = try? JSONSerialization.jsonObject(with: Data(buffer: data)) as? [String: Any],
-          obj["intent"] as? String == "CAPTURE",
-          let pu = (obj["purchase_units"] as? [[String: Any]])?.first,
-          let amount = pu["amount"] as? [String: Any], amount["currency_code"] as? String == "EUR",
-          let value = amount["value"] as? String,
-          let ctx = ((obj["payment_source"] as? [String: Any])?["paypal"] as? [String: Any])?["experience_context"] as? [String: Any],
-          let ret = ctx["return_url"] as? String, let cancel = ctx["cancel_url"] as? String
+        obj["intent"] as? String == "CAPTURE",
+        let pu = (obj["purchase_units"] as? [[String: Any]])?.first,
+        let amount = pu["amount"] as? [String: Any], amount["currency_code"] as? String == "EUR",
+        let value = amount["value"] as? String,
+        let ctx = ((obj["payment_source"] as? [String: Any])?["paypal"] as? [String: Any])?["experience_context"] as? [String: Any],
+        let ret = ctx["return_url"] as? String, let cancel = ctx["cancel_url"] as? String
     else { return Sim.error(400, "INVALID_REQUEST", "MISSING_REQUIRED_PARAMETER", "Request is not well-formed") }
-    let ord = SimOrder(id: sim.newID("SIMO"), status: "PAYER_ACTION_REQUIRED", value: value,
-                       invoiceID: (pu["invoice_id"] as? String) ?? "", returnURL: ret, cancelURL: cancel)
+    let ord = SimOrder(
+        id: sim.newID("SIMO"),
+        status: "PAYER_ACTION_REQUIRED",
+        value: value,
+        invoiceID: (pu["invoice_id"] as? String) ?? "",
+        returnURL: ret,
+        cancelURL: cancel
+    )
     let reply = sim.state.withLockedValue { s -> [String: Any] in
         var reply = sim.orderJSON(ord, base: sim.base)
         if options.repeatOrderIDs, let first = s.firstOrderID, let old = s.orders[first] {
-            reply = sim.orderJSON(old, base: sim.base)   // the first order's id (and state) again
+            reply = sim.orderJSON(old, base: sim.base)  // the first order's id (and state) again
         } else {
             s.orders[ord.id] = ord
             if s.firstOrderID == nil { s.firstOrderID = ord.id }
@@ -356,7 +401,10 @@ router.post("/v2/checkout/orders/:id/capture") { req, ctx -> Response in
     if let f = await sim.faultBefore() { return f }
     guard let id = ctx.parameters.get("id") else { return Sim.error(404, "RESOURCE_NOT_FOUND", nil, "no order") }
     let requestID = req.headers[HTTPField.Name("PayPal-Request-Id")!] ?? UUID().uuidString
-    enum Outcome { case reply(Int, [String: Any]); case error(Response) }
+    enum Outcome {
+        case reply(Int, [String: Any])
+        case error(Response)
+    }
     var webhook: (String, [String: Any])?
     let outcome: Outcome = sim.state.withLockedValue { s in
         if let replay = s.replies["capture:" + requestID] { return .reply(200, replay.1) }
@@ -392,7 +440,8 @@ router.post("/v2/checkout/orders/:id/capture") { req, ctx -> Response in
         webhook = ("PAYMENT.CAPTURE.COMPLETED", sim.captureResource(ord, SimCapture(id: c.id, status: "COMPLETED", value: c.value)))
         if pending {
             // PayPal's review ends later; then the capture is COMPLETED and the webhook says so.
-            let orderID = id, captureID = c.id
+            let orderID = id
+            let captureID = c.id
             Task.detached {
                 try? await Task.sleep(nanoseconds: 500_000_000)
                 let done: SimOrder? = sim.state.withLockedValue { s in
@@ -434,11 +483,14 @@ router.post("/v2/payments/captures/:id/refund") { req, ctx -> Response in
     if let f = await sim.faultBefore() { return f }
     guard let id = ctx.parameters.get("id") else { return Sim.error(404, "RESOURCE_NOT_FOUND", nil, "no capture") }
     let requestID = req.headers[HTTPField.Name("PayPal-Request-Id")!] ?? UUID().uuidString
-    enum Outcome { case reply([String: Any], webhook: [String: Any]?); case error(Response) }
+    enum Outcome {
+        case reply([String: Any], webhook: [String: Any]?)
+        case error(Response)
+    }
     let outcome: Outcome = sim.state.withLockedValue { s in
         if let replay = s.replies["refund:" + requestID] { return .reply(replay.1, webhook: nil) }
         guard let (orderID, index) = s.orders.lazy.compactMap({ (k, o) in o.captures.firstIndex { $0.id == id }.map { (k, $0) } }).first,
-              var ord = s.orders[orderID]
+            var ord = s.orders[orderID]
         else { return .error(Sim.error(404, "RESOURCE_NOT_FOUND", "INVALID_RESOURCE_ID", "Specified resource ID does not exist.")) }
         guard ord.captures[index].status == "COMPLETED" else {
             return .error(Sim.error(422, "UNPROCESSABLE_ENTITY", "CAPTURE_FULLY_REFUNDED", "The capture has already been fully refunded."))
@@ -448,8 +500,10 @@ router.post("/v2/payments/captures/:id/refund") { req, ctx -> Response in
         ord.captures[index].status = "REFUNDED"
         ord.captures[index].refundID = refundID
         s.orders[orderID] = ord
-        let reply: [String: Any] = ["id": refundID, "status": "COMPLETED",
-                                    "amount": ["currency_code": "EUR", "value": ord.captures[index].value]]
+        let reply: [String: Any] = [
+            "id": refundID, "status": "COMPLETED",
+            "amount": ["currency_code": "EUR", "value": ord.captures[index].value],
+        ]
         s.replies["refund:" + requestID] = (201, reply)
         return .reply(reply, webhook: sim.captureResource(ord, ord.captures[index]))
     }
@@ -464,13 +518,15 @@ router.post("/v2/payments/captures/:id/refund") { req, ctx -> Response in
 
 /// The payer-action page: approve or cancel. `?sim_action=approve|cancel` does it at once (tests, scripted demo).
 func decide(_ id: String, approve: Bool) -> Response {
-    guard let ord = sim.state.withLockedValue({ s -> SimOrder? in
-        guard var o = s.orders[id] else { return nil }
-        if approve && o.status == "PAYER_ACTION_REQUIRED" { o.status = "APPROVED" }
-        if !approve && o.status == "PAYER_ACTION_REQUIRED" { o.status = "VOIDED" }
-        s.orders[id] = o
-        return o
-    }) else { return Response(status: .notFound) }
+    guard
+        let ord = sim.state.withLockedValue({ s -> SimOrder? in
+            guard var o = s.orders[id] else { return nil }
+            if approve && o.status == "PAYER_ACTION_REQUIRED" { o.status = "APPROVED" }
+            if !approve && o.status == "PAYER_ACTION_REQUIRED" { o.status = "VOIDED" }
+            s.orders[id] = o
+            return o
+        })
+    else { return Response(status: .notFound) }
     if approve { sim.sendWebhook("CHECKOUT.ORDER.APPROVED", resource: sim.orderJSON(ord, base: sim.base)) }
     let target = (approve ? ord.returnURL : ord.cancelURL) + "?token=" + ord.id + (approve ? "&PayerID=SIMPAYER1" : "")
     return Response(status: .seeOther, headers: [.location: target])
@@ -481,12 +537,12 @@ router.get("/checkoutnow") { req, _ -> Response in
     if let action = req.uri.queryParameters.get("sim_action") { return decide(id, approve: action == "approve") }
     guard let ord = sim.state.withLockedValue({ $0.orders[id] }) else { return Response(status: .notFound) }
     let html = """
-    <!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-    <title>PayPal (simulator)</title></head><body style="font-family:sans-serif;max-width:30em;margin:2em auto">
-    <h1>PayPal <small>(simulator)</small></h1><p>Pay <strong>\(ord.value) EUR</strong> for \(ord.invoiceID.filter { $0.isLetter || $0.isNumber || $0 == "-" }).</p>
-    <form method="post" action="/checkoutnow/approve?token=\(id)"><button style="font-size:1.3em;padding:.5em 2em">Pay now</button></form>
-    <form method="post" action="/checkoutnow/cancel?token=\(id)"><button>Cancel and return</button></form></body></html>
-    """
+        <!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+        <title>PayPal (simulator)</title></head><body style="font-family:sans-serif;max-width:30em;margin:2em auto">
+        <h1>PayPal <small>(simulator)</small></h1><p>Pay <strong>\(ord.value) EUR</strong> for \(ord.invoiceID.filter { $0.isLetter || $0.isNumber || $0 == "-" }).</p>
+        <form method="post" action="/checkoutnow/approve?token=\(id)"><button style="font-size:1.3em;padding:.5em 2em">Pay now</button></form>
+        <form method="post" action="/checkoutnow/cancel?token=\(id)"><button>Cancel and return</button></form></body></html>
+        """
     return Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: html)))
 }
 router.post("/checkoutnow/approve") { req, _ in decide(req.uri.queryParameters.get("token") ?? "", approve: true) }
@@ -494,18 +550,24 @@ router.post("/checkoutnow/cancel") { req, _ in decide(req.uri.queryParameters.ge
 
 /// For tests: every order with its captures.
 router.get("/sim/orders") { _, _ -> Response in
-    let orders = sim.state.withLockedValue { $0.orders.values.map { o -> [String: Any] in
-        ["id": o.id, "status": o.status, "invoice_id": o.invoiceID, "value": o.value,
-         "captures": o.captures.map { ["id": $0.id, "status": $0.status, "refund_id": $0.refundID ?? ""] }]
-    } }
+    let orders = sim.state.withLockedValue {
+        $0.orders.values.map { o -> [String: Any] in
+            [
+                "id": o.id, "status": o.status, "invoice_id": o.invoiceID, "value": o.value,
+                "captures": o.captures.map { ["id": $0.id, "status": $0.status, "refund_id": $0.refundID ?? ""] },
+            ]
+        }
+    }
     return Sim.json(200, orders)
 }
 
 /// For tests: every webhook signed so far (sent or dropped), with its headers and its body as text.
 router.get("/sim/webhooks") { _, _ -> Response in
-    let all = sim.state.withLockedValue { $0.signed.map { w -> [String: Any] in
-        ["headers": Dictionary(w.headers, uniquingKeysWith: { a, _ in a }), "body": String(decoding: w.body, as: UTF8.self)]
-    } }
+    let all = sim.state.withLockedValue {
+        $0.signed.map { w -> [String: Any] in
+            ["headers": Dictionary(w.headers, uniquingKeysWith: { a, _ in a }), "body": String(decoding: w.body, as: UTF8.self)]
+        }
+    }
     return Sim.json(200, all)
 }
 
@@ -514,7 +576,7 @@ router.get("/sim/webhooks") { _, _ -> Response in
 router.post("/sim/send-webhook") { req, _ -> Response in
     let data = try await req.body.collect(upTo: 64 * 1024)
     guard let obj = try? JSONSerialization.jsonObject(with: Data(buffer: data)) as? [String: Any],
-          let type = obj["event_type"] as? String, let resource = obj["resource"] as? [String: Any]
+        let type = obj["event_type"] as? String, let resource = obj["resource"] as? [String: Any]
     else { return Sim.error(400, "INVALID_REQUEST", nil, "event_type and resource are required") }
     sim.sendWebhook(type, resource: resource, force: true)
     return Sim.json(200, [:] as [String: Any])

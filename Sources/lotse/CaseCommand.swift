@@ -31,8 +31,10 @@ struct CaseCommand: ParsableCommand {
                 "qr_printed": c.qrPrinted,
             ]
             obj["payments"] = payments.map { p -> [String: Any] in
-                var d: [String: Any] = ["id": p.id, "channel": p.channel.rawValue, "amount_cents": p.amountCents,
-                                        "paid_at": BerlinTime.isoUTC(p.paidAt), "disposition": p.disposition.rawValue]
+                var d: [String: Any] = [
+                    "id": p.id, "channel": p.channel.rawValue, "amount_cents": p.amountCents,
+                    "paid_at": BerlinTime.isoUTC(p.paidAt), "disposition": p.disposition.rawValue,
+                ]
                 if p.refundCents > 0 { d["refund_cents"] = p.refundCents }
                 if let x = p.externalID { d["external_id"] = x }
                 return d
@@ -47,19 +49,23 @@ struct CaseCommand: ParsableCommand {
             return
         }
         let l = BerlinTime.local(c.issuedAt)
-        print("""
-        case      \(c.caseNumber)  (ticket \(c.ticketNo ?? "–"))
-        status    \(c.status.rawValue)
-        offence   \(c.tbnr)  \(c.offenceText)
-        amount    \(Money.display(c.amountCents, language: "en"))   deadline \(c.deadline)
-        issued    \(l.german) (Europe/Berlin)
-        place     \(c.place)
-        plate     \(c.plate) (\(c.plateCountry))
-        """)
+        print(
+            """
+            case      \(c.caseNumber)  (ticket \(c.ticketNo ?? "–"))
+            status    \(c.status.rawValue)
+            offence   \(c.tbnr)  \(c.offenceText)
+            amount    \(Money.display(c.amountCents, language: "en"))   deadline \(c.deadline)
+            issued    \(l.german) (Europe/Berlin)
+            place     \(c.place)
+            plate     \(c.plate) (\(c.plateCountry))
+            """
+        )
         if !payments.isEmpty {
             print("payments")
             for p in payments {
-                print("  \(BerlinTime.local(p.paidAt).iso)  \(p.channel.rawValue)  \(Money.display(p.amountCents, language: "en"))  \(p.disposition.rawValue)\(p.refundCents > 0 ? "  refund " + Money.display(p.refundCents, language: "en") : "")")
+                print(
+                    "  \(BerlinTime.local(p.paidAt).iso)  \(p.channel.rawValue)  \(Money.display(p.amountCents, language: "en"))  \(p.disposition.rawValue)\(p.refundCents > 0 ? "  refund " + Money.display(p.refundCents, language: "en") : "")"
+                )
             }
         }
         print("events")

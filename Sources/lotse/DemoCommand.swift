@@ -10,7 +10,8 @@ import LotseStorage
 struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract: "Fill a data directory with a demo pilot from the files in pilot-data/.")
+        abstract: "Fill a data directory with a demo pilot from the files in pilot-data/."
+    )
 
     @OptionGroup var common: CommonOptions
     @Option(help: "Months of synthetic pilot to build through the real code paths (0: only the sample files).") var months: Int = 12
@@ -41,8 +42,16 @@ struct DemoCommand: AsyncParsableCommand {
             let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
             let sim = (exe as NSString).deletingLastPathComponent + "/lotse-paypal-sim"
             print("demo: building a \(months)-month pilot from \(first) (seed \(seed)) through the real code paths …")
-            let s = try await DemoPilot(config: config, store: store, catalogue: try common.catalogue(config), start: first, months: months,
-                                        seed: seed, simulator: sim, log: { print($0) }).run()
+            let s = try await DemoPilot(
+                config: config,
+                store: store,
+                catalogue: try common.catalogue(config),
+                start: first,
+                months: months,
+                seed: seed,
+                simulator: sim,
+                log: { print($0) }
+            ).run()
             print("demo: \(s.cases) tickets, \(s.views) page views, \(s.paypal) PayPal payments, \(s.transfers) transfers, \(s.cash) cash payments")
         }
         let out = config.dataDir + "/qr"

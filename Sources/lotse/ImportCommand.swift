@@ -6,7 +6,8 @@ import LotseImport
 struct ImportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "import",
-        abstract: "Import handheld exports (Lotse CSV, WiNOWiG MDE XML, xOWi XML; detected from content).")
+        abstract: "Import handheld exports (Lotse CSV, WiNOWiG MDE XML, xOWi XML; detected from content)."
+    )
 
     @OptionGroup var common: CommonOptions
     @Argument(help: "Export files.") var files: [String]

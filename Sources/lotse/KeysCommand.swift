@@ -3,7 +3,10 @@ import LotseTokens
 
 struct KeysCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "keys", abstract: "Manage the token signing keys.", subcommands: [Rotate.self, List.self])
+        commandName: "keys",
+        abstract: "Manage the token signing keys.",
+        subcommands: [Rotate.self, List.self]
+    )
 
     struct Rotate: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Add a new signing key; older keys keep verifying printed tickets.")

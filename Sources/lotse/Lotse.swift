@@ -8,8 +8,10 @@ struct Lotse: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lotse",
         abstract: "Pay parking fines by QR code: import tickets, print codes, serve the pages, reconcile, dun.",
-        subcommands: [ServeCommand.self, ImportCommand.self, QRCommand.self, CaseCommand.self, ReconcileCommand.self, PaymentsCommand.self, StatsCommand.self,
-                      DunningCommand.self, KeysCommand.self, DemoCommand.self]
+        subcommands: [
+            ServeCommand.self, ImportCommand.self, QRCommand.self, CaseCommand.self, ReconcileCommand.self, PaymentsCommand.self, StatsCommand.self,
+            DunningCommand.self, KeysCommand.self, DemoCommand.self,
+        ]
     )
 }
 

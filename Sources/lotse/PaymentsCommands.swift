@@ -30,7 +30,9 @@ func jsonLine<T: Encodable>(_ value: T) throws -> String {
 
 struct ReconcileCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "reconcile", abstract: "Import camt.054/camt.053 bank files and match their payments to cases.")
+        commandName: "reconcile",
+        abstract: "Import camt.054/camt.053 bank files and match their payments to cases."
+    )
 
     @OptionGroup var common: CommonOptions
     @Argument(help: "camt.054 or camt.053 files (versions 02 and 08).") var files: [String]
@@ -49,12 +51,15 @@ struct ReconcileCommand: ParsableCommand {
 
 struct PaymentsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "payments", abstract: "Payments: import cash-office payments, list what needs the office, assign by hand.",
-        subcommands: [Import.self, List.self, Assign.self])
+        commandName: "payments",
+        abstract: "Payments: import cash-office payments, list what needs the office, assign by hand.",
+        subcommands: [Import.self, List.self, Assign.self]
+    )
 
     struct Import: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Import payments from the cash office or other systems (;-CSV: case_number;amount_eur;paid_on[;channel][;receipt_no]).")
+            abstract: "Import payments from the cash office or other systems (;-CSV: case_number;amount_eur;paid_on[;channel][;receipt_no])."
+        )
         @OptionGroup var common: CommonOptions
         @Argument(help: "CSV files.") var files: [String]
 
@@ -71,7 +76,8 @@ struct PaymentsCommand: ParsableCommand {
 
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "List payments for the office: unmatched (default), partial, refunds, rejected.")
+            abstract: "List payments for the office: unmatched (default), partial, refunds, rejected."
+        )
         enum Which: String, ExpressibleByArgument, CaseIterable { case unmatched, partial, refunds, rejected }
         @OptionGroup var common: CommonOptions
         @Argument(help: "unmatched, partial, refunds or rejected.") var which: Which = .unmatched
@@ -86,15 +92,23 @@ struct PaymentsCommand: ParsableCommand {
             case .rejected: list = try store.payments(.rejected)
             case .refunds: list = try store.refundList()
             }
-            if json { print(try jsonLine(list)); return }
-            if list.isEmpty { print("no \(which.rawValue) payments"); return }
+            if json {
+                print(try jsonLine(list))
+                return
+            }
+            if list.isEmpty {
+                print("no \(which.rawValue) payments")
+                return
+            }
             print("id      booked      amount     to refund  case               payer / note")
             for p in list {
                 let d = BerlinTime.local(p.paidAt).date.description
                 let amount = Money.display(p.amountCents, language: "en")
                 let refund = p.refundCents > 0 ? Money.display(p.refundCents, language: "en") : ""
                 let what = [p.payer, p.reference, p.note].compactMap { $0 }.joined(separator: " | ")
-                print("\(pad(p.id, 6))  \(d)  \(amount.padding(toLength: 9, withPad: " ", startingAt: 0))  \(refund.padding(toLength: 9, withPad: " ", startingAt: 0))  \((p.caseNumber ?? "–").padding(toLength: 17, withPad: " ", startingAt: 0))  \(what)")
+                print(
+                    "\(pad(p.id, 6))  \(d)  \(amount.padding(toLength: 9, withPad: " ", startingAt: 0))  \(refund.padding(toLength: 9, withPad: " ", startingAt: 0))  \((p.caseNumber ?? "–").padding(toLength: 17, withPad: " ", startingAt: 0))  \(what)"
+                )
             }
         }
 
@@ -125,7 +139,9 @@ struct PaymentsCommand: ParsableCommand {
 
 struct DunningCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "dunning", abstract: "Mark overdue cases and write the reminder list (cases past deadline + grace days).")
+        commandName: "dunning",
+        abstract: "Mark overdue cases and write the reminder list (cases past deadline + grace days)."
+    )
 
     @OptionGroup var common: CommonOptions
     @Option(help: "Day of the run, yyyy-mm-dd (default: today in Europe/Berlin).") var asOf: String?
@@ -145,8 +161,13 @@ struct DunningCommand: ParsableCommand {
             at = now
         }
         let store = try common.store(config)
-        let summary = try Dunning.run(store: store, asOf: day, graceDays: config.graceDays, at: at,
-                                      out: out ?? Dunning.defaultOut(dataDir: config.dataDir, asOf: day))
+        let summary = try Dunning.run(
+            store: store,
+            asOf: day,
+            graceDays: config.graceDays,
+            at: at,
+            out: out ?? Dunning.defaultOut(dataDir: config.dataDir, asOf: day)
+        )
         print(summary.line)
     }
 }

@@ -6,7 +6,8 @@ import LotseOffice
 struct QRCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "qr",
-        abstract: "Write QR codes (SVG or PNG) for the given cases, or for all not yet printed, plus manifest.csv.")
+        abstract: "Write QR codes (SVG or PNG) for the given cases, or for all not yet printed, plus manifest.csv."
+    )
 
     @OptionGroup var common: CommonOptions
     @Argument(help: "Case numbers (default: all cases whose code was not written yet).") var cases: [String] = []
@@ -25,8 +26,12 @@ struct QRCommand: ParsableCommand {
 
     func run() throws {
         let config = try common.config()
-        let batch = QRBatch(store: try common.store(config), tokens: try common.tokens(config), baseURL: config.publicBaseURL,
-                             workers: config.qrWorkers)
+        let batch = QRBatch(
+            store: try common.store(config),
+            tokens: try common.tokens(config),
+            baseURL: config.publicBaseURL,
+            workers: config.qrWorkers
+        )
         let r = try batch.write(caseNumbers: cases, all: all, outDir: out, format: QRBatch.Format(rawValue: format)!, moduleSize: moduleSize)
         print("wrote \(r.written) QR code\(r.written == 1 ? "" : "s") to \(out), manifest \(r.manifest)")
     }

@@ -8,7 +8,9 @@ import LotseWeb
 
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "serve", abstract: "Run the web server (case pages, lookup, GiroCode, health, metrics).")
+        commandName: "serve",
+        abstract: "Run the web server (case pages, lookup, GiroCode, health, metrics)."
+    )
 
     @OptionGroup var common: CommonOptions
     @Option(help: "Address to listen on.") var host: String = "127.0.0.1"

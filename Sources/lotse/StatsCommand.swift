@@ -6,7 +6,9 @@ import LotseStorage
 
 struct StatsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "stats", abstract: "Pilot statistics: per month of issue and in total, with the reminder comparison.")
+        commandName: "stats",
+        abstract: "Pilot statistics: per month of issue and in total, with the reminder comparison."
+    )
 
     enum Format: String, ExpressibleByArgument, CaseIterable { case text, json, csv }
 
@@ -22,13 +24,16 @@ struct StatsCommand: ParsableCommand {
         let store = try common.store(config)
         if rebuild {
             let done = try store.rebuildStatistics()
-            let repaired = switch done.repaired {
-            case 0: "none was wrong"
-            case 1: "1 was wrong and is repaired"
-            default: "\(done.repaired) were wrong and are repaired"
-            }
-            print("statistics rebuilt from \(done.cases) cases: \(done.cells) cells, \(done.payTimeBuckets) payment-time buckets, "
-                + "\(done.languageCounts) language counts; \(repaired)")
+            let repaired =
+                switch done.repaired {
+                case 0: "none was wrong"
+                case 1: "1 was wrong and is repaired"
+                default: "\(done.repaired) were wrong and are repaired"
+                }
+            print(
+                "statistics rebuilt from \(done.cases) cases: \(done.cells) cells, \(done.payTimeBuckets) payment-time buckets, "
+                    + "\(done.languageCounts) language counts; \(repaired)"
+            )
             return
         }
         let stats = try StatsRequest(from: from, to: to).run(store: store, config: config)

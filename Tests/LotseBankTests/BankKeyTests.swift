@@ -1,4 +1,5 @@
 import Testing
+
 @testable import LotseBank
 
 /// Keys that older versions stored must still be computed to the same text (a file read by an older

@@ -1,10 +1,10 @@
 import Foundation
 import GRDB
-import Testing
 import LotseBank
 import LotseCore
 @_spi(Testing) import LotseStorage
 import LotseTestSupport
+import Testing
 
 /// The bank side of the ledger under random histories (seeded): transfers announced in camt.054 files (with
 /// or without the bank's references, booking time or day), repeated in the day's camt.053, files imported
@@ -42,16 +42,23 @@ import LotseTestSupport
         var list: [Transfer] = []
         let n = 30 + Int(random.next() % 20)
         for i in 0..<n {
-            var t = Transfer(index: i, day: days[Int(random.next() % 3)], cents: 0, iban: ibans[Int(random.next() % 3)],
-                             reference: nil, text: [], payer: "Payer \(i)")
+            var t = Transfer(
+                index: i,
+                day: days[Int(random.next() % 3)],
+                cents: 0,
+                iban: ibans[Int(random.next() % 3)],
+                reference: nil,
+                text: [],
+                payer: "Payer \(i)"
+            )
             if random.chance(0.15) || cases.isEmpty {
                 t.cents = 100 + Int(random.next() % 5000)
                 t.text = ["Miete \(random.next() % 4)"]
             } else {
                 let c = cases[Int(random.next() % UInt64(cases.count))]
                 switch random.next() % 4 {
-                case 0: t.cents = max(1, c.amountCents - 100 - Int(random.next() % 500))     // too little
-                case 1: t.cents = c.amountCents + 1 + Int(random.next() % 2000)               // too much
+                case 0: t.cents = max(1, c.amountCents - 100 - Int(random.next() % 500))  // too little
+                case 1: t.cents = c.amountCents + 1 + Int(random.next() % 2000)  // too much
                 default: t.cents = c.amountCents
                 }
                 if random.chance(0.6) { t.reference = rf(c) } else { t.text = ["Az.", c.caseNumber] }
@@ -59,7 +66,11 @@ import LotseTestSupport
             // Now and then the same motorist sends the very same transfer again.
             if i > 0 && random.chance(0.12) {
                 let twin = list[Int(random.next() % UInt64(list.count))]
-                t.day = twin.day; t.cents = twin.cents; t.iban = twin.iban; t.reference = twin.reference; t.text = twin.text
+                t.day = twin.day
+                t.cents = twin.cents
+                t.iban = twin.iban
+                t.reference = twin.reference
+                t.text = twin.text
             }
             list.append(t)
         }
@@ -79,8 +90,12 @@ import LotseTestSupport
             var list: [Entry] = []
             while !open.isEmpty {
                 let size = random.chance(0.2) ? min(open.count, 2 + Int(random.next() % 3)) : 1
-                list.append(Entry(ref: "\(day.replacingOccurrences(of: "-", with: ""))\(String(format: "%05d", list.count + 1))",
-                                  transfers: Array(open.prefix(size))))
+                list.append(
+                    Entry(
+                        ref: "\(day.replacingOccurrences(of: "-", with: ""))\(String(format: "%05d", list.count + 1))",
+                        transfers: Array(open.prefix(size))
+                    )
+                )
                 open.removeFirst(size)
             }
             byDay[day] = list
@@ -98,13 +113,23 @@ import LotseTestSupport
             let day = ts[0].day
             let date = notification && random.chance(0.5) ? day + "T0\(random.next() % 10):\(10 + random.next() % 50):00+01:00" : day
             let txs = ts.enumerated().map { i, t in
-                Camt.Tx(amount: eur(t.cents), ref: t.reference, text: t.text,
-                        bankRef: referenced && (e.transfers.count > 1 || random.chance(0.5)) ? e.ref + "-\(i + 1)" : nil,
-                        name: t.payer, iban: t.iban)
+                Camt.Tx(
+                    amount: eur(t.cents),
+                    ref: t.reference,
+                    text: t.text,
+                    bankRef: referenced && (e.transfers.count > 1 || random.chance(0.5)) ? e.ref + "-\(i + 1)" : nil,
+                    name: t.payer,
+                    iban: t.iban
+                )
             }
             let total = ts.reduce(0) { $0 + $1.cents }
-            camt.entry(eur(total), ref: referenced ? e.ref : nil, date: date,
-                       batch: ts.count > 1 ? (ts.count, eur(total)) : nil, txs)
+            camt.entry(
+                eur(total),
+                ref: referenced ? e.ref : nil,
+                date: date,
+                batch: ts.count > 1 ? (ts.count, eur(total)) : nil,
+                txs
+            )
         }
         return camt.xml
     }
@@ -169,9 +194,10 @@ import LotseTestSupport
 
         // Every case paid at most once; a paid case got its amount exactly (the surplus is to be refunded).
         for c in cases {
-            let paidEvents = try f.store.read {
-                try Int.fetchOne($0, sql: "SELECT count(*) FROM events WHERE case_id = ? AND kind = 'paid'", arguments: [c.id])
-            } ?? 0
+            let paidEvents =
+                try f.store.read {
+                    try Int.fetchOne($0, sql: "SELECT count(*) FROM events WHERE case_id = ? AND kind = 'paid'", arguments: [c.id])
+                } ?? 0
             #expect(paidEvents <= 1, "\(trail): \(c.caseNumber) paid \(paidEvents) times")
             let mine = payments.filter { $0.caseID == c.id }
             let status = try f.status(c)

@@ -1,10 +1,10 @@
 import Foundation
 import GRDB
-import Testing
 import LotseBank
 import LotseCore
 @_spi(Testing) import LotseStorage
 import LotseTestSupport
+import Testing
 
 /// Hostile and careless bank files (issue 12, "Bank statements"): amounts the bank never booked, the same
 /// booking in camt.054 and camt.053, sums that overflow.
@@ -47,11 +47,17 @@ import LotseTestSupport
         let f = try BankFixture()
         let cs = try f.cases()
         var camt = Camt(kind: "camt.054.001.08")
-        let a = cs[0].amountCents, b = cs[1].amountCents
+        let a = cs[0].amountCents
+        let b = cs[1].amountCents
         // A debit inside a credit batch: the credit parts would sum to more than the bank booked.
-        camt.entry(eur(a), ref: "D1", batch: (2, eur(a)), [
-            .init(amount: eur(a + 500), ref: rf(cs[0])), .init(amount: "5.00", credit: "DBIT"),
-        ])
+        camt.entry(
+            eur(a),
+            ref: "D1",
+            batch: (2, eur(a)),
+            [
+                .init(amount: eur(a + 500), ref: rf(cs[0])), .init(amount: "5.00", credit: "DBIT"),
+            ]
+        )
         camt.entry(eur(b), ref: "D2", [.init(amount: eur(b), ref: rf(cs[1]), currency: "USD")])
         // The batch's own total disagrees with the entry.
         camt.entry(eur(a + b), ref: "D3", batch: (2, eur(a + b + 1)), [.init(amount: eur(a), ref: rf(cs[2])), .init(amount: eur(b), ref: rf(cs[3]))])
@@ -71,21 +77,34 @@ import LotseTestSupport
     func aBookingIn054And053IsPaidOnce(notificationFirst: Bool) throws {
         let f = try BankFixture()
         let cs = try f.cases()
-        let c = cs[3], d = cs[4]
+        let c = cs[3]
+        let d = cs[4]
         var note = Camt(kind: "camt.054.001.08")
         note.entry(eur(c.amountCents), ref: nil, date: "2026-03-18T09:30:00+01:00", [.init(amount: eur(c.amountCents), ref: rf(c))])
         // A batch whose transactions carry no reference in the notification.
-        note.entry(eur(d.amountCents + 700), ref: nil, date: "2026-03-18T09:31:00+01:00", batch: (2, eur(d.amountCents + 700)), [
-            .init(amount: eur(d.amountCents), text: ["Az \(d.caseNumber)"], name: "Max"),
-            .init(amount: "7.00", text: ["Miete"], name: "Moritz"),
-        ])
+        note.entry(
+            eur(d.amountCents + 700),
+            ref: nil,
+            date: "2026-03-18T09:31:00+01:00",
+            batch: (2, eur(d.amountCents + 700)),
+            [
+                .init(amount: eur(d.amountCents), text: ["Az \(d.caseNumber)"], name: "Max"),
+                .init(amount: "7.00", text: ["Miete"], name: "Moritz"),
+            ]
+        )
         var statement = Camt(kind: "camt.053.001.02")
         statement.entry(eur(c.amountCents), ref: "2026031800042", date: "2026-03-18", [.init(amount: eur(c.amountCents), ref: rf(c))])
-        statement.entry(eur(d.amountCents + 700), ref: "2026031800043", batch: (2, eur(d.amountCents + 700)), [
-            .init(amount: eur(d.amountCents), text: ["Az", d.caseNumber], bankRef: "2026031800043-1", name: "Max"),
-            .init(amount: "7.00", text: ["Miete"], bankRef: "2026031800043-2", name: "Moritz"),
-        ])
-        let first = notificationFirst ? note : statement, second = notificationFirst ? statement : note
+        statement.entry(
+            eur(d.amountCents + 700),
+            ref: "2026031800043",
+            batch: (2, eur(d.amountCents + 700)),
+            [
+                .init(amount: eur(d.amountCents), text: ["Az", d.caseNumber], bankRef: "2026031800043-1", name: "Max"),
+                .init(amount: "7.00", text: ["Miete"], bankRef: "2026031800043-2", name: "Moritz"),
+            ]
+        )
+        let first = notificationFirst ? note : statement
+        let second = notificationFirst ? statement : note
         let s1 = try f.reconciler.reconcile(f.file("first.xml", first.xml))
         #expect(s1.matched == 2 && s1.unmatched == 1 && s1.duplicates == 0)
         let s2 = try f.reconciler.reconcile(f.file("second.xml", second.xml))
@@ -107,7 +126,8 @@ import LotseTestSupport
     @Test func twoBookingsThatSayTheSameAreTwoPayments() throws {
         let f = try BankFixture()
         let cs = try f.cases()
-        let c = cs[5], d = cs[6]
+        let c = cs[5]
+        let d = cs[6]
         // One notification per booking, each with its reference; then the statement of the day with both.
         var n1 = Camt(kind: "camt.054.001.08")
         n1.entry(eur(c.amountCents), ref: "N1", [.init(amount: eur(c.amountCents), ref: rf(c))])
@@ -144,13 +164,13 @@ import LotseTestSupport
     /// 93,000 transactions of 999,999,999,999 EUR: the sum would overflow a 64-bit integer.
     static func overflowingBatch(count: Int = 93_000, amount: String = "999999999999") -> String {
         var s = """
-        <?xml version="1.0" encoding="UTF-8"?>
-        <Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.054.001.08"><BkToCstmrDbtCdtNtfctn><Ntfctn>
-        <Ntry><Amt Ccy="EUR">\(amount)</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts><Cd>BOOK</Cd></Sts>
-        <BookgDt><Dt>2026-03-18</Dt></BookgDt><AcctSvcrRef>OVF</AcctSvcrRef><NtryDtls>
-        <Btch><NbOfTxs>\(count)</NbOfTxs><TtlAmt Ccy="EUR">\(amount)</TtlAmt></Btch>
+            <?xml version="1.0" encoding="UTF-8"?>
+            <Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.054.001.08"><BkToCstmrDbtCdtNtfctn><Ntfctn>
+            <Ntry><Amt Ccy="EUR">\(amount)</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts><Cd>BOOK</Cd></Sts>
+            <BookgDt><Dt>2026-03-18</Dt></BookgDt><AcctSvcrRef>OVF</AcctSvcrRef><NtryDtls>
+            <Btch><NbOfTxs>\(count)</NbOfTxs><TtlAmt Ccy="EUR">\(amount)</TtlAmt></Btch>
 
-        """
+            """
         s.reserveCapacity(count * 60)
         for _ in 0..<count { s += "<TxDtls><Amt Ccy=\"EUR\">\(amount)</Amt></TxDtls>\n" }
         return s + "</NtryDtls></Ntry></Ntfctn></BkToCstmrDbtCdtNtfctn></Document>\n"
@@ -194,8 +214,11 @@ import LotseTestSupport
         let inputs: [(String, String)] = [
             ("nested.xml", head + "<Ntry>" + entry + "<Ntry>" + entry + "</Ntry></Ntry>" + tail),
             ("nestedtx.xml", head + "<Ntry>" + entry + "<NtryDtls><TxDtls><TxDtls></TxDtls></TxDtls></NtryDtls></Ntry>" + tail),
-            ("long.xml", head + "<Ntry>" + entry + "<NtryDtls><TxDtls><RmtInf><Ustrd>" + String(repeating: "A", count: 2_000_000)
-                + "</Ustrd></RmtInf></TxDtls></NtryDtls></Ntry>" + tail),
+            (
+                "long.xml",
+                head + "<Ntry>" + entry + "<NtryDtls><TxDtls><RmtInf><Ustrd>" + String(repeating: "A", count: 2_000_000)
+                    + "</Ustrd></RmtInf></TxDtls></NtryDtls></Ntry>" + tail
+            ),
             ("ns.xml", "<?xml version=\"1.0\"?><Document xmlns=\"urn:x&#10;line " + String(repeating: "y", count: 5000) + "\"/>"),
         ]
         for (name, text) in inputs {

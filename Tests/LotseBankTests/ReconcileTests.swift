@@ -1,11 +1,11 @@
 import Foundation
 import GRDB
-import Testing
 import LotseBank
 import LotseCore
 import LotseImport
 @_spi(Testing) import LotseStorage
 import LotseTestSupport
+import Testing
 
 /// A real database filled from the shipped sample export, and camt files written for each test.
 final class BankFixture {
@@ -59,8 +59,10 @@ struct Camt {
     }
 
     func tx(_ t: Tx) -> String {
-        let amt = v08 ? "<Amt Ccy=\"\(t.currency)\">\(t.amount)</Amt><CdtDbtInd>\(t.credit)</CdtDbtInd>"
-                      : "<AmtDtls><TxAmt><Amt Ccy=\"\(t.currency)\">\(t.amount)</Amt></TxAmt></AmtDtls>"
+        let amt =
+            v08
+            ? "<Amt Ccy=\"\(t.currency)\">\(t.amount)</Amt><CdtDbtInd>\(t.credit)</CdtDbtInd>"
+            : "<AmtDtls><TxAmt><Amt Ccy=\"\(t.currency)\">\(t.amount)</Amt></TxAmt></AmtDtls>"
         let party = v08 ? "<Dbtr><Pty><Nm>\(t.name)</Nm></Pty></Dbtr>" : "<Dbtr><Nm>\(t.name)</Nm></Dbtr>"
         var rmt = ""
         if let r = t.ref {
@@ -68,33 +70,42 @@ struct Camt {
         }
         for u in t.text { rmt += "<Ustrd>\(u)</Ustrd>" }
         return """
-          <TxDtls>
-            <Refs>\(t.bankRef.map { "<AcctSvcrRef>\($0)</AcctSvcrRef>" } ?? "")<EndToEndId>NOTPROVIDED</EndToEndId></Refs>
-            \(amt)
-            <RltdPties>\(party)<DbtrAcct><Id><IBAN>\(t.iban)</IBAN></Id></DbtrAcct></RltdPties>
-            \(rmt.isEmpty ? "" : "<RmtInf>\(rmt)</RmtInf>")
-          </TxDtls>
-        """
+              <TxDtls>
+                <Refs>\(t.bankRef.map { "<AcctSvcrRef>\($0)</AcctSvcrRef>" } ?? "")<EndToEndId>NOTPROVIDED</EndToEndId></Refs>
+                \(amt)
+                <RltdPties>\(party)<DbtrAcct><Id><IBAN>\(t.iban)</IBAN></Id></DbtrAcct></RltdPties>
+                \(rmt.isEmpty ? "" : "<RmtInf>\(rmt)</RmtInf>")
+              </TxDtls>
+            """
     }
 
-    mutating func entry(_ amount: String, ref: String?, credit: Bool = true, booked: Bool = true, date: String = "2026-03-18",
-                        batch: (count: Int, total: String)? = nil, _ txs: [Tx]) {
+    mutating func entry(
+        _ amount: String,
+        ref: String?,
+        credit: Bool = true,
+        booked: Bool = true,
+        date: String = "2026-03-18",
+        batch: (count: Int, total: String)? = nil,
+        _ txs: [Tx]
+    ) {
         let sts = v08 ? "<Sts><Cd>\(booked ? "BOOK" : "PDNG")</Cd></Sts>" : "<Sts>\(booked ? "BOOK" : "PDNG")</Sts>"
         let btch = batch.map { "<Btch><NbOfTxs>\($0.count)</NbOfTxs><TtlAmt Ccy=\"EUR\">\($0.total)</TtlAmt></Btch>" } ?? ""
-        entries.append("""
-          <Ntry>
-            <Amt Ccy="EUR">\(amount)</Amt>
-            <CdtDbtInd>\(credit ? "CRDT" : "DBIT")</CdtDbtInd>
-            \(sts)
-            <BookgDt>\(date.contains("T") ? "<DtTm>\(date)</DtTm>" : "<Dt>\(date)</Dt>")</BookgDt>
-            <ValDt><Dt>\(date.prefix(10))</Dt></ValDt>
-            \(ref.map { "<AcctSvcrRef>\($0)</AcctSvcrRef>" } ?? "")
-            <BkTxCd><Prtry><Cd>NTRF+166</Cd><Issr>DK</Issr></Prtry></BkTxCd>
-            <NtryDtls>\(btch)
-        \(txs.map(tx).joined(separator: "\n"))
-            </NtryDtls>
-          </Ntry>
-        """)
+        entries.append(
+            """
+              <Ntry>
+                <Amt Ccy="EUR">\(amount)</Amt>
+                <CdtDbtInd>\(credit ? "CRDT" : "DBIT")</CdtDbtInd>
+                \(sts)
+                <BookgDt>\(date.contains("T") ? "<DtTm>\(date)</DtTm>" : "<Dt>\(date)</Dt>")</BookgDt>
+                <ValDt><Dt>\(date.prefix(10))</Dt></ValDt>
+                \(ref.map { "<AcctSvcrRef>\($0)</AcctSvcrRef>" } ?? "")
+                <BkTxCd><Prtry><Cd>NTRF+166</Cd><Issr>DK</Issr></Prtry></BkTxCd>
+                <NtryDtls>\(btch)
+            \(txs.map(tx).joined(separator: "\n"))
+                </NtryDtls>
+              </Ntry>
+            """
+        )
     }
 
     var xml: String {
@@ -102,19 +113,19 @@ struct Camt {
         let root = is054 ? "BkToCstmrDbtCdtNtfctn" : "BkToCstmrStmt"
         let inner = is054 ? "Ntfctn" : "Stmt"
         return """
-        <?xml version="1.0" encoding="UTF-8"?>
-        <!-- a comment the parser must skip -->
-        <Document xmlns="urn:iso:std:iso:20022:tech:xsd:\(kind)" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
-          <\(root)>
-            <GrpHdr><MsgId>MSG-\(kind)</MsgId><CreDtTm>2026-03-19T06:00:00+01:00</CreDtTm></GrpHdr>
-            <\(inner)>
-              <Id>1</Id>
-              <Acct><Id><IBAN>DE89370400440532013000</IBAN></Id></Acct>
-        \(entries.joined(separator: "\n"))
-            </\(inner)>
-          </\(root)>
-        </Document>
-        """
+            <?xml version="1.0" encoding="UTF-8"?>
+            <!-- a comment the parser must skip -->
+            <Document xmlns="urn:iso:std:iso:20022:tech:xsd:\(kind)" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
+              <\(root)>
+                <GrpHdr><MsgId>MSG-\(kind)</MsgId><CreDtTm>2026-03-19T06:00:00+01:00</CreDtTm></GrpHdr>
+                <\(inner)>
+                  <Id>1</Id>
+                  <Acct><Id><IBAN>DE89370400440532013000</IBAN></Id></Acct>
+            \(entries.joined(separator: "\n"))
+                </\(inner)>
+              </\(root)>
+            </Document>
+            """
     }
 }
 
@@ -169,15 +180,26 @@ func eur(_ cents: Int) -> String { Money.plain(cents) }
         let f = try BankFixture()
         let cs = try f.cases()
         var camt = Camt(kind: kind)
-        let a = cs[4].amountCents, b = cs[5].amountCents
-        camt.entry(eur(a + b), ref: "B1", batch: (2, eur(a + b)), [
-            .init(amount: eur(a), ref: rf(cs[4]), bankRef: "B1-1"),
-            .init(amount: eur(b), text: ["\(cs[5].caseNumber)"], bankRef: "B1-2"),
-        ])
-        camt.entry(eur(a + b + 100), ref: "B2", batch: (2, eur(a + b + 100)), [
-            .init(amount: eur(a), ref: rf(cs[6])),
-            .init(amount: eur(b), ref: rf(cs[7])),
-        ])
+        let a = cs[4].amountCents
+        let b = cs[5].amountCents
+        camt.entry(
+            eur(a + b),
+            ref: "B1",
+            batch: (2, eur(a + b)),
+            [
+                .init(amount: eur(a), ref: rf(cs[4]), bankRef: "B1-1"),
+                .init(amount: eur(b), text: ["\(cs[5].caseNumber)"], bankRef: "B1-2"),
+            ]
+        )
+        camt.entry(
+            eur(a + b + 100),
+            ref: "B2",
+            batch: (2, eur(a + b + 100)),
+            [
+                .init(amount: eur(a), ref: rf(cs[6])),
+                .init(amount: eur(b), ref: rf(cs[7])),
+            ]
+        )
         let s = try f.reconciler.reconcile(f.file("batch.xml", camt.xml))
         #expect(s.matched == 2 && s.unmatched == 0 && s.rejected == 1)
         #expect(s.problems.count == 1)
@@ -194,10 +216,15 @@ func eur(_ cents: Int) -> String { Money.plain(cents) }
         #expect(r.duplicates == 1 && r.matched == 0 && r.unmatched == 0 && r.rejected == 0)
         // ...nor one that itemises it again under another entry reference.
         var stmt2 = Camt(kind: "camt.053.001.02")
-        stmt2.entry(eur(a + b), ref: "OTHER", batch: (2, eur(a + b)), [
-            .init(amount: eur(a), ref: rf(cs[4]), bankRef: "B1-1"),
-            .init(amount: eur(b), text: ["\(cs[5].caseNumber)"], bankRef: "B1-2"),
-        ])
+        stmt2.entry(
+            eur(a + b),
+            ref: "OTHER",
+            batch: (2, eur(a + b)),
+            [
+                .init(amount: eur(a), ref: rf(cs[4]), bankRef: "B1-1"),
+                .init(amount: eur(b), text: ["\(cs[5].caseNumber)"], bankRef: "B1-2"),
+            ]
+        )
         let r2 = try f.reconciler.reconcile(f.file("stmt2.xml", stmt2.xml))
         #expect(r2.duplicates == 2 && r2.matched == 0)
         #expect(try f.store.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM payments WHERE disposition = 'paid'") } == 2)
@@ -206,10 +233,11 @@ func eur(_ cents: Int) -> String { Money.plain(cents) }
     @Test func partialDoubleAndSurplusPayments() throws {
         let f = try BankFixture()
         let cs = try f.cases()
-        let c = cs[8], d = cs[9]
+        let c = cs[8]
+        let d = cs[9]
         var camt = Camt(kind: "camt.054.001.08")
-        camt.entry("5.00", ref: "P1", [.init(amount: "5.00", ref: rf(c))])                          // too little
-        camt.entry(eur(d.amountCents + 500), ref: "P2", [.init(amount: eur(d.amountCents + 500), ref: rf(d))]) // surplus
+        camt.entry("5.00", ref: "P1", [.init(amount: "5.00", ref: rf(c))])  // too little
+        camt.entry(eur(d.amountCents + 500), ref: "P2", [.init(amount: eur(d.amountCents + 500), ref: rf(d))])  // surplus
         _ = try f.reconciler.reconcile(f.file("a.xml", camt.xml))
         #expect(try f.status(c) == .open)
         #expect(try f.list(.partial).map(\.amountCents) == [500])
@@ -241,7 +269,10 @@ func eur(_ cents: Int) -> String { Money.plain(cents) }
             #expect(e.description.hasPrefix(truncated + ":"))
             #expect(!e.description.contains("\n"))
         }
-        let notCamt = f.file("pain.xml", "<?xml version=\"1.0\"?><Document xmlns=\"urn:iso:std:iso:20022:tech:xsd:pain.001.001.03\"><CstmrCdtTrfInitn/></Document>")
+        let notCamt = f.file(
+            "pain.xml",
+            "<?xml version=\"1.0\"?><Document xmlns=\"urn:iso:std:iso:20022:tech:xsd:pain.001.001.03\"><CstmrCdtTrfInitn/></Document>"
+        )
         #expect(throws: LotseError.self) { try f.reconciler.reconcile(notCamt) }
         let junk = f.file("junk.xml", "\u{1}\u{2}binary")
         #expect(throws: LotseError.self) { try f.reconciler.reconcile(junk) }

@@ -1,14 +1,17 @@
 import Foundation
 import GRDB
-import Testing
 @_spi(Testing) import LotseStorage
 import LotseTestSupport
+import Testing
 
 @Suite(.serialized) struct CLITests {
     @Test func importPrintsTheSummaryLineAndNamesTheRejectsFile() throws {
         let dir = TestSupport.tempDir("lotse-cli")
         let csv = dir + "/shift.csv"
-        TestSupport.write(csv, "ticket_no;device_id;issued_at;plate;tbnr;street;city\n1;HH;2026-03-14T08:00;KL-AB 1;141312;Markt;KL\n2;HH;2026-03-14T08:00;KL-AB 2;000001;Markt;KL\n")
+        TestSupport.write(
+            csv,
+            "ticket_no;device_id;issued_at;plate;tbnr;street;city\n1;HH;2026-03-14T08:00;KL-AB 1;141312;Markt;KL\n2;HH;2026-03-14T08:00;KL-AB 2;000001;Markt;KL\n"
+        )
         let out = try TestSupport.lotse(["import", csv], dataDir: dir)
         #expect(out.status == 0)
         #expect(out.stdout.contains("\(csv): imported 1, duplicates 0, rejected 1"))
@@ -38,8 +41,11 @@ import LotseTestSupport
     @Test func qrCommandWritesDecodableCodesAndManifest() throws {
         let dir = TestSupport.tempDir("lotse-cli")
         _ = try TestSupport.lotse(["import", TestSupport.pilotData + "/samples/winowig-mde-2026-03-15.xml"], dataDir: dir)
-        let out = try TestSupport.lotse(["qr", "--new", "--out", dir + "/qr", "--format", "png", "--module-size", "4"], dataDir: dir,
-                                        env: ["LOTSE_PUBLIC_BASE_URL": "https://lotse.kaiserslautern.de"])
+        let out = try TestSupport.lotse(
+            ["qr", "--new", "--out", dir + "/qr", "--format", "png", "--module-size", "4"],
+            dataDir: dir,
+            env: ["LOTSE_PUBLIC_BASE_URL": "https://lotse.kaiserslautern.de"]
+        )
         #expect(out.status == 0, "\(out.stderr)")
         let manifest = try String(contentsOfFile: dir + "/qr/manifest.csv", encoding: .utf8).split(separator: "\n")
         #expect(manifest.count == 13)
@@ -73,7 +79,11 @@ import LotseTestSupport
         text.reserveCapacity(60 * 400_000)
         for i in 0..<400_000 { text += "\(i);HH-9;2026-03-14T08:00;KL-AB \(i % 9000 + 1);141312;Markt;Kaiserslautern\n" }
         TestSupport.write(big, text)
-        let running = try TestSupport.start(TestSupport.lotse, ["import", big], env: ["LOTSE_DATA_DIR": dir, "LOTSE_PILOT_DATA": TestSupport.pilotData])
+        let running = try TestSupport.start(
+            TestSupport.lotse,
+            ["import", big],
+            env: ["LOTSE_DATA_DIR": dir, "LOTSE_PILOT_DATA": TestSupport.pilotData]
+        )
         // wait until the import transaction is under way (the WAL grows), then kill -9
         let wal = dir + "/lotse.sqlite-wal"
         let deadline = Date().addingTimeInterval(60)
@@ -165,7 +175,9 @@ import LotseTestSupport
         }
         let a = try build()
         #expect(a["issued"]! > 500)
-        for k in ["scanned", "handoff_started", "paid_online", "paid_bank_transfer", "paid_other", "paid_on_time", "reminded", "unmatched_bank_payments"] {
+        for k in [
+            "scanned", "handoff_started", "paid_online", "paid_bank_transfer", "paid_other", "paid_on_time", "reminded", "unmatched_bank_payments",
+        ] {
             #expect(a[k]! > 0, "\(k)")
         }
         #expect(a["paid"]! == a["paid_online"]! + a["paid_bank_transfer"]! + a["paid_other"]!)

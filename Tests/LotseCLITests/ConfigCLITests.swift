@@ -11,16 +11,22 @@ import Testing
 
     @Test func paymentDaysSevenIsAUsageErrorAndNothingIsImported() throws {
         let dir = TestSupport.tempDir("lotse-cli-config")
-        let out = try TestSupport.lotse(["import", TestSupport.pilotData + "/samples/xowi-2026-03-16.xml"], dataDir: dir,
-                                        env: ["LOTSE_PAYMENT_DAYS": "seven"])
+        let out = try TestSupport.lotse(
+            ["import", TestSupport.pilotData + "/samples/xowi-2026-03-16.xml"],
+            dataDir: dir,
+            env: ["LOTSE_PAYMENT_DAYS": "seven"]
+        )
         #expect(out.status == 2)
         #expect(singleLine(out.stderr), "\(out.stderr)")
         #expect(out.stderr.hasPrefix("lotse: LOTSE_PAYMENT_DAYS=\"seven\" is not valid: expected a whole number of days"), "\(out.stderr)")
         #expect(out.stdout.isEmpty)
         #expect(!FileManager.default.fileExists(atPath: dir + "/lotse.sqlite"), "no database is created")
         // the same import with a valid setting works
-        let good = try TestSupport.lotse(["import", TestSupport.pilotData + "/samples/xowi-2026-03-16.xml"], dataDir: dir,
-                                         env: ["LOTSE_PAYMENT_DAYS": "7"])
+        let good = try TestSupport.lotse(
+            ["import", TestSupport.pilotData + "/samples/xowi-2026-03-16.xml"],
+            dataDir: dir,
+            env: ["LOTSE_PAYMENT_DAYS": "7"]
+        )
         #expect(good.status == 0, "\(good.stderr)")
     }
 
@@ -39,8 +45,11 @@ import Testing
 
     @Test func serveDoesNotStartWithAnInvalidSetting() throws {
         let dir = TestSupport.tempDir("lotse-cli-config")
-        let out = try TestSupport.lotse(["serve", "--port", String(TestSupport.freePort())], dataDir: dir,
-                                        env: ["LOTSE_IDLE_TIMEOUT": "sixty"])
+        let out = try TestSupport.lotse(
+            ["serve", "--port", String(TestSupport.freePort())],
+            dataDir: dir,
+            env: ["LOTSE_IDLE_TIMEOUT": "sixty"]
+        )
         #expect(out.status == 2)
         #expect(singleLine(out.stderr), "\(out.stderr)")
         #expect(out.stderr.contains("LOTSE_IDLE_TIMEOUT=\"sixty\""), "\(out.stderr)")

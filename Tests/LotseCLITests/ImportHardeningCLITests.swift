@@ -1,8 +1,8 @@
 import Foundation
 import GRDB
-import Testing
 @_spi(Testing) import LotseStorage
 import LotseTestSupport
+import Testing
 
 /// Issue 12, importer, through the real binary: hostile bytes end in exit 1 with one line, never a signal;
 /// a killed import leaves no rejects file; an independent parser counts the same records as `lotse import`.
@@ -40,11 +40,16 @@ import LotseTestSupport
         let dir = TestSupport.tempDir("lotse-limits")
         let camt = dir + "/attrs.xml"
         let attrs = (0..<200_000).map { "a\($0)=\"1\"" }.joined(separator: " ")
-        TestSupport.write(camt, "<?xml version=\"1.0\"?>\n<Document xmlns=\"urn:iso:std:iso:20022:tech:xsd:camt.054.001.08\"><BkToCstmrDbtCdtNtfctn \(attrs)/></Document>\n")
+        TestSupport.write(
+            camt,
+            "<?xml version=\"1.0\"?>\n<Document xmlns=\"urn:iso:std:iso:20022:tech:xsd:camt.054.001.08\"><BkToCstmrDbtCdtNtfctn \(attrs)/></Document>\n"
+        )
         let started = Date()
         expectOneLineError(try TestSupport.lotse(["reconcile", camt], dataDir: dir), camt, "more than 256 attributes")
         #expect(Date().timeIntervalSince(started) < 5)
-        for (name, words) in [("many-references.xml", "references"), ("deep.xml", "nested more than 64 deep"), ("dtd.xml", "document type declaration")] {
+        for (name, words) in [
+            ("many-references.xml", "references"), ("deep.xml", "nested more than 64 deep"), ("dtd.xml", "document type declaration"),
+        ] {
             let file = Self.corpus + "/camt/" + name
             expectOneLineError(try TestSupport.lotse(["reconcile", file], dataDir: dir), file, words)
         }
@@ -61,7 +66,11 @@ import LotseTestSupport
             text += "\(i);HH-9;2026-03-14T08:00;KL-AB \(i % 9000 + 1);\(i % 10 == 0 ? "999999" : "141312");Markt;Kaiserslautern\n"
         }
         TestSupport.write(big, text)
-        let running = try TestSupport.start(TestSupport.lotse, ["import", big], env: ["LOTSE_DATA_DIR": dir, "LOTSE_PILOT_DATA": TestSupport.pilotData])
+        let running = try TestSupport.start(
+            TestSupport.lotse,
+            ["import", big],
+            env: ["LOTSE_DATA_DIR": dir, "LOTSE_PILOT_DATA": TestSupport.pilotData]
+        )
         let wal = dir + "/lotse.sqlite-wal"
         let deadline = Date().addingTimeInterval(60)
         var rejectsWritten = false
@@ -93,17 +102,17 @@ import LotseTestSupport
     // MARK: oracle: an independent parser sees as many records as `lotse import` accounts for
 
     static let oracle = """
-    import csv, sys, xml.etree.ElementTree as ET
-    kind, path = sys.argv[1], sys.argv[2]
-    if kind == "csv":
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            rows = [r for r in csv.reader(f, delimiter=";") if r and any(c.strip(" \\t") for c in r)]
-        print(len(rows) - 1)
-    elif kind == "winowig":
-        print(sum(1 for _ in ET.parse(path).getroot().iter("Fall")))
-    else:
-        print(sum(1 for _ in ET.parse(path).getroot().iter("{http://www.owi21.de}Bestand")))
-    """
+        import csv, sys, xml.etree.ElementTree as ET
+        kind, path = sys.argv[1], sys.argv[2]
+        if kind == "csv":
+            with open(path, newline="", encoding="utf-8-sig") as f:
+                rows = [r for r in csv.reader(f, delimiter=";") if r and any(c.strip(" \\t") for c in r)]
+            print(len(rows) - 1)
+        elif kind == "winowig":
+            print(sum(1 for _ in ET.parse(path).getroot().iter("Fall")))
+        else:
+            print(sum(1 for _ in ET.parse(path).getroot().iter("{http://www.owi21.de}Bestand")))
+        """
 
     func expectOracle(_ kind: String, _ file: String) throws {
         let dir = TestSupport.tempDir("lotse-oracle")

@@ -73,16 +73,20 @@ import Testing
     }
 
     @Test func everyOtherNumberAndSwitchIsStrict() {
-        for (variable, value) in [("LOTSE_GRACE_DAYS", "-1"), ("LOTSE_GRACE_DAYS", "five"), ("LOTSE_PAYMENT_SWEEP_AGE", "1.5"),
-                                  ("LOTSE_PAYMENT_SWEEP_AGE", "-600"), ("LOTSE_QR_WORKERS", "0"), ("LOTSE_QR_WORKERS", "seven"),
-                                  ("LOTSE_DEMO", "yes"), ("LOTSE_DEMO", ""), ("LOTSE_DEMO", "2")] {
+        for (variable, value) in [
+            ("LOTSE_GRACE_DAYS", "-1"), ("LOTSE_GRACE_DAYS", "five"), ("LOTSE_PAYMENT_SWEEP_AGE", "1.5"),
+            ("LOTSE_PAYMENT_SWEEP_AGE", "-600"), ("LOTSE_QR_WORKERS", "0"), ("LOTSE_QR_WORKERS", "seven"),
+            ("LOTSE_DEMO", "yes"), ("LOTSE_DEMO", ""), ("LOTSE_DEMO", "2"),
+        ] {
             #expect(error([variable: value])?.variable == variable, "\(variable)=\(value)")
         }
     }
 
     @Test func theMessageIsOneLineNamingTheVariableAndTheValue() {
-        #expect(error(["LOTSE_PAYMENT_DAYS": "seven"])?.description
-            == "LOTSE_PAYMENT_DAYS=\"seven\" is not valid: expected a whole number of days from 1 to 365")
+        #expect(
+            error(["LOTSE_PAYMENT_DAYS": "seven"])?.description
+                == "LOTSE_PAYMENT_DAYS=\"seven\" is not valid: expected a whole number of days from 1 to 365"
+        )
         let multiline = error(["LOTSE_PAYMENT_DAYS": "7\nLOTSE_X=1"])?.description ?? ""
         #expect(!multiline.contains("\n"))
         #expect(multiline.contains("LOTSE_PAYMENT_DAYS=\"7\\nLOTSE_X=1\""))

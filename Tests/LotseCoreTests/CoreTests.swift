@@ -1,6 +1,6 @@
-import Testing
 import LotseCore
 import LotseTestSupport
+import Testing
 
 @Suite struct MoneyTests {
     @Test func parsesGermanAndEnglishAmounts() {
@@ -30,7 +30,7 @@ import LotseTestSupport
         for days in stride(from: -1000, to: 30000, by: 37) {
             #expect(CivilDate(daysSinceEpoch: days).daysSinceEpoch == days)
         }
-        #expect(CivilDate(year: 2026, month: 3, day: 14).weekday == 6) // Saturday
+        #expect(CivilDate(year: 2026, month: 3, day: 14).weekday == 6)  // Saturday
         #expect(CivilDate(year: 2024, month: 2, day: 29).isValid)
         #expect(!CivilDate(year: 2026, month: 2, day: 29).isValid)
     }
@@ -130,15 +130,23 @@ import LotseTestSupport
 }
 
 @Suite struct ValidatorTests {
-    let validator = TicketValidator(catalogue: Catalogue(offences: [
-        Offence(tbnr: "141312", textDE: "Haltverbot", amountCents: 2500, points: 0),
-        Offence(tbnr: "112071", textDE: "teuer", amountCents: 7000, points: 0),
-    ]))
+    let validator = TicketValidator(
+        catalogue: Catalogue(offences: [
+            Offence(tbnr: "141312", textDE: "Haltverbot", amountCents: 2500, points: 0),
+            Offence(tbnr: "112071", textDE: "teuer", amountCents: 7000, points: 0),
+        ])
+    )
 
     func raw(_ edit: (inout RawTicket) -> Void = { _ in }) -> RawTicket {
         var r = RawTicket()
-        r.sourceID = "HH-07/1"; r.ticketNo = "1"; r.deviceID = "HH-07"; r.issuedAt = "2026-03-14T08:12"
-        r.plate = "kl ab 123"; r.tbnr = "141312"; r.street = "Fackelstraße"; r.city = "Kaiserslautern"
+        r.sourceID = "HH-07/1"
+        r.ticketNo = "1"
+        r.deviceID = "HH-07"
+        r.issuedAt = "2026-03-14T08:12"
+        r.plate = "kl ab 123"
+        r.tbnr = "141312"
+        r.street = "Fackelstraße"
+        r.city = "Kaiserslautern"
         edit(&r)
         return r
     }
@@ -149,7 +157,10 @@ import LotseTestSupport
     }
 
     @Test func validTicketGetsCatalogueAmountAndDeadline() throws {
-        guard case .valid(let t) = validator.validate(raw()) else { Issue.record("rejected"); return }
+        guard case .valid(let t) = validator.validate(raw()) else {
+            Issue.record("rejected")
+            return
+        }
         #expect(t.amountCents == 2500)
         #expect(t.plate == "KL-AB 123")
         #expect(t.deadline(paymentDays: 7).description == "2026-03-21")
@@ -164,7 +175,14 @@ import LotseTestSupport
         #expect(reason(raw { $0.amount = "zwanzig" })?.contains("is not an amount") == true)
         #expect(reason(raw { $0.issuedAt = "31.02.2026 08:00" })?.contains("not a date and time") == true)
         #expect(reason(raw { $0.plate = "<b>" })?.contains("not a valid German plate") == true)
-        #expect(reason(raw { $0.plate = nil; $0.city = " " }) == "missing plate, city")
+        #expect(
+            reason(
+                raw {
+                    $0.plate = nil
+                    $0.city = " "
+                }
+            ) == "missing plate, city"
+        )
         #expect(reason(raw { $0.lat = "91" })?.contains("latitude") == true)
         #expect(reason(raw { $0.qrPrinted = "maybe" })?.contains("qr_printed") == true)
         #expect(reason(raw { $0.amount = "25,00" }) == nil)

@@ -15,20 +15,38 @@ import Testing
         (.cancelled, 5500, 0, 100, "EUR", .refund, 100),
         (.open, 5500, 0, 5500, "USD", .refund, 5500),
     ])
-    func decide(status: CaseStatus, caseAmount: Int, partials: Int, amount: Int, currency: String, disposition: Disposition,
-                refund: Int) {
-        let d = PaymentRule.decide(status: status, caseAmountCents: caseAmount, partialsCents: partials, amountCents: amount,
-                                   currency: currency)
+    func decide(
+        status: CaseStatus,
+        caseAmount: Int,
+        partials: Int,
+        amount: Int,
+        currency: String,
+        disposition: Disposition,
+        refund: Int
+    ) {
+        let d = PaymentRule.decide(
+            status: status,
+            caseAmountCents: caseAmount,
+            partialsCents: partials,
+            amountCents: amount,
+            currency: currency
+        )
         #expect(d.disposition == disposition)
         #expect(d.refundCents == refund)
     }
 
     @Test func theNotesSayWhy() {
-        #expect(PaymentRule.decide(status: .open, caseAmountCents: 5500, partialsCents: 0, amountCents: 3000, currency: "EUR").note
-            == "short by 25.00 EUR")
-        #expect(PaymentRule.decide(status: .open, caseAmountCents: 5500, partialsCents: 0, amountCents: 6000, currency: "EUR").note
-            == "surplus 5.00 EUR to refund")
-        #expect(PaymentRule.decide(status: .paid, caseAmountCents: 5500, partialsCents: 0, amountCents: 10, currency: "EUR").note
-            == "case already paid")
+        #expect(
+            PaymentRule.decide(status: .open, caseAmountCents: 5500, partialsCents: 0, amountCents: 3000, currency: "EUR").note
+                == "short by 25.00 EUR"
+        )
+        #expect(
+            PaymentRule.decide(status: .open, caseAmountCents: 5500, partialsCents: 0, amountCents: 6000, currency: "EUR").note
+                == "surplus 5.00 EUR to refund"
+        )
+        #expect(
+            PaymentRule.decide(status: .paid, caseAmountCents: 5500, partialsCents: 0, amountCents: 10, currency: "EUR").note
+                == "case already paid"
+        )
     }
 }

@@ -1,10 +1,11 @@
 import Foundation
+import LotseHTTP
+import LotseTestSupport
+import Testing
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import Testing
-import LotseHTTP
-import LotseTestSupport
 
 /// A small HTTP server on loopback (Python's standard library) with a redirect, a big body, a slow answer and an echo.
 final class TestServer: @unchecked Sendable {
@@ -15,28 +16,31 @@ final class TestServer: @unchecked Sendable {
     init() throws {
         let dir = TestSupport.tempDir("lotse-http")
         let script = dir + "/server.py"
-        TestSupport.write(script, """
-        import http.server, sys, time
-        class H(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *a): pass
-            def reply(self, code, body=b"", headers=()):
-                self.send_response(code)
-                for k, v in headers: self.send_header(k, v)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-            def do_GET(self):
-                if self.path == "/redirect": self.reply(302, b"", [("Location", "/echo")])
-                elif self.path == "/big": self.reply(200, b"x" * 3000000)
-                elif self.path == "/slow": time.sleep(3); self.reply(200, b"late")
-                elif self.path == "/ok": self.reply(200, b"ok", [("Paypal-Debug-Id", "dbg123"), ("Set-Cookie", "a=1"), ("Set-Cookie", "b=2")])
-                else: self.reply(404)
-            def do_POST(self):
-                n = int(self.headers.get("Content-Length", "0"))
-                body = self.rfile.read(n)
-                self.reply(201, self.command.encode() + b" " + body + b" " + self.headers.get("X-Test", "").encode())
-        http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
-        """)
+        TestSupport.write(
+            script,
+            """
+            import http.server, sys, time
+            class H(http.server.BaseHTTPRequestHandler):
+                def log_message(self, *a): pass
+                def reply(self, code, body=b"", headers=()):
+                    self.send_response(code)
+                    for k, v in headers: self.send_header(k, v)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                def do_GET(self):
+                    if self.path == "/redirect": self.reply(302, b"", [("Location", "/echo")])
+                    elif self.path == "/big": self.reply(200, b"x" * 3000000)
+                    elif self.path == "/slow": time.sleep(3); self.reply(200, b"late")
+                    elif self.path == "/ok": self.reply(200, b"ok", [("Paypal-Debug-Id", "dbg123"), ("Set-Cookie", "a=1"), ("Set-Cookie", "b=2")])
+                    else: self.reply(404)
+                def do_POST(self):
+                    n = int(self.headers.get("Content-Length", "0"))
+                    body = self.rfile.read(n)
+                    self.reply(201, self.command.encode() + b" " + body + b" " + self.headers.get("X-Test", "").encode())
+            http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+            """
+        )
         process = try TestSupport.startServer("/usr/bin/env", ["python3", script, String(port)], log: dir + "/log")
         let c = CurlClient(connectTimeout: 1, timeout: 2)
         for _ in 0..<100 {
@@ -46,15 +50,24 @@ final class TestServer: @unchecked Sendable {
     }
 
     // SIGKILL: a child of the test runner may inherit a mask that blocks SIGTERM.
-    deinit { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() }
+    deinit {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
 }
 
 @Suite(.serialized) struct CurlClientTests {
     @Test func requestsHeadersBodiesAndTheDebugID() async throws {
         let s = try TestServer()
         let c = CurlClient(timeout: 5)
-        let r = try await c.send(OutboundRequest(method: "POST", url: s.base + "/echo", headers: [("X-Test", "yes\r\nInjected: 1")],
-                                                 body: Array("hello".utf8)))
+        let r = try await c.send(
+            OutboundRequest(
+                method: "POST",
+                url: s.base + "/echo",
+                headers: [("X-Test", "yes\r\nInjected: 1")],
+                body: Array("hello".utf8)
+            )
+        )
         #expect(r.status == 201)
         // CR and LF never reach the wire: no header can be injected.
         #expect(r.text.hasPrefix("POST hello yes") && !r.text.contains("\n"))
@@ -106,13 +119,27 @@ final class TestServer: @unchecked Sendable {
     @Test func tlsVerificationCannotBeSkipped() async throws {
         // A TLS server with a self-signed certificate: refused, because verification is always on.
         let dir = TestSupport.tempDir("lotse-tls")
-        let gen = try TestSupport.run("/usr/bin/env", ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", dir + "/k.pem",
-                                                       "-out", dir + "/c.pem", "-days", "1", "-subj", "/CN=127.0.0.1"])
-        guard gen.status == 0 else { return } // no openssl on this machine: nothing to test here
+        let gen = try TestSupport.run(
+            "/usr/bin/env",
+            [
+                "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", dir + "/k.pem",
+                "-out", dir + "/c.pem", "-days", "1", "-subj", "/CN=127.0.0.1",
+            ]
+        )
+        guard gen.status == 0 else { return }  // no openssl on this machine: nothing to test here
         let port = TestSupport.freePort()
-        let server = try TestSupport.startServer("/usr/bin/env", ["openssl", "s_server", "-accept", String(port), "-cert", dir + "/c.pem",
-                                                                  "-key", dir + "/k.pem", "-www", "-quiet"], log: dir + "/log")
-        defer { kill(server.processIdentifier, SIGKILL); server.waitUntilExit() }
+        let server = try TestSupport.startServer(
+            "/usr/bin/env",
+            [
+                "openssl", "s_server", "-accept", String(port), "-cert", dir + "/c.pem",
+                "-key", dir + "/k.pem", "-www", "-quiet",
+            ],
+            log: dir + "/log"
+        )
+        defer {
+            kill(server.processIdentifier, SIGKILL)
+            server.waitUntilExit()
+        }
         usleep(500_000)
         await #expect(throws: HTTPClientError.self) {
             try await CurlClient(timeout: 3).send(OutboundRequest(url: "https://127.0.0.1:\(port)/"))

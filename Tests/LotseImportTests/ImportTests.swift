@@ -1,10 +1,10 @@
 import Foundation
 import GRDB
-import Testing
 import LotseCore
 import LotseImport
 @_spi(Testing) import LotseStorage
 import LotseTestSupport
+import Testing
 
 /// Imports real files into a real SQLite database.
 final class ImportFixture {
@@ -67,10 +67,13 @@ let header = "ticket_no;device_id;officer_id;issued_at;plate;plate_country;tbnr;
 
     @Test func fieldsAreStoredNormalisedAndInUTC() throws {
         let f = try ImportFixture()
-        let p = f.file("one.csv", """
-        TBNR;Ticket_No;DEVICE_ID;issued_at;plate;street;house_no;zip;city;extra_column
-        141312;0004711;HH-07;14.03.2026 08:12;kl ab 123;Fackelstraße;12;67655;Kaiserslautern;ignored
-        """)
+        let p = f.file(
+            "one.csv",
+            """
+            TBNR;Ticket_No;DEVICE_ID;issued_at;plate;street;house_no;zip;city;extra_column
+            141312;0004711;HH-07;14.03.2026 08:12;kl ab 123;Fackelstraße;12;67655;Kaiserslautern;ignored
+            """
+        )
         let s = try f.importer.importFile(p)
         #expect(s.imported == 1)
         let c = try #require(try f.cases().first)
@@ -93,19 +96,22 @@ let header = "ticket_no;device_id;officer_id;issued_at;plate;plate_country;tbnr;
 
     @Test func rejectsEachBadRowWithLineAndReasonAndKeepsTheRest() throws {
         let f = try ImportFixture()
-        let p = f.file("mixed.csv", [
-            header,
-            "1;HH-1;;2026-03-14T08:12;KL-AB 1;D;141312;25,00;Markt;1;;67655;Kaiserslautern;1",   // 2 ok
-            "2;HH-1;;2026-03-14T08:12;KL-AB 2;D;999999;;Markt;1;;67655;Kaiserslautern;1",        // 3 unknown tbnr
-            "3;HH-1;;2026-03-14T08:12;KL-AB 3;D;112071;;Markt;1;;67655;Kaiserslautern;1",        // 4 Bußgeld
-            "4;HH-1;;2026-03-14T08:12;KL-AB 4;D;141312;30,00;Markt;1;;67655;Kaiserslautern;1",   // 5 amount differs
-            "5;HH-1;;2026-13-14T08:12;KL-AB 5;D;141312;;Markt;1;;67655;Kaiserslautern;1",        // 6 bad time
-            "6;HH-1;;2026-03-14T08:12;;D;141312;;Markt;1;;67655;Kaiserslautern;1",               // 7 no plate
-            "7;HH-1;;2026-03-14T08:12;KL-AB 7;D;141312;;;1;;67655;;1",                           // 8 no street, city
-            ";HH-1;;2026-03-14T08:12;KL-AB 8;D;141312;;Markt;1;;67655;Kaiserslautern;1",         // 9 no ticket_no
-            "9;HH-1;;2026-03-14T08:12;???;D;141312;;Markt;1;;67655;Kaiserslautern;1",            // 10 bad plate
-            "10;HH-1;;2026-03-14T08:12;KL-AB 10;D;141312;;Markt;1;;67655;Kaiserslautern;0",      // 11 ok, control group
-        ].joined(separator: "\n"))
+        let p = f.file(
+            "mixed.csv",
+            [
+                header,
+                "1;HH-1;;2026-03-14T08:12;KL-AB 1;D;141312;25,00;Markt;1;;67655;Kaiserslautern;1",  // 2 ok
+                "2;HH-1;;2026-03-14T08:12;KL-AB 2;D;999999;;Markt;1;;67655;Kaiserslautern;1",  // 3 unknown tbnr
+                "3;HH-1;;2026-03-14T08:12;KL-AB 3;D;112071;;Markt;1;;67655;Kaiserslautern;1",  // 4 Bußgeld
+                "4;HH-1;;2026-03-14T08:12;KL-AB 4;D;141312;30,00;Markt;1;;67655;Kaiserslautern;1",  // 5 amount differs
+                "5;HH-1;;2026-13-14T08:12;KL-AB 5;D;141312;;Markt;1;;67655;Kaiserslautern;1",  // 6 bad time
+                "6;HH-1;;2026-03-14T08:12;;D;141312;;Markt;1;;67655;Kaiserslautern;1",  // 7 no plate
+                "7;HH-1;;2026-03-14T08:12;KL-AB 7;D;141312;;;1;;67655;;1",  // 8 no street, city
+                ";HH-1;;2026-03-14T08:12;KL-AB 8;D;141312;;Markt;1;;67655;Kaiserslautern;1",  // 9 no ticket_no
+                "9;HH-1;;2026-03-14T08:12;???;D;141312;;Markt;1;;67655;Kaiserslautern;1",  // 10 bad plate
+                "10;HH-1;;2026-03-14T08:12;KL-AB 10;D;141312;;Markt;1;;67655;Kaiserslautern;0",  // 11 ok, control group
+            ].joined(separator: "\n")
+        )
         let s = try f.importer.importFile(p)
         #expect(s.imported == 2 && s.rejected == 8 && s.duplicates == 0)
         let rows = try f.rejects(s)
@@ -135,7 +141,9 @@ let header = "ticket_no;device_id;officer_id;issued_at;plate;plate_country;tbnr;
         let f = try ImportFixture()
         // "Fackelstraße" and "Gräfenau" in Windows-1252: ß = 0xDF, ä = 0xE4
         var bytes = Array((header + "\r\n").utf8)
-        bytes += Array("1;HH-1;;2026-03-14T08:12;KL-AB 1;D;141312;;Fackelstra".utf8) + [0xDF] + Array("e;1;;67655;Gr".utf8) + [0xE4] + Array("fenau;1\r\n".utf8)
+        bytes +=
+            Array("1;HH-1;;2026-03-14T08:12;KL-AB 1;D;141312;;Fackelstra".utf8) + [0xDF] + Array("e;1;;67655;Gr".utf8) + [0xE4]
+            + Array("fenau;1\r\n".utf8)
         let s = try f.importer.importFile(f.file("cp1252.csv", bytes: bytes))
         #expect(s.imported == 1)
         let c = try #require(try f.cases().first)
@@ -150,8 +158,11 @@ let header = "ticket_no;device_id;officer_id;issued_at;plate;plate_country;tbnr;
 
     @Test func hostileTextIsKeptVerbatim() throws {
         let f = try ImportFixture()
-        let p = f.file("hostile.csv", header + "\n" +
-            "1;HH-1;;2026-03-14T08:12;<script>alert(1)</script>;F;141312;;\"<b>Markt\"\"str</b>; 'x'\";1;'bell';67655;Kaiser&lautern;1\n")
+        let p = f.file(
+            "hostile.csv",
+            header + "\n"
+                + "1;HH-1;;2026-03-14T08:12;<script>alert(1)</script>;F;141312;;\"<b>Markt\"\"str</b>; 'x'\";1;'bell';67655;Kaiser&lautern;1\n"
+        )
         let s = try f.importer.importFile(p)
         #expect(s.imported == 1)
         let c = try #require(try f.cases().first)
@@ -222,14 +233,17 @@ let header = "ticket_no;device_id;officer_id;issued_at;plate;plate_country;tbnr;
 
     @Test func xmlRejectsCarryRecordAndLine() throws {
         let f = try ImportFixture()
-        let p = f.file("x.xml", """
-        <?xml version="1.0" encoding="UTF-8"?>
-        <Datenstrom xmlns="http://www.owi21.de"><Bestaende><Hinzufuegen>
-        <Bestand GMK="07312000" GUID="g1" Gemarkung="Kaiserslautern" Tatort="Markt 1, 67655 Kaiserslautern" Tattag="2026-03-16" Tatzeit="09:00" KFZ_Kennzeichen="KL-AB 1"><Tatbestand TBNr="141312"/></Bestand>
-        <Bestand GMK="07312000" GUID="g2" Gemarkung="Kaiserslautern" Tatort="Markt 1, 67655 Kaiserslautern" Tattag="2026-03-16" Tatzeit="09:00" KFZ_Kennzeichen="KL-AB 2"><Tatbestand TBNr="000000"/></Bestand>
-        <Bestand GMK="07312000" Gemarkung="Kaiserslautern" Tatort="Markt 1, 67655 Kaiserslautern" Tattag="2026-03-16" Tatzeit="09:00" KFZ_Kennzeichen="KL-AB 3"><Tatbestand TBNr="141312"/></Bestand>
-        </Hinzufuegen></Bestaende></Datenstrom>
-        """)
+        let p = f.file(
+            "x.xml",
+            """
+            <?xml version="1.0" encoding="UTF-8"?>
+            <Datenstrom xmlns="http://www.owi21.de"><Bestaende><Hinzufuegen>
+            <Bestand GMK="07312000" GUID="g1" Gemarkung="Kaiserslautern" Tatort="Markt 1, 67655 Kaiserslautern" Tattag="2026-03-16" Tatzeit="09:00" KFZ_Kennzeichen="KL-AB 1"><Tatbestand TBNr="141312"/></Bestand>
+            <Bestand GMK="07312000" GUID="g2" Gemarkung="Kaiserslautern" Tatort="Markt 1, 67655 Kaiserslautern" Tattag="2026-03-16" Tatzeit="09:00" KFZ_Kennzeichen="KL-AB 2"><Tatbestand TBNr="000000"/></Bestand>
+            <Bestand GMK="07312000" Gemarkung="Kaiserslautern" Tatort="Markt 1, 67655 Kaiserslautern" Tattag="2026-03-16" Tatzeit="09:00" KFZ_Kennzeichen="KL-AB 3"><Tatbestand TBNr="141312"/></Bestand>
+            </Hinzufuegen></Bestaende></Datenstrom>
+            """
+        )
         let s = try f.importer.importFile(p)
         #expect(s.imported == 1 && s.rejected == 2)
         let rows = try f.rejects(s)
@@ -277,17 +291,17 @@ let header = "ticket_no;device_id;officer_id;issued_at;plate;plate_country;tbnr;
         let payments = PaymentsImporter(store: f.store, config: f.config)
         let number1 = cs[1].caseNumber.lowercased().replacingOccurrences(of: "-", with: "")
         let csv = """
-        Case_Number;amount_eur;paid_on;channel;receipt_no
-        \(cs[0].caseNumber);\(Money.plain(cs[0].amountCents).replacingOccurrences(of: ".", with: ","));2026-03-16;cash;K-1
-        \(number1);\(Money.plain(cs[1].amountCents));17.03.2026;;K-2
-        \(cs[2].caseNumber);5,00;2026-03-17;cash;K-3
-        KL-2026-9999999;25,00;2026-03-17;cash;K-4
-        \(cs[3].caseNumber);zehn;2026-03-17;cash;K-5
-        \(cs[3].caseNumber);10,00;2026-02-30;cash;K-6
-        \(cs[3].caseNumber);10,00;2026-03-17;bitcoin;K-7
-        \(cs[0].caseNumber);\(Money.plain(cs[0].amountCents));2026-03-18;cash;K-8
+            Case_Number;amount_eur;paid_on;channel;receipt_no
+            \(cs[0].caseNumber);\(Money.plain(cs[0].amountCents).replacingOccurrences(of: ".", with: ","));2026-03-16;cash;K-1
+            \(number1);\(Money.plain(cs[1].amountCents));17.03.2026;;K-2
+            \(cs[2].caseNumber);5,00;2026-03-17;cash;K-3
+            KL-2026-9999999;25,00;2026-03-17;cash;K-4
+            \(cs[3].caseNumber);zehn;2026-03-17;cash;K-5
+            \(cs[3].caseNumber);10,00;2026-02-30;cash;K-6
+            \(cs[3].caseNumber);10,00;2026-03-17;bitcoin;K-7
+            \(cs[0].caseNumber);\(Money.plain(cs[0].amountCents));2026-03-18;cash;K-8
 
-        """
+            """
         let path = f.file("kasse.csv", csv)
         let s = try payments.importFile(path)
         #expect(s.line == "\(path): recorded 4, duplicates 0, rejected 4")

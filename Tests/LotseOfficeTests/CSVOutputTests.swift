@@ -1,11 +1,11 @@
 import Foundation
-import Testing
 import LotseCore
 import LotseImport
 import LotseOffice
 @_spi(Testing) import LotseStorage
-import LotseTokens
 import LotseTestSupport
+import LotseTokens
+import Testing
 
 /// Issue 12: values from a handheld export that a spreadsheet would run as formulas (`=`, `+`, `-`, `@`, tab, CR
 /// at the start) reach the reminder list and the QR manifest as text, through the one CSV writer.
@@ -16,16 +16,19 @@ import LotseTestSupport
         config.dataDir = dir
         let store = try Store(path: dir + "/lotse.sqlite")
         let csv = dir + "/hostile.csv"
-        TestSupport.write(csv, """
-        ticket_no;device_id;issued_at;plate;plate_country;tbnr;street;city
-        =1+1;HH-1;2026-03-14T08:00;KL-AB 1;D;141312;Markt;Kaiserslautern
-        @SUM(A1);HH-1;2026-03-14T08:00;KL-AB 2;D;141312;Markt;Kaiserslautern
-        +49;HH-1;2026-03-14T08:00;KL-AB 3;D;141312;Markt;Kaiserslautern
-        -5;HH-1;2026-03-14T08:00;=HYPERLINK("http://x");F;141312;Markt;Kaiserslautern
-        "a\rb";HH-1;2026-03-14T08:00;KL-AB 5;D;141312;Markt;Kaiserslautern
-        "x;y";HH-1;2026-03-14T08:00;KL-AB 6;D;141312;Markt;Kaiserslautern
+        TestSupport.write(
+            csv,
+            """
+            ticket_no;device_id;issued_at;plate;plate_country;tbnr;street;city
+            =1+1;HH-1;2026-03-14T08:00;KL-AB 1;D;141312;Markt;Kaiserslautern
+            @SUM(A1);HH-1;2026-03-14T08:00;KL-AB 2;D;141312;Markt;Kaiserslautern
+            +49;HH-1;2026-03-14T08:00;KL-AB 3;D;141312;Markt;Kaiserslautern
+            -5;HH-1;2026-03-14T08:00;=HYPERLINK("http://x");F;141312;Markt;Kaiserslautern
+            "a\rb";HH-1;2026-03-14T08:00;KL-AB 5;D;141312;Markt;Kaiserslautern
+            "x;y";HH-1;2026-03-14T08:00;KL-AB 6;D;141312;Markt;Kaiserslautern
 
-        """)
+            """
+        )
         let s = try Importer(store: store, config: config, catalogue: try Catalogue(contentsOf: TestSupport.cataloguePath)).importFile(csv)
         #expect(s.imported == 6, "\(s.line)")
         return (dir, store)

@@ -1,11 +1,11 @@
 import Foundation
 import GRDB
-import Testing
 import LotseCore
 import LotseImport
 import LotseOffice
 @_spi(Testing) import LotseStorage
 import LotseTestSupport
+import Testing
 
 @Suite struct DunningTests {
     /// The sample export: 24 tickets of 2026-03-14, deadline 2026-03-21, grace 5 days.
@@ -30,16 +30,24 @@ import LotseTestSupport
 
     func pay(_ store: Store, _ c: CaseRecord, on day: String, key: String) throws {
         _ = try store.write { db in
-            try Ledger.record(db, IncomingPayment(channel: .cash, amountCents: c.amountCents,
-                                                  paidAt: BerlinTime.utc(date: CivilDate(iso: day)!, hour: 12, minute: 0),
-                                                  source: "test", dedupKey: key), caseID: c.id)
+            try Ledger.record(
+                db,
+                IncomingPayment(
+                    channel: .cash,
+                    amountCents: c.amountCents,
+                    paidAt: BerlinTime.utc(date: CivilDate(iso: day)!, hour: 12, minute: 0),
+                    source: "test",
+                    dedupKey: key
+                ),
+                caseID: c.id
+            )
         }
     }
 
     @Test func remindsOnceAfterDeadlinePlusGraceAcrossStateChanges() throws {
         let (dir, store, cases) = try fixture()
         #expect(cases.first?.deadline == "2026-03-21")
-        try pay(store, cases[0], on: "2026-03-20", key: "a")                      // paid in time
+        try pay(store, cases[0], on: "2026-03-20", key: "a")  // paid in time
         try store.write { try Ledger.cancel($0, caseID: cases[1].id, reason: "wrong plate", at: 0) }
 
         // On the deadline itself nothing happens.
@@ -59,8 +67,15 @@ import LotseTestSupport
         #expect(lines.count == 22)
         #expect(lines[0] == "case_number;ticket_no;plate;offence_date;tbnr;amount_eur;deadline")
         let c = cases[3]
-        #expect(lines[1] == "\(c.caseNumber);\(c.ticketNo!);\(c.plate);2026-03-14;\(c.tbnr);\(Money.plain(c.amountCents).replacingOccurrences(of: ".", with: ","));2026-03-21")
-        #expect(!lines.contains { $0.hasPrefix(cases[0].caseNumber + ";") || $0.hasPrefix(cases[1].caseNumber + ";") || $0.hasPrefix(cases[2].caseNumber + ";") })
+        #expect(
+            lines[1]
+                == "\(c.caseNumber);\(c.ticketNo!);\(c.plate);2026-03-14;\(c.tbnr);\(Money.plain(c.amountCents).replacingOccurrences(of: ".", with: ","));2026-03-21"
+        )
+        #expect(
+            !lines.contains {
+                $0.hasPrefix(cases[0].caseNumber + ";") || $0.hasPrefix(cases[1].caseNumber + ";") || $0.hasPrefix(cases[2].caseNumber + ";")
+            }
+        )
         #expect(try status(store, c) == .reminded)
         // A second run lists nothing new.
         let d3 = try run(store, "2026-03-28", dir + "/r3.csv")

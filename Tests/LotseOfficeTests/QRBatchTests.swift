@@ -1,11 +1,11 @@
 import Foundation
-import Testing
 import LotseCore
 import LotseImport
 import LotseOffice
 @_spi(Testing) import LotseStorage
-import LotseTokens
 import LotseTestSupport
+import LotseTokens
+import Testing
 
 @Suite struct QRBatchTests {
     func setUp() throws -> (Store, CaseTokens, String) {
@@ -19,7 +19,9 @@ import LotseTestSupport
     }
 
     func manifest(_ path: String) throws -> [[String]] {
-        try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map { $0.split(separator: ";", omittingEmptySubsequences: false).map(String.init) }
+        try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map {
+            $0.split(separator: ";", omittingEmptySubsequences: false).map(String.init)
+        }
     }
 
     @Test func pngCodesDecodeToTheManifestURLs() throws {

@@ -11,7 +11,7 @@ final class PayPalHarness: @unchecked Sendable {
     let simPort = TestSupport.freePort()
     var sim: Process!
     var serve: Process!
-    var tokens: [String: String] = [:]   // case number -> token
+    var tokens: [String: String] = [:]  // case number -> token
     var serveEnv: [String: String] = [:]
     let http = CurlClient(connectTimeout: 2, timeout: 10)
     var base: String { "http://127.0.0.1:\(port)" }
@@ -20,7 +20,8 @@ final class PayPalHarness: @unchecked Sendable {
     init(cases: Int = 24, withoutQR: Set<Int> = [], simArgs: [String] = [], env extra: [String: String] = [:], paypal: Bool = true) throws {
         var csv = "ticket_no;device_id;issued_at;plate;tbnr;street;city;qr_printed\n"
         for i in 0..<cases {
-            csv += "\(i + 1);HH-P;2026-03-14T08:\(String(format: "%02d", i % 60));KL-PP \(i + 1);141312;Markt;Kaiserslautern;\(withoutQR.contains(i + 1) ? 0 : 1)\n"
+            csv +=
+                "\(i + 1);HH-P;2026-03-14T08:\(String(format: "%02d", i % 60));KL-PP \(i + 1);141312;Markt;Kaiserslautern;\(withoutQR.contains(i + 1) ? 0 : 1)\n"
         }
         TestSupport.write(dir + "/t.csv", csv)
         let env = ["LOTSE_PUBLIC_BASE_URL": base]
@@ -30,9 +31,11 @@ final class PayPalHarness: @unchecked Sendable {
             let f = line.split(separator: ";").map(String.init)
             tokens[f[0]] = String(f[2].split(separator: "/").last!)
         }
-        sim = try TestSupport.startServer(TestSupport.binDir + "/lotse-paypal-sim",
-                                          ["--port", String(simPort), "--webhook-url", base + "/webhooks/paypal", "--webhook-id", "WH-TEST"] + simArgs,
-                                          log: dir + "/sim.log")
+        sim = try TestSupport.startServer(
+            TestSupport.binDir + "/lotse-paypal-sim",
+            ["--port", String(simPort), "--webhook-url", base + "/webhooks/paypal", "--webhook-id", "WH-TEST"] + simArgs,
+            log: dir + "/sim.log"
+        )
         var serveEnv = env
         serveEnv["LOTSE_DATA_DIR"] = dir
         serveEnv["LOTSE_PILOT_DATA"] = TestSupport.pilotData
@@ -67,9 +70,17 @@ final class PayPalHarness: @unchecked Sendable {
 
     /// A bearer token of the simulator, for calling its API as someone other than Lotse.
     func simAccessToken() throws -> String {
-        let token = try http.sendBlocking(OutboundRequest(method: "POST", url: simBase + "/v1/oauth2/token", headers: [
-            ("Authorization", "Basic " + Data("sim-client:sim-secret".utf8).base64EncodedString()),
-            ("Content-Type", "application/x-www-form-urlencoded")], body: Array("grant_type=client_credentials".utf8)))
+        let token = try http.sendBlocking(
+            OutboundRequest(
+                method: "POST",
+                url: simBase + "/v1/oauth2/token",
+                headers: [
+                    ("Authorization", "Basic " + Data("sim-client:sim-secret".utf8).base64EncodedString()),
+                    ("Content-Type", "application/x-www-form-urlencoded"),
+                ],
+                body: Array("grant_type=client_credentials".utf8)
+            )
+        )
         return (try JSONSerialization.jsonObject(with: Data(token.body)) as! [String: Any])["access_token"] as! String
     }
 
@@ -81,7 +92,10 @@ final class PayPalHarness: @unchecked Sendable {
         }
     }
 
-    struct Failure: Error, CustomStringConvertible { var description: String; init(_ d: String) { description = d } }
+    struct Failure: Error, CustomStringConvertible {
+        var description: String
+        init(_ d: String) { description = d }
+    }
 
     func waitFor(_ url: String) throws {
         for _ in 0..<200 {
@@ -122,7 +136,9 @@ final class Browser: @unchecked Sendable {
         var body: [UInt8]?
         if let form {
             headers.append(("Content-Type", "application/x-www-form-urlencoded"))
-            body = Array(form.map { "\($0.key)=\($0.value.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)" }.joined(separator: "&").utf8)
+            body = Array(
+                form.map { "\($0.key)=\($0.value.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)" }.joined(separator: "&").utf8
+            )
         }
         let r = try await http.send(OutboundRequest(method: method, url: url, headers: headers, body: body))
         for line in (r.headers["set-cookie"] ?? "").split(separator: "\n") {

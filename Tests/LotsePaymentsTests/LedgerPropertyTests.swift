@@ -1,10 +1,10 @@
 import Foundation
 import GRDB
-import Testing
 import LotseCore
 import LotseHTTP
 @_spi(Testing) import LotseStorage
 import LotseTestSupport
+import Testing
 
 /// Random interleavings of presses, cancels at the return URL, second orders, approvals, returns (lost, repeated,
 /// concurrent), office cancels and captures PayPal makes outside Lotse, against a simulator that fails, loses
@@ -14,26 +14,39 @@ import LotseTestSupport
 @Suite(.serialized) struct LedgerPropertyTests {
     @Test func randomInterleavingsKeepEveryCaseChargedAtMostOnce() async throws {
         let n = 40
-        let h = try PayPalHarness(cases: n, simArgs: [
-            "--seed", "9", "--fail", "0.05", "--lost-response", "0.05", "--duplicate-webhooks", "0.3", "--reorder-webhooks", "0.3",
-            "--double-capture", "1",
-        ], env: ["LOTSE_PAYMENT_SWEEP_SECONDS": "1", "LOTSE_PAYMENT_SWEEP_AGE": "1"])
+        let h = try PayPalHarness(
+            cases: n,
+            simArgs: [
+                "--seed", "9", "--fail", "0.05", "--lost-response", "0.05", "--duplicate-webhooks", "0.3", "--reorder-webhooks", "0.3",
+                "--double-capture", "1",
+            ],
+            env: ["LOTSE_PAYMENT_SWEEP_SECONDS": "1", "LOTSE_PAYMENT_SWEEP_AGE": "1"]
+        )
         defer { h.stop() }
         let access = try h.simAccessToken()
         var dice = Dice(state: 2026)
         struct Plan: Sendable {
             var number: String
             var cancelFirst: Bool, secondOrder: Bool, approveFirst: Bool, approveSecond: Bool
-            var returnsTogether: Bool, lostReturn: Bool, officeCancel: Int   // 0 never, 1 before approval, 2 after the returns
+            var returnsTogether: Bool, lostReturn: Bool, officeCancel: Int  // 0 never, 1 before approval, 2 after the returns
             var outsideCapture: Bool
         }
         var plans: [Plan] = []
         for i in 1...n {
             let r = dice.next()
-            plans.append(Plan(number: CaseNumber.make(prefix: "KL", year: 2026, sequence: i), cancelFirst: dice.next() < 0.5,
-                              secondOrder: dice.next() < 0.6, approveFirst: dice.next() < 0.8, approveSecond: dice.next() < 0.7,
-                              returnsTogether: dice.next() < 0.5, lostReturn: dice.next() < 0.25,
-                              officeCancel: r < 0.1 ? 1 : r < 0.2 ? 2 : 0, outsideCapture: dice.next() < 0.25))
+            plans.append(
+                Plan(
+                    number: CaseNumber.make(prefix: "KL", year: 2026, sequence: i),
+                    cancelFirst: dice.next() < 0.5,
+                    secondOrder: dice.next() < 0.6,
+                    approveFirst: dice.next() < 0.8,
+                    approveSecond: dice.next() < 0.7,
+                    returnsTogether: dice.next() < 0.5,
+                    lostReturn: dice.next() < 0.25,
+                    officeCancel: r < 0.1 ? 1 : r < 0.2 ? 2 : 0,
+                    outsideCapture: dice.next() < 0.25
+                )
+            )
         }
         let base = h.base
         let simBase = h.simBase
@@ -42,7 +55,10 @@ import LotseTestSupport
         try await withThrowingTaskGroup(of: Void.self) { group in
             var running = 0
             for plan in plans {
-                if running >= 8 { try await group.next(); running -= 1 }
+                if running >= 8 {
+                    try await group.next()
+                    running -= 1
+                }
                 running += 1
                 let tok = h.tokens[plan.number]!
                 group.addTask {
@@ -70,10 +86,17 @@ import LotseTestSupport
                     if plan.officeCancel == 2 { _ = try TestSupport.lotse(["case", plan.number, "--cancel", "test"], dataDir: dir) }
                     if plan.outsideCapture, let first = orders.first {
                         // Someone captures at PayPal outside Lotse (a new request id): PayPal takes the money again.
-                        _ = try? await http.send(OutboundRequest(method: "POST", url: simBase + "/v2/checkout/orders/\(first.orderID)/capture",
-                                                                headers: [("Authorization", "Bearer " + access), ("Content-Type", "application/json"),
-                                                                          ("PayPal-Request-Id", "outside-" + first.orderID)],
-                                                                body: Array("{}".utf8)))
+                        _ = try? await http.send(
+                            OutboundRequest(
+                                method: "POST",
+                                url: simBase + "/v2/checkout/orders/\(first.orderID)/capture",
+                                headers: [
+                                    ("Authorization", "Bearer " + access), ("Content-Type", "application/json"),
+                                    ("PayPal-Request-Id", "outside-" + first.orderID),
+                                ],
+                                body: Array("{}".utf8)
+                            )
+                        )
                     }
                 }
             }
@@ -88,9 +111,11 @@ import LotseTestSupport
         // The interesting things did happen: payments, refunds through PayPal, office cancels, second orders.
         let statuses = try h.simOrders().flatMap { ($0["captures"] as! [[String: Any]]).map { $0["status"] as! String } }
         let (paid, cancelled, orders) = try h.store().read { db in
-            (try Int.fetchOne(db, sql: "SELECT count(*) FROM cases WHERE status = 'paid'") ?? 0,
-             try Int.fetchOne(db, sql: "SELECT count(*) FROM cases WHERE status = 'cancelled'") ?? 0,
-             try Int.fetchOne(db, sql: "SELECT count(*) FROM provider_orders") ?? 0)
+            (
+                try Int.fetchOne(db, sql: "SELECT count(*) FROM cases WHERE status = 'paid'") ?? 0,
+                try Int.fetchOne(db, sql: "SELECT count(*) FROM cases WHERE status = 'cancelled'") ?? 0,
+                try Int.fetchOne(db, sql: "SELECT count(*) FROM provider_orders") ?? 0
+            )
         }
         #expect(paid >= n / 3 && cancelled >= 3 && orders > n, "paid \(paid), cancelled \(cancelled), orders \(orders)")
         #expect(statuses.filter { $0 == "REFUNDED" }.count >= 3, "\(statuses)")
@@ -107,11 +132,15 @@ import LotseTestSupport
         }
         let store = try h.store()
         let (cases, payments, onList, refunded) = try store.read { db in
-            (try Row.fetchAll(db, sql: "SELECT id, case_number, status FROM cases").map { ($0["id"] as Int64, $0["case_number"] as String, $0["status"] as String) },
-             try Row.fetchAll(db, sql: "SELECT case_id, external_id, disposition FROM payments WHERE channel = 'paypal'")
-                .map { ($0["case_id"] as Int64?, $0["external_id"] as String, $0["disposition"] as String) },
-             Set(try Ledger.refunds(db).compactMap(\.externalID)),
-             Set(try String.fetchAll(db, sql: "SELECT capture_id FROM provider_refunds WHERE status = 'completed'")))
+            (
+                try Row.fetchAll(db, sql: "SELECT id, case_number, status FROM cases").map {
+                    ($0["id"] as Int64, $0["case_number"] as String, $0["status"] as String)
+                },
+                try Row.fetchAll(db, sql: "SELECT case_id, external_id, disposition FROM payments WHERE channel = 'paypal'")
+                    .map { ($0["case_id"] as Int64?, $0["external_id"] as String, $0["disposition"] as String) },
+                Set(try Ledger.refunds(db).compactMap(\.externalID)),
+                Set(try String.fetchAll(db, sql: "SELECT capture_id FROM provider_refunds WHERE status = 'completed'"))
+            )
         }
         for (id, number, status) in cases {
             let caps = capturesByCase[number] ?? []
@@ -121,7 +150,10 @@ import LotseTestSupport
             if (status == "paid") != (paid.count == 1) { problems.append("\(number): status \(status) with \(paid.count) paid payments") }
             for c in caps {
                 let p = mine.filter { $0.1 == c.id }
-                if p.count != 1 { problems.append("\(number): capture \(c.id) is \(p.count) payments"); continue }
+                if p.count != 1 {
+                    problems.append("\(number): capture \(c.id) is \(p.count) payments")
+                    continue
+                }
                 switch c.status {
                 case "COMPLETED":
                     // Money PayPal keeps: the payment that counts, or on the office's refund list.

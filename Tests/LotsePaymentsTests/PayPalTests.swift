@@ -1,10 +1,10 @@
 import Foundation
 import GRDB
-import Testing
 import LotseCore
 import LotseHTTP
 @_spi(Testing) import LotseStorage
 import LotseTestSupport
+import Testing
 
 /// Statuses and payments of a case, read from the real database.
 func caseState(_ h: PayPalHarness, _ number: String) throws -> (CaseStatus, [PaymentRecord]) {
@@ -101,11 +101,19 @@ func caseState(_ h: PayPalHarness, _ number: String) throws -> (CaseStatus, [Pay
         }
         #expect(paid)
         // A forged webhook for the other case: 400, nothing changes.
-        let body = #"{"id":"WH-FORGED","event_type":"PAYMENT.CAPTURE.COMPLETED","resource":{"id":"X","status":"COMPLETED","amount":{"currency_code":"EUR","value":"25.00"},"supplementary_data":{"related_ids":{"order_id":"SIMO1"}}}}"#
-        let forged = try await h.http.send(OutboundRequest(method: "POST", url: h.base + "/webhooks/paypal", headers: [
-            ("Content-Type", "application/json"), ("PAYPAL-TRANSMISSION-ID", "abc"), ("PAYPAL-TRANSMISSION-TIME", "2026-01-01T00:00:00Z"),
-            ("PAYPAL-TRANSMISSION-SIG", "AAAA"), ("PAYPAL-CERT-URL", "https://api.paypal.com/cert"), ("PAYPAL-AUTH-ALGO", "SHA256withRSA"),
-        ], body: Array(body.utf8)))
+        let body =
+            #"{"id":"WH-FORGED","event_type":"PAYMENT.CAPTURE.COMPLETED","resource":{"id":"X","status":"COMPLETED","amount":{"currency_code":"EUR","value":"25.00"},"supplementary_data":{"related_ids":{"order_id":"SIMO1"}}}}"#
+        let forged = try await h.http.send(
+            OutboundRequest(
+                method: "POST",
+                url: h.base + "/webhooks/paypal",
+                headers: [
+                    ("Content-Type", "application/json"), ("PAYPAL-TRANSMISSION-ID", "abc"), ("PAYPAL-TRANSMISSION-TIME", "2026-01-01T00:00:00Z"),
+                    ("PAYPAL-TRANSMISSION-SIG", "AAAA"), ("PAYPAL-CERT-URL", "https://api.paypal.com/cert"), ("PAYPAL-AUTH-ALGO", "SHA256withRSA"),
+                ],
+                body: Array(body.utf8)
+            )
+        )
         #expect(forged.status == 400)
         #expect(try caseState(h, "KL-2026-0000002").1.isEmpty)
         #expect(try h.store().read { try Int.fetchOne($0, sql: "SELECT count(*) FROM webhook_events WHERE id = 'paypal:WH-FORGED'") } == 0)

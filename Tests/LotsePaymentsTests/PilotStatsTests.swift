@@ -1,10 +1,10 @@
 import Foundation
 import GRDB
-import Testing
 import LotseCore
 import LotseHTTP
 @_spi(Testing) import LotseStorage
 import LotseTestSupport
+import Testing
 
 /// A small pilot built through the real flows (import, page views over HTTP, PayPal through the simulator,
 /// a camt file, cash, the dunning run), with a known truth for every counter and rate.
@@ -18,10 +18,10 @@ import LotseTestSupport
             """
         }.joined(separator: "\n")
         return """
-        <?xml version="1.0" encoding="UTF-8"?>
-        <Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.054.001.02"><BkToCstmrDbtCdtNtfctn><GrpHdr><MsgId>1</MsgId></GrpHdr>
-        <Ntfctn>\(ntry)</Ntfctn></BkToCstmrDbtCdtNtfctn></Document>
-        """
+            <?xml version="1.0" encoding="UTF-8"?>
+            <Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.054.001.02"><BkToCstmrDbtCdtNtfctn><GrpHdr><MsgId>1</MsgId></GrpHdr>
+            <Ntfctn>\(ntry)</Ntfctn></BkToCstmrDbtCdtNtfctn></Document>
+            """
     }
 
     @Test func everyCounterAndRateOfAKnownPilot() async throws {
@@ -49,20 +49,33 @@ import LotseTestSupport
         // A first look at the figures folds every case into the statistics cells: what follows reaches them through
         // the trigger on cases (differences of old and new rows), and must give the same truth.
         try await Task.sleep(nanoseconds: 400_000_000)
-        let early = try TestSupport.lotse(["stats", "--from", "2026-03-01", "--to", "2026-03-31", "--format", "csv"], dataDir: h.dir,
-                                          env: ["LOTSE_PUBLIC_BASE_URL": h.base])
+        let early = try TestSupport.lotse(
+            ["stats", "--from", "2026-03-01", "--to", "2026-03-31", "--format", "csv"],
+            dataDir: h.dir,
+            env: ["LOTSE_PUBLIC_BASE_URL": h.base]
+        )
         #expect(early.stdout.contains("2026-03;20;10;5;< 5;< 5;0;0;0;0;0"), "\(early.stdout)")
         // A case paid and then cancelled leaves the figures as they were.
         TestSupport.write(h.dir + "/cash0.csv", "case_number;amount_eur;paid_on\n\(n(14));25,00;2026-03-15\n")
         _ = try TestSupport.lotse(["payments", "import", h.dir + "/cash0.csv"], dataDir: h.dir, env: ["LOTSE_PUBLIC_BASE_URL": h.base])
         _ = try TestSupport.lotse(["case", n(14), "--cancel", "wrong plate"], dataDir: h.dir, env: ["LOTSE_PUBLIC_BASE_URL": h.base])
         // A case imported after the first look is folded in by the next.
-        TestSupport.write(h.dir + "/t2.csv", "ticket_no;device_id;issued_at;plate;tbnr;street;city\n99;HH-P;2026-03-14T09:00;KL-PP 99;141312;Markt;Kaiserslautern\n")
-        #expect(try TestSupport.lotse(["import", h.dir + "/t2.csv"], dataDir: h.dir, env: ["LOTSE_PUBLIC_BASE_URL": h.base]).stdout.contains("imported 1"))
+        TestSupport.write(
+            h.dir + "/t2.csv",
+            "ticket_no;device_id;issued_at;plate;tbnr;street;city\n99;HH-P;2026-03-14T09:00;KL-PP 99;141312;Markt;Kaiserslautern\n"
+        )
+        #expect(
+            try TestSupport.lotse(["import", h.dir + "/t2.csv"], dataDir: h.dir, env: ["LOTSE_PUBLIC_BASE_URL": h.base]).stdout.contains("imported 1")
+        )
         // Transfers for 6, 7 and 11 on 18 March (in time), one nobody can match; cash for 13 on 20 March.
         let c1 = h.dir + "/c1.xml"
-        TestSupport.write(c1, camt([("25.00", "A1", "Az \(n(6))", "2026-03-18"), ("25.00", "A2", n(7).lowercased(), "2026-03-18"),
-                                    ("25.00", "A3", "Verwarnung \(n(11))", "2026-03-18"), ("25.00", "A4", "Knoellchen", "2026-03-18")]))
+        TestSupport.write(
+            c1,
+            camt([
+                ("25.00", "A1", "Az \(n(6))", "2026-03-18"), ("25.00", "A2", n(7).lowercased(), "2026-03-18"),
+                ("25.00", "A3", "Verwarnung \(n(11))", "2026-03-18"), ("25.00", "A4", "Knoellchen", "2026-03-18"),
+            ])
+        )
         let env = ["LOTSE_PUBLIC_BASE_URL": h.base]
         #expect(try TestSupport.lotse(["reconcile", c1], dataDir: h.dir, env: env).stdout.contains("matched 3, unmatched 1"))
         TestSupport.write(h.dir + "/cash.csv", "case_number;amount_eur;paid_on\n\(n(13));25,00;2026-03-20\n")
@@ -78,8 +91,12 @@ import LotseTestSupport
         #expect(out.status == 0, "\(out.stderr)")
         let json = try JSONSerialization.jsonObject(with: Data(out.stdout.utf8)) as! [String: Any]
         let totals = json["totals"] as! [String: Int]
-        #expect(totals == ["issued": 20, "scanned": 10, "handoff_started": 5, "paid": 9, "paid_online": 4, "paid_bank_transfer": 4,
-                           "paid_other": 1, "paid_on_time": 4, "reminded": 12, "unmatched_bank_payments": 1])
+        #expect(
+            totals == [
+                "issued": 20, "scanned": 10, "handoff_started": 5, "paid": 9, "paid_online": 4, "paid_bank_transfer": 4,
+                "paid_other": 1, "paid_on_time": 4, "reminded": 12, "unmatched_bank_payments": 1,
+            ]
+        )
         let months = json["months"] as! [[String: Any]]
         #expect(months.count == 1 && months[0]["month"] as? String == "2026-03" && months[0]["issued"] as? Int == 20)
         let rates = json["rates"] as! [String: Double]
@@ -87,8 +104,8 @@ import LotseTestSupport
         #expect(rates["online_share_of_paid"] == 0.4444 && rates["reminder_rate"] == 0.6)
         #expect(json["languages"] as? [String: Int] == ["de": 7, "en": 3])
         let cmp = json["comparison"] as! [String: Any]
-        #expect(cmp["pilot_reminder_rate"] as? Double == 0.5)          // 8 of the 16 QR tickets
-        #expect(cmp["baseline_reminder_rate"] as? Double == 0.2782)     // 1146 of 4120 in March 2025
+        #expect(cmp["pilot_reminder_rate"] as? Double == 0.5)  // 8 of the 16 QR tickets
+        #expect(cmp["baseline_reminder_rate"] as? Double == 0.2782)  // 1146 of 4120 in March 2025
         #expect(cmp["note"] as? String == "not enough data" && cmp["significant"] is NSNull)
         let control = cmp["control_group"] as! [String: Any]
         #expect(control["control_reminder_rate"] as? Double == 1.0 && control["reference_cases"] as? Int == 4)
@@ -96,14 +113,22 @@ import LotseTestSupport
         #expect(times["bank_transfer"]?["count"] as? Int == 4 && times["cash"]?["count"] as? Int == 1)
 
         // The same numbers from the API; the CSV suppresses groups under 5; no token, no data.
-        let api = try await h.http.send(OutboundRequest(url: h.base + "/api/v1/stats?from=2026-03-01&to=2026-03-31",
-                                                        headers: [("Authorization", "Bearer eval-token-1")]))
+        let api = try await h.http.send(
+            OutboundRequest(
+                url: h.base + "/api/v1/stats?from=2026-03-01&to=2026-03-31",
+                headers: [("Authorization", "Bearer eval-token-1")]
+            )
+        )
         let apiJSON = try JSONSerialization.jsonObject(with: Data(api.body)) as! [String: Any]
         // counts from 1 to 4 are suppressed as in the CSV (null, named in "suppressed")
         let apiTotals = apiJSON["totals"] as! [String: Any]
         #expect(totals.allSatisfy { k, n in n > 0 && n < 5 ? apiTotals[k] is NSNull : apiTotals[k] as? Int == n })
-        let csv = try await h.http.send(OutboundRequest(url: h.base + "/api/v1/stats.csv?from=2026-03-01&to=2026-03-31",
-                                                        headers: [("Authorization", "Bearer eval-token-1")]))
+        let csv = try await h.http.send(
+            OutboundRequest(
+                url: h.base + "/api/v1/stats.csv?from=2026-03-01&to=2026-03-31",
+                headers: [("Authorization", "Bearer eval-token-1")]
+            )
+        )
         #expect(csv.text.contains("2026-03;20;10;5;9;< 5;< 5;< 5;< 5;12;< 5"))
         #expect(try await h.http.send(OutboundRequest(url: h.base + "/api/v1/stats")).status == 401)
         // The dashboard: sign-in form, session cookie, charts.

@@ -1,16 +1,16 @@
 import Foundation
 import GRDB
-import Testing
 import LotseCore
 import LotseHTTP
 @_spi(Testing) import LotseStorage
 import LotseTestSupport
+import Testing
 
 /// A deterministic generator for the journeys' choices.
 struct Dice {
     var state: UInt64
     mutating func next() -> Double {
-        state = state &* 6364136223846793005 &+ 1442695040888963407
+        state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
         return Double(state >> 11) / Double(1 << 53)
     }
 }
@@ -21,14 +21,18 @@ struct Dice {
     /// Afterwards every approved order is captured, every captured case is paid exactly once, nobody is charged twice.
     @Test func twoHundredJourneysWithFaults() async throws {
         let n = 200
-        let h = try PayPalHarness(cases: n, simArgs: [
-            "--seed", "42", "--fail", "0.08", "--lost-response", "0.08", "--slow", "0.04", "--delay", "1.5",
-            "--duplicate-webhooks", "0.3", "--reorder-webhooks", "0.3", "--drop-webhooks", "0.25",
-        ], env: ["LOTSE_PAYMENT_SWEEP_SECONDS": "1", "LOTSE_PAYMENT_SWEEP_AGE": "2"])
+        let h = try PayPalHarness(
+            cases: n,
+            simArgs: [
+                "--seed", "42", "--fail", "0.08", "--lost-response", "0.08", "--slow", "0.04", "--delay", "1.5",
+                "--duplicate-webhooks", "0.3", "--reorder-webhooks", "0.3", "--drop-webhooks", "0.25",
+            ],
+            env: ["LOTSE_PAYMENT_SWEEP_SECONDS": "1", "LOTSE_PAYMENT_SWEEP_AGE": "2"]
+        )
         defer { h.stop() }
         enum Plan: Sendable { case pay, cancel, abandon }
         var dice = Dice(state: 7)
-        var journeys: [(String, Plan, Bool, Bool, Bool)] = []   // case, plan, double click, second tab, lost return
+        var journeys: [(String, Plan, Bool, Bool, Bool)] = []  // case, plan, double click, second tab, lost return
         for i in 1...n {
             let r = dice.next()
             let plan: Plan = r < 0.1 ? .cancel : r < 0.15 ? .abandon : .pay
@@ -40,7 +44,10 @@ struct Dice {
         try await withThrowingTaskGroup(of: Void.self) { group in
             var running = 0
             for (number, plan, double, secondTab, lostReturn) in journeys {
-                if running >= 12 { try await group.next(); running -= 1 }
+                if running >= 12 {
+                    try await group.next()
+                    running -= 1
+                }
                 running += 1
                 group.addTask {
                     let b = Browser(http)
@@ -94,11 +101,14 @@ struct Dice {
         // Exactly once in Lotse: every captured case is paid with exactly one PayPal payment; nothing else is paid.
         let store = try h.store()
         let rows = try store.read { db in
-            try Row.fetchAll(db, sql: """
-                SELECT case_number, status, (SELECT count(*) FROM payments p WHERE p.case_id = cases.id) AS n,
-                       (SELECT count(*) FROM payments p WHERE p.case_id = cases.id AND p.disposition = 'paid') AS paid
-                FROM cases
-                """).map { ($0["case_number"] as String, $0["status"] as String, $0["n"] as Int, $0["paid"] as Int) }
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT case_number, status, (SELECT count(*) FROM payments p WHERE p.case_id = cases.id) AS n,
+                           (SELECT count(*) FROM payments p WHERE p.case_id = cases.id AND p.disposition = 'paid') AS paid
+                    FROM cases
+                    """
+            ).map { ($0["case_number"] as String, $0["status"] as String, $0["n"] as Int, $0["paid"] as Int) }
         }
         for (number, status, count, paid) in rows {
             if captured.contains(number) {
@@ -128,7 +138,7 @@ struct Dice {
         let first = try await a.send("POST", h.base + "/T/\(tok)/pay", form: ["csrf": a.cookies["lotse_csrf"]!])
         let firstURL = first.headers["location"]!
         let firstOrder = String(firstURL.split(separator: "=").last!)
-        _ = try await a.send("GET", h.base + "/pay/paypal/cancel?token=\(firstOrder)")   // Lotse thinks it was cancelled
+        _ = try await a.send("GET", h.base + "/pay/paypal/cancel?token=\(firstOrder)")  // Lotse thinks it was cancelled
         let second = try await a.send("POST", h.base + "/T/\(tok)/pay", form: ["csrf": a.cookies["lotse_csrf"]!])
         let secondURL = second.headers["location"]!
         #expect(secondURL != firstURL)
@@ -144,13 +154,26 @@ struct Dice {
         #expect(captures.first { $0.0 == firstOrder }?.1 == 0)
         // PayPal captures the first order anyway (as if someone called its API): its webhook brings the money,
         // which goes on the refund list.
-        let token = try await h.http.send(OutboundRequest(method: "POST", url: h.simBase + "/v1/oauth2/token", headers: [
-            ("Authorization", "Basic " + Data("sim-client:sim-secret".utf8).base64EncodedString()),
-            ("Content-Type", "application/x-www-form-urlencoded")], body: Array("grant_type=client_credentials".utf8)))
+        let token = try await h.http.send(
+            OutboundRequest(
+                method: "POST",
+                url: h.simBase + "/v1/oauth2/token",
+                headers: [
+                    ("Authorization", "Basic " + Data("sim-client:sim-secret".utf8).base64EncodedString()),
+                    ("Content-Type", "application/x-www-form-urlencoded"),
+                ],
+                body: Array("grant_type=client_credentials".utf8)
+            )
+        )
         let access = (try JSONSerialization.jsonObject(with: Data(token.body)) as! [String: Any])["access_token"] as! String
-        let cap = try await h.http.send(OutboundRequest(method: "POST", url: h.simBase + "/v2/checkout/orders/\(firstOrder)/capture",
-                                                        headers: [("Authorization", "Bearer " + access), ("Content-Type", "application/json")],
-                                                        body: Array("{}".utf8)))
+        let cap = try await h.http.send(
+            OutboundRequest(
+                method: "POST",
+                url: h.simBase + "/v2/checkout/orders/\(firstOrder)/capture",
+                headers: [("Authorization", "Bearer " + access), ("Content-Type", "application/json")],
+                body: Array("{}".utf8)
+            )
+        )
         #expect(cap.status == 201)
         for _ in 0..<30 where payments.count < 2 {
             try await Task.sleep(nanoseconds: 100_000_000)

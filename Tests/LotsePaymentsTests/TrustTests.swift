@@ -1,10 +1,10 @@
 import Foundation
 import GRDB
-import Testing
 import LotseCore
 import LotseHTTP
 @_spi(Testing) import LotseStorage
 import LotseTestSupport
+import Testing
 
 /// Presses "Pay with PayPal" on the case page: the approval link and its order id.
 func pressPay(_ h: PayPalHarness, _ b: Browser, _ tok: String) async throws -> (url: String, orderID: String) {
@@ -81,8 +81,14 @@ func simCaptures(_ orders: [[String: Any]], order: String) -> [[String: Any]] {
         // The capture webhook PayPal signed for case 1 (Lotse never received it: webhooks are dropped).
         let genuine = try #require(try h.simWebhooks().first { $0.body.contains("PAYMENT.CAPTURE.COMPLETED") })
         func post(_ body: String) async throws -> Int {
-            let r = try await h.http.send(OutboundRequest(method: "POST", url: h.base + "/webhooks/paypal",
-                                                          headers: genuine.headers.map { ($0.key, $0.value) }, body: Array(body.utf8)))
+            let r = try await h.http.send(
+                OutboundRequest(
+                    method: "POST",
+                    url: h.base + "/webhooks/paypal",
+                    headers: genuine.headers.map { ($0.key, $0.value) },
+                    body: Array(body.utf8)
+                )
+            )
             return r.status
         }
         let otherOrder = genuine.body.replacingOccurrences(of: paid.orderID, with: open.orderID)
@@ -93,9 +99,16 @@ func simCaptures(_ orders: [[String: Any]], order: String) -> [[String: Any]] {
         #expect(try caseState(h, "KL-2026-0000002").0 == .open)
         #expect(try caseState(h, "KL-2026-0000002").1.isEmpty)
         // A correctly signed event whose contents PayPal's API does not confirm: nothing is booked.
-        let event = #"{"event_type":"PAYMENT.CAPTURE.COMPLETED","resource":{"id":"SIMC99999998","status":"COMPLETED","amount":{"currency_code":"EUR","value":"25.00"},"supplementary_data":{"related_ids":{"order_id":"\#(open.orderID)"}}}}"#
-        let sent = try await h.http.send(OutboundRequest(method: "POST", url: h.simBase + "/sim/send-webhook",
-                                                         headers: [("Content-Type", "application/json")], body: Array(event.utf8)))
+        let event =
+            #"{"event_type":"PAYMENT.CAPTURE.COMPLETED","resource":{"id":"SIMC99999998","status":"COMPLETED","amount":{"currency_code":"EUR","value":"25.00"},"supplementary_data":{"related_ids":{"order_id":"\#(open.orderID)"}}}}"#
+        let sent = try await h.http.send(
+            OutboundRequest(
+                method: "POST",
+                url: h.simBase + "/sim/send-webhook",
+                headers: [("Content-Type", "application/json")],
+                body: Array(event.utf8)
+            )
+        )
         #expect(sent.status == 200)
         var handled = false
         for _ in 0..<40 where !handled {
@@ -158,8 +171,11 @@ func simCaptures(_ orders: [[String: Any]], order: String) -> [[String: Any]] {
     /// An order opened before `lotse case --cancel` is not captured: not on return, not from the approval webhook,
     /// not by the sweep.
     @Test func cancellingACaseStopsCapture() async throws {
-        let h = try PayPalHarness(cases: 3, simArgs: ["--drop-webhooks", "1"],
-                                  env: ["LOTSE_PAYMENT_SWEEP_SECONDS": "1", "LOTSE_PAYMENT_SWEEP_AGE": "1"])
+        let h = try PayPalHarness(
+            cases: 3,
+            simArgs: ["--drop-webhooks", "1"],
+            env: ["LOTSE_PAYMENT_SWEEP_SECONDS": "1", "LOTSE_PAYMENT_SWEEP_AGE": "1"]
+        )
         defer { h.stop() }
         var orders: [String] = []
         var returns: [String] = []
@@ -167,8 +183,10 @@ func simCaptures(_ orders: [[String: Any]], order: String) -> [[String: Any]] {
             let b = Browser(h.http)
             let o = try await pressPay(h, b, h.tokens[CaseNumber.make(prefix: "KL", year: 2026, sequence: i)]!)
             orders.append(o.orderID)
-            let cancel = try TestSupport.lotse(["case", CaseNumber.make(prefix: "KL", year: 2026, sequence: i), "--cancel", "wrong plate"],
-                                               dataDir: h.dir)
+            let cancel = try TestSupport.lotse(
+                ["case", CaseNumber.make(prefix: "KL", year: 2026, sequence: i), "--cancel", "wrong plate"],
+                dataDir: h.dir
+            )
             #expect(cancel.status == 0)
             let back = try await b.send("GET", o.url + "&sim_action=approve")
             returns.append(b.location(back, base: h.base)!)
@@ -177,8 +195,14 @@ func simCaptures(_ orders: [[String: Any]], order: String) -> [[String: Any]] {
         let done = try await Browser(h.http).send("GET", returns[0])
         #expect(done.headers["location"]?.contains("/receipt") != true)
         let approved = #"{"event_type":"CHECKOUT.ORDER.APPROVED","resource":{"id":"\#(orders[2])","status":"APPROVED"}}"#
-        _ = try await h.http.send(OutboundRequest(method: "POST", url: h.simBase + "/sim/send-webhook",
-                                                  headers: [("Content-Type", "application/json")], body: Array(approved.utf8)))
+        _ = try await h.http.send(
+            OutboundRequest(
+                method: "POST",
+                url: h.simBase + "/sim/send-webhook",
+                headers: [("Content-Type", "application/json")],
+                body: Array(approved.utf8)
+            )
+        )
         try await Task.sleep(nanoseconds: 3_500_000_000)
         let sim = try h.simOrders()
         for (i, o) in orders.enumerated() {

@@ -1,7 +1,7 @@
 import Foundation
-import Testing
 import LotseQR
 import LotseTestSupport
+import Testing
 
 @Suite struct QRTests {
     // A 29-character public base URL plus /T/ and a 36-character token.
@@ -47,7 +47,8 @@ import LotseTestSupport
 
 @Suite struct QRBytesTests {
     @Test func epcPayloadInByteModeDecodes() throws {
-        let payload = "BCD\n002\n1\nSCT\nCOBADEFFXXX\nStadtkasse Kaiserslautern (DEMO)\nDE89370400440532013000\nEUR35.00\n\nRF71KL20260000001\n\nVerwarnungsgeld KL-2026-0000001"
+        let payload =
+            "BCD\n002\n1\nSCT\nCOBADEFFXXX\nStadtkasse Kaiserslautern (DEMO)\nDE89370400440532013000\nEUR35.00\n\nRF71KL20260000001\n\nVerwarnungsgeld KL-2026-0000001"
         let dir = TestSupport.tempDir()
         let code = try QRCode(bytes: Array(payload.utf8), level: .M)
         TestSupport.write(dir + "/epc.png", bytes: code.png(moduleSize: 4))

@@ -1,11 +1,11 @@
 import Foundation
 import GRDB
-import Testing
 import LotseCore
 import LotseImport
 import LotseOffice
 @_spi(Testing) import LotseStorage
 import LotseTestSupport
+import Testing
 
 /// The cells the triggers maintain equal the cells of every case folded from scratch, after random (seeded)
 /// sequences of imports, page views, hand-offs, payments of every channel, dunning runs, cancels, corrections of
@@ -17,10 +17,13 @@ import LotseTestSupport
             var ends: [String: Int64] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT deadline, end_utc FROM deadline_ends") { ends[row[0]] = row[1] }
             var snapshot = StatisticsSnapshot()
-            for row in try Row.fetchAll(db, sql: """
-                SELECT issued_day, qr_printed, deadline, status, paid_channel, paid_at, issued_at, first_viewed_at, view_lang,
-                       handoff_at, reminded_at FROM cases
-                """) {
+            for row in try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT issued_day, qr_printed, deadline, status, paid_channel, paid_at, issued_at, first_viewed_at, view_lang,
+                           handoff_at, reminded_at FROM cases
+                    """
+            ) {
                 let day: String = row[0]
                 let deadline: String = row[2]
                 let status: String = row[3]
@@ -33,9 +36,11 @@ import LotseTestSupport
                 let key = StatisticsSnapshot.CellKey(day: day, qrPrinted: row[1], deadline: deadline)
                 var counts = snapshot.cells[key] ?? Array(repeating: 0, count: 9)
                 let onTime = paid && paidAt != nil && ends[deadline].map { paidAt! < $0 } == true
-                let add = [one(live), one(live && row[7] as Int64? != nil), one(live && row[9] as Int64? != nil), one(paid),
-                           one(paid && channel == "paypal"), one(paid && channel == "bank_transfer"), one(paid && channel == "cash"),
-                           one(onTime), one(live && row[10] as Int64? != nil)]
+                let add = [
+                    one(live), one(live && row[7] as Int64? != nil), one(live && row[9] as Int64? != nil), one(paid),
+                    one(paid && channel == "paypal"), one(paid && channel == "bank_transfer"), one(paid && channel == "cash"),
+                    one(onTime), one(live && row[10] as Int64? != nil),
+                ]
                 counts = zip(counts, add).map { $0 + $1 }
                 snapshot.cells[key] = counts
                 if paid, let paidAt, let channel {
@@ -107,8 +112,10 @@ import LotseTestSupport
                 }
                 let day = CivilDate(year: 2026, month: 1, day: 1).adding(days: random.int(0...300))
                 let time = "\(day)T\(String(format: "%02d:%02d", random.int(6...20), random.int(0...59)))"
-                lines.append("\(number);HH-\(number % 3);\(time);KL-AB \(number % 9000 + 1);\(random.pick(["141312", "112216", "117161"]));"
-                    + "Markt;Kaiserslautern;\(random.chance(0.8) ? 1 : 0)")
+                lines.append(
+                    "\(number);HH-\(number % 3);\(time);KL-AB \(number % 9000 + 1);\(random.pick(["141312", "112216", "117161"]));"
+                        + "Markt;Kaiserslautern;\(random.chance(0.8) ? 1 : 0)"
+                )
             }
             files += 1
             let path = dir + "/shift-\(files).csv"
@@ -134,9 +141,13 @@ import LotseTestSupport
                 guard let c = try someCase() else { return }
                 payment += 1
                 let amount = random.pick([c.amount, c.amount, c.amount / 2, c.amount + 500])
-                let incoming = IncomingPayment(channel: random.pick(PaymentChannel.allCases), amountCents: amount,
-                                               paidAt: c.issuedAt + Int64(random.int(600...25 * 86400)), source: "property test",
-                                               dedupKey: "property-\(payment)")
+                let incoming = IncomingPayment(
+                    channel: random.pick(PaymentChannel.allCases),
+                    amountCents: amount,
+                    paidAt: c.issuedAt + Int64(random.int(600...25 * 86400)),
+                    source: "property test",
+                    dedupKey: "property-\(payment)"
+                )
                 let target: Int64? = random.chance(0.1) ? nil : c.id
                 _ = try store.write { db in try Ledger.record(db, incoming, caseID: target, now: now) }
             case 55..<63:
@@ -162,23 +173,27 @@ import LotseTestSupport
                 // a case without events or payments is deleted, often the newest (its id is given out again)
                 let newest = random.chance(0.5)
                 try store.write { db in
-                    try db.execute(sql: """
-                        DELETE FROM cases WHERE id = (SELECT id FROM cases c WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.case_id = c.id)
-                            AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.case_id = c.id) ORDER BY \(newest ? "id DESC" : "random()") LIMIT 1)
-                        """)
+                    try db.execute(
+                        sql: """
+                            DELETE FROM cases WHERE id = (SELECT id FROM cases c WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.case_id = c.id)
+                                AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.case_id = c.id) ORDER BY \(newest ? "id DESC" : "random()") LIMIT 1)
+                            """
+                    )
                 }
             default:
                 // the statistics are read: new cases are folded, and the cells must be right at this point too
                 let maintained = try store.statisticsSnapshot()
                 let truth = try StatisticsCellsPropertyTests.fromScratch(store)
-                #expect(maintained.differences(from: truth) == 0,
-                        "after \(foldedChecks) reads: \(StatisticsCellsPropertyTests.describe(maintained, against: truth))")
+                #expect(
+                    maintained.differences(from: truth) == 0,
+                    "after \(foldedChecks) reads: \(StatisticsCellsPropertyTests.describe(maintained, against: truth))"
+                )
                 foldedChecks += 1
             }
         }
     }
 
-    @Test(arguments: [1, 2, 3, 20261201] as [UInt64])
+    @Test(arguments: [1, 2, 3, 20_261_201] as [UInt64])
     func triggersAgreeWithFoldingFromScratch(seed: UInt64) throws {
         var scenario = try Scenario(seed: seed)
         defer { try? FileManager.default.removeItem(atPath: scenario.dir) }
@@ -194,10 +209,13 @@ import LotseTestSupport
         #expect(try scenario.store.statisticsSnapshot() == truth)
         // Each kind of change happened.
         let counts = try scenario.store.read { db in
-            try Row.fetchOne(db, sql: """
-                SELECT sum(status = 'paid'), sum(status = 'cancelled'), sum(reminded_at IS NOT NULL), sum(first_viewed_at IS NOT NULL),
-                       sum(handoff_at IS NOT NULL), count(DISTINCT paid_channel) FROM cases
-                """).map { row in (0..<6).map { row[$0] as Int } } ?? []
+            try Row.fetchOne(
+                db,
+                sql: """
+                    SELECT sum(status = 'paid'), sum(status = 'cancelled'), sum(reminded_at IS NOT NULL), sum(first_viewed_at IS NOT NULL),
+                           sum(handoff_at IS NOT NULL), count(DISTINCT paid_channel) FROM cases
+                    """
+            ).map { row in (0..<6).map { row[$0] as Int } } ?? []
         }
         #expect(counts.count == 6 && counts.prefix(5).allSatisfy { $0 > 0 } && counts[5] == 3, "\(counts)")
     }

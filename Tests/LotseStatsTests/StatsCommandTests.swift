@@ -1,7 +1,8 @@
 import Foundation
 import LotseHTTP
-import Testing
 import LotseTestSupport
+import Testing
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -14,8 +15,13 @@ import Glibc
     static func samplePilot() throws -> String {
         let dir = TestSupport.tempDir("lotse-stats-cli")
         let samples = TestSupport.pilotData + "/samples/"
-        let imported = try TestSupport.lotse(["import", samples + "handheld-HH-07-2026-03-14.csv", samples + "winowig-mde-2026-03-15.xml",
-                                              samples + "xowi-2026-03-16.xml"], dataDir: dir)
+        let imported = try TestSupport.lotse(
+            [
+                "import", samples + "handheld-HH-07-2026-03-14.csv", samples + "winowig-mde-2026-03-15.xml",
+                samples + "xowi-2026-03-16.xml",
+            ],
+            dataDir: dir
+        )
         #expect(imported.status == 0, "\(imported.stderr)")
         #expect(try TestSupport.lotse(["reconcile", samples + "camt054-2026-03-20.xml"], dataDir: dir).status == 0)
         #expect(try TestSupport.lotse(["dunning", "--as-of", "2026-04-01"], dataDir: dir).status == 0)
@@ -73,10 +79,13 @@ import Glibc
         #expect(csv.stdout.split(separator: "\n").count == 3)
         // a period before any data has no months and zero totals
         let empty = try TestSupport.lotse(["stats", "--from", "1970-01-01", "--to", "1999-12-31", "--format", "csv"], dataDir: dir)
-        #expect(empty.status == 0 && empty.stdout.split(separator: "\n").map(String.init) == [
-            "month;issued;scanned;handoff_started;paid;paid_online;paid_bank_transfer;paid_other;paid_on_time;reminded;unmatched_bank_payments",
-            "total;0;0;0;0;0;0;0;0;0;0",
-        ])
+        #expect(
+            empty.status == 0
+                && empty.stdout.split(separator: "\n").map(String.init) == [
+                    "month;issued;scanned;handoff_started;paid;paid_online;paid_bank_transfer;paid_other;paid_on_time;reminded;unmatched_bank_payments",
+                    "total;0;0;0;0;0;0;0;0;0;0",
+                ]
+        )
     }
 
     /// The server: `/api/v1/stats` for 1970–9999 answers with the months that have data, and `/healthz` keeps
@@ -86,8 +95,10 @@ import Glibc
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let port = TestSupport.freePort()
         let base = "http://127.0.0.1:\(port)"
-        let env = ["LOTSE_DATA_DIR": dir, "LOTSE_PILOT_DATA": TestSupport.pilotData, "LOTSE_PUBLIC_BASE_URL": base,
-                   "LOTSE_EVALUATOR_TOKEN": "evaluator-token-13"]
+        let env = [
+            "LOTSE_DATA_DIR": dir, "LOTSE_PILOT_DATA": TestSupport.pilotData, "LOTSE_PUBLIC_BASE_URL": base,
+            "LOTSE_EVALUATOR_TOKEN": "evaluator-token-13",
+        ]
         let log = dir + "/serve.log"
         let server = try TestSupport.startServer(TestSupport.lotse, ["serve", "--port", String(port)], env: env, log: log)
         defer {
@@ -128,12 +139,16 @@ import Glibc
         #expect(all != nil, "\(first.text)")
         // Another process adds a case: the gauges count it at once (the stored counts plus the cases not folded yet,
         // no scan of every case) ...
-        TestSupport.write(dir + "/late.csv", "ticket_no;device_id;issued_at;plate;tbnr;street;city\n77;HH-M;2026-03-20T09:00;KL-MM 77;141312;Markt;Kaiserslautern\n")
+        TestSupport.write(
+            dir + "/late.csv",
+            "ticket_no;device_id;issued_at;plate;tbnr;street;city\n77;HH-M;2026-03-20T09:00;KL-MM 77;141312;Markt;Kaiserslautern\n"
+        )
         #expect(try TestSupport.lotse(["import", dir + "/late.csv"], dataDir: dir).stdout.contains("imported 1"))
         let second = try get("/metrics")
         #expect(allCases(second.text) == all.map { $0 + 1 })
         // ... and so do the statistics, which read the cells.
-        let after = try JSONSerialization.jsonObject(with: Data(try get("/api/v1/stats?from=2026-03-01&to=2026-03-31", auth).body))
+        let after =
+            try JSONSerialization.jsonObject(with: Data(try get("/api/v1/stats?from=2026-03-01&to=2026-03-31", auth).body))
             as! [String: Any]
         let issuedBefore = (json["totals"] as! [String: Any])["issued"] as? Int
         #expect((after["totals"] as! [String: Any])["issued"] as? Int == issuedBefore.map { $0 + 1 })
@@ -147,8 +162,10 @@ import Glibc
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let port = TestSupport.freePort()
         let base = "http://127.0.0.1:\(port)"
-        let env = ["LOTSE_DATA_DIR": dir, "LOTSE_PILOT_DATA": TestSupport.pilotData, "LOTSE_PUBLIC_BASE_URL": base,
-                   "LOTSE_EVALUATOR_TOKEN": "evaluator-token-13"]
+        let env = [
+            "LOTSE_DATA_DIR": dir, "LOTSE_PILOT_DATA": TestSupport.pilotData, "LOTSE_PUBLIC_BASE_URL": base,
+            "LOTSE_EVALUATOR_TOKEN": "evaluator-token-13",
+        ]
         let server = try TestSupport.startServer(TestSupport.lotse, ["serve", "--port", String(port)], env: env, log: dir + "/serve.log")
         defer {
             server.terminate()
@@ -161,14 +178,24 @@ import Glibc
         }
         #expect(up)
         // cases the statistics have not folded yet
-        TestSupport.write(dir + "/late.csv", "ticket_no;device_id;issued_at;plate;tbnr;street;city\n78;HH-M;2026-03-21T09:00;KL-MM 78;141312;Markt;Kaiserslautern\n")
+        TestSupport.write(
+            dir + "/late.csv",
+            "ticket_no;device_id;issued_at;plate;tbnr;street;city\n78;HH-M;2026-03-21T09:00;KL-MM 78;141312;Markt;Kaiserslautern\n"
+        )
         #expect(try TestSupport.lotse(["import", dir + "/late.csv"], dataDir: dir).stdout.contains("imported 1"))
         // another process takes the write lock for 4 s
-        let holder = try TestSupport.start("/bin/sh", ["-c", "(echo 'BEGIN IMMEDIATE;'; echo 'UPDATE stats_state SET id = id;'; sleep 4; echo 'COMMIT;') | sqlite3 '\(dir)/lotse.sqlite'"])
+        let holder = try TestSupport.start(
+            "/bin/sh",
+            ["-c", "(echo 'BEGIN IMMEDIATE;'; echo 'UPDATE stats_state SET id = id;'; sleep 4; echo 'COMMIT;') | sqlite3 '\(dir)/lotse.sqlite'"]
+        )
         usleep(700_000)
         let started = Date()
-        async let stats = CurlClient(connectTimeout: 2, timeout: 30).send(OutboundRequest(
-            url: base + "/api/v1/stats?from=2026-03-01&to=2026-03-31", headers: [("Authorization", "Bearer evaluator-token-13")]))
+        async let stats = CurlClient(connectTimeout: 2, timeout: 30).send(
+            OutboundRequest(
+                url: base + "/api/v1/stats?from=2026-03-01&to=2026-03-31",
+                headers: [("Authorization", "Bearer evaluator-token-13")]
+            )
+        )
         usleep(300_000)
         for _ in 0..<6 {
             let reply = try? await CurlClient(connectTimeout: 1, timeout: 1.5).send(OutboundRequest(url: base + "/healthz"))
@@ -181,7 +208,10 @@ import Glibc
         holder.process.waitUntilExit()
         let json = try JSONSerialization.jsonObject(with: Data(reply.body)) as! [String: Any]
         let totals = json["totals"] as! [String: Any]
-        let counted = try TestSupport.run("/usr/bin/env", ["sqlite3", dir + "/lotse.sqlite", "SELECT count(*) FROM cases WHERE status != 'cancelled'"])
+        let counted = try TestSupport.run(
+            "/usr/bin/env",
+            ["sqlite3", dir + "/lotse.sqlite", "SELECT count(*) FROM cases WHERE status != 'cancelled'"]
+        )
         #expect(totals["issued"] as? Int == Int(counted.stdout.trimmingCharacters(in: .whitespacesAndNewlines)))
     }
 }

@@ -1,8 +1,8 @@
 import Foundation
 import GRDB
-import Testing
 @_spi(Testing) import LotseStorage
 import LotseTestSupport
+import Testing
 
 /// The case page's cache of case rows: served from memory, dropped when the case changes, at once for
 /// this process's writes and through the `case_changes` log for another process's.
@@ -14,10 +14,13 @@ import LotseTestSupport
         let ids = try store.write { db -> [Int64] in
             try db.execute(sql: "INSERT INTO offences (tbnr, text_de, amount_cents) VALUES ('112402', 'Parken im Halteverbot', 2500)")
             return try (1...3).map { i -> Int64 in
-                try db.execute(sql: """
-                    INSERT INTO cases (case_number, source_id, issued_at, plate, plate_country, tbnr, amount_cents,
-                        street, city, deadline, created_at) VALUES (?, ?, 0, 'KL-AB 12', 'D', '112402', 2500, 'Markt', 'KL', '2026-04-01', 0)
-                    """, arguments: ["KL-2026-000000\(i)", "s\(i)"])
+                try db.execute(
+                    sql: """
+                        INSERT INTO cases (case_number, source_id, issued_at, plate, plate_country, tbnr, amount_cents,
+                            street, city, deadline, created_at) VALUES (?, ?, 0, 'KL-AB 12', 'D', '112402', 2500, 'Markt', 'KL', '2026-04-01', 0)
+                        """,
+                    arguments: ["KL-2026-000000\(i)", "s\(i)"]
+                )
                 return db.lastInsertedRowID
             }
         }

@@ -1,8 +1,8 @@
 import Foundation
 import GRDB
-import Testing
 @_spi(Testing) import LotseStorage
 import LotseTestSupport
+import Testing
 
 @Suite struct StoreTests {
     @Test func walForeignKeysAndMigrations() throws {
@@ -17,10 +17,12 @@ import LotseTestSupport
         // a case must reference a known offence
         #expect(throws: DatabaseError.self) {
             try store.write { db in
-                try db.execute(sql: """
-                    INSERT INTO cases (case_number, source_id, issued_at, plate, plate_country, tbnr, amount_cents,
-                        street, city, deadline, created_at) VALUES ('X-1', 's', 0, 'P', 'D', '000000', 100, 'S', 'C', '2026-01-01', 0)
-                    """)
+                try db.execute(
+                    sql: """
+                        INSERT INTO cases (case_number, source_id, issued_at, plate, plate_country, tbnr, amount_cents,
+                            street, city, deadline, created_at) VALUES ('X-1', 's', 0, 'P', 'D', '000000', 100, 'S', 'C', '2026-01-01', 0)
+                        """
+                )
             }
         }
         // reopening migrates nothing twice
@@ -69,6 +71,14 @@ final class Counter: @unchecked Sendable {
     private let lock = NSLock()
     private var count: Int
     init(_ value: Int) { count = value }
-    func add(_ n: Int) { lock.lock(); count += n; lock.unlock() }
-    var value: Int { lock.lock(); defer { lock.unlock() }; return count }
+    func add(_ n: Int) {
+        lock.lock()
+        count += n
+        lock.unlock()
+    }
+    var value: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return count
+    }
 }

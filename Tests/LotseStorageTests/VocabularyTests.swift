@@ -1,8 +1,9 @@
 import Foundation
 import GRDB
 import LotseCore
-import Testing
 import LotseTestSupport
+import Testing
+
 @_spi(Testing) @testable import LotseStorage
 
 /// Issue 13: stored vocabularies decode strictly, and migrations are frozen SQL.
@@ -11,11 +12,13 @@ import LotseTestSupport
         let store = try Store(path: TestSupport.tempDir("lotse-vocabulary") + "/lotse.sqlite")
         let id = try store.write { db -> Int64 in
             try db.execute(sql: "INSERT INTO offences (tbnr, text_de, amount_cents) VALUES ('141312', 'Parken', 2500)")
-            try db.execute(sql: """
-                INSERT INTO cases (case_number, source_id, issued_at, plate, plate_country, tbnr, amount_cents,
-                    street, city, deadline, created_at) VALUES ('KL-2026-0000001', 's1', 0, 'KL-AB 1', 'D', '141312', 2500,
-                    'Markt', 'Kaiserslautern', '2026-01-08', 0)
-                """)
+            try db.execute(
+                sql: """
+                    INSERT INTO cases (case_number, source_id, issued_at, plate, plate_country, tbnr, amount_cents,
+                        street, city, deadline, created_at) VALUES ('KL-2026-0000001', 's1', 0, 'KL-AB 1', 'D', '141312', 2500,
+                        'Markt', 'Kaiserslautern', '2026-01-08', 0)
+                    """
+            )
             return db.lastInsertedRowID
         }
         return (store, id)
@@ -42,10 +45,13 @@ import LotseTestSupport
         let (store, id) = try Self.storeWithOneCase()
         try store.write { db in
             try db.execute(sql: "PRAGMA ignore_check_constraints = ON")
-            try db.execute(sql: """
-                INSERT INTO payments (case_id, channel, amount_cents, paid_at, disposition, source, dedup_key, recorded_at)
-                VALUES (?, 'giropay', 2500, 0, 'unmatched', 'x', 'k1', 0)
-                """, arguments: [id])
+            try db.execute(
+                sql: """
+                    INSERT INTO payments (case_id, channel, amount_cents, paid_at, disposition, source, dedup_key, recorded_at)
+                    VALUES (?, 'giropay', 2500, 0, 'unmatched', 'x', 'k1', 0)
+                    """,
+                arguments: [id]
+            )
             try db.execute(sql: "UPDATE cases SET paid_channel = 'giropay' WHERE id = ?", arguments: [id])
             try db.execute(sql: "PRAGMA ignore_check_constraints = OFF")
         }
@@ -65,9 +71,11 @@ import LotseTestSupport
     /// cache's observer of this process watches.
     @Test func theChangeTriggerWatchesTheCacheColumns() throws {
         let (store, _) = try Self.storeWithOneCase()
-        let sql = try #require(try store.read {
-            try String.fetchOne($0, sql: "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = 'cases_changed'")
-        })
+        let sql = try #require(
+            try store.read {
+                try String.fetchOne($0, sql: "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = 'cases_changed'")
+            }
+        )
         let list = try #require(sql.range(of: "AFTER UPDATE OF ")).upperBound
         let end = try #require(sql.range(of: " ON cases")).lowerBound
         let columns = sql[list..<end].split(separator: ",").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }

@@ -1,5 +1,6 @@
 import Foundation
 import LotseHTTP
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -48,8 +49,11 @@ public enum TestSupport {
         let out = p.stdoutPipe.fileHandleForReading.readDataToEndOfFile()
         let err = p.stderrPipe.fileHandleForReading.readDataToEndOfFile()
         p.process.waitUntilExit()
-        return Output(status: p.process.terminationStatus, stdout: String(decoding: out, as: UTF8.self),
-                      stderr: String(decoding: err, as: UTF8.self))
+        return Output(
+            status: p.process.terminationStatus,
+            stdout: String(decoding: out, as: UTF8.self),
+            stderr: String(decoding: err, as: UTF8.self)
+        )
     }
 
     public struct Running: @unchecked Sendable {
@@ -66,7 +70,8 @@ public enum TestSupport {
         for (k, v) in env { e[k] = v }
         p.environment = e
         if let cwd { p.currentDirectoryURL = URL(fileURLWithPath: cwd) }
-        let o = Pipe(), r = Pipe()
+        let o = Pipe()
+        let r = Pipe()
         p.standardOutput = o
         p.standardError = r
         p.standardInput = FileHandle.nullDevice

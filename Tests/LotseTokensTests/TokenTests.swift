@@ -1,8 +1,8 @@
 import Foundation
+import LotseTestSupport
+import LotseTokens
 import Synchronization
 import Testing
-import LotseTokens
-import LotseTestSupport
 
 @Suite struct TokenTests {
     @Test func base32MatchesRFC4648() {

@@ -8,6 +8,7 @@ import LotseTestSupport
 import NIOConcurrencyHelpers
 import NIOCore
 import Testing
+
 @testable import LotseWeb
 
 #if canImport(Glibc)
@@ -207,10 +208,11 @@ enum RawHTTP {
             let lines = String(decoding: bytes[i..<end], as: UTF8.self).components(separatedBy: "\r\n")
             let statusLine = lines[0].split(separator: " ")
             let status = statusLine.count > 1 ? Int(statusLine[1]) ?? 0 : 0
-            let length = lines.dropFirst().compactMap { line -> Int? in
-                let parts = line.split(separator: ":", maxSplits: 1)
-                return parts.count == 2 && parts[0].lowercased() == "content-length" ? Int(parts[1].trimmingCharacters(in: .whitespaces)) : nil
-            }.first ?? 0
+            let length =
+                lines.dropFirst().compactMap { line -> Int? in
+                    let parts = line.split(separator: ":", maxSplits: 1)
+                    return parts.count == 2 && parts[0].lowercased() == "content-length" ? Int(parts[1].trimmingCharacters(in: .whitespaces)) : nil
+                }.first ?? 0
             let bodyStart = end + 4
             let bodyLength = head ? 0 : length
             guard bodyStart + bodyLength <= bytes.count else { break }

@@ -4,14 +4,16 @@ import LotseCore
 @_spi(Testing) import LotseStorage
 import NIOCore
 import Testing
+
 @testable import LotseWeb
 
 /// The case page is rendered from a template compiled ahead of time (`CompiledTemplate`). It must give
 /// exactly the bytes swift-mustache gives for the same template and values, whatever the data.
 @Suite struct CompiledTemplateTests {
     @Test func compiledCasePageEqualsMustacheForEveryShapeAndHostileData() async throws {
-        let csv = "ticket_no;device_id;issued_at;plate;plate_country;tbnr;street;place_note;city\n" +
-            "666;HH-X;2026-03-14T08:00;<script>alert(1)</script>;F;141312;\"Markt\"\"><img src=x onerror=alert(2)>\";note & 'q' \u{E000}7\u{E001};Kaiserslautern\n"
+        let csv =
+            "ticket_no;device_id;issued_at;plate;plate_country;tbnr;street;place_note;city\n"
+            + "666;HH-X;2026-03-14T08:00;<script>alert(1)</script>;F;141312;\"Markt\"\"><img src=x onerror=alert(2)>\";note & 'q' \u{E000}7\u{E001};Kaiserslautern\n"
         let f = try await WebFixture(extraCSV: csv)
         // one case in every state
         try f.store.write { db in
@@ -30,11 +32,20 @@ import Testing
             for lang in f.env.translations.languages {
                 for notice in [nil, "payment_cancelled"] as [String?] {
                     for paypal in [false, true] {
-                        var page = controller.casePageValues(c, lang: lang, path: "/T/TOKEN\"<&>'", notice: notice,
-                                                             csrf: "0123456789abcdef0123456789abcdef", token: "tok'en")
+                        var page = controller.casePageValues(
+                            c,
+                            lang: lang,
+                            path: "/T/TOKEN\"<&>'",
+                            notice: notice,
+                            csrf: "0123456789abcdef0123456789abcdef",
+                            token: "tok'en"
+                        )
                         page.shape.paypal = paypal
-                        let compiled = try CompiledTemplate(library: f.env.templates, template: "case",
-                                                            context: controller.caseContext(page.shape) { CompiledTemplate.marker($0.rawValue) })
+                        let compiled = try CompiledTemplate(
+                            library: f.env.templates,
+                            template: "case",
+                            context: controller.caseContext(page.shape) { CompiledTemplate.marker($0.rawValue) }
+                        )
                         let fast = String(buffer: compiled.render(page.values))
                         let reference = f.env.templates.render(controller.caseContext(page.shape) { page[$0] }, withTemplate: "case")
                         #expect(fast == reference, "case \(c.caseNumber) \(page.shape)")

@@ -4,11 +4,13 @@ import GRDB
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
-import Testing
 import LotseCore
 @_spi(Testing) import LotseStorage
 import LotseTestSupport
+import Testing
+
 @testable import LotseWeb
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -54,8 +56,13 @@ import Glibc
         return (cookie, String(cookie.dropFirst("lotse_csrf=".count)))
     }
 
-    func lookup(_ client: any TestClientProtocol, _ csrf: (cookie: String, value: String), number: String, plate: String,
-                from address: String?) async throws -> HTTPResponse.Status {
+    func lookup(
+        _ client: any TestClientProtocol,
+        _ csrf: (cookie: String, value: String),
+        number: String,
+        plate: String,
+        from address: String?
+    ) async throws -> HTTPResponse.Status {
         var h: HTTPFields = [.contentType: "application/x-www-form-urlencoded", .cookie: csrf.cookie]
         if let address { h[HTTPField.Name("X-Forwarded-For")!] = address }
         let body = "csrf=\(csrf.value)&case_number=\(number)&plate=\(plate)"
@@ -73,8 +80,10 @@ import Glibc
             // another client behind the same proxy is not blocked by the first
             #expect(try await lookup(client, c, number: "KL-2026-0000131", plate: "X", from: "198.51.100.2") == .ok)
             // a client cannot pick its address by writing X-Forwarded-For itself: the proxy appended the real one
-            #expect(try await lookup(client, c, number: "KL-2026-0000132", plate: "X", from: "198.51.100.2, 198.51.100.1")
-                    == .tooManyRequests)
+            #expect(
+                try await lookup(client, c, number: "KL-2026-0000132", plate: "X", from: "198.51.100.2, 198.51.100.1")
+                    == .tooManyRequests
+            )
             // one case number, wrong plates from many addresses: slow after 10, whoever asks
             var statuses: [HTTPResponse.Status] = []
             for i in 0..<12 {
@@ -100,13 +109,15 @@ import Glibc
         let f = try await WebFixture { $0.trustedProxies = ["127.0.0.1/32", "::1/128"] }
         // 200,000 more cases
         try f.store.write { db in
-            try db.execute(sql: """
-            WITH RECURSIVE n(i) AS (SELECT 1000 UNION ALL SELECT i + 1 FROM n WHERE i < 200999)
-            INSERT INTO cases (case_number, source_id, issued_at, plate, plate_country, tbnr, amount_cents, street, city,
-                               deadline, created_at, issued_day)
-            SELECT printf('KL-2025-%07d', i), 'bulk/' || i, 1773468000, 'KL-ZZ ' || i, 'D', '117161', 3500, 'X', 'Y',
-                   '2026-03-21', 0, '2026-03-14' FROM n
-            """)
+            try db.execute(
+                sql: """
+                    WITH RECURSIVE n(i) AS (SELECT 1000 UNION ALL SELECT i + 1 FROM n WHERE i < 200999)
+                    INSERT INTO cases (case_number, source_id, issued_at, plate, plate_country, tbnr, amount_cents, street, city,
+                                       deadline, created_at, issued_day)
+                    SELECT printf('KL-2025-%07d', i), 'bulk/' || i, 1773468000, 'KL-ZZ ' || i, 'D', '117161', 3500, 'X', 'Y',
+                           '2026-03-21', 0, '2026-03-14' FROM n
+                    """
+            )
         }
         try await f.test { client in
             let c = try await csrf(client)
@@ -239,9 +250,12 @@ import Glibc
     }
 
     func login(_ client: any TestClientProtocol, _ c: (cookie: String, value: String), token: String) async throws -> TestResponse {
-        try await client.execute(uri: "/stats/login", method: .post,
-                                 headers: [.contentType: "application/x-www-form-urlencoded", .cookie: c.cookie],
-                                 body: ByteBuffer(string: "csrf=\(c.value)&token=\(token)"))
+        try await client.execute(
+            uri: "/stats/login",
+            method: .post,
+            headers: [.contentType: "application/x-www-form-urlencoded", .cookie: c.cookie],
+            body: ByteBuffer(string: "csrf=\(c.value)&token=\(token)")
+        )
     }
 
     @Test func signInIsThrottledAfterWrongTokens() async throws {
@@ -272,8 +286,10 @@ import Glibc
             try await Task.sleep(for: .milliseconds(1100))
             #expect(try await client.execute(uri: "/api/v1/stats", method: .get, headers: [.authorization: "Bearer nope"]).status == .unauthorized)
             try await Task.sleep(for: .milliseconds(1100))
-            #expect(try await client.execute(uri: "/api/v1/stats", method: .get, headers: [.authorization: "Bearer " + Self.token]).status
-                    == .tooManyRequests)
+            #expect(
+                try await client.execute(uri: "/api/v1/stats", method: .get, headers: [.authorization: "Bearer " + Self.token]).status
+                    == .tooManyRequests
+            )
         }
     }
 
@@ -290,14 +306,20 @@ import Glibc
             let dashboard = try await client.execute(uri: "/stats", method: .get, headers: [.cookie: both])
             #expect(dashboard.status == .ok && dashboard.text.contains("action=\"/stats/logout\""))
             // sign-out needs the CSRF value
-            let forged = try await client.execute(uri: "/stats/logout", method: .post,
-                                                  headers: [.contentType: "application/x-www-form-urlencoded", .cookie: both],
-                                                  body: ByteBuffer(string: "csrf=ffffffffffffffffffffffffffffffff"))
+            let forged = try await client.execute(
+                uri: "/stats/logout",
+                method: .post,
+                headers: [.contentType: "application/x-www-form-urlencoded", .cookie: both],
+                body: ByteBuffer(string: "csrf=ffffffffffffffffffffffffffffffff")
+            )
             #expect(forged.status == .forbidden)
             #expect(try await client.execute(uri: "/api/v1/stats", method: .get, headers: [.cookie: both]).status == .ok)
-            let out = try await client.execute(uri: "/stats/logout", method: .post,
-                                               headers: [.contentType: "application/x-www-form-urlencoded", .cookie: both],
-                                               body: ByteBuffer(string: "csrf=\(c.value)"))
+            let out = try await client.execute(
+                uri: "/stats/logout",
+                method: .post,
+                headers: [.contentType: "application/x-www-form-urlencoded", .cookie: both],
+                body: ByteBuffer(string: "csrf=\(c.value)")
+            )
             #expect(out.status == .seeOther)
             #expect(out.headers[.setCookie]?.contains("Max-Age=0") == true)
             // a copy of the cookie kept after sign-out is refused
@@ -309,12 +331,24 @@ import Glibc
             let oldMAC = HMAC<SHA256>.authenticationCode(for: Data(exp.utf8), using: key).map { String(format: "%02x", $0) }.joined()
             let now = Int64(Date().timeIntervalSince1970)
             let long = controller.sessionValue(issued: now, expires: 4_102_444_800, session: String(repeating: "a", count: 32), token: Self.token)
-            let future = controller.sessionValue(issued: now + 3600, expires: now + 3600 + 8 * 3600, session: String(repeating: "b", count: 32),
-                                                 token: Self.token)
-            let expired = controller.sessionValue(issued: now - 9 * 3600, expires: now - 3600, session: String(repeating: "c", count: 32),
-                                                  token: Self.token)
-            let fine = controller.sessionValue(issued: now - 60, expires: now - 60 + 8 * 3600, session: String(repeating: "d", count: 32),
-                                               token: Self.token)
+            let future = controller.sessionValue(
+                issued: now + 3600,
+                expires: now + 3600 + 8 * 3600,
+                session: String(repeating: "b", count: 32),
+                token: Self.token
+            )
+            let expired = controller.sessionValue(
+                issued: now - 9 * 3600,
+                expires: now - 3600,
+                session: String(repeating: "c", count: 32),
+                token: Self.token
+            )
+            let fine = controller.sessionValue(
+                issued: now - 60,
+                expires: now - 60 + 8 * 3600,
+                session: String(repeating: "d", count: 32),
+                token: Self.token
+            )
             for value in ["\(exp).\(oldMAC)", long, future, expired] {
                 let r = try await client.execute(uri: "/api/v1/stats", method: .get, headers: [.cookie: "lotse_eval=" + value])
                 #expect(r.status == .unauthorized, "\(value)")

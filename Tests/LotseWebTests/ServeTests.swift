@@ -1,7 +1,8 @@
 import Foundation
 import LotseHTTP
-import Testing
 import LotseTestSupport
+import Testing
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -114,23 +115,34 @@ final class RunningServer: @unchecked Sendable {
         let work = TestSupport.tempDir("lotse-serve-in")
         let csv = work + "/shift.csv"
         // one good row and one rejected row (an unknown TBNR): a rejects file is written
-        TestSupport.write(csv, "ticket_no;device_id;issued_at;plate;plate_country;tbnr;street;city\n"
-            + "9001;HH-P;2026-03-14T08:00;KL-P 1;D;141312;Markt 1;Kaiserslautern\n"
-            + "9002;HH-P;2026-03-14T08:05;KL-P 2;D;999999;Markt 2;Kaiserslautern\n")
+        TestSupport.write(
+            csv,
+            "ticket_no;device_id;issued_at;plate;plate_country;tbnr;street;city\n"
+                + "9001;HH-P;2026-03-14T08:00;KL-P 1;D;141312;Markt 1;Kaiserslautern\n"
+                + "9002;HH-P;2026-03-14T08:05;KL-P 2;D;999999;Markt 2;Kaiserslautern\n"
+        )
         let imported = try TestSupport.lotse(["import", csv, TestSupport.pilotData + "/samples/handheld-HH-07-2026-03-14.csv"], dataDir: dir)
         #expect(imported.status == 0, "\(imported.stderr)")
         #expect(try TestSupport.lotse(["dunning", "--as-of", "2026-04-30"], dataDir: dir).status == 0)
         #expect(try TestSupport.lotse(["qr", "--new", "--out", dir + "/qr"], dataDir: dir).status == 0)
         #expect(try TestSupport.lotse(["keys", "rotate"], dataDir: dir).status == 0)
         // an upload spool file a killed server left behind, readable by all
-        try FileManager.default.createDirectory(atPath: dir + "/uploads", withIntermediateDirectories: true,
-                                                attributes: [.posixPermissions: 0o755])
+        try FileManager.default.createDirectory(
+            atPath: dir + "/uploads",
+            withIntermediateDirectories: true,
+            attributes: [.posixPermissions: 0o755]
+        )
         FileManager.default.createFile(atPath: dir + "/uploads/left-behind.csv", contents: Data("x".utf8), attributes: [.posixPermissions: 0o644])
         let server = try RunningServer(dataDir: dir, env: ["LOTSE_OFFICE_TOKEN": "office-secret-1234"])
         defer { server.stop() }
-        let upload = try server.post("/api/v1/imports?name=more.csv", body: Array(("ticket_no;device_id;issued_at;plate;plate_country;tbnr;street;city\n"
-            + "9101;HH-Q;2026-03-14T09:00;KL-Q 1;D;141312;Markt 3;Kaiserslautern\n").utf8),
-            headers: [("Authorization", "Bearer office-secret-1234")])
+        let upload = try server.post(
+            "/api/v1/imports?name=more.csv",
+            body: Array(
+                ("ticket_no;device_id;issued_at;plate;plate_country;tbnr;street;city\n"
+                    + "9101;HH-Q;2026-03-14T09:00;KL-Q 1;D;141312;Markt 3;Kaiserslautern\n").utf8
+            ),
+            headers: [("Authorization", "Bearer office-secret-1234")]
+        )
         #expect(upload.status == 200, "\(upload.text)")
         #expect(try server.get("/").status == 200)
         server.stop()
@@ -161,13 +173,17 @@ final class RunningServer: @unchecked Sendable {
         let server = try RunningServer(dataDir: dir, env: ["LOTSE_OFFICE_TOKEN": "office-secret-1234"])
         defer { server.stop() }
         // invalid UTF-8 (0xC3 0x28, 0xFF) in an element name, an attribute name and a comment
-        let handheld = Array("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<OWIGMDEData><Verwarnung><Kennzeichen".utf8) + [0xC3, 0x28]
+        let handheld =
+            Array("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<OWIGMDEData><Verwarnung><Kennzeichen".utf8) + [0xC3, 0x28]
             + Array(">KL-AB 1</Kennzeichen".utf8) + [0xC3, 0x28] + Array("></Verwarnung></OWIGMDEData>\n".utf8)
-        let camt = Array("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Document xmlns=\"urn:iso:std:iso:20022:tech:xsd:camt.054.001.08\"><!-- ".utf8)
+        let camt =
+            Array("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Document xmlns=\"urn:iso:std:iso:20022:tech:xsd:camt.054.001.08\"><!-- ".utf8)
             + [0xFF, 0xFE] + Array(" --><BkToCstmrDbtCdtNtfctn a".utf8) + [0xC3, 0x28] + Array("=\"1\"><Ntfctn".utf8) + [0xFF]
             + Array("></Ntfctn></BkToCstmrDbtCdtNtfctn></Document>\n".utf8)
-        for (route, body) in [("/api/v1/imports?name=bad.xml", handheld), ("/api/v1/bank-statements?name=bad.xml", camt),
-                              ("/api/v1/imports?name=bad2.xml", camt), ("/api/v1/bank-statements?name=bad2.xml", handheld)] {
+        for (route, body) in [
+            ("/api/v1/imports?name=bad.xml", handheld), ("/api/v1/bank-statements?name=bad.xml", camt),
+            ("/api/v1/imports?name=bad2.xml", camt), ("/api/v1/bank-statements?name=bad2.xml", handheld),
+        ] {
             let r = try? server.post(route, body: body, headers: [("Authorization", "Bearer office-secret-1234")])
             #expect(server.isRunning, "\(route) ended the server")
             let reply = try #require(r, "\(route): no answer")

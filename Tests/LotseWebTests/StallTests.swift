@@ -1,7 +1,7 @@
 import Foundation
 import LotseHTTP
-import Testing
 import LotseTestSupport
+import Testing
 
 /// Issue 13: the server never waits on the database. While another process holds the write lock, `/healthz` and
 /// case pages (cache misses, read off the event loop) all answer before the lock is released.
@@ -13,8 +13,14 @@ import LotseTestSupport
         let base = "http://127.0.0.1:\(port)"
         let env = ["LOTSE_DATA_DIR": dir, "LOTSE_PILOT_DATA": TestSupport.pilotData, "LOTSE_PUBLIC_BASE_URL": base]
         let samples = TestSupport.pilotData + "/samples/"
-        let imported = try TestSupport.lotse(["import", samples + "handheld-HH-07-2026-03-14.csv", samples + "winowig-mde-2026-03-15.xml",
-                                              samples + "xowi-2026-03-16.xml"], dataDir: dir, env: env)
+        let imported = try TestSupport.lotse(
+            [
+                "import", samples + "handheld-HH-07-2026-03-14.csv", samples + "winowig-mde-2026-03-15.xml",
+                samples + "xowi-2026-03-16.xml",
+            ],
+            dataDir: dir,
+            env: env
+        )
         #expect(imported.status == 0, "\(imported.stderr)")
         let qr = try TestSupport.lotse(["qr", "--new", "--out", dir + "/qr"], dataDir: dir, env: env)
         #expect(qr.status == 0, "\(qr.stderr)")
@@ -37,10 +43,16 @@ import LotseTestSupport
         #expect(up)
         // another process holds the write lock, with a write, for 3 s; just before it commits it writes the time
         let released = dir + "/released"
-        let holder = try TestSupport.start("/bin/sh", ["-c", """
-            (echo '.timeout 5000'; echo 'BEGIN EXCLUSIVE;'; echo 'UPDATE stats_state SET id = id;'; \
-            sleep 3; date +%s.%N > '\(released)'; echo 'COMMIT;') | sqlite3 '\(dir)/lotse.sqlite'
-            """])
+        let holder = try TestSupport.start(
+            "/bin/sh",
+            [
+                "-c",
+                """
+                (echo '.timeout 5000'; echo 'BEGIN EXCLUSIVE;'; echo 'UPDATE stats_state SET id = id;'; \
+                sleep 3; date +%s.%N > '\(released)'; echo 'COMMIT;') | sqlite3 '\(dir)/lotse.sqlite'
+                """,
+            ]
+        )
         // until a second writer is refused: the lock is held
         var locked = false
         for _ in 0..<100 where !locked {
@@ -70,8 +82,12 @@ import LotseTestSupport
             return all
         }
         holder.process.waitUntilExit()
-        let releasedAt = try #require(Double(try String(contentsOfFile: released, encoding: .utf8)
-            .trimmingCharacters(in: .whitespacesAndNewlines)))
+        let releasedAt = try #require(
+            Double(
+                try String(contentsOfFile: released, encoding: .utf8)
+                    .trimmingCharacters(in: .whitespacesAndNewlines)
+            )
+        )
         #expect(answers.count == 3 * (min(8, urls.count) + 8))
         for (what, status, at) in answers {
             #expect(status == 200, "\(what) answered \(status.map(String.init) ?? "nothing") while the lock was held")

@@ -3,13 +3,13 @@ import GRDB
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
-import Testing
 import LotseCore
 import LotseImport
 import LotsePayments
 @_spi(Testing) import LotseStorage
 import LotseTestSupport
 import LotseWeb
+import Testing
 
 /// A data directory with the sample exports imported, and the real application on loopback.
 struct WebFixture {
@@ -19,16 +19,30 @@ struct WebFixture {
     let env: WebEnvironment
 
     /// `paypal`: PayPal configured (the button shows; its API address answers nothing).
-    init(baseURL: String = "http://127.0.0.1:8080", payee: Bool = true, extraCSV: String? = nil,
-         officeToken: String? = nil, paypal: Bool = false, configure: (inout LotseConfig) -> Void = { _ in }) async throws {
+    init(
+        baseURL: String = "http://127.0.0.1:8080",
+        payee: Bool = true,
+        extraCSV: String? = nil,
+        officeToken: String? = nil,
+        paypal: Bool = false,
+        configure: (inout LotseConfig) -> Void = { _ in }
+    ) async throws {
         dir = TestSupport.tempDir("lotse-web")
         var c = try LotseConfig(environment: [:])
         c.dataDir = dir
         c.resourceRoot = TestSupport.root
         c.publicBaseURL = baseURL
         c.officeToken = officeToken
-        if paypal { c.paypalClientID = "test"; c.paypalClientSecret = "test"; c.paypalAPIBase = "http://127.0.0.1:9" }
-        if payee { c.payeeName = "Stadtkasse Test"; c.payeeIBAN = "DE89 3704 0044 0532 0130 00"; c.payeeBIC = "COBADEFFXXX" }
+        if paypal {
+            c.paypalClientID = "test"
+            c.paypalClientSecret = "test"
+            c.paypalAPIBase = "http://127.0.0.1:9"
+        }
+        if payee {
+            c.payeeName = "Stadtkasse Test"
+            c.payeeIBAN = "DE89 3704 0044 0532 0130 00"
+            c.payeeBIC = "COBADEFFXXX"
+        }
         configure(&c)
         config = c
         store = try Store(config: c)
@@ -86,7 +100,7 @@ func cookieHeader(_ response: TestResponse, _ name: String) -> String? {
             #expect(html.contains("21.03.2026"))
             #expect(html.contains("DE89 3704 0044 0532 0130 00"))
             #expect(html.contains("RF71 KL20 2600 0000 1"))
-            #expect(html.contains("Online-Zahlung ist derzeit nicht verfügbar")) // no PayPal configured
+            #expect(html.contains("Online-Zahlung ist derzeit nicht verfügbar"))  // no PayPal configured
             #expect(!html.contains("Mit PayPal bezahlen"))
             #expect(html.contains("Stadtkasse im Rathaus"))
             #expect(!html.contains("<script"))
@@ -137,8 +151,9 @@ func cookieHeader(_ response: TestResponse, _ name: String) -> String? {
     }
 
     @Test func hostileDataIsEscaped() async throws {
-        let csv = "ticket_no;device_id;issued_at;plate;plate_country;tbnr;street;place_note;city\n" +
-            "666;HH-X;2026-03-14T08:00;<script>alert(1)</script>;F;141312;\"Markt\"\"><img src=x onerror=alert(2)>\";note & 'q';Kaiserslautern\n"
+        let csv =
+            "ticket_no;device_id;issued_at;plate;plate_country;tbnr;street;place_note;city\n"
+            + "666;HH-X;2026-03-14T08:00;<script>alert(1)</script>;F;141312;\"Markt\"\"><img src=x onerror=alert(2)>\";note & 'q';Kaiserslautern\n"
         let f = try await WebFixture(extraCSV: csv)
         let number = try f.store.read { try String.fetchOne($0, sql: "SELECT case_number FROM cases WHERE device_id = 'HH-X'")! }
         let token = try f.token(number)
@@ -206,8 +221,10 @@ func cookieHeader(_ response: TestResponse, _ name: String) -> String? {
             #expect(wrongPlate.status == .ok && wrongNumber.status == .ok)
             #expect(wrongPlate.text.contains("keine Verwarnung mit diesen Angaben"))
             #expect(wrongNumber.text.contains("keine Verwarnung mit diesen Angaben"))
-            #expect(wrongPlate.text.replacingOccurrences(of: "KL-2026-0000001", with: "N") ==
-                    wrongNumber.text.replacingOccurrences(of: "KL-2026-0000999", with: "N"))
+            #expect(
+                wrongPlate.text.replacingOccurrences(of: "KL-2026-0000001", with: "N")
+                    == wrongNumber.text.replacingOccurrences(of: "KL-2026-0000999", with: "N")
+            )
         }
     }
 
