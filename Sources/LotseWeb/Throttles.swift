@@ -1,16 +1,18 @@
 import Foundation
 import Synchronization
 
-/// Token buckets by key (a client, a case number), with a bound on the keys held: stale entries (a full
-/// bucket again) are dropped at most once every 10 seconds, and when even then more than `maxKeys`
-/// remain, the oldest half goes (flooding with new keys costs the flooder, not every request).
+/// Token buckets by key (a client, a case number), with a bound on the keys held. Eviction never hands a key a
+/// fresh budget early: only keys whose bucket is full again are dropped (looked for at most once every 10 seconds
+/// while the map is full), and when none can be dropped a new key is refused, as if its bucket were empty, until
+/// one can. A flood of new keys then costs the flooders (and new keys for a while), never the budget of a key
+/// already held.
 final class Budget: Sendable {
     let capacity: Double
     let interval: Double
     let maxKeys: Int
     private struct State {
         var buckets: [String: (tokens: Double, at: Double)] = [:]
-        var prunedAt: Double = 0
+        var prunedAt = -Double.infinity
     }
     private let state = Mutex(State())
 
@@ -30,11 +32,18 @@ final class Budget: Sendable {
         update(key, now: now, take: false)
     }
 
+    /// The number of keys held (for tests).
+    var count: Int { state.withLock { $0.buckets.count } }
+
     private func update(_ key: String, now: Double, take: Bool) -> Bool {
         state.withLock { s in
-            if s.buckets.count > maxKeys && now - s.prunedAt > 10 { prune(&s, now: now) }
+            if s.buckets[key] == nil && s.buckets.count >= maxKeys {
+                if now - s.prunedAt >= 10 { prune(&s, now: now) }
+                // Nothing could go without handing someone a fresh budget: the new key waits.
+                if s.buckets.count >= maxKeys { return false }
+            }
             var entry = s.buckets[key] ?? (capacity, now)
-            entry.tokens = min(capacity, entry.tokens + max(0, now - entry.at) * capacity / interval)
+            entry.tokens = refilled(entry, now: now)
             entry.at = now
             guard entry.tokens >= 1 else {
                 s.buckets[key] = entry
@@ -48,13 +57,14 @@ final class Budget: Sendable {
         }
     }
 
+    private func refilled(_ entry: (tokens: Double, at: Double), now: Double) -> Double {
+        min(capacity, entry.tokens + max(0, now - entry.at) * capacity / interval)
+    }
+
+    /// Drops the keys whose bucket is full again: forgetting them gives them nothing they would not have.
     private func prune(_ s: inout State, now: Double) {
         s.prunedAt = now
-        s.buckets = s.buckets.filter { now - $0.value.at < interval }
-        if s.buckets.count > maxKeys {
-            let cut = s.buckets.values.map(\.at).sorted()[s.buckets.count / 2]
-            s.buckets = s.buckets.filter { $0.value.at >= cut }
-        }
+        s.buckets = s.buckets.filter { refilled($0.value, now: now) < capacity }
     }
 }
 

@@ -396,3 +396,38 @@ import Glibc
         }
     }
 }
+
+/// The lookup budgets under a flood of new keys: eviction never gives a key its budget back early.
+@Suite struct BudgetEvictionTests {
+    @Test func floodingWithNewKeysDoesNotResetATargetedKeysBudget() {
+        let budget = Budget(capacity: 10, per: 3600, maxKeys: 100)
+        for _ in 0..<10 { #expect(budget.take("KL20260000001", now: 0)) }
+        #expect(!budget.hasToken("KL20260000001", now: 0))
+        // An attacker asks for 1,000 new case numbers (from as many addresses as it likes).
+        var admitted = 0
+        for i in 0..<1000 where budget.take("KL2026\(String(format: "%07d", 1000 + i))", now: 100 + Double(i) * 0.05) {
+            admitted += 1
+        }
+        #expect(budget.count <= 100)
+        #expect(admitted == 99, "only the free places are handed out while no bucket is full again")
+        // The targeted number has not got its budget back: six minutes recover one lookup, not ten.
+        #expect(!budget.hasToken("KL20260000001", now: 200))
+        #expect(budget.take("KL20260000001", now: 360))
+        #expect(!budget.take("KL20260000001", now: 361))
+        // Once the flood's buckets are full again, they make room for new keys.
+        #expect(budget.take("KL20269999999", now: 4000))
+        #expect(budget.count <= 100)
+    }
+
+    @Test func aNewKeyIsRefusedWhileNoHeldKeyHasRecovered() {
+        let budget = Budget(capacity: 2, per: 60, maxKeys: 3)
+        for key in ["a", "b", "c"] { #expect(budget.take(key, now: 0)) }
+        #expect(!budget.take("d", now: 1))
+        #expect(!budget.hasToken("d", now: 20))
+        // A held key still gets its own tokens.
+        #expect(budget.take("a", now: 40))
+        // After a minute "b" and "c" are full again and can go, "a" is not (the look happens at most every 10 s).
+        #expect(budget.take("d", now: 61))
+        #expect(budget.count == 2)
+    }
+}
