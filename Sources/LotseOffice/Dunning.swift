@@ -29,9 +29,10 @@ public enum Dunning {
     ///   - asOf: the day of the run (Berlin); a case is overdue when its deadline is before it.
     ///   - at: the time recorded on the events.
     public static func run(store: Store, asOf: CivilDate, graceDays: Int, at: Int64, out: String) throws -> DunningSummary {
-        let tmp = out + ".part"
+        let tmp = partPath(out)
         let dir = (out as NSString).deletingLastPathComponent
         if !dir.isEmpty { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
+        removeOrphans(beside: out)
         guard FileManager.default.createFile(atPath: tmp, contents: nil), let handle = FileHandle(forWritingAtPath: tmp) else {
             throw LotseError.io("\(out): cannot write the reminder list")
         }
@@ -91,6 +92,25 @@ public enum Dunning {
             throw error
         }
         return summary
+    }
+
+    /// The list is written to `<out>.<pid>.part` and renamed once complete: a run killed before its commit leaves
+    /// a part file that names its process, and the next run removes it (as `lotse import` does for rejects).
+    static func partPath(_ out: String) -> String { out + ".\(getpid()).part" }
+
+    /// Removes the part files of runs whose process no longer runs, in the directory of `out`: those of the
+    /// default lists (`reminders-*`) and those of `out` itself. A part file of a live run is left alone.
+    static func removeOrphans(beside out: String) {
+        let dir = (out as NSString).deletingLastPathComponent
+        let name = (out as NSString).lastPathComponent
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir.isEmpty ? "." : dir) else { return }
+        for part in names where part.hasSuffix(".part") && (part.hasPrefix("reminders-") || part.hasPrefix(name + ".")) {
+            let stem = part.dropLast(".part".count)
+            guard let dot = stem.lastIndex(of: "."), let pid = Int32(stem[stem.index(after: dot)...]), pid > 0 else { continue }
+            if pid != getpid() && kill(pid, 0) != 0 && errno == ESRCH {
+                try? FileManager.default.removeItem(atPath: (dir.isEmpty ? "." : dir) + "/" + part)
+            }
+        }
     }
 
     /// Appends one field through the one CSV writer (quoted when it must be, formulas neutralised).
