@@ -160,7 +160,7 @@ let package = Package(
         .target(name: "LotseTestSupport", dependencies: ["LotseHTTP"], path: "Tests/LotseTestSupport"),
         .testTarget(name: "LotseCoreTests", dependencies: ["LotseCore", "LotseTestSupport"]),
         .testTarget(name: "LotseStorageTests", dependencies: ["LotseStorage", "LotseCore", "LotseTestSupport"]),
-        .testTarget(name: "LotseTokensTests", dependencies: ["LotseTokens", "LotseTestSupport"]),
+        .testTarget(name: "LotseTokensTests", dependencies: ["LotseTokens", "LotseCore", "LotseQR", "LotseTestSupport"]),
         .testTarget(name: "LotseQRTests", dependencies: ["LotseQR", "LotseTestSupport"]),
         .testTarget(name: "LotseImportTests", dependencies: ["LotseImport", "LotseCore", "LotseStorage", "LotseTestSupport"]),
         .testTarget(name: "LotseBankTests", dependencies: ["LotseBank", "LotseCore", "LotseImport", "LotseStorage", "LotseTestSupport"]),

@@ -14,6 +14,12 @@ public struct KeyRing: Sendable {
         public var id: UInt8
         public var secret: String  // base64, 32 bytes
         public var created: String
+
+        public init(id: UInt8, secret: String, created: String) {
+            self.id = id
+            self.secret = secret
+            self.created = created
+        }
     }
 
     public private(set) var keys: [Key]
