@@ -364,6 +364,8 @@ public enum Schema {
         m.registerMigration("v10-stats-cells-triggers") { db in try StatisticsCells.migrateV10(db) }
         // Cases per status for /metrics, kept by the fold and a trigger (no GROUP BY over every case per scrape).
         m.registerMigration("v11-stats-status") { db in try StatisticsCells.migrateV11(db) }
+        // Enrolled handhelds and their key generations; cases found by device and ticket number (formats §2b).
+        m.registerMigration("v12-devices") { db in try Devices.migrateV12(db) }
         return m
     }
 

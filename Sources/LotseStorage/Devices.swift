@@ -1,0 +1,132 @@
+import GRDB
+import LotseCore
+
+/// One enrolment of a handheld (formats §2b): its number, the generation of its key, and whether it was revoked.
+public struct DeviceRecord: Sendable, Equatable {
+    /// The id the handheld writes into its exports (`device_id`), as enrolled.
+    public var deviceID: String
+    public var number: Int
+    public var generation: Int
+    /// The signing key of `keys.json` its device key is derived from.
+    public var keyID: Int
+    public var enrolledAt: Int64
+    public var revokedAt: Int64?
+
+    init(row: Row) {
+        deviceID = row["device_id"]
+        number = row["number"]
+        generation = row["generation"]
+        keyID = row["key_id"]
+        enrolledAt = row["enrolled_at"]
+        revokedAt = row["revoked_at"]
+    }
+}
+
+/// What a genuine ticket token leads to: the enrolment it was signed under (nil: not enrolled here) and the
+/// imported case of its ticket, if the export has arrived.
+public struct TicketLookup: Sendable, Equatable {
+    public var device: DeviceRecord?
+    public var caseID: Int64?
+}
+
+enum Devices {
+    /// Frozen SQL. A case is found by its device and the decimal value of its ticket number (`0004711` is 4711).
+    static func migrateV12(_ db: Database) throws {
+        try db.execute(
+            sql: """
+                CREATE TABLE devices (
+                    number INTEGER NOT NULL CHECK (number BETWEEN 1 AND 65535),
+                    generation INTEGER NOT NULL CHECK (generation BETWEEN 1 AND 255),
+                    device_id TEXT NOT NULL,
+                    key_id INTEGER NOT NULL,
+                    enrolled_at INTEGER NOT NULL,
+                    revoked_at INTEGER,
+                    PRIMARY KEY (number, generation)
+                ) WITHOUT ROWID;
+                CREATE UNIQUE INDEX devices_enrolment ON devices (device_id, generation);
+                CREATE INDEX cases_device_ticket ON cases (device_id, CAST(ticket_no AS INTEGER));
+                """
+        )
+    }
+
+    static let columns = "device_id, number, generation, key_id, enrolled_at, revoked_at"
+
+    static func latest(_ db: Database, deviceID: String) throws -> DeviceRecord? {
+        try Row.fetchOne(
+            db,
+            sql: "SELECT \(columns) FROM devices WHERE device_id = ? ORDER BY generation DESC LIMIT 1",
+            arguments: [deviceID]
+        ).map(DeviceRecord.init(row:))
+    }
+}
+
+extension Store {
+    /// Enrols a handheld: a new device gets the next number with generation 1; a revoked one keeps its number and
+    /// gets the next generation. An enrolled device that is not revoked is an error (revoke it first).
+    public func enrollDevice(id deviceID: String, keyID: Int, now: Int64) throws -> DeviceRecord {
+        try write { db in
+            var number: Int
+            var generation = 1
+            if let latest = try Devices.latest(db, deviceID: deviceID) {
+                guard latest.revokedAt != nil else {
+                    throw LotseError.input("device \(deviceID) is enrolled (generation \(latest.generation)); revoke it first to give it a new key")
+                }
+                guard latest.generation < 255 else { throw LotseError.input("device \(deviceID) has used all 255 generations") }
+                number = latest.number
+                generation = latest.generation + 1
+            } else {
+                number = (try Int.fetchOne(db, sql: "SELECT max(number) FROM devices") ?? 0) + 1
+                guard number <= 65535 else { throw LotseError.input("65535 devices are enrolled: no number is left") }
+            }
+            try db.execute(
+                sql: "INSERT INTO devices (device_id, number, generation, key_id, enrolled_at) VALUES (?, ?, ?, ?, ?)",
+                arguments: [deviceID, number, generation, keyID, now]
+            )
+            return try Devices.latest(db, deviceID: deviceID)!
+        }
+    }
+
+    /// Revokes the device's current generation: its tokens with a time after `now` are refused from then on.
+    public func revokeDevice(id deviceID: String, now: Int64) throws -> DeviceRecord {
+        try write { db in
+            guard let latest = try Devices.latest(db, deviceID: deviceID) else { throw LotseError.input("device \(deviceID) is not enrolled") }
+            guard latest.revokedAt == nil else { throw LotseError.input("device \(deviceID) generation \(latest.generation) is revoked already") }
+            try db.execute(
+                sql: "UPDATE devices SET revoked_at = ? WHERE number = ? AND generation = ?",
+                arguments: [now, latest.number, latest.generation]
+            )
+            return try Devices.latest(db, deviceID: deviceID)!
+        }
+    }
+
+    /// Every enrolment, by number and generation.
+    public func devices() throws -> [DeviceRecord] {
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT \(Devices.columns) FROM devices ORDER BY number, generation").map(DeviceRecord.init(row:))
+        }
+    }
+
+    /// The enrolment a ticket token was signed under and the imported case of its ticket (one read, on GRDB's
+    /// threads): the case whose `device_id` is the enrolled id and whose ticket number, all digits, has the value
+    /// `ticketNumber`.
+    public func ticket(deviceNumber: Int, generation: Int, ticketNumber: UInt32) async throws -> TicketLookup {
+        try await readAsync { db in
+            guard
+                let device = try Row.fetchOne(
+                    db,
+                    sql: "SELECT \(Devices.columns) FROM devices WHERE number = ? AND generation = ?",
+                    arguments: [deviceNumber, generation]
+                ).map(DeviceRecord.init(row:))
+            else { return TicketLookup(device: nil, caseID: nil) }
+            let caseID = try Int64.fetchOne(
+                db,
+                sql: """
+                    SELECT id FROM cases WHERE device_id = ? AND CAST(ticket_no AS INTEGER) = ?
+                        AND ticket_no NOT GLOB '*[^0-9]*' ORDER BY id LIMIT 1
+                    """,
+                arguments: [device.deviceID, Int64(ticketNumber)]
+            )
+            return TicketLookup(device: device, caseID: caseID)
+        }
+    }
+}
