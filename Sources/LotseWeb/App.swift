@@ -24,6 +24,8 @@ public struct WebEnvironment: Sendable {
     /// Case rows for the case page and GiroCode (see `CaseCache`).
     public let caseCache: CaseCache
     public let payee: Payee?
+    /// The offence catalogue: what a ticket token's TBNR means before its export is imported (nil: not readable).
+    public let catalogue: Catalogue?
     public let publicDir: String
     /// The online payment provider; nil without PayPal credentials (the button is hidden).
     public let provider: (any PaymentProvider)?
@@ -55,6 +57,7 @@ public struct WebEnvironment: Sendable {
         translations = try Translations(directory: root + "/templates/i18n")
         recorder = EventRecorder(store: store, onFailure: { [logger] in logger.error("\($0)") })
         caseCache = try CaseCache(store: store)
+        catalogue = try? Catalogue(contentsOf: config.cataloguePath)
         publicDir = root + "/public"
         if let name = config.payeeName, let iban = config.payeeIBAN {
             guard IBAN.isValid(iban) else { throw LotseError.usage("LOTSE_PAYEE_IBAN '\(iban)' is not a valid IBAN") }

@@ -170,6 +170,10 @@ struct MotoristController: Sendable {
     /// The case a token names, or nil when the token is forged or the case unknown. Reads on GRDB's threads,
     /// never on the caller's (an event loop).
     func verifiedCase(token: String, cached: Bool = true) async throws -> CaseRecord? {
+        if token.utf8.count == TicketTokens.textLength {
+            if case .imported(let c) = try await ticketTarget(token, cached: cached) { return c }
+            return nil
+        }
         guard let id = env.tokens.verify(token) else { return nil }
         if cached { return try await env.caseCache.recordAsync(id: id) }
         return try await env.store.caseRecord(id: id)
@@ -191,8 +195,80 @@ struct MotoristController: Sendable {
 
     func casePage(_ req: Request, _ context: LotseContext) async throws -> HTML {
         let token = context.parameters.get("token") ?? ""
+        if token.utf8.count == TicketTokens.textLength {
+            switch try await ticketTarget(token) {
+            case .imported(let c): return try casePage(req, case: c, token: token)
+            case .pending(let claim, let device): return try pendingPage(req, claim: claim, device: device)
+            case .refused: return try notFound(req)
+            }
+        }
         guard let c = try await verifiedCase(token: token) else { return try notFound(req) }
         return try casePage(req, case: c, token: token)
+    }
+
+    // MARK: ticket tokens (formats §2b)
+
+    /// Where a version 2 token leads.
+    enum TicketTarget {
+        /// The imported ticket's case.
+        case imported(CaseRecord)
+        /// Genuine, but the export has not been imported yet: the page shows what the token signs.
+        case pending(TicketClaim, DeviceRecord)
+        /// Forged or altered (no database read), of a device not enrolled here, or of a revoked generation with a
+        /// time after the revocation (a stock code of a revoked generation: unless its ticket was imported).
+        case refused
+    }
+
+    func ticketTarget(_ token: String, cached: Bool = true) async throws -> TicketTarget {
+        guard let claim = env.tokens.verifyTicket(token) else { return .refused }
+        let found = try await env.store.ticket(
+            deviceNumber: Int(claim.deviceNumber),
+            generation: Int(claim.generation),
+            ticketNumber: claim.ticketNumber
+        )
+        guard let device = found.device, device.keyID == Int(claim.keyID) else { return .refused }
+        if let revokedAt = device.revokedAt {
+            if let issuedAt = claim.issuedAt, issuedAt > revokedAt { return .refused }
+            if claim.isStock && found.caseID == nil { return .refused }
+        }
+        guard let id = found.caseID else { return .pending(claim, device) }
+        let record = cached ? try await env.caseCache.recordAsync(id: id) : try await env.store.caseRecord(id: id)
+        return record.map { .imported($0) } ?? .refused
+    }
+
+    /// The page of a genuine ticket whose export has not been imported: what the token signs (ticket number,
+    /// device, time, offence, amount, the deadline that follows), that the full record follows, and the bank
+    /// transfer with the ticket's reference. A stock code signs only the ticket number: no amount is shown.
+    func pendingPage(_ req: Request, claim: TicketClaim, device: DeviceRecord) throws -> HTML {
+        let (lang, remember) = language(req)
+        let t = env.translations
+        var context = base(lang, path: req.uri.path)
+        var ticket: [String: Any] = [
+            "number": String(claim.ticketNumber),
+            "device": device.deviceID,
+            "status": t.text(claim.isStock ? "pending_stock_status" : "pending_status", lang),
+            "follows": t.text(claim.isStock ? "pending_stock_follows" : "pending_follows", lang),
+        ]
+        var amount: String?
+        if let issuedAt = claim.issuedAt, let tbnr = claim.tbnrText {
+            let local = BerlinTime.local(issuedAt)
+            ticket["issued"] = ["date": t.date(local.date, lang), "time": local.clock]
+            ticket["offence"] = ["text": env.catalogue?.offences[tbnr]?.textDE ?? "", "tbnr": tbnr]
+            amount = Money.display(Int(claim.amountCents), language: lang)
+            ticket["amount"] = ["amount": amount ?? ""]
+            ticket["deadline"] = ["deadline": t.date(local.date.adding(days: env.config.paymentDays), lang)]
+        }
+        context["ticket"] = ticket
+        if let payee = env.payee, let reference = RFReference.make(from: CaseNumber.compact(device.deviceID) + String(claim.ticketNumber)) {
+            var bank: [String: Any] = [
+                "name": payee.name, "iban": payee.ibanGrouped, "reference": Payee.grouped(reference),
+                "intro": t.text("pending_bank_intro", lang),
+            ]
+            if !payee.bic.isEmpty { bank["bic"] = payee.bic }
+            if let amount { bank["amount"] = amount }
+            context["bank"] = bank
+        }
+        return try render("pending", context, lang: lang, remember: remember, noStore: true)
     }
 
     /// The case page for `token` if its case is in the case cache; nil when the token is forged, or the case
