@@ -74,8 +74,9 @@ test: test-deps
 	$(SWIFT) test --skip-build --skip '$(TIMED_TESTS)'
 	$(SWIFT) test --skip-build --no-parallel --filter '$(TIMED_TESTS)'
 
+# The release build has its own scratch path, so it does not wait for (or lock) a debug build in .build.
 bench: bench-deps
-	$(SWIFT) build -c release
+	$(SWIFT) build -c release --scratch-path .build-release
 	bash Benchmarks/run.sh
 
 # Each fuzz target under libFuzzer for FUZZ_SECONDS (default 60); see scripts/fuzz.sh.
