@@ -240,9 +240,12 @@ public struct Reconciler: Sendable {
                 key = k
             }
             var p = base(t, amount: a, key: key)
-            let (caseID, lookedFor) = try matcher.match(t)
-            if caseID == nil { p.note = lookedFor }
-            switch try transaction.recordPayment(p, caseID: caseID, now: now) {
+            let match = try matcher.match(t)
+            if match.caseID == nil {
+                p.note = match.lookedFor
+                p.ticket = match.waitsFor
+            }
+            switch try transaction.recordPayment(p, caseID: match.caseID, now: now) {
             case .duplicate: summary.duplicates += 1
             case .recorded(_, let d):
                 switch d {
@@ -341,22 +344,75 @@ enum Parsed: Sendable {
 /// Finds the case a transfer is for: a valid structured RF reference first; else a case number
 /// (or the RF built from it) in the free text, with spaces, separators and case ignored.
 struct Matcher {
+    /// What a transfer was matched to.
+    struct Match {
+        var caseID: Int64?
+        /// Why no case was found (the payment's note), empty when one was.
+        var lookedFor: String
+        /// A ticket of an enrolled handheld that has not been imported yet: the payment waits for it.
+        var waitsFor: TicketReference?
+    }
+
     let transaction: BankTransaction
     /// Known case-number prefixes, upper case, longest first.
     let prefixes: [[UInt8]]
+    /// Enrolled handhelds: device id, and its letters and digits upper case, longest first (ticket references).
+    let devices: [(deviceID: String, compact: [UInt8])]
 
     init(transaction: BankTransaction) throws {
         self.transaction = transaction
         prefixes = try transaction.caseNumberPrefixes().map { Array($0.uppercased().utf8) }.sorted { $0.count > $1.count }
+        devices = try transaction.enrolledDevices().map { ($0.deviceID, Array($0.compact.uppercased().utf8)) }
+            .sorted { $0.compact.count > $1.compact.count }
     }
 
-    func match(_ t: CamtTransaction?) throws -> (Int64?, String) {
-        guard let t else { return (nil, "no transaction details: no reference to look for") }
+    static func isDigit(_ byte: UInt8) -> Bool { byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") }
+
+    /// The ticket a reference's letters and digits name, from `start`: an enrolled device's id, then 1 to 10 digits
+    /// (a value that fits 32 bits); `whole`: nothing may follow.
+    func ticket(in compact: [UInt8], at start: Int, whole: Bool) -> TicketReference? {
+        for device in devices where start + device.compact.count < compact.count {
+            guard compact[start..<(start + device.compact.count)].elementsEqual(device.compact) else { continue }
+            var end = start + device.compact.count
+            while end < compact.count && Self.isDigit(compact[end]) { end += 1 }
+            let digits = compact[(start + device.compact.count)..<end]
+            guard (1...10).contains(digits.count), !whole || end == compact.count,
+                let number = UInt32(String(decoding: digits, as: UTF8.self))
+            else { continue }
+            return TicketReference(deviceID: device.deviceID, number: number)
+        }
+        return nil
+    }
+
+    /// The first ticket the free text names by word: a word that is an enrolled device's id followed by the
+    /// digits of the number ("HH-07-0004711"), or the device's id and the number as the next word ("HH-07 0004711").
+    func ticketInText(_ lines: [String]) -> TicketReference? {
+        let words = lines.joined(separator: " ").split(whereSeparator: { $0 == " " || $0 == "," || $0 == ";" })
+            .map { Array(CaseNumber.compact(String($0)).uppercased().utf8) }
+        for (index, word) in words.enumerated() where !word.isEmpty {
+            if let found = ticket(in: word, at: 0, whole: true) { return found }
+            if index + 1 < words.count, devices.contains(where: { $0.compact == word }),
+                let found = ticket(in: word + words[index + 1], at: 0, whole: true)
+            {
+                return found
+            }
+        }
+        return nil
+    }
+
+    func match(_ t: CamtTransaction?) throws -> Match {
+        guard let t else { return Match(lookedFor: "no transaction details: no reference to look for") }
         var looked: [String] = []
+        var waiting: TicketReference?
         if let ref = t.structuredRef, !ref.isEmpty {
             if let body = RFReference.body(ref) {
-                if let id = try transaction.caseID(compact: body) { return (id, "") }
-                looked.append("structured reference \(ref): no such case")
+                if let id = try transaction.caseID(compact: body) { return Match(caseID: id, lookedFor: "") }
+                if let ticket = ticket(in: Array(body.uppercased().utf8), at: 0, whole: true) {
+                    if let id = try transaction.caseID(ticket: ticket) { return Match(caseID: id, lookedFor: "") }
+                    waiting = ticket
+                } else {
+                    looked.append("structured reference \(ref): no such case")
+                }
             } else {
                 looked.append("structured reference '\(ref)' is not a valid RF reference")
             }
@@ -370,7 +426,7 @@ struct Matcher {
             while i + p.count + 11 <= compact.count {
                 if compact[i] == p[0] && compact[i..<i + p.count].elementsEqual(p) {
                     let digits = compact[(i + p.count)..<(i + p.count + 11)]
-                    if digits.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) {
+                    if digits.allSatisfy(Self.isDigit) {
                         let c = String(decoding: compact[i..<(i + p.count + 11)], as: UTF8.self)
                         if !candidates.contains(c) { candidates.append(c) }
                     }
@@ -379,7 +435,18 @@ struct Matcher {
             }
         }
         for c in candidates {
-            if let id = try transaction.caseID(compact: c) { return (id, "") }
+            if let id = try transaction.caseID(compact: c) { return Match(caseID: id, lookedFor: "") }
+        }
+        // a ticket number with its device's id in the text ("HH-07 0004711", "HH07/4711"), imported or not yet
+        if waiting == nil && !devices.isEmpty && candidates.isEmpty, let found = ticketInText(t.unstructured) {
+            if let id = try transaction.caseID(ticket: found) { return Match(caseID: id, lookedFor: "") }
+            waiting = found
+        }
+        if let waiting {
+            return Match(
+                lookedFor: "ticket \(waiting.number) of \(waiting.deviceID) is not imported yet: the payment waits for it",
+                waitsFor: waiting
+            )
         }
         if !t.unstructured.isEmpty {
             let shown = t.unstructured.joined(separator: " ")
@@ -390,6 +457,6 @@ struct Matcher {
             )
         }
         if looked.isEmpty { looked.append("no reference and no text") }
-        return (nil, looked.joined(separator: "; "))
+        return Match(lookedFor: looked.joined(separator: "; "))
     }
 }

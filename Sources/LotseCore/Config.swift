@@ -8,6 +8,9 @@ public struct LotseConfig: Sendable {
     public var publicBaseURL: String
     public var paymentDays: Int
     public var graceDays: Int
+    /// Days a payment made before its ticket was imported waits for the ticket (`LOTSE_PENDING_DAYS`) before it goes
+    /// to the refund list.
+    public var pendingDays: Int
     public var caseNumberPrefix: String
     public var cataloguePath: String
     /// The folder with `templates/` and `public/` (`LOTSE_RESOURCES`; default: the parent of `pilot-data/`).
@@ -60,6 +63,7 @@ public struct LotseConfig: Sendable {
         publicBaseURL = base
         paymentDays = try settings.wholeNumber("LOTSE_PAYMENT_DAYS", in: 1...365, unit: "days") ?? 7
         graceDays = try settings.wholeNumber("LOTSE_GRACE_DAYS", in: 0...365, unit: "days") ?? 5
+        pendingDays = try settings.wholeNumber("LOTSE_PENDING_DAYS", in: 1...365, unit: "days") ?? 21
         caseNumberPrefix = settings.text("LOTSE_CASE_PREFIX") ?? "KL"
         cataloguePath = settings.text("LOTSE_CATALOGUE") ?? LotseConfig.findPilotData("tbnr-parking.csv", environment: environment)
         resourceRoot = settings.text("LOTSE_RESOURCES") ?? LotseConfig.defaultResourceRoot(environment: environment)

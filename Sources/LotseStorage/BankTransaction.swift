@@ -48,6 +48,20 @@ public final class BankTransaction {
         try CaseQueries.prefixes(db)
     }
 
+    /// The enrolled handhelds' device ids with their letters and digits (for ticket references: formats §2b).
+    public func enrolledDevices() throws -> [(deviceID: String, compact: String)] {
+        try String.fetchAll(db, sql: "SELECT DISTINCT device_id FROM devices").map { ($0, CaseNumber.compact($0)) }
+    }
+
+    /// The imported case of a ticket: its device id as enrolled and the ticket number's value.
+    public func caseID(ticket: TicketReference) throws -> Int64? {
+        try Int64.fetchOne(
+            db,
+            sql: "SELECT id FROM cases WHERE device_id = ? AND CAST(ticket_no AS INTEGER) = ? AND ticket_no NOT GLOB '*[^0-9]*' ORDER BY id LIMIT 1",
+            arguments: [ticket.deviceID, Int64(ticket.number)]
+        )
+    }
+
     /// The id of the case whose number, compacted to letters and digits, is `compact`.
     public func caseID(compact: String) throws -> Int64? {
         try CaseQueries.idByCompact(db, compact)

@@ -147,6 +147,8 @@ public final class CaseWriter {
             sql: "UPDATE imports SET imported = ?, duplicates = ?, rejected = ?, rejects_file = ? WHERE id = ?",
             arguments: [imported, duplicates, rejected, rejectsFile, importID]
         )
+        // payments made before their ticket arrived now close its case
+        if imported > 0 { _ = try Devices.applyWaitingPayments(db) }
     }
 }
 

@@ -99,6 +99,14 @@ extension Store {
         }
     }
 
+    /// The device's current enrolment if it is not revoked (the device API's sender).
+    public func activeDevice(id deviceID: String) async throws -> DeviceRecord? {
+        try await readAsync { db in
+            guard let latest = try Devices.latest(db, deviceID: deviceID), latest.revokedAt == nil else { return nil }
+            return latest
+        }
+    }
+
     /// Every enrolment, by number and generation.
     public func devices() throws -> [DeviceRecord] {
         try read { db in
@@ -127,6 +135,70 @@ extension Store {
                 arguments: [device.deviceID, Int64(ticketNumber)]
             )
             return TicketLookup(device: device, caseID: caseID)
+        }
+    }
+}
+
+/// A ticket named by a payment's reference: the enrolled device id and the ticket number's value.
+public struct TicketReference: Sendable, Equatable {
+    public var deviceID: String
+    public var number: UInt32
+
+    public init(deviceID: String, number: UInt32) {
+        self.deviceID = deviceID
+        self.number = number
+    }
+}
+
+extension Devices {
+    /// Payments that wait for their ticket: unmatched, with `ticket_device`/`ticket_number` (migration v13). When
+    /// an import brings the ticket, `applyWaitingPayments` applies them to its case.
+    static func migrateV13(_ db: Database) throws {
+        try db.execute(
+            sql: """
+                ALTER TABLE payments ADD COLUMN ticket_device TEXT;
+                ALTER TABLE payments ADD COLUMN ticket_number INTEGER;
+                CREATE INDEX payments_waiting_for_ticket ON payments (ticket_device, ticket_number)
+                    WHERE ticket_device IS NOT NULL AND disposition = 'unmatched';
+                """
+        )
+    }
+
+    /// Applies every payment that waits for a ticket now imported to that ticket's case (inside the import's
+    /// transaction; nothing to do, one lookup in an empty index, when no payment waits). Returns how many.
+    static func applyWaitingPayments(_ db: Database) throws -> Int {
+        let pairs = try Row.fetchAll(
+            db,
+            sql: """
+                SELECT p.id, c.id FROM payments p
+                JOIN cases c ON c.device_id = p.ticket_device AND CAST(c.ticket_no AS INTEGER) = p.ticket_number
+                    AND c.ticket_no NOT GLOB '*[^0-9]*'
+                WHERE p.ticket_device IS NOT NULL AND p.disposition = 'unmatched'
+                ORDER BY p.id
+                """
+        )
+        for pair in pairs {
+            try db.execute(sql: "UPDATE payments SET note = 'paid before its ticket was imported' WHERE id = ?", arguments: [pair[0] as Int64])
+            try Ledger.apply(db, paymentID: pair[0], caseID: pair[1])
+        }
+        return pairs.count
+    }
+}
+
+extension Store {
+    /// Payments that waited longer than `pendingDays` for a ticket that was never imported go to the refund list
+    /// (the daily dunning run does this). Returns how many.
+    public func refundPaymentsWaitingSince(before cutoff: Int64, pendingDays: Int) throws -> Int {
+        try write { db in
+            try db.execute(
+                sql: """
+                    UPDATE payments SET disposition = 'refund', refund_cents = amount_cents,
+                        note = 'its ticket was not imported within ' || ? || ' days'
+                    WHERE ticket_device IS NOT NULL AND disposition = 'unmatched' AND paid_at < ?
+                    """,
+                arguments: [pendingDays, cutoff]
+            )
+            return db.changesCount
         }
     }
 }

@@ -15,6 +15,9 @@ public struct IncomingPayment: Sendable {
     public var payer: String?
     public var reference: String?
     public var note: String?
+    /// For an unmatched payment whose reference names a ticket of an enrolled handheld not imported yet: the ticket
+    /// it waits for (applied when the ticket is imported; refunded after `LOTSE_PENDING_DAYS`).
+    public var ticket: TicketReference?
 
     public init(
         channel: PaymentChannel,
@@ -115,12 +118,13 @@ public enum Ledger {
             db,
             """
             INSERT INTO payments (case_id, channel, amount_cents, currency, paid_at, disposition, refund_cents, source, dedup_key,
-                                  external_id, payer, reference, note, recorded_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                  external_id, payer, reference, note, recorded_at, ticket_device, ticket_number)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """,
             [
                 rejected ? nil : caseID, p.channel.rawValue, p.amountCents, p.currency, p.paidAt, decision.disposition.rawValue,
                 decision.refund, p.source, p.dedupKey, p.externalID, p.payer, p.reference, decision.note ?? p.note, now,
+                caseID == nil && !rejected ? p.ticket?.deviceID : nil, caseID == nil && !rejected ? p.ticket.map { Int64($0.number) } : nil,
             ]
         )
         let id = db.lastInsertedRowID

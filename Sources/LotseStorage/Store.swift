@@ -366,6 +366,8 @@ public enum Schema {
         m.registerMigration("v11-stats-status") { db in try StatisticsCells.migrateV11(db) }
         // Enrolled handhelds and their key generations; cases found by device and ticket number (formats §2b).
         m.registerMigration("v12-devices") { db in try Devices.migrateV12(db) }
+        // Payments made before their ticket was imported wait for it (ticket_device, ticket_number).
+        m.registerMigration("v13-payments-waiting-for-tickets") { db in try Devices.migrateV13(db) }
         return m
     }
 
@@ -384,6 +386,8 @@ public enum Schema {
 /// than the case page's indexed lookup itself; these connections keep their cached statements
 /// (SQLite re-prepares them by itself if another process migrates the schema).
 final class QuickReaders: Sendable {
+    /// `@unchecked Sendable`: `queue` is read and written only by the thread that set `busy` from false to true
+    /// (a compare-exchange), and released by setting it back, so no two threads touch it at once.
     final class Slot: @unchecked Sendable {
         let busy = Atomic<Bool>(false)
         /// Opened on first use; touched only by the holder of `busy`.

@@ -162,7 +162,7 @@ extension CaseTokens {
         else { return nil }
         let deviceKey = Array(signing.code(DeviceKey.message(number: claim.deviceNumber, generation: claim.generation)))
         let expected = HMAC<SHA256>.authenticationCode(for: claim.payload, using: SymmetricKey(data: deviceKey))
-        guard ConstantTimeBytes.equal(Array(expected).prefix(TicketTokens.macLength), mac[...]) else { return nil }
+        guard ConstantTime.equal(Array(expected).prefix(TicketTokens.macLength), mac) else { return nil }
         return claim
     }
 
@@ -172,16 +172,6 @@ extension CaseTokens {
         let id = keyID ?? ring.current.id
         guard let signing = ring.mac(id) else { return nil }
         return (id, Array(signing.code(DeviceKey.message(number: number, generation: generation))))
-    }
-}
-
-/// Equality of two byte strings of the same length in time independent of where they differ.
-enum ConstantTimeBytes {
-    static func equal(_ a: ArraySlice<UInt8>, _ b: ArraySlice<UInt8>) -> Bool {
-        guard a.count == b.count else { return false }
-        var diff: UInt8 = 0
-        for (x, y) in zip(a, b) { diff |= x ^ y }
-        return diff == 0
     }
 }
 

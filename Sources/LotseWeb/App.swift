@@ -114,6 +114,7 @@ public func buildApplication(
     motorist.registerPayments(on: router)
     StatsController(env: env, motorist: motorist).register(on: router)
     OfficeController(env: env).register(on: router)
+    TicketController(env: env).register(on: router)
     OperationsController(env: env).register(on: router)
     let casePages = caseFastPath.map { CasePageResponder(motorist: motorist, securityFields: security.fields, metrics: metrics, fastPath: $0) }
     let idle = TimeAmount.nanoseconds(Int64(env.config.idleTimeout * 1e9))

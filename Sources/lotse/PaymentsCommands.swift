@@ -169,5 +169,13 @@ struct DunningCommand: ParsableCommand {
             out: out ?? Dunning.defaultOut(dataDir: config.dataDir, asOf: day)
         )
         print(summary.line)
+        // payments made for a ticket that was never imported go back after LOTSE_PENDING_DAYS
+        let cutoff = BerlinTime.utc(date: day.adding(days: -config.pendingDays), hour: 0, minute: 0)
+        let expired = try store.refundPaymentsWaitingSince(before: cutoff, pendingDays: config.pendingDays)
+        if expired > 0 {
+            print(
+                "\(expired) payment\(expired == 1 ? "" : "s") waited more than \(config.pendingDays) days for a ticket never imported: on the refund list"
+            )
+        }
     }
 }
