@@ -2,6 +2,8 @@ import Foundation
 
 /// A bounded queue between a producer thread and a consumer: parsing runs on one core while the
 /// database work runs on the other (handheld CSV import, bank statements).
+/// `@unchecked Sendable`: every read and write of `items` and `closed` happens between `condition.lock()` and
+/// `unlock()`; the elements cross threads only through it (the producer hands them over, it keeps none).
 public final class BoundedQueue<Element>: @unchecked Sendable {
     private let condition = NSCondition()
     private var items: [Element] = []

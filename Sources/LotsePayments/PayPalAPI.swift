@@ -2,7 +2,7 @@ import Foundation
 import Logging
 import LotseCore
 import LotseHTTP
-import NIOConcurrencyHelpers
+import Synchronization
 
 /// A PayPal error reply (`{name, message, debug_id, details: [{issue, description}]}`) or a failed call.
 public struct PayPalError: Error, CustomStringConvertible {
@@ -28,7 +28,7 @@ public final class PayPalAPI: Sendable {
     let logger: Logger
     let retries: Int
     let backoff: Double
-    private let token = NIOLockedValueBox<(value: String, expires: Double)?>(nil)
+    private let token = Mutex<(value: String, expires: Double)?>(nil)
 
     public init(
         base: String,
@@ -52,7 +52,7 @@ public final class PayPalAPI: Sendable {
 
     func accessToken(renew: Bool = false) async throws -> String {
         let now = Date().timeIntervalSince1970
-        if !renew, let t = token.withLockedValue({ $0 }), t.expires > now { return t.value }
+        if !renew, let t = token.withLock({ $0 }), t.expires > now { return t.value }
         let basic = Data((clientID + ":" + secret).utf8).base64EncodedString()
         let reply = try await withRetries("token") {
             try await self.http.send(
@@ -73,7 +73,7 @@ public final class PayPalAPI: Sendable {
         }
         let expiresIn = (obj["expires_in"] as? Double) ?? Double((obj["expires_in"] as? Int) ?? 300)
         // Renewed shortly before it runs out.
-        token.withLockedValue { $0 = (value, now + max(expiresIn - 60, expiresIn / 2)) }
+        token.withLock { $0 = (value, now + max(expiresIn - 60, expiresIn / 2)) }
         return value
     }
 
@@ -101,7 +101,7 @@ public final class PayPalAPI: Sendable {
             let reply = try await withRetries(path) { try await self.http.send(request) }
             if reply.status == 401 && !renewed {
                 renewed = true
-                token.withLockedValue { $0 = nil }
+                token.withLock { $0 = nil }
                 continue
             }
             if let d = reply.debugID {

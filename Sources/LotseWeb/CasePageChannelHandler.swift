@@ -2,7 +2,6 @@ import Dispatch
 import Foundation
 import HTTPTypes
 import Hummingbird
-import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTPTypes
 import Synchronization
@@ -135,13 +134,13 @@ struct CasePageResponder: Sendable {
 
 /// The HTTP date (RFC 9110, `Sun, 06 Nov 1994 08:49:37 GMT`) of the current second, formatted once a second.
 final class HTTPDate: Sendable {
-    private let current = NIOLockedValueBox((second: 0, text: ""))
+    private let current = Mutex((second: 0, text: ""))
     static let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
     static let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
     func now() -> String {
         let second = Int(time(nil))
-        return current.withLockedValue { c in
+        return current.withLock { c in
             if c.second != second { c = (second, Self.format(second)) }
             return c.text
         }

@@ -1,6 +1,6 @@
 import Mustache
-import NIOConcurrencyHelpers
 import NIOCore
+import Synchronization
 
 /// A mustache template evaluated ahead of time for one language and one shape of page.
 ///
@@ -108,12 +108,12 @@ struct CompiledTemplate: Sendable {
 
 /// Compiled templates by shape, compiled on first use and kept (a handful per page and language).
 final class CompiledTemplates<Shape: Hashable & Sendable>: Sendable {
-    private let cache = NIOLockedValueBox([Shape: CompiledTemplate]())
+    private let cache = Mutex([Shape: CompiledTemplate]())
 
     func get(_ shape: Shape, compile: () throws -> CompiledTemplate) rethrows -> CompiledTemplate {
-        if let t = cache.withLockedValue({ $0[shape] }) { return t }
+        if let t = cache.withLock({ $0[shape] }) { return t }
         let t = try compile()
-        cache.withLockedValue { $0[shape] = t }
+        cache.withLock { $0[shape] = t }
         return t
     }
 }

@@ -5,9 +5,9 @@ import LotseCore
 import LotseQR
 import LotseStorage
 import LotseTokens
-import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import Synchronization
 
 /// The pages a motorist sees: start page and lookup, the case summary, the GiroCode, /verify.
 struct MotoristController: Sendable {
@@ -469,7 +469,7 @@ final class CaseValuesCache: Sendable {
     }
 
     let capacity: Int
-    private let entries = NIOLockedValueBox([Key: Entry]())
+    private let entries = Mutex([Key: Entry]())
 
     init(capacity: Int = 50_000) {
         self.capacity = capacity
@@ -477,9 +477,9 @@ final class CaseValuesCache: Sendable {
 
     func get(_ c: CaseRecord, lang: String, day: CivilDate, make: () -> CasePage) -> CasePage {
         let key = Key(id: c.id, lang: lang)
-        if let e = entries.withLockedValue({ $0[key] }), e.day == day, e.record == c { return e.page }
+        if let e = entries.withLock({ $0[key] }), e.day == day, e.record == c { return e.page }
         let page = make()
-        entries.withLockedValue { map in
+        entries.withLock { map in
             if map.count >= capacity { map.removeAll(keepingCapacity: true) }
             map[key] = Entry(record: c, day: day, page: page)
         }

@@ -2,7 +2,7 @@ import Dispatch
 import HTTPTypes
 import Hummingbird
 import Metrics
-import NIOConcurrencyHelpers
+import Synchronization
 
 /// Requests and their latency per route, method and status, through swift-metrics (Prometheus on
 /// `/metrics`), with the names Hummingbird's `MetricsMiddleware` uses (`hb_requests`,
@@ -46,10 +46,10 @@ final class RequestMetrics: Sendable {
         let errors: Counter?
     }
 
-    private let instruments = NIOLockedValueBox([Key: Instruments]())
+    private let instruments = Mutex([Key: Instruments]())
 
     func get(_ key: Key) -> Instruments {
-        instruments.withLockedValue { map in
+        instruments.withLock { map in
             if let i = map[key] { return i }
             let labels = [
                 ("http.route", key.route), ("http.request.method", key.method.rawValue),

@@ -2,8 +2,8 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import LotseCore
-import NIOConcurrencyHelpers
 import NIOCore
+import Synchronization
 
 /// Request context: the core storage plus the client's address (used only for rate limiting,
 /// never stored or logged).
@@ -91,7 +91,7 @@ extension HTTPField.Name {
 final class RateLimiter: Sendable {
     let capacity: Double
     let perSecond: Double
-    private let state = NIOLockedValueBox([String: (tokens: Double, at: Double)]())
+    private let state = Mutex([String: (tokens: Double, at: Double)]())
 
     init(capacity: Int, per interval: Double) {
         self.capacity = Double(capacity)
@@ -99,7 +99,7 @@ final class RateLimiter: Sendable {
     }
 
     func allow(_ key: String, now: Double = Date().timeIntervalSince1970) -> Bool {
-        state.withLockedValue { s in
+        state.withLock { s in
             if s.count > 100_000 { s = s.filter { now - $0.value.at < 3600 } }
             var entry = s[key] ?? (capacity, now)
             entry.tokens = min(capacity, entry.tokens + (now - entry.at) * perSecond)
@@ -147,11 +147,11 @@ enum Form {
 /// 128-bit random values from the kernel's CSPRNG, read 256 at a time from `/dev/urandom` (one read
 /// instead of two `getrandom` calls per new visitor). Every value is handed out once.
 final class RandomWords: Sendable {
-    private let state = NIOLockedValueBox((words: [UInt64](), next: 0))
-    private let urandom = FileHandle(forReadingAtPath: "/dev/urandom").map { NIOLockedValueBox($0) }
+    private let state = Mutex((words: [UInt64](), next: 0))
+    private let urandom = Mutex<FileHandle?>(FileHandle(forReadingAtPath: "/dev/urandom"))
 
     func next() -> (UInt64, UInt64) {
-        state.withLockedValue { s in
+        state.withLock { s in
             if s.next + 2 > s.words.count {
                 s.words = fetch(512)
                 s.next = 0
@@ -162,7 +162,7 @@ final class RandomWords: Sendable {
     }
 
     func fetch(_ count: Int) -> [UInt64] {
-        if let data = urandom?.withLockedValue({ try? $0.read(upToCount: count * 8) }) ?? nil, data.count == count * 8 {
+        if let data = urandom.withLock({ handle in handle.flatMap { try? $0.read(upToCount: count * 8) } }), data.count == count * 8 {
             return data.withUnsafeBytes { raw in (0..<count).map { raw.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self) } }
         }
         var g = SystemRandomNumberGenerator()

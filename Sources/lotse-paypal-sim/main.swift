@@ -7,8 +7,8 @@ import HTTPTypes
 import Hummingbird
 import LotseCore
 import LotseHTTP
-import NIOConcurrencyHelpers
 import NIOCore
+import Synchronization
 
 struct Options {
     var host = "127.0.0.1"
@@ -93,6 +93,8 @@ struct SimOrder {
     var captureRequestIDs: Set<String> = []
 }
 
+/// `@unchecked Sendable`: its mutable state is `state`, a lock-protected box; the rest is set in `init` and only
+/// read (`State` holds `[String: Any]` JSON replies, which the compiler cannot check, hence the unchecked).
 final class Sim: @unchecked Sendable {
     let o: Options
     let signingKey = SymmetricKey(size: .bits256)
@@ -107,21 +109,21 @@ final class Sim: @unchecked Sendable {
         var firstOrderID: String?
         var counter = 0
     }
-    let state: NIOLockedValueBox<State>
+    let state: Mutex<State>
     let http = CurlClient(connectTimeout: 2, timeout: 5)
 
     init(_ o: Options) {
         self.o = o
-        state = NIOLockedValueBox(State(rng: SeededRandom(seed: o.seed)))
+        state = Mutex(State(rng: SeededRandom(seed: o.seed)))
     }
 
     func roll(_ p: Double) -> Bool {
         guard p > 0 else { return false }
-        return state.withLockedValue { $0.rng.chance(p) }
+        return state.withLock { $0.rng.chance(p) }
     }
 
     func newID(_ prefix: String) -> String {
-        state.withLockedValue { s in
+        state.withLock { s in
             s.counter += 1
             return prefix + String(format: "%08X", s.counter) + String(format: "%06X", Int(s.rng.next() % 0xFFFFFF))
         }
@@ -144,7 +146,7 @@ final class Sim: @unchecked Sendable {
     func authorized(_ req: Request) -> Bool {
         guard let h = req.headers[.authorization], h.hasPrefix("Bearer ") else { return false }
         let t = String(h.dropFirst(7))
-        return state.withLockedValue { ($0.tokens[t] ?? 0) > Date().timeIntervalSince1970 }
+        return state.withLock { ($0.tokens[t] ?? 0) > Date().timeIntervalSince1970 }
     }
 
     /// Injected faults before the work (fail, slow); returns a response to send instead, if any.
@@ -192,7 +194,7 @@ final class Sim: @unchecked Sendable {
         ]
         let body = Array((try? JSONSerialization.data(withJSONObject: event, options: [.sortedKeys])) ?? Data())
         let copies = dropped ? 1 : roll(o.duplicateWebhooks) ? 2 : 1
-        let delay = roll(o.reorderWebhooks) ? 0.3 + Double(state.withLockedValue { $0.rng.next() % 700 }) / 1000 : 0.02
+        let delay = roll(o.reorderWebhooks) ? 0.3 + Double(state.withLock { $0.rng.next() % 700 }) / 1000 : 0.02
         for _ in 0..<copies {
             let tid = UUID().uuidString
             let time = ISO8601DateFormatter().string(from: Date())
@@ -204,7 +206,7 @@ final class Sim: @unchecked Sendable {
                 ("PAYPAL-TRANSMISSION-SIG", sig), ("PAYPAL-CERT-URL", base + "/v1/notifications/certs/sim"),
                 ("PAYPAL-AUTH-ALGO", "SHA256withRSA"),
             ]
-            state.withLockedValue {
+            state.withLock {
                 $0.sent[tid] = (eventID, body)
                 $0.signed.append((headers, body))
             }
@@ -232,7 +234,7 @@ final class Sim: @unchecked Sendable {
             let tid = req["transmission_id"] as? String, let time = req["transmission_time"] as? String,
             let sig = req["transmission_sig"] as? String, let webhookID = req["webhook_id"] as? String,
             let event = RawJSON.member(raw, "webhook_event"),
-            webhookID == o.webhookID, let sent = state.withLockedValue({ $0.sent[tid] }), sent.body == event
+            webhookID == o.webhookID, let sent = state.withLock({ $0.sent[tid] }), sent.body == event
         else { return false }
         let message = "\(tid)|\(time)|\(webhookID)|\(CRC32.checksum(event))"
         guard let given = Data(base64Encoded: sig) else { return false }
@@ -344,7 +346,7 @@ router.post("/v1/oauth2/token") { req, _ -> Response in
         return Sim.json(400, ["error": "unsupported_grant_type", "error_description": "grant_type is required"])
     }
     let token = "SIMTOKEN-" + UUID().uuidString
-    sim.state.withLockedValue { $0.tokens[token] = Date().timeIntervalSince1970 + Double(options.tokenLifetime) }
+    sim.state.withLock { $0.tokens[token] = Date().timeIntervalSince1970 + Double(options.tokenLifetime) }
     return Sim.json(200, ["access_token": token, "token_type": "Bearer", "expires_in": options.tokenLifetime, "app_id": "APP-SIM"])
 }
 
@@ -352,7 +354,7 @@ router.post("/v2/checkout/orders") { req, _ -> Response in
     guard sim.authorized(req) else { return Sim.error(401, "AUTHENTICATION_FAILURE", nil, "Authentication failed") }
     if let f = await sim.faultBefore() { return f }
     let requestID = req.headers[HTTPField.Name("PayPal-Request-Id")!]
-    if let r = requestID, let replay = sim.state.withLockedValue({ $0.replies["create:" + r] }) {
+    if let r = requestID, let replay = sim.state.withLock({ $0.replies["create:" + r] }) {
         return Sim.json(200, replay.1)
     }
     let data = try await req.body.collect(upTo: 64 * 1024)
@@ -372,7 +374,7 @@ router.post("/v2/checkout/orders") { req, _ -> Response in
         returnURL: ret,
         cancelURL: cancel
     )
-    let reply = sim.state.withLockedValue { s -> [String: Any] in
+    let reply = sim.state.withLock { s -> [String: Any] in
         var reply = sim.orderJSON(ord, base: sim.base)
         if options.repeatOrderIDs, let first = s.firstOrderID, let old = s.orders[first] {
             reply = sim.orderJSON(old, base: sim.base)  // the first order's id (and state) again
@@ -390,7 +392,7 @@ router.post("/v2/checkout/orders") { req, _ -> Response in
 router.get("/v2/checkout/orders/:id") { req, ctx -> Response in
     guard sim.authorized(req) else { return Sim.error(401, "AUTHENTICATION_FAILURE", nil, "Authentication failed") }
     if let f = await sim.faultBefore() { return f }
-    guard let id = ctx.parameters.get("id"), let ord = sim.state.withLockedValue({ $0.orders[id] }) else {
+    guard let id = ctx.parameters.get("id"), let ord = sim.state.withLock({ $0.orders[id] }) else {
         return Sim.error(404, "RESOURCE_NOT_FOUND", "INVALID_RESOURCE_ID", "Specified resource ID does not exist.")
     }
     return Sim.json(200, sim.orderJSON(ord, base: sim.base))
@@ -406,7 +408,7 @@ router.post("/v2/checkout/orders/:id/capture") { req, ctx -> Response in
         case error(Response)
     }
     var webhook: (String, [String: Any])?
-    let outcome: Outcome = sim.state.withLockedValue { s in
+    let outcome: Outcome = sim.state.withLock { s in
         if let replay = s.replies["capture:" + requestID] { return .reply(200, replay.1) }
         guard var ord = s.orders[id] else {
             return .error(Sim.error(404, "RESOURCE_NOT_FOUND", "INVALID_RESOURCE_ID", "Specified resource ID does not exist."))
@@ -444,7 +446,7 @@ router.post("/v2/checkout/orders/:id/capture") { req, ctx -> Response in
             let captureID = c.id
             Task.detached {
                 try? await Task.sleep(nanoseconds: 500_000_000)
-                let done: SimOrder? = sim.state.withLockedValue { s in
+                let done: SimOrder? = sim.state.withLock { s in
                     guard var o = s.orders[orderID], let i = o.captures.firstIndex(where: { $0.id == captureID }) else { return nil }
                     o.captures[i].status = "COMPLETED"
                     s.orders[orderID] = o
@@ -487,7 +489,7 @@ router.post("/v2/payments/captures/:id/refund") { req, ctx -> Response in
         case reply([String: Any], webhook: [String: Any]?)
         case error(Response)
     }
-    let outcome: Outcome = sim.state.withLockedValue { s in
+    let outcome: Outcome = sim.state.withLock { s in
         if let replay = s.replies["refund:" + requestID] { return .reply(replay.1, webhook: nil) }
         guard let (orderID, index) = s.orders.lazy.compactMap({ (k, o) in o.captures.firstIndex { $0.id == id }.map { (k, $0) } }).first,
             var ord = s.orders[orderID]
@@ -519,7 +521,7 @@ router.post("/v2/payments/captures/:id/refund") { req, ctx -> Response in
 /// The payer-action page: approve or cancel. `?sim_action=approve|cancel` does it at once (tests, scripted demo).
 func decide(_ id: String, approve: Bool) -> Response {
     guard
-        let ord = sim.state.withLockedValue({ s -> SimOrder? in
+        let ord = sim.state.withLock({ s -> SimOrder? in
             guard var o = s.orders[id] else { return nil }
             if approve && o.status == "PAYER_ACTION_REQUIRED" { o.status = "APPROVED" }
             if !approve && o.status == "PAYER_ACTION_REQUIRED" { o.status = "VOIDED" }
@@ -535,7 +537,7 @@ func decide(_ id: String, approve: Bool) -> Response {
 router.get("/checkoutnow") { req, _ -> Response in
     guard let id = req.uri.queryParameters.get("token") else { return Response(status: .notFound) }
     if let action = req.uri.queryParameters.get("sim_action") { return decide(id, approve: action == "approve") }
-    guard let ord = sim.state.withLockedValue({ $0.orders[id] }) else { return Response(status: .notFound) }
+    guard let ord = sim.state.withLock({ $0.orders[id] }) else { return Response(status: .notFound) }
     let html = """
         <!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
         <title>PayPal (simulator)</title></head><body style="font-family:sans-serif;max-width:30em;margin:2em auto">
@@ -550,7 +552,7 @@ router.post("/checkoutnow/cancel") { req, _ in decide(req.uri.queryParameters.ge
 
 /// For tests: every order with its captures.
 router.get("/sim/orders") { _, _ -> Response in
-    let orders = sim.state.withLockedValue {
+    let orders = sim.state.withLock {
         $0.orders.values.map { o -> [String: Any] in
             [
                 "id": o.id, "status": o.status, "invoice_id": o.invoiceID, "value": o.value,
@@ -563,7 +565,7 @@ router.get("/sim/orders") { _, _ -> Response in
 
 /// For tests: every webhook signed so far (sent or dropped), with its headers and its body as text.
 router.get("/sim/webhooks") { _, _ -> Response in
-    let all = sim.state.withLockedValue {
+    let all = sim.state.withLock {
         $0.signed.map { w -> [String: Any] in
             ["headers": Dictionary(w.headers, uniquingKeysWith: { a, _ in a }), "body": String(decoding: w.body, as: UTF8.self)]
         }
