@@ -68,6 +68,25 @@ final class PayPalHarness: @unchecked Sendable {
         try waitFor(base + "/healthz")
     }
 
+    /// How often `lotse serve` was killed; each run logs to its own file.
+    var kills = 0
+
+    /// Kills `lotse serve` with SIGKILL (no shutdown of any kind: open requests, captures and webhooks are cut where
+    /// they stand), waits `pause` seconds and starts it again on the same data directory and port.
+    func killAndRestartServe(pause: Double = 0.1) throws {
+        kill(serve.processIdentifier, SIGKILL)
+        serve.waitUntilExit()
+        kills += 1
+        usleep(useconds_t(pause * 1_000_000))
+        serve = try TestSupport.startServer(
+            TestSupport.lotse,
+            ["serve", "--port", String(port)],
+            env: serveEnv,
+            log: dir + "/serve-after-kill-\(kills).log"
+        )
+        try waitFor(base + "/healthz")
+    }
+
     /// A bearer token of the simulator, for calling its API as someone other than Lotse.
     func simAccessToken() throws -> String {
         let token = try http.sendBlocking(
