@@ -1,5 +1,6 @@
 import Foundation
 import LotseCore
+import Synchronization
 
 /// Texts of the pages, one JSON file per language in `templates/i18n/` (`de.json`, `en.json`, …):
 /// a third language is one more file.
@@ -8,6 +9,9 @@ public struct Translations: Sendable {
     let texts: [String: [String: String]]
     let datePatterns: [String: [DatePiece]]
     let monthNames: [String: [String]]
+    /// The language chosen for each `Accept-Language` value seen: phones send a handful of distinct values, and
+    /// parsing one cost about as much as the rest of a cached case page (issue 13's benchmark with and without it).
+    let negotiated = NegotiatedLanguages()
     public static let fallback = "de"
 
     public init(directory: String) throws {
@@ -44,21 +48,31 @@ public struct Translations: Sendable {
         if let q = query?.lowercased(), supports(q) { return q }
         if let c = cookie?.lowercased(), supports(c) { return c }
         if let header = acceptLanguage {
-            var best: (String, Double)?
-            for part in header.split(separator: ",") {
-                let pieces = part.split(separator: ";")
-                let tag = pieces[0].trimmingCharacters(in: .whitespaces).lowercased()
-                let primary = String(tag.split(separator: "-").first ?? "")
-                var q = 1.0
-                for p in pieces.dropFirst() {
-                    let kv = p.trimmingCharacters(in: .whitespaces)
-                    if kv.hasPrefix("q="), let v = Double(kv.dropFirst(2)) { q = v }
-                }
-                if supports(primary), q > 0, q > (best?.1 ?? -1) { best = (primary, q) }
-            }
-            if let b = best { return b.0 }
+            if let known = negotiated.language(for: header) { return known }
+            let chosen = preferred(acceptLanguage: header)
+            negotiated.remember(chosen, for: header)
+            return chosen
         }
         return Self.fallback
+    }
+
+    /// The supported language the header prefers most (highest `q`, the first of equals); German when none.
+    func preferred(acceptLanguage header: String) -> String {
+        var best: (String, Double)?
+        for part in header.split(separator: ",") {
+            let pieces = part.split(separator: ";")
+            // a part of nothing but semicolons (`de,;`) has no tag: it trapped here and ended the server
+            guard let first = pieces.first else { continue }
+            let tag = first.trimmingCharacters(in: .whitespaces).lowercased()
+            let primary = String(tag.split(separator: "-").first ?? "")
+            var q = 1.0
+            for p in pieces.dropFirst() {
+                let kv = p.trimmingCharacters(in: .whitespaces)
+                if kv.hasPrefix("q="), let v = Double(kv.dropFirst(2)) { q = v }
+            }
+            if supports(primary), q > 0, q > (best?.1 ?? -1) { best = (primary, q) }
+        }
+        return best?.0 ?? Self.fallback
     }
 
     /// `21.03.2026` or `21 March 2026`, from the language's `date_format` (`{d}`, `{dd}`, `{mm}`, `{month}`, `{yyyy}`).
@@ -100,5 +114,24 @@ public struct Translations: Sendable {
         }
         if !rest.isEmpty { pieces.append(.text(String(rest))) }
         return pieces
+    }
+}
+
+/// The languages chosen for `Accept-Language` values, at most `capacity` of them (then it starts afresh: an attacker
+/// sending endless distinct values costs a parse each, as without the memo, and never unbounded memory).
+final class NegotiatedLanguages: Sendable {
+    let capacity: Int
+    private let chosen = Mutex([String: String]())
+
+    init(capacity: Int = 1024) { self.capacity = capacity }
+
+    func language(for header: String) -> String? { chosen.withLock { $0[header] } }
+
+    func remember(_ language: String, for header: String) {
+        guard header.utf8.count <= 256 else { return }
+        chosen.withLock { map in
+            if map.count >= capacity { map.removeAll(keepingCapacity: true) }
+            map[header] = language
+        }
     }
 }
