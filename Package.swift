@@ -9,6 +9,7 @@ let package = Package(
     products: [
         .executable(name: "lotse", targets: ["lotse"]),
         .executable(name: "lotse-paypal-sim", targets: ["lotse-paypal-sim"]),
+        .executable(name: "lotse-handheld", targets: ["lotse-handheld"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -151,6 +152,16 @@ let package = Package(
             ]
         ),
 
+        // The reference handheld (formats §2b): issues a ticket offline with its token, prints it, exports it, pushes it.
+        .executableTarget(
+            name: "lotse-handheld",
+            dependencies: [
+                "LotseCore", "LotseTokens", "LotseQR", "LotseHTTP",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+
         // Fuzz targets: every outside input through the real code path, with invariants (`make fuzz`, corpus tests).
         .target(name: "LotseFuzzTargets", dependencies: ["LotseCore", "LotseStorage", "LotseImport", "LotseBank", "LotseTokens"]),
         // libFuzzer's entry point (`make fuzz`), or a replayer of saved inputs in the normal build.
@@ -191,6 +202,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "LotseCLITests", dependencies: ["LotseCore", "LotseStorage", "LotseTestSupport"]),
+        .testTarget(name: "LotseHandheldTests", dependencies: ["LotseTestSupport"]),
         .testTarget(name: "LotseFuzzTests", dependencies: ["LotseFuzzTargets", "LotseCore", "LotseTestSupport"]),
     ]
 )

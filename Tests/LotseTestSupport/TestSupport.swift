@@ -36,6 +36,9 @@ public enum TestSupport {
 
     public static var lotse: String { binDir + "/lotse" }
 
+    /// The reference handheld, `lotse-handheld`, built beside `lotse`.
+    public static var lotseHandheld: String { binDir + "/lotse-handheld" }
+
     public struct Output: Sendable {
         public var status: Int32
         public var stdout: String
