@@ -64,7 +64,8 @@ screenshots: deps
 # their own after the rest, one at a time: on 2 cores the parallel run's load would decide them, not the code.
 TIMED_TESTS := StallTests|statisticsWaitingForTheWriteLock|idleAndHalfSentRequestsAreClosed|bearerGuessesAreThrottled|\
 signInIsThrottledAfterWrongTokens|pendingCaptureWaitsForTheWebhook|cancelLeavesTheCaseUnchangedAndSecondPressReusesTheOrder|\
-aMissCostsWhatAHitCosts|timeoutsAreTransientErrors|xmlLimitsThroughTheBinary|hugeAttributeAndReferenceCountsAreRefusedFast
+aMissCostsWhatAHitCosts|timeoutsAreTransientErrors|xmlLimitsThroughTheBinary|hugeAttributeAndReferenceCountsAreRefusedFast|\
+killsTamperedWebhooksAndMixedChannels
 
 # The product's targets import only what they declare (LotseStorage alone imports GRDB).
 test: test-deps
