@@ -62,10 +62,12 @@ screenshots: deps
 
 # Tests that measure time (timeouts, throttle windows, a write lock held by another process for a while) run on
 # their own after the rest, one at a time: on 2 cores the parallel run's load would decide them, not the code.
-TIMED_TESTS := StallTests|statisticsWaitingForTheWriteLock|idleAndHalfSentRequestsAreClosed|bearerGuessesAreThrottled|\
-signInIsThrottledAfterWrongTokens|pendingCaptureWaitsForTheWebhook|cancelLeavesTheCaseUnchangedAndSecondPressReusesTheOrder|\
-aMissCostsWhatAHitCosts|timeoutsAreTransientErrors|xmlLimitsThroughTheBinary|hugeAttributeAndReferenceCountsAreRefusedFast|\
-killsTamperedWebhooksAndMixedChannels
+# (One regex without spaces: a backslash-continued line would put a space into it.)
+TIMED_TESTS := StallTests|statisticsWaitingForTheWriteLock|idleAndHalfSentRequestsAreClosed|bearerGuessesAreThrottled
+TIMED_TESTS := $(TIMED_TESTS)|signInIsThrottledAfterWrongTokens|pendingCaptureWaitsForTheWebhook
+TIMED_TESTS := $(TIMED_TESTS)|cancelLeavesTheCaseUnchangedAndSecondPressReusesTheOrder|aMissCostsWhatAHitCosts
+TIMED_TESTS := $(TIMED_TESTS)|timeoutsAreTransientErrors|xmlLimitsThroughTheBinary|hugeAttributeAndReferenceCountsAreRefusedFast
+TIMED_TESTS := $(TIMED_TESTS)|killsTamperedWebhooksAndMixedChannels
 
 # The product's targets import only what they declare (LotseStorage alone imports GRDB).
 test: test-deps
