@@ -55,11 +55,7 @@ public final class BankTransaction {
 
     /// The imported case of a ticket: its device id as enrolled and the ticket number's value.
     public func caseID(ticket: TicketReference) throws -> Int64? {
-        try Int64.fetchOne(
-            db,
-            sql: "SELECT id FROM cases WHERE device_id = ? AND CAST(ticket_no AS INTEGER) = ? AND ticket_no NOT GLOB '*[^0-9]*' ORDER BY id LIMIT 1",
-            arguments: [ticket.deviceID, Int64(ticket.number)]
-        )
+        try Devices.caseID(db, ticket: ticket)
     }
 
     /// The id of the case whose number, compacted to letters and digits, is `compact`.

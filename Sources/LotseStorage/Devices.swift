@@ -51,6 +51,18 @@ enum Devices {
 
     static let columns = "device_id, number, generation, key_id, enrolled_at, revoked_at"
 
+    /// The imported case of a ticket: `device_id` as enrolled, and a ticket number of digits only with the same value.
+    static func caseID(_ db: Database, ticket: TicketReference) throws -> Int64? {
+        try Int64.fetchOne(
+            db,
+            sql: """
+                SELECT id FROM cases WHERE device_id = ? AND CAST(ticket_no AS INTEGER) = ?
+                    AND ticket_no NOT GLOB '*[^0-9]*' ORDER BY id LIMIT 1
+                """,
+            arguments: [ticket.deviceID, Int64(ticket.number)]
+        )
+    }
+
     static func latest(_ db: Database, deviceID: String) throws -> DeviceRecord? {
         try Row.fetchOne(
             db,
@@ -126,14 +138,7 @@ extension Store {
                     arguments: [deviceNumber, generation]
                 ).map(DeviceRecord.init(row:))
             else { return TicketLookup(device: nil, caseID: nil) }
-            let caseID = try Int64.fetchOne(
-                db,
-                sql: """
-                    SELECT id FROM cases WHERE device_id = ? AND CAST(ticket_no AS INTEGER) = ?
-                        AND ticket_no NOT GLOB '*[^0-9]*' ORDER BY id LIMIT 1
-                    """,
-                arguments: [device.deviceID, Int64(ticketNumber)]
-            )
+            let caseID = try Devices.caseID(db, ticket: TicketReference(deviceID: device.deviceID, number: ticketNumber))
             return TicketLookup(device: device, caseID: caseID)
         }
     }

@@ -30,31 +30,35 @@ struct TicketController: Sendable {
     func receive(_ req: Request, _ context: LotseContext) async throws -> Response {
         let client = env.proxies.client(req, context)
         if let wait = env.authFailures.retryAfter(client) {
-            return Self.json(["error": "too many failed signatures; try again later"], status: .tooManyRequests, retryAfter: Int(wait.rounded(.up)))
+            return try Self.json(
+                ["error": "too many failed signatures; try again later"],
+                status: .tooManyRequests,
+                retryAfter: Int(wait.rounded(.up))
+            )
         }
         let body: ByteBuffer
         do {
             body = try await req.body.collect(upTo: Self.maxBody)
         } catch {
-            return Self.json(["error": "the body is larger than \(Self.maxBody) bytes"], status: .contentTooLarge)
+            return try Self.json(["error": "the body is larger than \(Self.maxBody) bytes"], status: .contentTooLarge)
         }
         let raw = Array(body.readableBytesView)
         guard let device = try await signedDevice(req, raw: raw) else {
             env.authFailures.failed(client)
-            return Self.json(["error": "unknown or revoked device, or a bad signature or timestamp"], status: .unauthorized)
+            return try Self.json(["error": "unknown or revoked device, or a bad signature or timestamp"], status: .unauthorized)
         }
         guard let object = try? JSONSerialization.jsonObject(with: Data(raw)) as? [String: Any] else {
-            return Self.json(["error": "the body must be one JSON object"], status: .unprocessableContent)
+            return try Self.json(["error": "the body must be one JSON object"], status: .unprocessableContent)
         }
         var fields: [String: String] = [:]
         for (key, value) in object {
             guard let text = value as? String else {
-                return Self.json(["error": "field \(key.prefix(40)) must be a string"], status: .unprocessableContent)
+                return try Self.json(["error": "field \(key.prefix(40)) must be a string"], status: .unprocessableContent)
             }
             fields[key.lowercased()] = text
         }
         guard fields["device_id"]?.trimmingSpaces() == device.deviceID else {
-            return Self.json(["error": "device_id must be the sending device, \(device.deviceID)"], status: .unprocessableContent)
+            return try Self.json(["error": "device_id must be the sending device, \(device.deviceID)"], status: .unprocessableContent)
         }
         let importer = Importer(store: env.store, config: env.config, catalogue: try catalogue())
         let source = "api:" + device.deviceID
@@ -62,11 +66,11 @@ struct TicketController: Sendable {
         let outcome = try await NIOThreadPool.singleton.runIfActive { try importer.importTicket(ticket, source: source) }
         switch outcome {
         case .rejected(let reason):
-            return Self.json(["error": reason], status: .unprocessableContent)
+            return try Self.json(["error": reason], status: .unprocessableContent)
         case .imported(let caseID):
-            return Self.json(try await answer(caseID: caseID, device: device), status: .created)
+            return try Self.json(try await answer(caseID: caseID, device: device), status: .created)
         case .duplicate(let caseID):
-            return Self.json(try await answer(caseID: caseID, device: device), status: .ok)
+            return try Self.json(try await answer(caseID: caseID, device: device), status: .ok)
         }
     }
 
@@ -110,12 +114,10 @@ struct TicketController: Sendable {
         return try Catalogue(contentsOf: env.config.cataloguePath)
     }
 
-    static func json(_ value: [String: String], status: HTTPResponse.Status, retryAfter: Int? = nil) -> Response {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        var headers: HTTPFields = [.contentType: "application/json", .cacheControl: "no-store"]
-        if let retryAfter { headers[.retryAfter] = String(retryAfter) }
-        let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    /// The office API's JSON answer (one encoder set-up for both), with `Retry-After` when given.
+    static func json(_ value: [String: String], status: HTTPResponse.Status, retryAfter: Int? = nil) throws -> Response {
+        var response = try OfficeController.json(value, status: status)
+        if let retryAfter { response.headers[.retryAfter] = String(retryAfter) }
+        return response
     }
 }

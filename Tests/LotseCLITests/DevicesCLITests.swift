@@ -51,11 +51,7 @@ import Testing
             server.terminate()
             server.waitUntilExit()
         }
-        var up = false
-        for _ in 0..<300 where !up {
-            up = (try? CurlClient(connectTimeout: 1, timeout: 2).sendBlocking(OutboundRequest(url: base + "/healthz")))?.status == 200
-            if !up { usleep(50_000) }
-        }
+        let up = TestSupport.waitUntilServing(base)
         #expect(up)
         // the scanned URL (upper case, as printed) reaches the page of the stock ticket: number, no amount yet
         let page = try await CurlClient().send(OutboundRequest(url: row[1], headers: [("Accept-Language", "de")]))

@@ -58,11 +58,7 @@ import Testing
             server.terminate()
             server.waitUntilExit()
         }
-        var up = false
-        for _ in 0..<300 where !up {
-            up = (try? CurlClient(connectTimeout: 1, timeout: 2).sendBlocking(OutboundRequest(url: shift.base + "/healthz")))?.status == 200
-            if !up { usleep(50_000) }
-        }
+        let up = TestSupport.waitUntilServing(shift.base)
         #expect(up)
         // before any import the scanned URL shows what the token signs
         let page = try await CurlClient().send(OutboundRequest(url: url, headers: [("Accept-Language", "en")]))

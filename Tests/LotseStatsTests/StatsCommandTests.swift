@@ -109,11 +109,7 @@ import Glibc
         func get(_ path: String, _ headers: [(String, String)] = []) throws -> OutboundReply {
             try http.sendBlocking(OutboundRequest(url: base + path, headers: headers))
         }
-        var up = false
-        for _ in 0..<300 where !up {
-            up = (try? get("/healthz"))?.status == 200
-            if !up { usleep(50_000) }
-        }
+        let up = TestSupport.waitUntilServing(base)
         #expect(up, "\((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
 
         let auth = [("Authorization", "Bearer evaluator-token-13")]
@@ -171,11 +167,7 @@ import Glibc
             server.terminate()
             server.waitUntilExit()
         }
-        var up = false
-        for _ in 0..<300 where !up {
-            up = (try? CurlClient(connectTimeout: 1, timeout: 2).sendBlocking(OutboundRequest(url: base + "/healthz")))?.status == 200
-            if !up { usleep(50_000) }
-        }
+        let up = TestSupport.waitUntilServing(base)
         #expect(up)
         // cases the statistics have not folded yet
         TestSupport.write(

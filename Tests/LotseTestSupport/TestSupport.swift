@@ -104,6 +104,15 @@ public enum TestSupport {
     public static func freePort() -> Int { CurlClient.freeLoopbackPort() }
 
     /// Starts a long-running program (a server) with its output going to `log`, so that it never blocks on a full pipe.
+    /// Whether the server at `base` answers `/healthz` within 15 s (polled every 50 ms).
+    public static func waitUntilServing(_ base: String) -> Bool {
+        for _ in 0..<300 {
+            if (try? CurlClient(connectTimeout: 1, timeout: 2).sendBlocking(OutboundRequest(url: base + "/healthz")))?.status == 200 { return true }
+            usleep(50_000)
+        }
+        return false
+    }
+
     public static func startServer(_ program: String, _ args: [String], env: [String: String] = [:], log: String) throws -> Process {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: program)

@@ -35,11 +35,7 @@ import Testing
             server.terminate()
             server.waitUntilExit()
         }
-        var up = false
-        for _ in 0..<300 where !up {
-            up = (try? CurlClient(connectTimeout: 1, timeout: 2).sendBlocking(OutboundRequest(url: base + "/healthz")))?.status == 200
-            if !up { usleep(50_000) }
-        }
+        let up = TestSupport.waitUntilServing(base)
         #expect(up)
         // another process holds the write lock, with a write, for 3 s; just before it commits it writes the time
         let released = dir + "/released"
