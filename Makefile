@@ -67,7 +67,7 @@ TIMED_TESTS := StallTests|statisticsWaitingForTheWriteLock|idleAndHalfSentReques
 TIMED_TESTS := $(TIMED_TESTS)|signInIsThrottledAfterWrongTokens|pendingCaptureWaitsForTheWebhook
 TIMED_TESTS := $(TIMED_TESTS)|cancelLeavesTheCaseUnchangedAndSecondPressReusesTheOrder|aMissCostsWhatAHitCosts
 TIMED_TESTS := $(TIMED_TESTS)|timeoutsAreTransientErrors|xmlLimitsThroughTheBinary|hugeAttributeAndReferenceCountsAreRefusedFast
-TIMED_TESTS := $(TIMED_TESTS)|killsTamperedWebhooksAndMixedChannels
+TIMED_TESTS := $(TIMED_TESTS)|killsTamperedWebhooksAndMixedChannels|aReconcileKilledMidFileLeavesNothingHalfBooked
 
 # The product's targets import only what they declare (LotseStorage alone imports GRDB).
 test: test-deps
