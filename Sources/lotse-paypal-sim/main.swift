@@ -374,7 +374,10 @@ router.post("/v2/checkout/orders") { req, _ -> Response in
         returnURL: ret,
         cancelURL: cancel
     )
-    let reply = sim.state.withLock { s -> [String: Any] in
+    let (replayed, reply) = sim.state.withLock { s -> (Bool, [String: Any]) in
+        // a request with the same id that arrived at the same time and was answered first: its order (PayPal's
+        // idempotency holds for concurrent requests too)
+        if let r = requestID, let replay = s.replies["create:" + r] { return (true, replay.1) }
         var reply = sim.orderJSON(ord, base: sim.base)
         if options.repeatOrderIDs, let first = s.firstOrderID, let old = s.orders[first] {
             reply = sim.orderJSON(old, base: sim.base)  // the first order's id (and state) again
@@ -383,8 +386,9 @@ router.post("/v2/checkout/orders") { req, _ -> Response in
             if s.firstOrderID == nil { s.firstOrderID = ord.id }
         }
         if let r = requestID { s.replies["create:" + r] = (201, reply) }
-        return reply
+        return (false, reply)
     }
+    if replayed { return Sim.json(200, reply) }
     if sim.roll(options.lostResponse) { return Sim.error(500, "INTERNAL_SERVER_ERROR", nil, "injected lost response") }
     return Sim.json(201, reply)
 }
