@@ -10,6 +10,7 @@ export LOTSE_PILOT_DATA ?= $(CURDIR)/pilot-data
 APT_RUNTIME := libqrencode-dev:libqrencode libcurl4-openssl-dev:libcurl libsqlite3-dev:sqlite3
 APT_TEST_TOOLS := zbar-tools:zbarimg sqlite3:sqlite3 python3:python3 openssl:openssl
 APT_BENCH_TOOLS := wrk:wrk nginx-light:nginx
+APT_DEMO_TOOLS := python3:python3
 
 .PHONY: deps test-deps bench-deps build demo test bench clean serve screenshots fuzz
 
@@ -40,9 +41,12 @@ build: deps
 	$(SWIFT) build
 
 demo: deps
+	@missing="$(call need_command,$(APT_DEMO_TOOLS))"; \
+	if [ -n "$$missing" ]; then echo "installing $$missing"; $(SUDO) $(APT_GET) update -qq && $(SUDO) $(APT_GET) install -y -qq $$missing; fi
 	$(SWIFT) build
 	rm -rf $(DATA_DIR)
 	LOTSE_DATA_DIR=$(DATA_DIR) LOTSE_PUBLIC_BASE_URL=http://127.0.0.1:$(PORT) LOTSE_DEMO=1 $$($(SWIFT) build --show-bin-path)/lotse demo --months 12 --seed 1
+	LOTSE_DATA_DIR=$(DATA_DIR) LOTSE_PUBLIC_BASE_URL=http://127.0.0.1:$(PORT) LOTSE_DEMO=1 bash scripts/demo_handheld.sh $$($(SWIFT) build --show-bin-path) $(DATA_DIR)
 	@echo "Case data and QR codes are in $(DATA_DIR) (SVG in $(DATA_DIR)/qr, PNG in $(DATA_DIR)/qr-png)."
 	@echo "PayPal is the local simulator on port $(SIM_PORT): the whole journey works offline."
 	@echo "Evaluator dashboard: http://127.0.0.1:$(PORT)/stats (token: demo-evaluator)"

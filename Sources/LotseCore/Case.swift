@@ -21,6 +21,8 @@ public enum EventKind: String, Sendable, Codable, CaseIterable {
     case overdue
     case reminder
     case cancelled
+    /// The export of a ticket disagrees with what its ticket token signed (detail: the fields).
+    case ticketDiffers = "ticket_differs"
 }
 
 /// Payment channels.

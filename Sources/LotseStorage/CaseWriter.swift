@@ -4,23 +4,28 @@ import LotseCore
 
 /// Inserts validated tickets as cases inside one write transaction (one import file).
 /// A ticket whose source id exists already is a duplicate; case numbers are only drawn for new cases.
+/// A ticket paid before its export arrived has a provisional case (`ProvisionalCases`): the ticket of the export
+/// completes that case (the export's fields win) instead of becoming a second one.
 public final class CaseWriter {
     let db: Database
     let insert: Statement
     let prefix: String
     let paymentDays: Int
-    let importID: Int64
+    /// nil for a provisional case (no import).
+    let importID: Int64?
     let now: Int64
     var counters: [Int: Int] = [:]
     /// Deadlines whose end (in UTC) is already in `deadline_ends`.
     var knownDeadlines: Set<CivilDate> = []
     /// `yyyy-mm-dd` of the few dates an export spans, formatted once.
     var dateTexts: [CivilDate: String] = [:]
+    /// The provisional cases waiting for their ticket, by device and ticket number (almost always none).
+    var provisional: [TicketKey: ProvisionalCases.Waiting] = [:]
 
     public enum Result { case inserted, duplicate }
 
     /// Starts an import: records it and keeps the offence table in step with the catalogue.
-    public init(
+    public convenience init(
         db: Database,
         fileName: String,
         format: String,
@@ -29,12 +34,30 @@ public final class CaseWriter {
         paymentDays: Int,
         now: Int64
     ) throws {
+        try db.execute(
+            sql: "INSERT INTO imports (file_name, format, imported_at) VALUES (?, ?, ?)",
+            arguments: [fileName, format, now]
+        )
+        try self.init(
+            db: db,
+            offences: Array(catalogue.offences.values),
+            prefix: prefix,
+            paymentDays: paymentDays,
+            importID: db.lastInsertedRowID,
+            now: now
+        )
+        provisional = try ProvisionalCases.waiting(db)
+    }
+
+    /// A writer of cases; `importID` nil writes provisional cases.
+    init(db: Database, offences: [Offence], prefix: String, paymentDays: Int, importID: Int64?, now: Int64) throws {
         self.db = db
         // A large page cache for the bulk insert: index pages stay in memory instead of spilling
         // to the WAL again and again (reset in `finish`).
         try db.execute(sql: "PRAGMA cache_size = -131072")
         self.prefix = prefix
         self.paymentDays = paymentDays
+        self.importID = importID
         self.now = now
         let upsert = try db.makeStatement(
             sql: """
@@ -43,14 +66,9 @@ public final class CaseWriter {
                 points = excluded.points
                 """
         )
-        for o in catalogue.offences.values {
+        for o in offences {
             try upsert.execute(arguments: [o.tbnr, o.textDE, o.amountCents, o.points])
         }
-        try db.execute(
-            sql: "INSERT INTO imports (file_name, format, imported_at) VALUES (?, ?, ?)",
-            arguments: [fileName, format, now]
-        )
-        importID = db.lastInsertedRowID
         insert = try db.makeStatement(
             sql: """
                 INSERT INTO cases (case_number, source_id, ticket_no, device_id, officer_id, issued_at, plate,
@@ -70,6 +88,12 @@ public final class CaseWriter {
     }
 
     public func add(_ t: Ticket) throws -> Result {
+        if !provisional.isEmpty, let key = TicketKey(deviceID: t.deviceID, ticketNo: t.ticketNo),
+            let waiting = provisional.removeValue(forKey: key)
+        {
+            try ProvisionalCases.complete(db, waiting, with: t, deadline: deadlineText(t), importID: importID, now: now)
+            return .inserted
+        }
         let year = t.localDate.year
         let seq = try nextSequence(year: year)
         // Bound straight through the C API: this is the hot loop of a million-row import.
@@ -93,15 +117,11 @@ public final class CaseWriter {
         bind(st, 16, t.lat)
         bind(st, 17, t.lon)
         sqlite3_bind_int64(st, 18, t.qrPrinted ? 1 : 0)
-        let deadline = t.deadline(paymentDays: paymentDays)
-        if !knownDeadlines.contains(deadline) {
-            try Schema.noteDeadline(db, deadline)
-            knownDeadlines.insert(deadline)
-        }
+        let deadline = try deadlineText(t)
         bind(st, 19, t.vehicleMake)
         bind(st, 20, t.vehicleColor)
-        bind(st, 21, text(deadline))
-        sqlite3_bind_int64(st, 22, importID)
+        bind(st, 21, deadline)
+        if let importID { sqlite3_bind_int64(st, 22, importID) } else { sqlite3_bind_null(st, 22) }
         sqlite3_bind_int64(st, 23, now)
         bind(st, 24, text(t.localDate))
         let rc = sqlite3_step(st)
@@ -113,6 +133,16 @@ public final class CaseWriter {
         guard sqlite3_changes(db.sqliteConnection) > 0 else { return .duplicate }
         counters[year] = seq
         return .inserted
+    }
+
+    /// The ticket's deadline as stored, its end noted in `deadline_ends` once per date.
+    func deadlineText(_ t: Ticket) throws -> String {
+        let deadline = t.deadline(paymentDays: paymentDays)
+        if !knownDeadlines.contains(deadline) {
+            try Schema.noteDeadline(db, deadline)
+            knownDeadlines.insert(deadline)
+        }
+        return text(deadline)
     }
 
     /// `yyyy-mm-dd`, formatted once per date.
@@ -143,6 +173,7 @@ public final class CaseWriter {
             )
         }
         try db.execute(sql: "PRAGMA cache_size = \(Store.cacheSize)")
+        guard let importID else { return }
         try db.execute(
             sql: "UPDATE imports SET imported = ?, duplicates = ?, rejected = ?, rejects_file = ? WHERE id = ?",
             arguments: [imported, duplicates, rejected, rejectsFile, importID]

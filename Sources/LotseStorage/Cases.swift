@@ -65,6 +65,9 @@ public struct CaseRecord: Sendable, Equatable, FetchableRecord {
         "cases.status", "cases.qr_written_at", "cases.paid_at", "cases.paid_channel",
     ]
 
+    /// Opened from a ticket token before the export arrived (`ProvisionalCases`): no plate or place yet.
+    public var isProvisional: Bool { sourceID.hasPrefix(ProvisionalCases.sourcePrefix) }
+
     /// Street with number, place note, zip and city on one line.
     public var place: String {
         var s = street
@@ -186,7 +189,11 @@ public enum CaseQueries {
 
     /// Cases whose QR code has not been written yet, in case-number order.
     public static func withoutQR(_ db: Database) throws -> [CaseRecord] {
-        try CaseRecord.fetchAll(db, sql: select + " WHERE qr_written_at IS NULL AND status != 'cancelled' ORDER BY cases.id")
+        // a provisional case (paid before its export arrived) has its code on the ticket already
+        try CaseRecord.fetchAll(
+            db,
+            sql: select + " WHERE qr_written_at IS NULL AND status != 'cancelled' AND source_id NOT GLOB 'claim:*' ORDER BY cases.id"
+        )
     }
 
     public static func count(_ db: Database) throws -> Int {
@@ -270,8 +277,13 @@ extension Store {
     public func casesForQR(printedToo: Bool) throws -> [CaseLabel] {
         let filter = printedToo ? "" : "qr_written_at IS NULL AND "
         return try read { db in
-            try Row.fetchAll(db, sql: "SELECT id, case_number, ticket_no, status FROM cases WHERE \(filter)status != 'cancelled' ORDER BY id")
-                .map { try Self.label($0) }
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT id, case_number, ticket_no, status FROM cases
+                    WHERE \(filter)status != 'cancelled' AND source_id NOT GLOB 'claim:*' ORDER BY id
+                    """
+            ).map { try Self.label($0) }
         }
     }
 

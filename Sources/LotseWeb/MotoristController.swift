@@ -9,6 +9,13 @@ import NIOCore
 import NIOPosix
 import Synchronization
 
+/// Case ids, each taken once per server run.
+final class NotedCases: Sendable {
+    private let ids = Mutex(Set<Int64>())
+    /// True the first time `id` is given.
+    func insert(_ id: Int64) -> Bool { ids.withLock { $0.insert(id).inserted } }
+}
+
 /// The pages a motorist sees: start page and lookup, the case summary, the GiroCode, /verify.
 struct MotoristController: Sendable {
     let env: WebEnvironment
@@ -19,6 +26,8 @@ struct MotoristController: Sendable {
     let numberBudget = Budget(capacity: 10, per: 3600)
     let caseTemplates = CompiledTemplates<CasePage.Shape>()
     let caseValues = CaseValuesCache()
+    /// Cases whose export differs from their ticket token, noted in this run (`noteDifferences`).
+    let notedDifferences = NotedCases()
     /// The language cookie's header field per language, built once (`Secure` when the public base URL is https).
     let langCookies: [String: HTTPField]
     /// The CSRF cookie's header value around its value, built once.
@@ -198,7 +207,7 @@ struct MotoristController: Sendable {
         if token.utf8.count == TicketTokens.textLength {
             switch try await ticketTarget(token) {
             case .imported(let c): return try casePage(req, case: c, token: token)
-            case .pending(let claim, let device): return try pendingPage(req, claim: claim, device: device)
+            case .pending(let claim, let device): return try pendingPage(req, claim: claim, device: device, token: token)
             case .refused: return try notFound(req)
             }
         }
@@ -233,13 +242,40 @@ struct MotoristController: Sendable {
         }
         guard let id = found.caseID else { return .pending(claim, device) }
         let record = cached ? try await env.caseCache.recordAsync(id: id) : try await env.store.caseRecord(id: id)
-        return record.map { .imported($0) } ?? .refused
+        guard let record else { return .refused }
+        noteDifferences(claim, record)
+        return .imported(record)
+    }
+
+    /// The export wins where it disagrees with what the token signs; the office sees the difference in the case's
+    /// history (`lotse case`): one `ticket_differs` event per case and server run.
+    func noteDifferences(_ claim: TicketClaim, _ c: CaseRecord) {
+        guard !c.isProvisional, let issuedAt = claim.issuedAt, let tbnr = claim.tbnrText else { return }
+        let differences = TicketDifferences.between(
+            signed: (tbnr: tbnr, amountCents: Int(claim.amountCents), issuedAt: issuedAt),
+            exported: (tbnr: c.tbnr, amountCents: c.amountCents, issuedAt: c.issuedAt)
+        )
+        guard !differences.isEmpty, notedDifferences.insert(c.id) else { return }
+        env.recorder.record(caseID: c.id, kind: .ticketDiffers, detail: differences)
+    }
+
+    /// What a genuine token of a ticket not yet imported signs, when the ticket can be paid online with it: not a
+    /// stock code, and its TBNR in the catalogue.
+    func signedTicket(_ claim: TicketClaim, device: DeviceRecord) -> SignedTicket? {
+        guard let issuedAt = claim.issuedAt, let tbnr = claim.tbnrText, let offence = env.catalogue?.offences[tbnr] else { return nil }
+        return SignedTicket(
+            deviceID: device.deviceID,
+            ticketNumber: claim.ticketNumber,
+            issuedAt: issuedAt,
+            amountCents: Int(claim.amountCents),
+            offence: offence
+        )
     }
 
     /// The page of a genuine ticket whose export has not been imported: what the token signs (ticket number,
     /// device, time, offence, amount, the deadline that follows), that the full record follows, and the bank
     /// transfer with the ticket's reference. A stock code signs only the ticket number: no amount is shown.
-    func pendingPage(_ req: Request, claim: TicketClaim, device: DeviceRecord) throws -> HTML {
+    func pendingPage(_ req: Request, claim: TicketClaim, device: DeviceRecord, token: String) throws -> HTML {
         let (lang, remember) = language(req)
         let t = env.translations
         var context = base(lang, path: req.uri.path)
@@ -268,7 +304,14 @@ struct MotoristController: Sendable {
             if let amount { bank["amount"] = amount }
             context["bank"] = bank
         }
-        return try render("pending", context, lang: lang, remember: remember, noStore: true)
+        // online payment opens the ticket's case from what the token signs (`ProvisionalCases`)
+        var csrf: (String, Bool)?
+        if env.provider != nil, signedTicket(claim, device: device) != nil {
+            csrf = CSRF.token(req)
+            context["paypal"] = ["action": "/t/" + token.uppercased() + "/pay", "csrf": csrf?.0 ?? ""]
+        }
+        if context["bank"] != nil || context["paypal"] != nil { context["payTitle"] = true }
+        return try render("pending", context, lang: lang, remember: remember, csrf: csrf, noStore: true)
     }
 
     /// The case page for `token` if its case is in the case cache; nil when the token is forged, or the case
@@ -359,12 +402,12 @@ struct MotoristController: Sendable {
         page[.number] = c.caseNumber
         page[.date] = t.date(local.date, lang)
         page[.time] = local.clock
-        page[.place] = c.place
+        page[.place] = c.isProvisional ? t.text("provisional_follows", lang) : c.place
         page[.offence] = c.offenceText
         page[.tbnr] = c.tbnr
         page[.amount] = amount
         page[.deadline] = deadline.map { t.date($0, lang) } ?? c.deadline
-        page[.plate] = Plate.masked(c.plate)
+        page[.plate] = c.isProvisional ? t.text("provisional_follows", lang) : Plate.masked(c.plate)
         page[.statusCode] = c.status.rawValue
         page[.statusText] = statusText
         if c.status == .paid { page[.receiptURL] = "/T/" + env.tokens.token(caseID: c.id) + "/receipt" }

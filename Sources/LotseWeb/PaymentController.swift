@@ -5,6 +5,7 @@ import Logging
 import LotseCore
 import LotsePayments
 import LotseStorage
+import LotseTokens
 import Metrics
 import NIOCore
 import NIOPosix
@@ -44,18 +45,31 @@ extension MotoristController {
         HTML(body: "", status: .seeOther, headers: [.location: location, .cacheControl: "no-store"])
     }
 
-    /// `POST /T/{token}/pay`: CSRF checked, then 303 to the provider's approval page.
+    /// `POST /T/{token}/pay`: CSRF checked, then 303 to the provider's approval page. A ticket token of a ticket not
+    /// yet imported opens its provisional case first (`ProvisionalCases`), so the motorist can pay at once.
     func pay(_ req: Request, _ context: LotseContext) async throws -> HTML {
-        guard let c = try await verifiedCase(context, cached: false) else { return try notFound(req) }
+        let token = context.parameters.get("token") ?? ""
+        var found = try await verifiedCase(token: token, cached: false)
+        var signed: SignedTicket?
+        if found == nil, token.utf8.count == TicketTokens.textLength,
+            case .pending(let claim, let device) = try await ticketTarget(token, cached: false)
+        {
+            signed = signedTicket(claim, device: device)
+        }
+        guard found != nil || signed != nil else { return try notFound(req) }
         let body = try await req.body.collect(upTo: 16 * 1024)
         let form = Form.decode(String(buffer: body))
         let lang = env.translations.supports(form["lang"] ?? "") ? form["lang"]! : language(req).lang
-        guard CSRF.verify(req, formValue: form["csrf"]) else {
-            return redirect(caseLocation(c.id, lang: lang))
+        let back = found.map { caseLocation($0.id, lang: lang) } ?? "/t/\(token.uppercased())?lang=\(lang)"
+        guard CSRF.verify(req, formValue: form["csrf"]), let provider = env.provider else { return redirect(back) }
+        if let signed {
+            let now = Int64(Date().timeIntervalSince1970)
+            let prefix = env.config.caseNumberPrefix
+            let id = try await env.store.provisionalCase(for: signed, prefix: prefix, paymentDays: env.config.paymentDays, now: now)
+            found = try await env.store.caseRecord(id: id)
         }
-        guard let provider = env.provider, c.status.isPayable else {
-            return redirect(caseLocation(c.id, lang: lang))
-        }
+        guard let c = found else { throw HTTPError(.internalServerError) }
+        guard c.status.isPayable else { return redirect(caseLocation(c.id, lang: lang)) }
         do {
             let h = try await provider.start(PayableCase(id: c.id, number: c.caseNumber, amountCents: c.amountCents), language: lang)
             Counter(label: "lotse_payment_handoffs_total", dimensions: [("provider", provider.id)]).increment()

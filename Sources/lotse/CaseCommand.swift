@@ -28,7 +28,7 @@ struct CaseCommand: ParsableCommand {
                 "case_number": c.caseNumber, "ticket_no": c.ticketNo ?? NSNull(), "status": c.status.rawValue,
                 "amount_cents": c.amountCents, "deadline": c.deadline, "tbnr": c.tbnr, "offence": c.offenceText,
                 "issued_at": BerlinTime.isoUTC(c.issuedAt), "plate": c.plate, "place": c.place,
-                "qr_printed": c.qrPrinted,
+                "qr_printed": c.qrPrinted, "provisional": c.isProvisional,
             ]
             obj["payments"] = payments.map { p -> [String: Any] in
                 var d: [String: Any] = [
@@ -60,6 +60,11 @@ struct CaseCommand: ParsableCommand {
             plate     \(c.plate) (\(c.plateCountry))
             """
         )
+        if c.isProvisional {
+            print("record    provisional: paid online from the ticket's code before the export arrived; the export completes it")
+        }
+        let differences = Set(events.filter { $0.kind == .ticketDiffers }.compactMap(\.detail))
+        for d in differences.sorted() { print("differs   the export disagrees with the ticket's code: \(d)") }
         if !payments.isEmpty {
             print("payments")
             for p in payments {

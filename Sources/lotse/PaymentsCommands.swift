@@ -177,5 +177,11 @@ struct DunningCommand: ParsableCommand {
                 "\(expired) payment\(expired == 1 ? "" : "s") waited more than \(config.pendingDays) days for a ticket never imported: on the refund list"
             )
         }
+        let unclaimed = try store.cancelProvisionalCases(openedBefore: cutoff, pendingDays: config.pendingDays, now: at)
+        if unclaimed > 0 {
+            print(
+                "\(unclaimed) case\(unclaimed == 1 ? "" : "s") paid online before import waited more than \(config.pendingDays) days for a ticket never imported: cancelled, money on the refund list"
+            )
+        }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import LotseCore
 @_spi(Testing) import LotseStorage
 import LotseTestSupport
 import Testing
@@ -182,5 +183,31 @@ import Testing
         }
         #expect(a["paid"]! == a["paid_online"]! + a["paid_bank_transfer"]! + a["paid_other"]!)
         #expect(try build() == a)
+    }
+
+    /// `make demo`'s shift on the reference handheld (`scripts/demo_handheld.sh`): three tickets issued today, the first
+    /// paid by transfer before the import closes its case, the third still pending; their printed codes are their URLs.
+    @Test func theDemoShiftIssuesTicketsTodayAndOneIsPaidBeforeTheImport() throws {
+        let dir = TestSupport.tempDir("lotse-demo-shift")
+        let env = ["LOTSE_PUBLIC_BASE_URL": "http://127.0.0.1:8080", "LOTSE_DEMO": "1", "LOTSE_PILOT_DATA": TestSupport.pilotData]
+        #expect(try TestSupport.lotse(["demo", "--months", "0"], dataDir: dir, env: env).status == 0)
+        var scriptEnv = env
+        scriptEnv["LOTSE_DATA_DIR"] = dir
+        let out = try TestSupport.run(
+            "/bin/bash",
+            [TestSupport.root + "/scripts/demo_handheld.sh", TestSupport.binDir, dir],
+            env: scriptEnv,
+            cwd: TestSupport.root
+        )
+        #expect(out.status == 0, "\(out.stderr)")
+        #expect(out.stdout.contains("shift-today.csv: imported 2, duplicates 0, rejected 0"), "\(out.stdout)")
+        let urls = out.stdout.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init).filter { $0.hasPrefix("HTTP://") }
+        #expect(urls.count == 3)
+        // the printed ticket's code is the URL shown beside it
+        #expect(try TestSupport.zbarimg(dir + "/handheld/ticket-0900001.png") == [urls[0]])
+        let tickets = try Store(path: dir + "/lotse.sqlite").allCases().filter { $0.deviceID == "HH-DEMO" }
+        #expect(tickets.map(\.ticketNo) == ["0900001", "0900002"])
+        #expect(tickets.map(\.status) == [.paid, .open])
+        #expect(tickets.allSatisfy { BerlinTime.local($0.issuedAt).date == BerlinTime.local(Int64(Date().timeIntervalSince1970)).date })
     }
 }

@@ -109,4 +109,41 @@ import Testing
         }
         #expect(!FileManager.default.fileExists(atPath: export))
     }
+
+    @Test func pushSendsTheTicketOnlineAndTheEveningExportIsItsDuplicate() async throws {
+        let shift = try Shift()
+        defer { try? FileManager.default.removeItem(atPath: shift.dir) }
+        let server = try TestSupport.startServer(
+            TestSupport.lotse,
+            ["serve", "--port", String(shift.base.split(separator: ":").last!)],
+            env: shift.env,
+            log: shift.dir + "/serve.log"
+        )
+        defer {
+            server.terminate()
+            server.waitUntilExit()
+        }
+        #expect(TestSupport.waitUntilServing(shift.base))
+        let export = shift.dir + "/shift.csv"
+        let pushed = try shift.issue("0004711", ["--at", "2026-03-14T09:30", "--export", export, "--push"])
+        #expect(pushed.status == 0, "\(pushed.stderr)")
+        // the token URL, then the server's answer: 201 with the case and the same URL
+        let lines = pushed.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.count == 2 && lines[1].hasPrefix("201 "), "\(pushed.stdout)")
+        let answer = try #require(try JSONSerialization.jsonObject(with: Data(lines[1].dropFirst(4).utf8)) as? [String: String])
+        #expect(answer["url"] == lines[0] && answer["case_number"]?.hasPrefix("KL-2026-") == true)
+        // pushed again (a retry after a lost answer): 200, the same case
+        let again = try shift.issue("0004711", ["--at", "2026-03-14T09:30", "--push"])
+        #expect(again.status == 0 && again.stdout.contains("200 ") && again.stdout.contains(answer["case_number"]!), "\(again.stdout)")
+        // the case page is there before any export is imported
+        let page = try await CurlClient().send(OutboundRequest(url: lines[0]))
+        #expect(page.status == 200 && page.text.contains(answer["case_number"]!))
+        // the evening export of the same ticket: a duplicate, one case
+        let imported = try TestSupport.lotse(["import", export], dataDir: shift.dir, env: shift.env)
+        #expect(imported.stdout.contains("imported 0, duplicates 1, rejected 0"), "\(imported.stdout) \(imported.stderr)")
+        // a key file of a revoked device is refused: exit 1, the server's 401
+        #expect(try TestSupport.lotse(["devices", "revoke", "HH-07"], dataDir: shift.dir, env: shift.env).status == 0)
+        let refused = try shift.issue("0004712", ["--push"])
+        #expect(refused.status == 1 && refused.stdout.contains("401 "), "\(refused.stdout)")
+    }
 }

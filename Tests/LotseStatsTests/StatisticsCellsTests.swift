@@ -112,6 +112,35 @@ import Testing
                 }
                 let day = CivilDate(year: 2026, month: 1, day: 1).adding(days: random.int(0...300))
                 let time = "\(day)T\(String(format: "%02d:%02d", random.int(6...20), random.int(0...59)))"
+                if random.chance(0.15) {
+                    // paid online before the export: a provisional case from what the token signs (the time now and
+                    // then another day), which the export then completes
+                    let signedDay = random.chance(0.7) ? day : day.adding(days: random.int(-3...3))
+                    let offence = try #require(importer.catalogue.offences["141312"])
+                    let signed = SignedTicket(
+                        deviceID: "HH-\(number % 3)",
+                        ticketNumber: UInt32(number),
+                        issuedAt: BerlinTime.utc(date: signedDay, hour: 9, minute: 0),
+                        amountCents: offence.amountCents,
+                        offence: offence
+                    )
+                    let paid = random.chance(0.6)
+                    payment += 1
+                    let key = "property-\(payment)"
+                    _ = try store.write { db in
+                        let id = try ProvisionalCases.open(db, signed, prefix: "KL", paymentDays: 7, now: signed.issuedAt + 60)
+                        if paid {
+                            let incoming = IncomingPayment(
+                                channel: .paypal,
+                                amountCents: offence.amountCents,
+                                paidAt: signed.issuedAt + 600,
+                                source: "property test",
+                                dedupKey: key
+                            )
+                            _ = try Ledger.record(db, incoming, caseID: id, now: signed.issuedAt + 600)
+                        }
+                    }
+                }
                 lines.append(
                     "\(number);HH-\(number % 3);\(time);KL-AB \(number % 9000 + 1);\(random.pick(["141312", "112216", "117161"]));"
                         + "Markt;Kaiserslautern;\(random.chance(0.8) ? 1 : 0)"
