@@ -112,6 +112,7 @@ let package = Package(
             name: "LotseWeb",
             dependencies: [
                 "LotseCore", "LotseStorage", "LotseTokens", "LotseQR", "LotseImport", "LotseBank", "LotseHTTP", "LotsePayments", "LotseStats",
+                "LotseOffice",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -198,7 +199,7 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
-        .testTarget(name: "LotseCLITests", dependencies: ["LotseCore", "LotseStorage", "LotseTestSupport"]),
+        .testTarget(name: "LotseCLITests", dependencies: ["LotseCore", "LotseStorage", "LotseHTTP", "LotseTestSupport"]),
         .testTarget(name: "LotseHandheldTests", dependencies: ["LotseTestSupport"]),
         .testTarget(name: "LotseFuzzTests", dependencies: ["LotseFuzzTargets", "LotseCore", "LotseTestSupport"]),
     ]

@@ -1,6 +1,12 @@
 /// States of a case (spec: machine-readable outputs).
 public enum CaseStatus: String, Sendable, CaseIterable {
     case open, paid, overdue, reminded, cancelled
+    /// Unpaid after the reminder: handed over to the Bußgeld procedure (`lotse handover`); Lotse takes no more money
+    /// for it online.
+    case handedOver = "handed_over"
+
+    /// Closed: nothing more happens to it in Lotse (its personal data is erased after the retention period).
+    public var isClosed: Bool { self == .paid || self == .cancelled || self == .handedOver }
 
     /// Open, overdue or reminded: the motorist can still pay.
     public var isPayable: Bool { self == .open || self == .overdue || self == .reminded }
@@ -23,6 +29,10 @@ public enum EventKind: String, Sendable, Codable, CaseIterable {
     case cancelled
     /// The export of a ticket disagrees with what its ticket token signed (detail: the fields).
     case ticketDiffers = "ticket_differs"
+    /// Handed over to the Bußgeld procedure (detail: the handover file's name).
+    case handedOver = "handed_over"
+    /// Its personal data erased after the retention period.
+    case erased
 }
 
 /// Payment channels.

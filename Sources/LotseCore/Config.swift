@@ -11,6 +11,11 @@ public struct LotseConfig: Sendable {
     /// Days a payment made before its ticket was imported waits for the ticket (`LOTSE_PENDING_DAYS`) before it goes
     /// to the refund list.
     public var pendingDays: Int
+    /// Days after a case is closed (paid, cancelled, handed over) until its personal data is erased
+    /// (`LOTSE_RETENTION_DAYS`).
+    public var retentionDays: Int
+    /// How the server writes its log (`LOTSE_LOG_FORMAT`).
+    public var logFormat: LogFormat
     public var caseNumberPrefix: String
     public var cataloguePath: String
     /// The folder with `templates/` and `public/` (`LOTSE_RESOURCES`; default: the parent of `pilot-data/`).
@@ -64,6 +69,8 @@ public struct LotseConfig: Sendable {
         paymentDays = try settings.wholeNumber("LOTSE_PAYMENT_DAYS", in: 1...365, unit: "days") ?? 7
         graceDays = try settings.wholeNumber("LOTSE_GRACE_DAYS", in: 0...365, unit: "days") ?? 5
         pendingDays = try settings.wholeNumber("LOTSE_PENDING_DAYS", in: 1...365, unit: "days") ?? 21
+        retentionDays = try settings.wholeNumber("LOTSE_RETENTION_DAYS", in: 1...3650, unit: "days") ?? 180
+        logFormat = try settings.choice("LOTSE_LOG_FORMAT", LogFormat.self) ?? .text
         caseNumberPrefix = settings.text("LOTSE_CASE_PREFIX") ?? "KL"
         cataloguePath = settings.text("LOTSE_CATALOGUE") ?? LotseConfig.findPilotData("tbnr-parking.csv", environment: environment)
         resourceRoot = settings.text("LOTSE_RESOURCES") ?? LotseConfig.defaultResourceRoot(environment: environment)
@@ -119,6 +126,11 @@ public struct LotseConfig: Sendable {
     }
 }
 
+/// The server's log: lines of text, or one JSON object per line (for a log collector).
+public enum LogFormat: String, Sendable, CaseIterable {
+    case text, json
+}
+
 /// A setting that is set but does not say what it must: names the variable and the value, on one line.
 public struct ConfigError: Error, Equatable, CustomStringConvertible, Sendable {
     public let variable: String
@@ -169,6 +181,15 @@ private struct Settings {
             throw ConfigError(variable: name, value: raw, expected: expected)
         }
         return number
+    }
+
+    /// Nil when unset; otherwise one of the values of `T`, exactly.
+    func choice<T: RawRepresentable & CaseIterable>(_ name: String, _ type: T.Type) throws(ConfigError) -> T? where T.RawValue == String {
+        guard let raw = environment[name] else { return nil }
+        guard let value = T(rawValue: raw.trimmingSpaces()) else {
+            throw ConfigError(variable: name, value: raw, expected: T.allCases.map(\.rawValue).joined(separator: " or "))
+        }
+        return value
     }
 
     /// Nil when unset; `1` or `true` is on, `0` or `false` is off.

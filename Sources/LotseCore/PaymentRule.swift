@@ -25,7 +25,7 @@ public enum PaymentRule {
 
     /// A payment of `amountCents` in `currency` for a case in `status` that asks `caseAmountCents` and has received
     /// `partialsCents` in earlier partial payments: closes it when the payments reach its amount (the surplus is to
-    /// be refunded), leaves it open when they fall short, is refunded whole when the case is paid or cancelled, or
+    /// be refunded), leaves it open when they fall short, is refunded whole when the case is paid, cancelled or handed over, or
     /// when the money is not in euros.
     public static func decide(
         status: CaseStatus,
@@ -42,6 +42,9 @@ public enum PaymentRule {
             return Decision(disposition: .refund, refundCents: amountCents, note: "case already paid")
         case .cancelled:
             return Decision(disposition: .refund, refundCents: amountCents, note: "case cancelled")
+        case .handedOver:
+            // the Bußgeld procedure decides now: the office passes the money on or pays it back
+            return Decision(disposition: .refund, refundCents: amountCents, note: "case handed over to the Bußgeld procedure")
         case .open, .overdue, .reminded:
             let total = partialsCents + amountCents
             if total < caseAmountCents {

@@ -55,6 +55,17 @@ public final class PayPalProvider: PaymentProvider, Sendable {
 
     func now() -> Int64 { clock() }
 
+    public func probe() async -> ProviderProbe {
+        do {
+            _ = try await api.accessToken(renew: true)
+            return .ok
+        } catch let error as PayPalError where (400..<500).contains(error.status) {
+            return .refused("\(error)")
+        } catch {
+            return .unreachable("\(error)")
+        }
+    }
+
     public func start(_ c: PayableCase, language: String) async throws -> Handoff {
         let now = now()
         let lifetime = orderLifetime

@@ -43,6 +43,15 @@ public enum Completion: Sendable, Equatable {
     }
 }
 
+/// What a provider said when asked whether Lotse can work with it (`lotse check`).
+public enum ProviderProbe: Sendable, Equatable {
+    case ok
+    /// It answered, and refused the credentials or the configuration.
+    case refused(String)
+    /// It did not answer (network, timeout, 5xx).
+    case unreachable(String)
+}
+
 public enum NotificationOutcome: Sendable, Equatable {
     case rejected  // failed verification: 400, nothing changed
     case duplicate  // seen before
@@ -67,4 +76,6 @@ public protocol PaymentProvider: Sendable {
     /// Looks at orders started but never finished (lost returns and notifications) and retries what is owed (refunds);
     /// run by the server every few minutes. Returns how many orders were checked and how many of them came out paid.
     func sweep(olderThan age: Int64) async -> (checked: Int, paid: Int)
+    /// Asks the provider for an access token with the configured credentials (nothing is booked).
+    func probe() async -> ProviderProbe
 }

@@ -180,6 +180,7 @@ public final class CaseWriter {
         )
         // payments made before their ticket arrived now close its case
         if imported > 0 { _ = try Devices.applyWaitingPayments(db) }
+        try Operations.noteRun(db, job: .import, at: now)
     }
 }
 

@@ -27,6 +27,8 @@ public struct CaseRecord: Sendable, Equatable, FetchableRecord {
     public var qrWrittenAt: Int64?
     public var paidAt: Int64?
     public var paidChannel: PaymentChannel?
+    /// When its personal data was erased after the retention period (nil: not erased).
+    public var erasedAt: Int64?
 
     /// From a row of `CaseQueries.select` (the columns of `CaseRecord.columns`), by position: no lookups by column
     /// name. A status or channel this version does not know is an error, not a default.
@@ -54,6 +56,7 @@ public struct CaseRecord: Sendable, Equatable, FetchableRecord {
         qrWrittenAt = row[20]
         paidAt = row[21]
         paidChannel = try Vocabulary.decode(row[22] as String?, column: "cases.paid_channel")
+        erasedAt = row[23]
     }
 
     /// The columns a case is read with, in the order `init(row:)` reads them: the one description of the row for
@@ -62,7 +65,7 @@ public struct CaseRecord: Sendable, Equatable, FetchableRecord {
         "cases.id", "cases.case_number", "cases.source_id", "cases.ticket_no", "cases.device_id", "cases.officer_id",
         "cases.issued_at", "cases.plate", "cases.plate_country", "cases.tbnr", "offences.text_de", "cases.amount_cents",
         "cases.street", "cases.house_no", "cases.place_note", "cases.zip", "cases.city", "cases.qr_printed", "cases.deadline",
-        "cases.status", "cases.qr_written_at", "cases.paid_at", "cases.paid_channel",
+        "cases.status", "cases.qr_written_at", "cases.paid_at", "cases.paid_channel", "cases.erased_at",
     ]
 
     /// Opened from a ticket token before the export arrived (`ProvisionalCases`): no plate or place yet.

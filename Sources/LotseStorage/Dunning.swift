@@ -74,6 +74,7 @@ extension Store {
                         arguments: [at, overdueBefore, overdueBefore]
                     )
                     overdue = db.changesCount
+                    try Operations.noteRun(db, job: .dunning, at: at, detail: runDay.description)
                     try beforeCommit()
                     return .commit
                 }

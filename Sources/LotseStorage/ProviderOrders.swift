@@ -228,7 +228,7 @@ public enum ProviderOrders {
             // A pending capture is still watched: its money comes and goes back.
             if o.status != .pending { try setStatus(db, orderID: orderID, .cancelled, now: now) }
             return .casePaid(caseID: o.caseID, captureID: try latestCapture(db, caseID: o.caseID)?.externalID)
-        case .cancelled:
+        case .cancelled, .handedOver:
             if o.status != .pending { try setStatus(db, orderID: orderID, .cancelled, now: now) }
             return .caseCancelled(caseID: o.caseID)
         case .open, .overdue, .reminded:

@@ -30,6 +30,10 @@ public final class Store: Sendable {
         quickReaders = QuickReaders(path: path, count: 4)
         do {
             pool = try DatabasePool(path: path, configuration: config)
+            // a database a newer Lotse has migrated is not opened by an older one (roll back by restoring a backup)
+            if try pool.read({ try Schema.migrator.hasBeenSuperseded($0) }) {
+                throw LotseError.io("\(path): the database was migrated by a newer version of Lotse; use that version or restore a backup")
+            }
             try Schema.migrator.migrate(pool)
         } catch let error as DatabaseError {
             throw LotseError.io("\(path): cannot open the database: \(error.message ?? error.description)")
@@ -368,6 +372,8 @@ public enum Schema {
         m.registerMigration("v12-devices") { db in try Devices.migrateV12(db) }
         // Payments made before their ticket was imported wait for it (ticket_device, ticket_number).
         m.registerMigration("v13-payments-waiting-for-tickets") { db in try Devices.migrateV13(db) }
+        // Operations: the jobs' last runs, retention (`erased_at`), the handover status.
+        m.registerMigration("v14-operations") { db in try Operations.migrateV14(db) }
         return m
     }
 

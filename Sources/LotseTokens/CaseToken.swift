@@ -52,7 +52,7 @@ public struct KeyRing: Sendable {
     }
 
     /// The key ring in `keys.json`; nil when there is none yet.
-    static func load(dataDir: String) throws -> KeyRing? {
+    public static func load(dataDir: String) throws -> KeyRing? {
         let p = path(dataDir: dataDir)
         guard FileManager.default.fileExists(atPath: p) else { return nil }
         guard let data = FileManager.default.contents(atPath: p),

@@ -99,6 +99,7 @@ public func buildApplication(
     let metrics = RequestMetrics()
     router.add(middleware: security)
     router.add(middleware: RequestMetricsMiddleware(metrics: metrics))
+    router.add(middleware: RequestLogMiddleware())
     let motorist = MotoristController(env: env)
     // inside the metrics and the security headers, outside the files: a path no route and no file has
     router.add(middleware: NotFoundPageMiddleware(motorist: motorist))
@@ -143,6 +144,7 @@ func services(_ env: WebEnvironment, _ log: Logger) -> [any Service] {
     if let provider = env.provider {
         s.append(PaymentSweepService(provider: provider, interval: env.config.paymentSweepSeconds, age: env.config.paymentSweepAge, logger: log))
     }
+    s.append(RetentionService(store: env.store, config: env.config, initialDelay: .seconds(600), interval: .seconds(86400), logger: log))
     return s
 }
 
@@ -152,6 +154,7 @@ struct OperationsController: Sendable {
 
     func register(on router: Router<LotseContext>) {
         let caseGauges = CaseStatusGauges(store: env.store)
+        let operationsGauges = OperationsGauges(store: env.store)
         router.get("/healthz") { _, _ -> Response in
             // on a GRDB reader thread: the event loop never waits on SQLite
             let ok = (try? await env.store.isReadable()) == true
@@ -173,6 +176,7 @@ struct OperationsController: Sendable {
             var buffer = LotseMetrics.registry.emitToBuffer()
             // case counts by status: counted off the event loop, at most every 30 s
             buffer += Array(await caseGauges.text().utf8)
+            buffer += Array(await operationsGauges.text().utf8)
             return Response(
                 status: .ok,
                 headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],

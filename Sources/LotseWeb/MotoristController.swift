@@ -325,6 +325,12 @@ struct MotoristController: Sendable {
     /// The case page of `c`. Used by the router and by `CasePageChannelHandler`, so both give the same page.
     func casePage(_ req: Request, case c: CaseRecord, token: String) throws -> HTML {
         let (lang, remember) = language(req)
+        if c.erasedAt != nil {
+            // after the retention period: that the case is closed, nothing of its record
+            var context = base(lang, path: req.uri.path)
+            context["erased"] = ["number": c.caseNumber, "text": env.translations.text("case_erased", lang)]
+            return try render("erased", context, lang: lang, remember: remember, noStore: true)
+        }
         let notice = req.uri.queryParameters.get("notice").flatMap { Self.notices.contains($0) ? $0 : nil }
         // the CSRF cookie only where the page has a form (the PayPal button)
         let csrf = env.provider != nil && c.status.isPayable ? CSRF.token(req) : nil
@@ -384,6 +390,7 @@ struct MotoristController: Sendable {
                 with: c.paidAt.map { t.date(BerlinTime.local($0).date, lang) } ?? ""
             )
         case .cancelled: statusText = t.text("status_cancelled", lang)
+        case .handedOver: statusText = t.text("status_handed_over", lang)
         }
         let payable = c.status.isPayable
         let ref = env.payee == nil ? nil : RFReference.make(from: c.caseNumber)

@@ -28,6 +28,10 @@ extension MotoristController {
             var headers: [String: String] = [:]
             for f in req.headers { headers[f.name.canonicalName.lowercased()] = f.value }
             let outcome = try await provider.handleNotification(headers: headers, body: Array(buffer: body))
+            if outcome == .rejected {
+                // a notification that failed verification: a fault at the provider, or somebody trying
+                Counter(label: "lotse_webhook_rejected_total", dimensions: [("provider", provider.id)]).increment()
+            }
             return Response(status: outcome == .rejected ? .badRequest : .ok)
         }
     }
@@ -75,6 +79,7 @@ extension MotoristController {
             Counter(label: "lotse_payment_handoffs_total", dimensions: [("provider", provider.id)]).increment()
             return redirect(h.redirectURL)
         } catch {
+            Counter(label: "lotse_provider_errors_total", dimensions: [("provider", provider.id)]).increment()
             env.logger.error("payment hand-off failed: \(error)")
             return redirect(caseLocation(c.id, lang: lang, notice: "paypal_unavailable"))
         }
@@ -95,10 +100,13 @@ extension MotoristController {
         do {
             result = try await provider.complete(orderID: orderID)
         } catch {
+            Counter(label: "lotse_provider_errors_total", dimensions: [("provider", provider.id)]).increment()
+            Counter(label: "lotse_provider_outcomes_total", dimensions: [("provider", provider.id), ("outcome", "error")]).increment()
             env.logger.error("payment completion failed: \(error)")
             guard let id = try await env.store.caseID(orderID: orderID) else { return try notFound(req) }
             return redirect(caseLocation(id, lang: lang, notice: "payment_pending"))
         }
+        Counter(label: "lotse_provider_outcomes_total", dimensions: [("provider", provider.id), ("outcome", Self.outcome(result))]).increment()
         switch result {
         case .paid(let id, _, _):
             Counter(label: "lotse_payments_total", dimensions: [("channel", "paypal")]).increment()
@@ -107,6 +115,18 @@ extension MotoristController {
         case .notApproved(let id), .failed(let id, _): return redirect(caseLocation(id, lang: lang, notice: "payment_failed"))
         case .cancelled(let id): return redirect(caseLocation(id, lang: lang, notice: "payment_cancelled"))
         case .unknownOrder: return try notFound(req)
+        }
+    }
+
+    /// The outcome label of `lotse_provider_outcomes_total`.
+    static func outcome(_ c: Completion) -> String {
+        switch c {
+        case .paid: return "paid"
+        case .pending: return "pending"
+        case .notApproved: return "not_approved"
+        case .cancelled: return "cancelled"
+        case .failed: return "failed"
+        case .unknownOrder: return "unknown_order"
         }
     }
 

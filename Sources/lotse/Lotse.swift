@@ -10,7 +10,8 @@ struct Lotse: ParsableCommand {
         abstract: "Pay parking fines by QR code: import tickets, print codes, serve the pages, reconcile, dun.",
         subcommands: [
             ServeCommand.self, ImportCommand.self, QRCommand.self, CaseCommand.self, ReconcileCommand.self, PaymentsCommand.self, StatsCommand.self,
-            DunningCommand.self, KeysCommand.self, DevicesCommand.self, DemoCommand.self,
+            DunningCommand.self, KeysCommand.self, DevicesCommand.self, DemoCommand.self, RetentionCommand.self, HandoverCommand.self,
+            BackupCommand.self, RestoreCommand.self, CheckCommand.self,
         ]
     )
 }

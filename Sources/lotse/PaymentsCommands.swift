@@ -39,9 +39,11 @@ struct ReconcileCommand: ParsableCommand {
 
     func run() throws {
         let config = try common.config()
-        let reconciler = Reconciler(store: try common.store(config))
+        let store = try common.store(config)
+        let reconciler = Reconciler(store: store)
         try eachFile(files) { file in
             let s = try reconciler.reconcile(file)
+            try store.noteRun(.reconcile, at: Int64(Date().timeIntervalSince1970))
             print(s.line)
             if let d = s.details { print(d) }
             for p in s.problems { printErr("lotse: " + p) }

@@ -20,12 +20,22 @@ struct ServeCommand: AsyncParsableCommand {
     /// handed to the web.
     func run() async throws {
         let config = try common.config()
+        LotseLogging.bootstrap(config.logFormat)
+        let logger = Logger(label: "lotse")
         let store = try common.store(config)
-        var logger = Logger(label: "lotse")
-        logger.logLevel = .info
+        DataDirectory.prepareForServing(dataDir: config.dataDir)
+        // the checks of `lotse check` (without asking the payment provider: the start never waits on the network)
+        let found = await SetupCheck.run(config: config, probe: false)
+        for f in found where f.level == .warning { logger.warning("\(f.message)") }
+        let errors = found.filter { $0.level == .error }
+        if !errors.isEmpty {
+            for f in errors { logger.error("\(f.message)") }
+            throw LotseError.input(
+                "not started: \(errors.count) error\(errors.count == 1 ? "" : "s") in the configuration or the data directory (see lotse check)"
+            )
+        }
         let provider = try PayPalProvider.configured(by: config, store: store)
         let env = try await WebEnvironment(config: config, store: store, provider: provider, logger: logger)
-        DataDirectory.prepareForServing(dataDir: config.dataDir)
         let app = buildApplication(environment: env, host: host, port: port)
         try await app.runService()
     }

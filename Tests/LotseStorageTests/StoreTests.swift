@@ -1,10 +1,22 @@
 import Foundation
 import GRDB
+import LotseCore
 @_spi(Testing) import LotseStorage
 import LotseTestSupport
 import Testing
 
 @Suite struct StoreTests {
+    @Test func aDatabaseMigratedByANewerLotseIsNotOpened() throws {
+        let dir = TestSupport.tempDir("lotse-store-newer")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try Store(path: dir + "/lotse.sqlite")
+        #expect(
+            try store.read { try String.fetchOne($0, sql: "SELECT sql FROM sqlite_schema WHERE name = 'cases'") }?.contains("'handed_over'") == true
+        )
+        try store.write { try $0.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v99-from-the-future')") }
+        #expect(throws: LotseError.self) { try Store(path: dir + "/lotse.sqlite") }
+    }
+
     @Test func walForeignKeysAndMigrations() throws {
         let dir = TestSupport.tempDir("lotse-store")
         let store = try Store(path: dir + "/db/lotse.sqlite")
