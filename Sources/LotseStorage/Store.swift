@@ -34,10 +34,30 @@ public final class Store: Sendable {
             if try pool.read({ try Schema.migrator.hasBeenSuperseded($0) }) {
                 throw LotseError.io("\(path): the database was migrated by a newer version of Lotse; use that version or restore a backup")
             }
+            try Store.backUpBeforeUpgrade(pool, path: path)
             try Schema.migrator.migrate(pool)
         } catch let error as DatabaseError {
             throw LotseError.io("\(path): cannot open the database: \(error.message ?? error.description)")
         }
+    }
+
+    /// Before an upgrade's migrations change a database that has data, a copy of it as it was goes beside it
+    /// (`lotse.sqlite.before-<first new migration>`, through the online backup API), so that the old version can be
+    /// restored if the new one has to be rolled back. A new database is not copied.
+    static func backUpBeforeUpgrade(_ pool: DatabasePool, path: String) throws {
+        let (applied, hasCases) = try pool.read { db in
+            (
+                try Schema.migrator.appliedIdentifiers(db),
+                try db.tableExists("cases") && (try Int.fetchOne(db, sql: "SELECT 1 FROM cases LIMIT 1")) != nil
+            )
+        }
+        guard !applied.isEmpty, hasCases, let next = Schema.migrator.migrations.first(where: { !applied.contains($0) }) else { return }
+        let copy = path + ".before-" + next
+        guard !FileManager.default.fileExists(atPath: copy) else { return }
+        let target = try DatabaseQueue(path: copy + ".part")
+        try pool.backup(to: target)
+        try target.close()
+        try FileManager.default.moveItem(atPath: copy + ".part", toPath: copy)
     }
 
     /// SQLite's page cache per connection (`PRAGMA cache_size`; negative: KiB).

@@ -6,6 +6,38 @@ import LotseTestSupport
 import Testing
 
 @Suite struct StoreTests {
+    @Test func anUpgradeBacksTheDatabaseUpBeforeItsMigrations() throws {
+        let dir = TestSupport.tempDir("lotse-store-upgrade")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // a database of the version before v14, with a case in it
+        let old = try DatabasePool(path: dir + "/lotse.sqlite")
+        try Schema.migrator.migrate(old, upTo: "v13-payments-waiting-for-tickets")
+        try old.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO offences (tbnr, text_de, amount_cents, points) VALUES ('141312', 'Haltverbot', 2500, 0);
+                    INSERT INTO cases (case_number, source_id, issued_at, plate, plate_country, tbnr, amount_cents, street, city,
+                        deadline, created_at, issued_day) VALUES ('KL-2026-0000001', 'HH/1', 0, 'KL-A 1', 'D', '141312', 2500, 'Markt',
+                        'Kaiserslautern', '2026-03-21', 0, '2026-03-14');
+                    """
+            )
+        }
+        try old.close()
+        let store = try Store(path: dir + "/lotse.sqlite")
+        #expect(try store.read { try Schema.migrator.hasCompletedMigrations($0) })
+        let copy = dir + "/lotse.sqlite.before-v14-operations"
+        let before = try DatabaseQueue(path: copy)
+        #expect(try before.read { try Schema.migrator.appliedIdentifiers($0).contains("v14-operations") } == false)
+        #expect(try before.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM cases") } == 1)
+        // a database that is up to date is not copied again
+        _ = try Store(path: dir + "/lotse.sqlite")
+        #expect(
+            try FileManager.default.contentsOfDirectory(atPath: dir).filter {
+                $0.contains(".before-") && !$0.hasSuffix("-wal") && !$0.hasSuffix("-shm")
+            } == ["lotse.sqlite.before-v14-operations"]
+        )
+    }
+
     @Test func aDatabaseMigratedByANewerLotseIsNotOpened() throws {
         let dir = TestSupport.tempDir("lotse-store-newer")
         defer { try? FileManager.default.removeItem(atPath: dir) }
