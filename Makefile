@@ -49,8 +49,8 @@ demo: deps
 	LOTSE_DATA_DIR=$(DATA_DIR) LOTSE_PUBLIC_BASE_URL=http://127.0.0.1:$(PORT) LOTSE_DEMO=1 bash scripts/demo_handheld.sh $$($(SWIFT) build --show-bin-path) $(DATA_DIR)
 	@echo "Case data and QR codes are in $(DATA_DIR) (SVG in $(DATA_DIR)/qr, PNG in $(DATA_DIR)/qr-png)."
 	@echo "PayPal is the local simulator on port $(SIM_PORT): the whole journey works offline."
-	@echo "Evaluator dashboard: http://127.0.0.1:$(PORT)/stats (token: demo-evaluator)"
-	@echo "Serving on http://127.0.0.1:$(PORT)/ (Ctrl-C stops)."
+	@echo "Sign-ins of the demo: evaluator dashboard http://127.0.0.1:$(PORT)/stats with the token demo-evaluator;"
+	@echo "  office API (bearer token) demo-office; metrics open (no LOTSE_METRICS_TOKEN)."
 	@BIN=$$($(SWIFT) build --show-bin-path); \
 	$$BIN/lotse-paypal-sim --port $(SIM_PORT) --webhook-url http://127.0.0.1:$(PORT)/webhooks/paypal --webhook-id DEMO-WEBHOOK \
 	  --client-id demo-client --client-secret demo-secret & SIM=$$!; trap "kill $$SIM 2>/dev/null" EXIT INT TERM; \

@@ -18,6 +18,11 @@ public struct DemoPilot {
     public let store: Store
     public let catalogue: Catalogue
     public let start: CivilDate
+    /// The last day with tickets: by default the last day of the `months` from `start`; `lotse demo` without
+    /// `--start` passes today, so that the pilot ends today.
+    public let end: CivilDate
+    /// The wall clock: nothing of the pilot happens after it (today's tickets are issued before it).
+    public let now: Int64
     public let months: Int
     public let seed: UInt64
     public let simulator: String
@@ -29,6 +34,8 @@ public struct DemoPilot {
         catalogue: Catalogue,
         start: CivilDate,
         months: Int,
+        end: CivilDate? = nil,
+        now: Int64 = Int64(Date().timeIntervalSince1970),
         seed: UInt64,
         simulator: String,
         log: @escaping (String) -> Void
@@ -37,6 +44,8 @@ public struct DemoPilot {
         self.store = store
         self.catalogue = catalogue
         self.start = start
+        self.end = end ?? start.addingMonths(months).adding(days: -1)
+        self.now = now
         self.months = months
         self.seed = seed
         self.simulator = simulator
@@ -48,6 +57,8 @@ public struct DemoPilot {
         case paypal(Int64, Bool)
         case transfer(Int64, Int)  // kind: 0 structured RF, 1 free text, 2 no reference
         case cash(Int64)
+        /// The office cancels the case (a wrong plate, a valid permit shown later).
+        case cancel(Int64)
     }
 
     struct Scheduled {
@@ -66,7 +77,9 @@ public struct DemoPilot {
     public func run() async throws -> Summary {
         var dice = SeededRandom(seed: seed)
         var summary = Summary()
-        let end = start.addingMonths(months).adding(days: -1)
+        let end = self.end
+        let now = self.now
+        let today = BerlinTime.local(now).date
         let dir = config.dataDir + "/demo"
         try FileManager.default.createDirectory(atPath: dir + "/exports", withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: dir + "/bank", withIntermediateDirectories: true)
@@ -128,30 +141,32 @@ public struct DemoPilot {
         var transfersByDay: [CivilDate: [(Int64, Int)]] = [:]
         var cashRows: [String] = []
         var ticketNo = 0
-        // After the last month no new tickets, but payments, statements and dunning runs go on up to yesterday
-        // (at most 40 days), so that the last months are as complete as the day the figures are read.
-        let yesterday = BerlinTime.local(Int64(Date().timeIntervalSince1970)).date.adding(days: -1)
-        let until = min(max(end, yesterday), end.adding(days: 40))
+        // After the last day of tickets no new ones, but payments, statements and dunning runs go on up to today
+        // (at most 40 days), so that the last months are as complete as the day the figures are read. Nothing
+        // happens after `now`: a pilot that ends today is today's state.
+        let until = min(max(end, today), end.adding(days: 40), today)
         var day = start
         while day <= until {
             let dayStart = BerlinTime.utc(date: day, hour: 0, minute: 0)
             // 07:00 the bank's statement of the day; 08:00 the dunning run.
-            if let list = transfersByDay.removeValue(forKey: day), !list.isEmpty {
+            if dayStart + 7 * 3600 <= now, let list = transfersByDay.removeValue(forKey: day), !list.isEmpty {
                 let path = dir + "/bank/camt054-\(day).xml"
                 try writeCamt(path, day: day, transfers: list, payee: payee, dice: &dice)
                 _ = try reconciler.reconcile(path, displayName: "camt054-\(day).xml", now: dayStart + 7 * 3600)
                 summary.transfers += list.count
             }
-            _ = try Dunning.run(
-                store: store,
-                asOf: day,
-                graceDays: config.graceDays,
-                at: dayStart + 8 * 3600,
-                out: dir + "/reminders/reminders-\(day).csv"
-            )
-            // What motorists do today, in time order.
+            if dayStart + 8 * 3600 <= now {
+                _ = try Dunning.run(
+                    store: store,
+                    asOf: day,
+                    graceDays: config.graceDays,
+                    at: dayStart + 8 * 3600,
+                    out: dir + "/reminders/reminders-\(day).csv"
+                )
+            }
+            // What motorists do today, in time order (up to now).
             queue.sort { $0.at < $1.at }
-            let dayEnd = dayStart + 86400
+            let dayEnd = min(dayStart + 86400, now)
             var i = 0
             while i < queue.count && queue[i].at < dayEnd {
                 let s = queue[i]
@@ -182,6 +197,10 @@ public struct DemoPilot {
                 case .transfer(let id, let kind):
                     // on the next morning's statement
                     transfersByDay[BerlinTime.local(s.at).date.adding(days: 1), default: []].append((id, kind))
+                case .cancel(let id):
+                    if let c = try await store.caseRecord(id: id), c.status != .paid, c.status != .cancelled {
+                        _ = try store.cancelCase(number: c.caseNumber, reason: "Parkausweis nachgereicht", at: s.at)
+                    }
                 case .cash(let id):
                     if let c = try await store.caseRecord(id: id) {
                         cashRows.append(
@@ -204,8 +223,12 @@ public struct DemoPilot {
                 summary.cash += cashRows.count
                 cashRows.removeAll()
             }
-            // 20:00 the day's handheld export is imported.
-            let count = day > end ? 0 : Int((Double(perWeekday[day.weekday]) * season[day.month - 1] * (0.8 + 0.4 * dice.unit())).rounded())
+            // 20:00 the day's handheld export is imported; today's (if the pilot ends today) as soon as it is done,
+            // with the tickets issued so far.
+            let lastHour = day < today ? 18 : min(18, BerlinTime.local(now).hour - 1)
+            let importAt = day < today ? dayStart + 20 * 3600 : now - 60
+            let count =
+                day > end || lastHour < 7 ? 0 : Int((Double(perWeekday[day.weekday]) * season[day.month - 1] * (0.8 + 0.4 * dice.unit())).rounded())
             if count > 0 {
                 var csv = "ticket_no;device_id;officer_id;issued_at;plate;tbnr;street;house_no;zip;city;qr_printed\n"
                 var tickets: [(String, Bool)] = []
@@ -213,7 +236,7 @@ public struct DemoPilot {
                     ticketNo += 1
                     let device = "HH-0\(1 + ticketNo % 6)"
                     let qr = !dice.chance(0.1)
-                    let t = String(format: "%02d:%02d", dice.int(7...18), dice.int(0...59))
+                    let t = String(format: "%02d:%02d", dice.int(7...lastHour), dice.int(0...59))
                     let o = dice.pick(weighted)
                     let letters = ["A", "B", "C", "D", "E", "F", "G", "H", "K", "L", "M", "N", "P", "R", "S", "T"]
                     let plate =
@@ -224,12 +247,12 @@ public struct DemoPilot {
                 }
                 let path = dir + "/exports/handheld-\(day).csv"
                 try csv.write(toFile: path, atomically: true, encoding: .utf8)
-                _ = try importer.importFile(path, displayName: "handheld-\(day).csv", now: dayStart + 20 * 3600)
+                _ = try importer.importFile(path, displayName: "handheld-\(day).csv", now: importAt)
                 let issued = tickets
                 let ids = zip(try store.caseIDs(sourceIDs: issued.map(\.0)), issued).map { ($0.0!, $0.1.1) }
                 summary.cases += ids.count
                 for (id, qr) in ids {
-                    schedule(id, qr: qr, imported: dayStart + 20 * 3600, deadline: day.adding(days: config.paymentDays), into: &queue, dice: &dice)
+                    schedule(id, qr: qr, imported: importAt, deadline: day.adding(days: config.paymentDays), into: &queue, dice: &dice)
                 }
             }
             if day.day == 1 { log("demo: \(day) … \(summary.cases) cases so far") }
@@ -242,6 +265,10 @@ public struct DemoPilot {
     /// a code is found through the lookup form less often and pays by transfer more.
     func schedule(_ id: Int64, qr: Bool, imported: Int64, deadline: CivilDate, into queue: inout [Scheduled], dice: inout SeededRandom) {
         let hour: Int64 = 3600
+        if dice.chance(0.01) {
+            // the office cancels a few cases (a permit shown later, a wrong plate)
+            queue.append(Scheduled(at: imported + Int64(dice.int(20...200)) * hour, action: .cancel(id)))
+        }
         var t = imported + Int64(dice.int(1...40)) * hour
         let scanned = dice.chance(qr ? 0.64 : 0.1)
         if scanned {
@@ -260,7 +287,8 @@ public struct DemoPilot {
         let deadlineTime = BerlinTime.utc(date: deadline, hour: 12, minute: 0)
         let when = late ? deadlineTime + Int64(dice.int(8...30)) * 86400 : min(t + Int64(dice.int(1...6)) * 86400, deadlineTime + 2 * 86400)
         if r < (qr ? 0.72 : 0.68) {
-            let kind = scanned ? (dice.chance(0.8) ? 0 : dice.chance(0.9) ? 1 : 2) : (dice.chance(0.85) ? 1 : 2)
+            // kind 3: a transfer of too little (half the amount, with the reference): the case stays open, partly paid
+            let kind = dice.chance(0.03) ? 3 : scanned ? (dice.chance(0.8) ? 0 : dice.chance(0.9) ? 1 : 2) : (dice.chance(0.85) ? 1 : 2)
             queue.append(Scheduled(at: when + Int64(dice.int(1...2)) * 86400, action: .transfer(id, kind)))
         } else if r < 0.8 {
             queue.append(Scheduled(at: when, action: .cash(id)))
@@ -282,15 +310,16 @@ public struct DemoPilot {
             var total = 0
             for (id, kind) in part {
                 guard let c = try store.caseRecord(id: id) else { continue }
-                total += c.amountCents
+                let amount = kind == 3 ? c.amountCents / 2 : c.amountCents
+                total += amount
                 let rmt: String
                 switch kind {
-                case 0: rmt = "<Strd><CdtrRefInf><Ref>\(RFReference.make(from: c.caseNumber)!)</Ref></CdtrRefInf></Strd>"
+                case 0, 3: rmt = "<Strd><CdtrRefInf><Ref>\(RFReference.make(from: c.caseNumber)!)</Ref></CdtrRefInf></Strd>"
                 case 1: rmt = "<Ustrd>Verwarnung \(c.caseNumber.replacingOccurrences(of: "-", with: " ").lowercased())</Ustrd>"
                 default: rmt = "<Ustrd>Knoellchen \(c.plate.filter { $0.isLetter || $0.isNumber })</Ustrd>"
                 }
                 txs +=
-                    "<TxDtls><Refs><AcctSvcrRef>\(day)-\(k)-\(id)</AcctSvcrRef></Refs><AmtDtls><TxAmt><Amt Ccy=\"EUR\">\(Money.plain(c.amountCents))</Amt></TxAmt></AmtDtls><RltdPties><Dbtr><Nm>Demo Zahler</Nm></Dbtr></RltdPties><RmtInf>\(rmt)</RmtInf></TxDtls>"
+                    "<TxDtls><Refs><AcctSvcrRef>\(day)-\(k)-\(id)</AcctSvcrRef></Refs><AmtDtls><TxAmt><Amt Ccy=\"EUR\">\(Money.plain(amount))</Amt></TxAmt></AmtDtls><RltdPties><Dbtr><Nm>Demo Zahler</Nm></Dbtr></RltdPties><RmtInf>\(rmt)</RmtInf></TxDtls>"
             }
             let batch = part.count > 1 ? "<Btch><NbOfTxs>\(part.count)</NbOfTxs><TtlAmt Ccy=\"EUR\">\(Money.plain(total))</TtlAmt></Btch>" : ""
             entries +=
@@ -314,8 +343,13 @@ final class PilotClock: Sendable {
 }
 
 extension CivilDate {
-    func addingMonths(_ n: Int) -> CivilDate {
+    /// The first day of the month `n` months on (back, for a negative `n`); `keepingDay`: the same day of that
+    /// month (the month's last day where it is shorter).
+    public func addingMonths(_ n: Int, keepingDay: Bool = false) -> CivilDate {
         let m0 = (year * 12 + (month - 1)) + n
-        return CivilDate(year: m0 / 12, month: m0 % 12 + 1, day: 1)
+        let first = CivilDate(year: m0 / 12, month: m0 % 12 + 1, day: 1)
+        guard keepingDay else { return first }
+        let length = first.addingMonths(1).adding(days: -1).day
+        return CivilDate(year: first.year, month: first.month, day: min(day, length))
     }
 }

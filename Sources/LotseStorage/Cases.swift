@@ -321,6 +321,30 @@ extension Store {
         }
     }
 
+    /// One case of each state a visitor of the demo should see, the newest of each: open (its deadline still ahead),
+    /// overdue, reminded, partly paid, paid, cancelled, handed over. States without a case are left out.
+    public func demoShowcase() throws -> [(label: String, case: CaseLabel)] {
+        let shown = "source_id NOT GLOB 'claim:*' AND erased_at IS NULL"
+        let queries: [(String, String)] = [
+            ("open", "status = 'open' AND \(shown) AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.case_id = cases.id)"),
+            ("overdue", "status = 'overdue' AND \(shown)"),
+            ("reminded", "status = 'reminded' AND \(shown) AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.case_id = cases.id)"),
+            (
+                "partly paid",
+                "status IN ('open', 'overdue', 'reminded') AND \(shown) AND EXISTS (SELECT 1 FROM payments p WHERE p.case_id = cases.id AND p.disposition = 'partial')"
+            ),
+            ("paid", "status = 'paid' AND \(shown)"),
+            ("cancelled", "status = 'cancelled' AND \(shown)"),
+            ("handed over", "status = 'handed_over' AND \(shown)"),
+        ]
+        return try read { db in
+            try queries.compactMap { label, filter in
+                try Row.fetchOne(db, sql: "SELECT id, case_number, ticket_no, status FROM cases WHERE \(filter) ORDER BY id DESC LIMIT 1")
+                    .map { (label, try Self.label($0)) }
+            }
+        }
+    }
+
     /// Adds one event to a case, in its own write transaction.
     public func addEvent(caseID: Int64, kind: EventKind, at: Int64, detail: String? = nil) throws {
         try write { try CaseQueries.addEvent($0, caseID: caseID, kind: kind, at: at, detail: detail) }

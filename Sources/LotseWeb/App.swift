@@ -87,7 +87,8 @@ public func buildApplication(
     environment env: WebEnvironment,
     host: String = "127.0.0.1",
     port: Int = 8080,
-    caseFastPath: CaseFastPath? = CaseFastPath()
+    caseFastPath: CaseFastPath? = CaseFastPath(),
+    onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
 ) -> some ApplicationProtocol {
     _ = LotseMetrics.registry
     let log = env.logger
@@ -131,6 +132,7 @@ public func buildApplication(
         ),
         configuration: .init(address: .hostname(host, port: port), serverName: nil),
         services: services(env, log),
+        onServerRunning: onServerRunning,
         logger: log
     )
 }

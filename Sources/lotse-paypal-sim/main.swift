@@ -122,10 +122,14 @@ final class Sim: @unchecked Sendable {
         return state.withLock { $0.rng.chance(p) }
     }
 
+    /// This process's part of every id: the start time and the process id, so that a simulator started again (the
+    /// demo's live one after the one that built the demo data, with the same seed) never repeats an id.
+    let instance = String(format: "%08X%05X", UInt32(truncatingIfNeeded: Int(Date().timeIntervalSince1970)), UInt32(getpid()) & 0xFFFFF)
+
     func newID(_ prefix: String) -> String {
         state.withLock { s in
             s.counter += 1
-            return prefix + String(format: "%08X", s.counter) + String(format: "%06X", Int(s.rng.next() % 0xFFFFFF))
+            return prefix + instance + String(format: "%06X", s.counter) + String(format: "%04X", Int(s.rng.next() % 0xFFFF))
         }
     }
 
@@ -431,7 +435,7 @@ router.post("/v2/checkout/orders/:id/capture") { req, ctx -> Response in
         }
         s.counter += 1
         let pending = options.pendingCaptures > 0 && s.rng.chance(options.pendingCaptures)
-        let c = SimCapture(id: "SIMC" + String(format: "%08X", s.counter), status: pending ? "PENDING" : "COMPLETED", value: ord.value)
+        let c = SimCapture(id: "SIMC" + sim.instance + String(format: "%08X", s.counter), status: pending ? "PENDING" : "COMPLETED", value: ord.value)
         ord.captures.append(c)
         ord.status = "COMPLETED"
         ord.captureRequestIDs.insert(requestID)

@@ -16,7 +16,7 @@ struct DemoCommand: AsyncParsableCommand {
     @OptionGroup var common: CommonOptions
     @Option(help: "Months of synthetic pilot to build through the real code paths (0: only the sample files).") var months: Int = 12
     @Option(help: "Seed of the synthetic pilot.") var seed: UInt64 = 1
-    @Option(help: "First day of the pilot, yyyy-mm-dd.") var start: String = "2025-11-01"
+    @Option(help: "First day of the pilot, yyyy-mm-dd (default: --months before today, so that the pilot ends today).") var start: String?
 
     func run() async throws {
         let config = try common.config()
@@ -38,16 +38,24 @@ struct DemoCommand: AsyncParsableCommand {
             if let d = s.details { print("  " + d) }
         }
         if months > 0 {
-            guard let first = CivilDate(iso: start), first.isValid else { throw LotseError.usage("--start '\(start)' is not a date yyyy-mm-dd") }
+            let today = BerlinTime.local(Int64(Date().timeIntervalSince1970)).date
+            var first = today.addingMonths(-months, keepingDay: true)
+            var last = today
+            if let start {
+                guard let given = CivilDate(iso: start), given.isValid else { throw LotseError.usage("--start '\(start)' is not a date yyyy-mm-dd") }
+                first = given
+                last = given.addingMonths(months, keepingDay: true).adding(days: -1)
+            }
             let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
             let sim = (exe as NSString).deletingLastPathComponent + "/lotse-paypal-sim"
-            print("demo: building a \(months)-month pilot from \(first) (seed \(seed)) through the real code paths …")
+            print("demo: building a \(months)-month pilot from \(first) to \(last) (seed \(seed)) through the real code paths …")
             let s = try await DemoPilot(
                 config: config,
                 store: store,
                 catalogue: try common.catalogue(config),
                 start: first,
                 months: months,
+                end: last,
                 seed: seed,
                 simulator: sim,
                 log: { print($0) }
@@ -60,12 +68,9 @@ struct DemoCommand: AsyncParsableCommand {
         _ = try batch.write(caseNumbers: r.caseNumbers, outDir: out + "-png", format: .png)
         print("wrote \(r.written) QR codes to \(out)/ as SVG and to \(out)-png/ as PNG (manifest \(r.manifest))")
         let tokens = try common.tokens(config)
-        // the first case still to pay and the first paid one
-        let shown = try [store.firstCase(statuses: [.open, .overdue, .reminded]), store.firstCase(statuses: [.paid])]
-            .compactMap { $0 }.sorted { $0.status.rawValue < $1.status.rawValue }
-            .map { ($0.id, $0.caseNumber, $0.status.rawValue) }
-        for (id, number, status) in shown {
-            print("case page of \(number) (\(status)): \(config.publicBaseURL)/T/\(tokens.token(caseID: id))")
+        // one case of each state, newest first, to look at
+        for (label, state) in try store.demoShowcase() {
+            print("case page of \(state.caseNumber) (\(label)): \(config.publicBaseURL)/T/\(tokens.token(caseID: state.id))")
         }
         if config.payeeIBAN == nil && !config.demo {
             // demo mode is a setting of the server: its GiroCode then uses a clearly marked demo account

@@ -36,7 +36,13 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let provider = try PayPalProvider.configured(by: config, store: store)
         let env = try await WebEnvironment(config: config, store: store, provider: provider, logger: logger)
-        let app = buildApplication(environment: env, host: host, port: port)
+        let app = buildApplication(environment: env, host: host, port: port) { _ in
+            // once the socket listens (`make demo` shows it last)
+            // a plain line for a person at a terminal; JSON logs stay JSON only
+            if config.logFormat == .text {
+                FileHandle.standardOutput.write(Data("Serving on http://\(host):\(port)/ (Ctrl-C stops).\n".utf8))
+            }
+        }
         try await app.runService()
     }
 }

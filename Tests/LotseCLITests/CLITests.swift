@@ -210,4 +210,35 @@ import Testing
         #expect(tickets.map(\.status) == [.paid, .open])
         #expect(tickets.allSatisfy { BerlinTime.local($0.issuedAt).date == BerlinTime.local(Int64(Date().timeIntervalSince1970)).date })
     }
+
+    /// Without `--start` the demo pilot ends today: today's or yesterday's tickets, open cases whose deadline is
+    /// ahead, and one case page of each state printed.
+    @Test func theDemoPilotEndsToday() throws {
+        let dir = TestSupport.tempDir("lotse-demo-today")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let out = try TestSupport.lotse(["demo", "--months", "1", "--seed", "5"], dataDir: dir, env: ["LOTSE_DEMO": "1"])
+        #expect(out.status == 0, "\(out.stderr)")
+        let now = Int64(Date().timeIntervalSince1970)
+        let today = BerlinTime.local(now).date
+        #expect(out.stdout.contains("pilot from \(today.addingMonthsKeepingDay(-1)) to \(today)"), "\(out.stdout)")
+        for state in ["open", "overdue", "reminded", "partly paid", "paid"] {
+            #expect(out.stdout.contains("(\(state)): http"), "\(state)")
+        }
+        let cases = try Store(path: dir + "/lotse.sqlite").allCases()
+        let newest = try #require(cases.map { BerlinTime.local($0.issuedAt).date }.max())
+        #expect(newest >= today.adding(days: -1))
+        #expect(cases.contains { $0.status == .open && CivilDate(iso: $0.deadline)! >= today })
+        // nothing happened after now
+        #expect(cases.allSatisfy { $0.issuedAt <= now && ($0.paidAt ?? 0) <= now })
+    }
+}
+
+extension CivilDate {
+    /// The same day `n` months on (the month's last day where it is shorter), as `lotse demo` counts.
+    func addingMonthsKeepingDay(_ n: Int) -> CivilDate {
+        let m0 = year * 12 + (month - 1) + n
+        let first = CivilDate(year: m0 / 12, month: m0 % 12 + 1, day: 1)
+        let next = CivilDate(year: (m0 + 1) / 12, month: (m0 + 1) % 12 + 1, day: 1)
+        return CivilDate(year: first.year, month: first.month, day: min(day, next.adding(days: -1).day))
+    }
 }

@@ -16,6 +16,22 @@ func caseState(_ h: PayPalHarness, _ number: String) throws -> (CaseStatus, [Pay
 }
 
 @Suite(.serialized) struct PayPalJourneyTests {
+    /// The demo's live simulator starts with the seed of the one that built the demo data: its order and capture ids
+    /// must still be new (a repeated id showed another person's receipt).
+    @Test func theSimulatorNeverRepeatsAnIdAfterARestart() async throws {
+        var orders: [String] = []
+        for _ in 0..<2 {
+            let h = try PayPalHarness(cases: 1)
+            let b = Browser(h.http)
+            let tok = try #require(h.tokens["KL-2026-0000001"])
+            _ = try await b.send("GET", h.base + "/T/\(tok)")
+            let pay = try await b.send("POST", h.base + "/T/\(tok)/pay", form: ["csrf": try #require(b.cookies["lotse_csrf"])])
+            orders.append(try #require(pay.headers["location"]))
+            h.stop()
+        }
+        #expect(orders[0] != orders[1], "\(orders)")
+    }
+
     @Test func payReturnCaptureReceipt() async throws {
         let h = try PayPalHarness(cases: 3)
         defer { h.stop() }
