@@ -151,17 +151,7 @@ struct DunningCommand: ParsableCommand {
 
     func run() throws {
         let config = try common.config()
-        let now = Int64(Date().timeIntervalSince1970)
-        let day: CivilDate
-        let at: Int64
-        if let s = asOf {
-            guard let d = CivilDate(iso: s), d.isValid else { throw LotseError.usage("--as-of '\(s)' is not a date yyyy-mm-dd") }
-            day = d
-            at = BerlinTime.utc(date: d, hour: 6, minute: 0)
-        } else {
-            day = BerlinTime.local(now).date
-            at = now
-        }
+        let (day, at) = try runDay(asOf)
         let store = try common.store(config)
         let summary = try Dunning.run(
             store: store,

@@ -38,6 +38,37 @@ import Testing
         )
     }
 
+    /// The import's hot loop: writing a case builds no temporary index (SQLite does, per row, for a CHECK of the
+    /// form `IN (five or more constants)`), and the check still refuses a status Lotse does not know.
+    @Test func writingACaseBuildsNoTemporaryIndexAndTheStatusCheckHolds() throws {
+        let dir = TestSupport.tempDir("lotse-store-check")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try Store(path: dir + "/lotse.sqlite")
+        let program = try store.read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    EXPLAIN INSERT INTO cases (case_number, source_id, issued_at, plate, plate_country, tbnr, amount_cents, street,
+                        city, deadline, created_at, issued_day) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: StatementArguments(Array(repeating: "x", count: 12))
+            ).map { $0["opcode"] as String }
+        }
+        #expect(!program.isEmpty && !program.contains("OpenEphemeral"))
+        try store.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO offences (tbnr, text_de, amount_cents, points) VALUES ('141312', 'Haltverbot', 2500, 0);
+                    INSERT INTO cases (case_number, source_id, issued_at, plate, plate_country, tbnr, amount_cents, street, city,
+                        deadline, created_at, issued_day) VALUES ('KL-2026-0000001', 'HH/1', 0, 'KL-A 1', 'D', '141312', 2500,
+                        'Markt', 'Kaiserslautern', '2026-03-21', 0, '2026-03-14');
+                    UPDATE cases SET status = 'handed_over';
+                    """
+            )
+        }
+        #expect(throws: DatabaseError.self) { try store.write { try $0.execute(sql: "UPDATE cases SET status = 'lost'") } }
+    }
+
     @Test func aDatabaseMigratedByANewerLotseIsNotOpened() throws {
         let dir = TestSupport.tempDir("lotse-store-newer")
         defer { try? FileManager.default.removeItem(atPath: dir) }
