@@ -182,7 +182,7 @@ public struct DemoPilot {
                         c.status.isPayable
                     else { continue }
                     let h = try await paypal.start(
-                        PayableCase(id: c.id, number: c.caseNumber, amountCents: c.amountCents),
+                        PayableCase(id: c.id, number: c.caseNumber, amountCents: c.dueCents),
                         language: dice.chance(0.1) ? "en" : "de"
                     )
                     let back = try await http.send(OutboundRequest(url: h.redirectURL + "&sim_action=" + (completes ? "approve" : "cancel")))

@@ -69,8 +69,11 @@ public final class PayPalProvider: PaymentProvider, Sendable {
     public func start(_ c: PayableCase, language: String) async throws -> Handoff {
         let now = now()
         let lifetime = orderLifetime
-        let open = try await store.openOrder(caseID: c.id, provider: self.id, since: now - lifetime)
-        if let open { return Handoff(redirectURL: open.approveURL, orderID: open.orderID, reused: true) }
+        if let open = try await store.openOrder(caseID: c.id, provider: self.id, since: now - lifetime) {
+            if open.amountCents == c.amountCents { return Handoff(redirectURL: open.approveURL, orderID: open.orderID, reused: true) }
+            // a partial payment arrived since the order was made: it asks too much; a new order asks what is due
+            try await store.setOrderStatus(orderID: open.orderID, .cancelled, now: now)
+        }
         let (attempt, requestID) = try await store.nextOrderAttempt(caseID: c.id, expiredBefore: now - lifetime, now: now)
         let order = try await api.createOrder(
             caseNumber: c.number,

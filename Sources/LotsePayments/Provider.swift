@@ -7,6 +7,7 @@ import LotseStorage
 public struct PayableCase: Sendable {
     public var id: Int64
     public var number: String
+    /// What is still due (the case's amount less partial payments received): what the order asks for.
     public var amountCents: Int
     public init(id: Int64, number: String, amountCents: Int) {
         self.id = id

@@ -29,6 +29,11 @@ public struct CaseRecord: Sendable, Equatable, FetchableRecord {
     public var paidChannel: PaymentChannel?
     /// When its personal data was erased after the retention period (nil: not erased).
     public var erasedAt: Int64?
+    /// Received so far in partial payments (0 when none).
+    public var receivedCents: Int
+
+    /// What the motorist still has to pay: the amount less what partial payments brought.
+    public var dueCents: Int { max(0, amountCents - receivedCents) }
 
     /// From a row of `CaseQueries.select` (the columns of `CaseRecord.columns`), by position: no lookups by column
     /// name. A status or channel this version does not know is an error, not a default.
@@ -57,6 +62,7 @@ public struct CaseRecord: Sendable, Equatable, FetchableRecord {
         paidAt = row[21]
         paidChannel = try Vocabulary.decode(row[22] as String?, column: "cases.paid_channel")
         erasedAt = row[23]
+        receivedCents = row[24]
     }
 
     /// The columns a case is read with, in the order `init(row:)` reads them: the one description of the row for
@@ -66,6 +72,7 @@ public struct CaseRecord: Sendable, Equatable, FetchableRecord {
         "cases.issued_at", "cases.plate", "cases.plate_country", "cases.tbnr", "offences.text_de", "cases.amount_cents",
         "cases.street", "cases.house_no", "cases.place_note", "cases.zip", "cases.city", "cases.qr_printed", "cases.deadline",
         "cases.status", "cases.qr_written_at", "cases.paid_at", "cases.paid_channel", "cases.erased_at",
+        "cases.received_cents",
     ]
 
     /// Opened from a ticket token before the export arrived (`ProvisionalCases`): no plate or place yet.

@@ -129,7 +129,7 @@ public enum Ledger {
         )
         let id = db.lastInsertedRowID
         if let caseID, !rejected {
-            try effects(db, decision, caseID: caseID, paidAt: p.paidAt, channel: p.channel.rawValue)
+            try effects(db, decision, caseID: caseID, amount: p.amountCents, paidAt: p.paidAt, channel: p.channel.rawValue)
         }
         return .recorded(id: id, disposition: decision.disposition)
     }
@@ -139,6 +139,24 @@ public enum Ledger {
         var refund: Int
         var note: String?
         var partialsBefore: Int
+    }
+
+    /// Migration v15 (frozen SQL): `received_cents`, the sum of a case's partial payments (the payments stay the
+    /// record; this copy is what the pages read with the case), filled from the payments, and logged for the case
+    /// cache when another process changes it.
+    static func migrateV15(_ db: Database) throws {
+        try db.execute(
+            sql: """
+                ALTER TABLE cases ADD COLUMN received_cents INTEGER NOT NULL DEFAULT 0;
+                UPDATE cases SET received_cents = (
+                    SELECT coalesce(sum(amount_cents), 0) FROM payments p WHERE p.case_id = cases.id AND p.disposition = 'partial')
+                WHERE id IN (SELECT case_id FROM payments WHERE disposition = 'partial');
+                CREATE TRIGGER cases_received_changed AFTER UPDATE OF received_cents ON cases
+                BEGIN
+                    INSERT INTO case_changes (case_id) VALUES (NEW.id);
+                END;
+                """
+        )
     }
 
     /// Reads what the payment rule needs about the case (its status, its amount, earlier partial payments other
@@ -169,7 +187,7 @@ public enum Ledger {
     }
 
     /// The case side of a decision: its status, earlier partial payments, the event.
-    static func effects(_ db: Database, _ d: Decision, caseID: Int64, paidAt: Int64, channel: String) throws {
+    static func effects(_ db: Database, _ d: Decision, caseID: Int64, amount: Int, paidAt: Int64, channel: String) throws {
         switch d.disposition {
         case .paid:
             if d.partialsBefore > 0 {
@@ -178,6 +196,7 @@ public enum Ledger {
             try exec(db, "UPDATE cases SET status = 'paid', paid_at = ?, paid_channel = ? WHERE id = ?", [paidAt, channel, caseID])
             try CaseQueries.addEvent(db, caseID: caseID, kind: .paid, at: paidAt, detail: channel)
         case .partial:
+            try exec(db, "UPDATE cases SET received_cents = received_cents + ? WHERE id = ?", [amount, caseID])
             try CaseQueries.addEvent(db, caseID: caseID, kind: .partialPayment, at: paidAt, detail: channel)
         case .refund:
             try CaseQueries.addEvent(db, caseID: caseID, kind: .refundDue, at: paidAt, detail: channel)
@@ -201,7 +220,7 @@ public enum Ledger {
             sql: "UPDATE payments SET case_id = ?, disposition = ?, refund_cents = ?, note = coalesce(?, note) WHERE id = ?",
             arguments: [caseID, d.disposition.rawValue, d.refund, d.note, paymentID]
         )
-        try effects(db, d, caseID: caseID, paidAt: p["paid_at"], channel: p["channel"])
+        try effects(db, d, caseID: caseID, amount: p["amount_cents"], paidAt: p["paid_at"], channel: p["channel"])
         return d.disposition
     }
 

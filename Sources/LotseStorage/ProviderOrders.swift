@@ -120,16 +120,21 @@ public enum ProviderOrders {
     }
 
     /// The newest open order of a case created after `since`: its id and approval link.
-    public static func openOrder(_ db: Database, caseID: Int64, provider: String, since: Int64) throws -> (orderID: String, approveURL: String)? {
+    public static func openOrder(
+        _ db: Database,
+        caseID: Int64,
+        provider: String,
+        since: Int64
+    ) throws -> (orderID: String, approveURL: String, amountCents: Int)? {
         try Row.fetchOne(
             db,
             sql: """
-                SELECT order_id, approve_url FROM provider_orders
+                SELECT order_id, approve_url, amount_cents FROM provider_orders
                 WHERE case_id = ? AND provider = ? AND status IN ('created', 'approved') AND created_at > ?
                 ORDER BY attempt DESC LIMIT 1
                 """,
             arguments: [caseID, provider, since]
-        ).map { ($0["order_id"], $0["approve_url"]) }
+        ).map { ($0["order_id"], $0["approve_url"], $0["amount_cents"]) }
     }
 
     /// The next attempt of a case and its request id: random, stored with the attempt, so that two tabs pressing at
@@ -348,7 +353,7 @@ public enum ProviderOrders {
 /// and `setOrderStatus` also have synchronous forms for `PaymentProvider.cancel`.
 extension Store {
     /// The newest open order of a case created after `since`: its id and approval link.
-    public func openOrder(caseID: Int64, provider: String, since: Int64) async throws -> (orderID: String, approveURL: String)? {
+    public func openOrder(caseID: Int64, provider: String, since: Int64) async throws -> (orderID: String, approveURL: String, amountCents: Int)? {
         try await pool.read { try ProviderOrders.openOrder($0, caseID: caseID, provider: provider, since: since) }
     }
 

@@ -394,6 +394,8 @@ public enum Schema {
         m.registerMigration("v13-payments-waiting-for-tickets") { db in try Devices.migrateV13(db) }
         // Operations: the jobs' last runs, retention (`erased_at`), the handover status.
         m.registerMigration("v14-operations") { db in try Operations.migrateV14(db) }
+        // What a case has received in partial payments, on the case, so the page asks for what is still due.
+        m.registerMigration("v15-received") { db in try Ledger.migrateV15(db) }
         return m
     }
 

@@ -378,7 +378,7 @@ struct MotoristController: Sendable {
         let local = BerlinTime.local(c.issuedAt)
         let deadline = CivilDate(iso: c.deadline)
         let pastDeadline = deadline.map { today > $0 } ?? false
-        let statusText: String
+        var statusText: String
         switch c.status {
         case .open where pastDeadline: statusText = t.text("status_past_deadline", lang)
         case .open: statusText = t.text("status_open", lang)
@@ -392,9 +392,18 @@ struct MotoristController: Sendable {
         case .cancelled: statusText = t.text("status_cancelled", lang)
         case .handedOver: statusText = t.text("status_handed_over", lang)
         }
+        if c.status.isPayable && c.receivedCents > 0 {
+            // partly paid: what arrived, and what is still due (the amount below, the GiroCode and PayPal ask for it)
+            statusText =
+                t.text("status_partly_paid", lang)
+                .replacingOccurrences(of: "{received}", with: Money.display(c.receivedCents, language: lang))
+                .replacingOccurrences(of: "{total}", with: Money.display(c.amountCents, language: lang))
+                .replacingOccurrences(of: "{due}", with: Money.display(c.dueCents, language: lang)) + " " + statusText
+        }
         let payable = c.status.isPayable
         let ref = env.payee == nil ? nil : RFReference.make(from: c.caseNumber)
-        let amount = Money.display(c.amountCents, language: lang)
+        // what is still to pay (the whole amount unless partial payments arrived)
+        let amount = Money.display(c.status.isPayable ? c.dueCents : c.amountCents, language: lang)
         var page = CasePage(
             shape: .init(
                 lang: lang,
@@ -466,7 +475,7 @@ struct MotoristController: Sendable {
         }
         let payload = try GiroCode.payload(
             payee: payee,
-            amountCents: c.amountCents,
+            amountCents: c.dueCents,
             reference: ref,
             note: "Verwarnungsgeld " + c.caseNumber
         )

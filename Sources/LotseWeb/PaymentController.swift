@@ -75,7 +75,7 @@ extension MotoristController {
         guard let c = found else { throw HTTPError(.internalServerError) }
         guard c.status.isPayable else { return redirect(caseLocation(c.id, lang: lang)) }
         do {
-            let h = try await provider.start(PayableCase(id: c.id, number: c.caseNumber, amountCents: c.amountCents), language: lang)
+            let h = try await provider.start(PayableCase(id: c.id, number: c.caseNumber, amountCents: c.dueCents), language: lang)
             Counter(label: "lotse_payment_handoffs_total", dimensions: [("provider", provider.id)]).increment()
             return redirect(h.redirectURL)
         } catch {
