@@ -91,7 +91,7 @@ struct MotoristController: Sendable {
         }
         return [
             "t": env.translations.table(lang), "lang": lang, "otherLanguages": others, "city": env.config.cityName,
-            "baseURL": env.config.publicBaseURL, "title": env.translations.text("site_name", lang),
+            "baseURL": env.config.publicBaseURL,
         ]
     }
 
@@ -159,7 +159,8 @@ struct MotoristController: Sendable {
         }
         // one index search, off the event loop, for hits and misses alike (no answer says more by its time)
         let found: CaseRecord? = compact.isEmpty || plate.isEmpty ? nil : try await env.store.lookupCase(compact: compact)
-        guard let c = found, Plate.key(c.plate) == plate, c.status != .cancelled else {
+        // a cancelled case is found too: its page says that nothing is to be paid (an erased one has no plate left)
+        guard let c = found, !plate.isEmpty, Plate.key(c.plate) == plate else {
             _ = numberBudget.take(compact)
             // the same answer whether the number or the plate was wrong
             return try start(req, message: "lookup_not_found", status: .ok, number: number)
@@ -412,7 +413,8 @@ struct MotoristController: Sendable {
                 pay: payable,
                 paypal: env.provider != nil,
                 bank: payable && ref != nil,
-                bic: !(env.payee?.bic.isEmpty ?? true)
+                bic: !(env.payee?.bic.isEmpty ?? true),
+                due: c.status != .cancelled && c.status != .handedOver
             )
         )
         page[.number] = c.caseNumber
@@ -442,7 +444,9 @@ struct MotoristController: Sendable {
         ctx["case"] =
             [
                 "number": v(.number), "date": v(.date), "time": v(.time), "place": v(.place), "offence": v(.offence),
-                "tbnr": v(.tbnr), "amount": v(.amount), "deadline": v(.deadline), "plate": v(.plate),
+                "tbnr": v(.tbnr), "plate": v(.plate),
+                // a cancelled case shows no amount to pay beside "you need not pay"
+                "due": shape.due ? ["amount": v(.amount), "deadline": v(.deadline)] as [String: Any] : false,
             ] as [String: Any]
         ctx["status"] = ["code": v(.statusCode), "text": v(.statusText)]
         if shape.notice { ctx["notice"] = v(.notice) }
@@ -493,6 +497,8 @@ struct CasePage: Sendable {
     struct Shape: Hashable, Sendable {
         var lang: String
         var notice, receipt, pay, paypal, bank, bic: Bool
+        /// Amount and deadline are shown: not for a case that asks for nothing any more (cancelled, handed over).
+        var due: Bool
     }
 
     enum Slot: Int, CaseIterable {

@@ -228,6 +228,24 @@ func cookieHeader(_ response: TestResponse, _ name: String) -> String? {
         }
     }
 
+    /// Issue 16: a cancelled case is found by the lookup and its page asks for nothing (no amount, no deadline);
+    /// the site's name is in a page's title once.
+    @Test func aCancelledCaseIsFoundAndAsksForNothing() async throws {
+        let f = try await WebFixture()
+        let token = try f.token("KL-2026-0000001")
+        _ = try f.store.cancelCase(number: "KL-2026-0000001", reason: "Parkausweis nachgereicht", at: 1)
+        try await f.test { client in
+            let start = try await client.execute(uri: "/", method: .get)
+            #expect(start.text.contains("<title>Bezahllotse Kaiserslautern</title>"))
+            let (cookie, value) = try await csrf(client)
+            let found = try await post(client, "csrf=\(value)&case_number=KL-2026-0000001&plate=KL-AB+123", cookie: cookie)
+            #expect(found.status == .seeOther && found.headers[.location] == "/T/\(token)?lang=de")
+            let page = try await client.execute(uri: "/T/\(token)", method: .get)
+            #expect(page.text.contains("eingestellt") && page.text.contains("<title>KL-2026-0000001 – Bezahllotse Kaiserslautern</title>"))
+            #expect(!page.text.contains("Zahlen bis") && !page.text.contains("class=\"amount\"") && !page.text.contains("IBAN"))
+        }
+    }
+
     @Test func lookupNeedsTheCSRFTokenAndIsRateLimited() async throws {
         let f = try await WebFixture()
         try await f.test { client in
