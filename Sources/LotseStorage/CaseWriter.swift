@@ -52,9 +52,9 @@ public final class CaseWriter {
     /// A writer of cases; `importID` nil writes provisional cases.
     init(db: Database, offences: [Offence], prefix: String, paymentDays: Int, importID: Int64?, now: Int64) throws {
         self.db = db
-        // A large page cache for the bulk insert: index pages stay in memory instead of spilling
-        // to the WAL again and again (reset in `finish`).
-        try db.execute(sql: "PRAGMA cache_size = -131072")
+        // A large page cache for the bulk insert of an import: index pages stay in memory instead of spilling
+        // to the WAL again and again (reset in `finish`). A provisional case is one row.
+        if importID != nil { try db.execute(sql: "PRAGMA cache_size = -131072") }
         self.prefix = prefix
         self.paymentDays = paymentDays
         self.importID = importID
@@ -172,8 +172,8 @@ public final class CaseWriter {
                 arguments: [year, last]
             )
         }
-        try db.execute(sql: "PRAGMA cache_size = \(Store.cacheSize)")
         guard let importID else { return }
+        try db.execute(sql: "PRAGMA cache_size = \(Store.cacheSize)")
         try db.execute(
             sql: "UPDATE imports SET imported = ?, duplicates = ?, rejected = ?, rejects_file = ? WHERE id = ?",
             arguments: [imported, duplicates, rejected, rejectsFile, importID]

@@ -352,6 +352,18 @@ extension Store {
         }
     }
 
+    /// Adds the event unless the case has one of that kind already (a note the office needs once, such as
+    /// `ticket_differs`). Returns whether it was added.
+    @discardableResult
+    public func addEventOnce(caseID: Int64, kind: EventKind, at: Int64, detail: String?) async throws -> Bool {
+        try await writeAsync { db in
+            guard try Int.fetchOne(db, sql: "SELECT 1 FROM events WHERE case_id = ? AND kind = ? LIMIT 1", arguments: [caseID, kind.rawValue]) == nil
+            else { return false }
+            try CaseQueries.addEvent(db, caseID: caseID, kind: kind, at: at, detail: detail)
+            return true
+        }
+    }
+
     /// Adds one event to a case, in its own write transaction.
     public func addEvent(caseID: Int64, kind: EventKind, at: Int64, detail: String? = nil) throws {
         try write { try CaseQueries.addEvent($0, caseID: caseID, kind: kind, at: at, detail: detail) }

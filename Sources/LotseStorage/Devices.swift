@@ -57,7 +57,7 @@ enum Devices {
             db,
             sql: """
                 SELECT id FROM cases WHERE device_id = ? AND CAST(ticket_no AS INTEGER) = ?
-                    AND ticket_no NOT GLOB '*[^0-9]*' ORDER BY id LIMIT 1
+                    AND ticket_no NOT GLOB '*[^0-9]*' ORDER BY status = 'cancelled', id LIMIT 1
                 """,
             arguments: [ticket.deviceID, Int64(ticket.number)]
         )

@@ -236,6 +236,64 @@ public enum Ledger {
         return try apply(db, paymentID: paymentID, caseID: caseID)
     }
 
+    /// Weighs the payments of a case whose amount changed after money arrived for it (the export of a ticket paid
+    /// before its import names another offence: the export wins) against the new amount: enough, and the case is
+    /// paid, any surplus to be refunded with its last payment; too little, and it is open again with what arrived
+    /// counted as partial payments. Inside the caller's transaction.
+    static func reassess(_ db: Database, caseID: Int64, at: Int64) throws {
+        guard let row = try Row.fetchOne(db, sql: "SELECT status, amount_cents FROM cases WHERE id = ?", arguments: [caseID]) else { return }
+        let status: CaseStatus = try Vocabulary.decode(row[0] as String, column: "cases.status")
+        guard status.isPayable || status == .paid else { return }
+        let amount: Int = row[1]
+        let payments = try Row.fetchAll(
+            db,
+            sql: """
+                SELECT id, amount_cents, paid_at, channel FROM payments
+                WHERE case_id = ? AND disposition IN ('paid', 'partial') ORDER BY paid_at, id
+                """,
+            arguments: [caseID]
+        )
+        guard let last = payments.last else { return }
+        let received = payments.reduce(0) { $0 + ($1[1] as Int) }
+        if received >= amount {
+            try exec(
+                db,
+                "UPDATE payments SET disposition = 'paid', refund_cents = 0 WHERE case_id = ? AND disposition IN ('paid', 'partial')",
+                [caseID]
+            )
+            if received > amount {
+                try exec(
+                    db,
+                    "UPDATE payments SET refund_cents = ?, note = 'surplus after the export changed the amount' WHERE id = ?",
+                    [received - amount, last[0] as Int64]
+                )
+                try CaseQueries.addEvent(db, caseID: caseID, kind: .refundDue, at: at, detail: "amount changed by the export")
+            }
+            if status != .paid {
+                try exec(
+                    db,
+                    "UPDATE cases SET status = 'paid', paid_at = ?, paid_channel = ?, received_cents = 0 WHERE id = ?",
+                    [
+                        last[2] as Int64, last[3] as String, caseID,
+                    ]
+                )
+                try CaseQueries.addEvent(db, caseID: caseID, kind: .paid, at: at, detail: last[3] as String)
+            }
+        } else {
+            try exec(
+                db,
+                "UPDATE payments SET disposition = 'partial', refund_cents = 0 WHERE case_id = ? AND disposition IN ('paid', 'partial')",
+                [caseID]
+            )
+            try exec(
+                db,
+                "UPDATE cases SET status = 'open', paid_at = NULL, paid_channel = NULL, received_cents = ? WHERE id = ?",
+                [received, caseID]
+            )
+            try CaseQueries.addEvent(db, caseID: caseID, kind: .partialPayment, at: at, detail: "the export's amount is more than was paid")
+        }
+    }
+
     /// Cancels a case; money already received for it goes on the refund list.
     public static func cancel(_ db: Database, caseID: Int64, reason: String, at: Int64) throws {
         try db.execute(sql: "UPDATE cases SET status = 'cancelled' WHERE id = ?", arguments: [caseID])

@@ -7,11 +7,14 @@ struct TicketKey: Hashable {
     var deviceID: String
     var number: Int64
 
-    /// nil unless the ticket number is all digits (the only ones a ticket token can name).
+    /// nil unless the ticket number is all digits (the only ones a ticket token can name); leading zeros do not count
+    /// (as in the SQL of `Devices.caseID`, which compares `CAST(ticket_no AS INTEGER)`).
     init?(deviceID: String?, ticketNo: String?) {
-        guard let deviceID, let ticketNo, !ticketNo.isEmpty, ticketNo.utf8.count <= 18,
-            ticketNo.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }), let number = Int64(ticketNo)
+        guard let deviceID, let ticketNo, !ticketNo.isEmpty,
+            ticketNo.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") })
         else { return nil }
+        let digits = ticketNo.drop { $0 == "0" }
+        guard digits.utf8.count <= 18, let number = digits.isEmpty ? 0 : Int64(digits) else { return nil }
         self.deviceID = deviceID
         self.number = number
     }
@@ -58,7 +61,12 @@ public enum ProvisionalCases {
         var found: [TicketKey: Waiting] = [:]
         let rows = try Row.fetchAll(
             db,
-            sql: "SELECT id, device_id, ticket_no, tbnr, amount_cents, issued_at FROM cases WHERE source_id GLOB 'claim:*'"
+            // a cancelled one (its ticket did not come in time; its money is on the refund list) is not completed: a
+            // late export makes a case of its own
+            sql: """
+                SELECT id, device_id, ticket_no, tbnr, amount_cents, issued_at FROM cases
+                WHERE source_id GLOB 'claim:*' AND status != 'cancelled'
+                """
         )
         for row in rows {
             guard let key = TicketKey(deviceID: row[1], ticketNo: row[2]) else { continue }
@@ -71,7 +79,12 @@ public enum ProvisionalCases {
     public static func open(_ db: Database, _ ticket: SignedTicket, prefix: String, paymentDays: Int, now: Int64) throws -> Int64 {
         let reference = TicketReference(deviceID: ticket.deviceID, number: ticket.ticketNumber)
         if let id = try Devices.caseID(db, ticket: reference) { return id }
-        let writer = try CaseWriter(db: db, offences: [ticket.offence], prefix: prefix, paymentDays: paymentDays, importID: nil, now: now)
+        // the offence of the signed TBNR where the table has none yet; never a change to one the last import wrote
+        try db.execute(
+            sql: "INSERT OR IGNORE INTO offences (tbnr, text_de, amount_cents, points) VALUES (?, ?, ?, ?)",
+            arguments: [ticket.offence.tbnr, ticket.offence.textDE, ticket.offence.amountCents, ticket.offence.points]
+        )
+        let writer = try CaseWriter(db: db, offences: [], prefix: prefix, paymentDays: paymentDays, importID: nil, now: now)
         let number = String(ticket.ticketNumber)
         let signed = Ticket(
             sourceID: sourcePrefix + ticket.deviceID + "/" + number,
@@ -127,6 +140,7 @@ public enum ProvisionalCases {
         if !differences.isEmpty {
             try CaseQueries.addEvent(db, caseID: waiting.id, kind: .ticketDiffers, at: now, detail: differences)
         }
+        if t.amountCents != waiting.amountCents { try Ledger.reassess(db, caseID: waiting.id, at: now) }
     }
 }
 

@@ -28,6 +28,8 @@ struct MotoristController: Sendable {
     let caseValues = CaseValuesCache()
     /// Cases whose export differs from their ticket token, noted in this run (`noteDifferences`).
     let notedDifferences = NotedCases()
+    /// Provisional cases opened per client (a stolen device key must not open cases without end): 10 an hour.
+    let provisionalBudget = Budget(capacity: 10, per: 3600)
     /// The language cookie's header field per language, built once (`Secure` when the public base URL is https).
     let langCookies: [String: HTTPField]
     /// The CSRF cookie's header value around its value, built once.
@@ -257,13 +259,27 @@ struct MotoristController: Sendable {
             exported: (tbnr: c.tbnr, amountCents: c.amountCents, issuedAt: c.issuedAt)
         )
         guard !differences.isEmpty, notedDifferences.insert(c.id) else { return }
-        env.recorder.record(caseID: c.id, kind: .ticketDiffers, detail: differences)
+        // once per case, whatever the number of scans and restarts (the import noted it already for a case paid
+        // before its export): written off the request, a failure only logged
+        let (store, logger) = (env.store, env.logger)
+        Task {
+            do {
+                try await store.addEventOnce(caseID: c.id, kind: .ticketDiffers, at: Int64(Date().timeIntervalSince1970), detail: differences)
+            } catch {
+                logger.error("could not note a ticket's differences: \(error)")
+            }
+        }
     }
 
     /// What a genuine token of a ticket not yet imported signs, when the ticket can be paid online with it: not a
-    /// stock code, and its TBNR in the catalogue.
-    func signedTicket(_ claim: TicketClaim, device: DeviceRecord) -> SignedTicket? {
-        guard let issuedAt = claim.issuedAt, let tbnr = claim.tbnrText, let offence = env.catalogue?.offences[tbnr] else { return nil }
+    /// stock code; of a device not revoked; issued in the last `LOTSE_PENDING_DAYS` (and not in the future); its TBNR
+    /// in the catalogue with the amount the token signs (a token signing another amount pays by transfer only).
+    func signedTicket(_ claim: TicketClaim, device: DeviceRecord, now: Int64 = Int64(Date().timeIntervalSince1970)) -> SignedTicket? {
+        guard device.revokedAt == nil, let issuedAt = claim.issuedAt, let tbnr = claim.tbnrText,
+            let offence = env.catalogue?.offences[tbnr], offence.amountCents == Int(claim.amountCents), offence.amountCents > 0,
+            offence.amountCents <= Catalogue.warningFineCeilingCents,
+            issuedAt >= now - Int64(env.config.pendingDays) * 86400, issuedAt <= now + 86400
+        else { return nil }
         return SignedTicket(
             deviceID: device.deviceID,
             ticketNumber: claim.ticketNumber,

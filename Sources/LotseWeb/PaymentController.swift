@@ -53,12 +53,17 @@ extension MotoristController {
     /// yet imported opens its provisional case first (`ProvisionalCases`), so the motorist can pay at once.
     func pay(_ req: Request, _ context: LotseContext) async throws -> HTML {
         let token = context.parameters.get("token") ?? ""
-        var found = try await verifiedCase(token: token, cached: false)
+        var found: CaseRecord?
         var signed: SignedTicket?
-        if found == nil, token.utf8.count == TicketTokens.textLength,
-            case .pending(let claim, let device) = try await ticketTarget(token, cached: false)
-        {
-            signed = signedTicket(claim, device: device)
+        if token.utf8.count == TicketTokens.textLength {
+            // one look: a second press racing the first may find the case the first has just opened
+            switch try await ticketTarget(token, cached: false) {
+            case .imported(let c): found = c
+            case .pending(let claim, let device): signed = signedTicket(claim, device: device)
+            case .refused: break
+            }
+        } else {
+            found = try await verifiedCase(token: token, cached: false)
         }
         guard found != nil || signed != nil else { return try notFound(req) }
         let body = try await req.body.collect(upTo: 16 * 1024)
@@ -67,6 +72,9 @@ extension MotoristController {
         let back = found.map { caseLocation($0.id, lang: lang) } ?? "/t/\(token.uppercased())?lang=\(lang)"
         guard CSRF.verify(req, formValue: form["csrf"]), let provider = env.provider else { return redirect(back) }
         if let signed {
+            guard provisionalBudget.take(env.proxies.client(req, context)) else {
+                return redirect(back + "&notice=paypal_unavailable")
+            }
             let now = Int64(Date().timeIntervalSince1970)
             let prefix = env.config.caseNumberPrefix
             let id = try await env.store.provisionalCase(for: signed, prefix: prefix, paymentDays: env.config.paymentDays, now: now)

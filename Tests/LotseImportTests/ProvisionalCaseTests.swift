@@ -113,4 +113,66 @@ import Testing
         #expect(refunds.count == 1 && refunds[0].refundCents == ticket.amountCents)
         #expect(try f.store.cancelProvisionalCases(openedBefore: Self.issued + 40 * 86400, pendingDays: 21, now: Self.issued + 40 * 86400) == 0)
     }
+
+    @Test func aPaidTicketWhoseExportAsksMoreIsOpenAgainAndOneAskingLessHasItsSurplusRefunded() async throws {
+        let f = try ImportFixture()
+        let more = try await f.store.provisionalCase(for: try Self.signed(f, ticket: 4799), prefix: "KL", paymentDays: 7, now: Self.issued + 60)
+        let less = try await f.store.provisionalCase(for: try Self.signed(f, ticket: 4800), prefix: "KL", paymentDays: 7, now: Self.issued + 60)
+        try Self.pay(f, caseID: more, cents: 2500)
+        try Self.pay(f, caseID: less, cents: 2500)
+        // the warden corrected both tickets on the device: 112216 costs 55 EUR, 101024 costs 20 EUR
+        let csv = f.file(
+            "shift.csv",
+            header + "\n4799;HH-07;DN 1;2026-03-14T08:00;KL-AB 123;D;112216;;Markt;1;;67655;Kaiserslautern;1\n"
+                + "4800;HH-07;DN 1;2026-03-14T08:00;KL-CD 456;D;101024;;Markt;2;;67655;Kaiserslautern;1\n"
+        )
+        #expect(try f.importer.importFile(csv).imported == 2)
+        let open = try #require(try await f.store.caseRecord(id: more))
+        #expect(open.status == .open && open.amountCents == 5500 && open.receivedCents == 2500 && open.dueCents == 3000)
+        #expect(try f.store.caseHistory(number: open.caseNumber)?.payments.map(\.disposition) == [.partial])
+        let paid = try #require(try await f.store.caseRecord(id: less))
+        #expect(paid.status == .paid && paid.amountCents == 2000)
+        let refund = try #require(try f.store.caseHistory(number: paid.caseNumber)?.payments.first)
+        #expect(refund.disposition == .paid && refund.refundCents == 500)
+        #expect(try f.store.refundList().contains { $0.id == refund.id })
+    }
+
+    @Test func aLateExportOfACancelledTicketIsACaseOfItsOwnAndLeadingZerosStillMatch() async throws {
+        let f = try ImportFixture()
+        let cancelled = try await f.store.provisionalCase(for: try Self.signed(f, ticket: 4799), prefix: "KL", paymentDays: 7, now: Self.issued + 60)
+        #expect(try f.store.cancelProvisionalCases(openedBefore: Self.issued + 120, pendingDays: 21, now: Self.issued + 22 * 86400) == 1)
+        let waiting = try await f.store.provisionalCase(for: try Self.signed(f, ticket: 4711), prefix: "KL", paymentDays: 7, now: Self.issued + 60)
+        let csv = f.file(
+            "late.csv",
+            header + "\n4799;HH-07;DN 1;2026-03-14T08:00;KL-AB 123;D;141312;;Markt;1;;67655;Kaiserslautern;1\n"
+                + "0000000000000004711;HH-07;DN 1;2026-03-14T08:00;KL-EF 789;D;141312;;Markt;3;;67655;Kaiserslautern;1\n"
+        )
+        #expect(try f.importer.importFile(csv).imported == 2)
+        let cases = try f.cases()
+        #expect(cases.count == 3)
+        // the cancelled provisional case stays cancelled; the late ticket is open, and its code leads to it
+        #expect(try await f.store.caseRecord(id: cancelled)?.status == .cancelled)
+        let late = try #require(cases.first { $0.ticketNo == "4799" && $0.id != cancelled })
+        #expect(late.status == .open && late.plate == "KL-AB 123")
+        // the query of Devices.caseID (no device is enrolled in this fixture)
+        #expect(
+            try f.store.read {
+                try Int64.fetchOne(
+                    $0,
+                    sql:
+                        "SELECT id FROM cases WHERE device_id = 'HH-07' AND CAST(ticket_no AS INTEGER) = 4799 ORDER BY status = 'cancelled', id LIMIT 1"
+                )
+            } == late.id
+        )
+        // nineteen digits with leading zeros are the same ticket 4711: completed, not a second case
+        #expect(try await f.store.caseRecord(id: waiting)?.plate == "KL-EF 789")
+    }
+
+    @Test func aDeviceIDThatLooksLikeAProvisionalCaseIsRejected() throws {
+        let f = try ImportFixture()
+        let csv = f.file("claim.csv", header + "\n1;claim:HH;DN 1;2026-03-14T08:00;KL-AB 123;D;141312;;Markt;1;;67655;Kaiserslautern;1\n")
+        let summary = try f.importer.importFile(csv)
+        #expect(summary.imported == 0 && summary.rejected == 1)
+        #expect(try f.rejects(summary).first?.contains("must not begin with 'claim:'") == true)
+    }
 }

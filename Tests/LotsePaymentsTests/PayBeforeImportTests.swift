@@ -10,14 +10,16 @@ import Testing
 /// export is imported: the real `lotse serve`, the real `lotse-handheld`, the PayPal simulator.
 @Suite(.serialized) struct PayBeforeImportTests {
     /// HH-Q enrolled in the harness's data directory; `lotse-handheld issue` of ticket `number` into `export`.
-    static func issue(_ h: PayPalHarness, _ number: String, export: String, at: String = "2026-03-14T09:30") throws -> String {
+    /// `at` nil: now (a ticket can be paid online before its import only within `LOTSE_PENDING_DAYS` of its issue).
+    static func issue(_ h: PayPalHarness, _ number: String, export: String, at: String? = nil) throws -> String {
         let key = h.dir + "/hhq.json"
         if !FileManager.default.fileExists(atPath: key) {
             let added = try TestSupport.lotse(["devices", "add", "HH-Q", "--out", key], dataDir: h.dir, env: h.serveEnv)
             guard added.status == 0 else { throw PayPalHarness.Failure("devices add: \(added.stderr)") }
         }
         var args = ["issue", "--key", key, "--ticket", number, "--plate", "KL-Q 42", "--tbnr", "141312", "--street", "Markt"]
-        args += ["--city", "Kaiserslautern", "--at", at, "--export", export, "--catalogue", TestSupport.cataloguePath]
+        args += ["--city", "Kaiserslautern", "--export", export, "--catalogue", TestSupport.cataloguePath]
+        if let at { args += ["--at", at] }
         let issued = try TestSupport.run(TestSupport.lotseHandheld, args)
         guard issued.status == 0 else { throw PayPalHarness.Failure("lotse-handheld: \(issued.stderr)") }
         return issued.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -43,7 +45,7 @@ import Testing
         async let first = b.send("POST", h.base + path + "/pay", form: ["csrf": csrf, "lang": "en"])
         async let second = b.send("POST", h.base + path + "/pay", form: ["csrf": csrf, "lang": "en"])
         let links = Set(try await [first, second].map { $0.headers["location"] ?? "" })
-        #expect(links.count == 1 && links.first!.hasPrefix(h.simBase + "/checkoutnow?token="))
+        #expect(links.count == 1 && links.first!.hasPrefix(h.simBase + "/checkoutnow?token="), "\(links)")
         #expect(try h.simOrders().count == 1)
         let provisional = try #require(try h.store().allCases().first { $0.isProvisional })
         #expect(provisional.ticketNo == "42" && provisional.deviceID == "HH-Q" && provisional.amountCents == 2500)

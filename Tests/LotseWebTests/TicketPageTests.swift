@@ -114,4 +114,27 @@ import Testing
             #expect(try await client.execute(uri: "/T/\(stranger)", method: .get).status == .notFound)
         }
     }
+
+    /// PayPal before the import only for a token that could be the real ticket: the catalogue's amount, issued within
+    /// `LOTSE_PENDING_DAYS`, of a device not revoked (issue 14 review: a stolen key must not open cases at will).
+    @Test func onlyAPlausibleTicketOffersPayPalBeforeItsImport() async throws {
+        let f = try await WebFixture(paypal: true)
+        let device = try f.store.enrollDevice(id: "HH-07", keyID: Int(f.env.tokens.ring.current.id), now: 1_000)
+        let now = Int64(Date().timeIntervalSince1970)
+        let good = try Self.token(f, device, ticket: 4799, at: now - 3_600)
+        let cheap = try Self.token(f, device, ticket: 4798, at: now - 3_600, cents: 1)
+        let old = try Self.token(f, device, ticket: 4797, at: now - 40 * 86_400)
+        let future = try Self.token(f, device, ticket: 4796, at: now + 3 * 86_400)
+        try await f.test { (client: any TestClientProtocol) async throws in
+            #expect(try await client.execute(uri: "/T/\(good)", method: .get).text.contains("/pay\""))
+            for token in [cheap, old, future] {
+                let page = try await client.execute(uri: "/T/\(token)", method: .get)
+                #expect(page.status == .ok && !page.text.contains("/pay\""))
+                // and pressing anyway opens nothing
+                let pressed = try await client.execute(uri: "/t/\(token)/pay", method: .post)
+                #expect(pressed.status == .notFound)
+            }
+            #expect(try f.store.allCases().allSatisfy { !$0.isProvisional })
+        }
+    }
 }
