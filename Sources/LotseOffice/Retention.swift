@@ -14,7 +14,7 @@ public struct RetentionReport: Sendable, Equatable {
     public var line: String {
         let verb = dryRun ? "would erase" : "erased"
         return "retention as of \(asOf): \(verb) the personal data of \(cases) case\(cases == 1 ? "" : "s") closed before \(closedBefore) "
-            + "(\(payments) payment\(payments == 1 ? "" : "s")), \(dryRun ? "would delete" : "deleted") \(rejectsFiles) rejects file\(rejectsFiles == 1 ? "" : "s")"
+            + "(\(payments) payment\(payments == 1 ? "" : "s")), \(dryRun ? "would delete" : "deleted") \(rejectsFiles) old file\(rejectsFiles == 1 ? "" : "s") (rejects, reminder lists, pre-upgrade copies)"
     }
 }
 
@@ -26,15 +26,23 @@ public enum Retention {
         let closedBefore = asOf.adding(days: -retentionDays)
         let cutoff = BerlinTime.utc(date: closedBefore, hour: 0, minute: 0)
         let erased = try store.eraseClosedCases(closedBefore: cutoff, now: now, dryRun: dryRun)
+        // files with personal data the data directory keeps: raw export rows, reminder lists (plates), the copies of
+        // the database made before an upgrade
         var files = 0
-        let dir = dataDir + "/rejects"
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] where name.hasSuffix(".rejects.csv") {
-            let path = dir + "/" + name
-            guard let modified = (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date,
-                Int64(modified.timeIntervalSince1970) < cutoff
-            else { continue }
-            files += 1
-            if !dryRun { try FileManager.default.removeItem(atPath: path) }
+        let kept: [(dir: String, isOld: (String) -> Bool)] = [
+            (dataDir + "/rejects", { $0.hasSuffix(".rejects.csv") }),
+            (dataDir + "/reminders", { $0.hasSuffix(".csv") }),
+            (dataDir, { $0.hasPrefix("lotse.sqlite.before-") }),
+        ]
+        for (dir, matches) in kept {
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] where matches(name) {
+                let path = dir + "/" + name
+                guard let modified = (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date,
+                    Int64(modified.timeIntervalSince1970) < cutoff
+                else { continue }
+                files += 1
+                if !dryRun { try FileManager.default.removeItem(atPath: path) }
+            }
         }
         return RetentionReport(
             asOf: asOf,
@@ -71,6 +79,7 @@ public enum Handover {
         if !dir.isEmpty { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
         let part = out + ".\(getpid()).part"
         var buffer = Array((header + "\n").utf8)
+        var count = 0
         do {
             return try store.handOver(
                 remindedBefore: remindedBefore,
@@ -90,13 +99,22 @@ public enum Handover {
                         CSVWriter.appendField(&buffer, field)
                     }
                     buffer.append(UInt8(ascii: "\n"))
+                    count += 1
                 },
                 beforeCommit: {
+                    // no case due: no file
+                    guard count > 0 else { return }
                     guard FileManager.default.createFile(atPath: part, contents: Data(buffer)) else {
                         throw LotseError.io("\(out): cannot write the handover file")
                     }
-                    if FileManager.default.fileExists(atPath: out) { try FileManager.default.removeItem(atPath: out) }
-                    try FileManager.default.moveItem(atPath: part, toPath: out)
+                    // an earlier handover file is never replaced (its cases are handed over already and are in no
+                    // later file): link(2) fails when `out` exists, and then nothing is marked
+                    let linked = link(part, out) == 0
+                    let reason = String(cString: strerror(errno))
+                    try? FileManager.default.removeItem(atPath: part)
+                    guard linked else {
+                        throw LotseError.input("\(out): \(reason); choose a new file for this handover, nothing was handed over")
+                    }
                 }
             )
         } catch {

@@ -123,8 +123,9 @@ extension Store {
                             zip = NULL, city = '', lat = NULL, lon = NULL, vehicle_make = NULL, vehicle_color = NULL,
                             officer_id = NULL, erased_at = ?
                         WHERE id = ?;
-                        UPDATE payments SET payer = NULL, reference = NULL, dedup_key = 'erased:' || id
-                        WHERE case_id = ? AND dedup_key NOT LIKE 'erased:%';
+                        UPDATE payments SET payer = NULL, reference = NULL, note = NULL,
+                            dedup_key = CASE WHEN dedup_key LIKE 'camt%' THEN 'erased:' || id ELSE dedup_key END
+                        WHERE case_id = ?;
                         UPDATE events SET detail = NULL WHERE case_id = ? AND kind = 'cancelled';
                         """,
                     arguments: [now, id, id, id]
@@ -133,18 +134,20 @@ extension Store {
             }
             // transfers never matched to a case, and the bank's end-to-end keys (they hold the payer's IBAN), after the
             // same period; what a booking said stays known by its hash, so an old statement is still a duplicate
-            summary.payments +=
-                try Int.fetchOne(
-                    db,
-                    sql: "SELECT count(*) FROM payments WHERE case_id IS NULL AND recorded_at < ? AND dedup_key NOT LIKE 'erased:%'",
-                    arguments: [cutoff]
-                ) ?? 0
+            // and what reached a case after its data was erased (a late transfer, an assignment by the office)
+            let leftovers = """
+                (case_id IS NULL AND recorded_at < ?
+                    OR case_id IN (SELECT id FROM cases WHERE erased_at IS NOT NULL))
+                AND (payer IS NOT NULL OR reference IS NOT NULL OR note IS NOT NULL OR dedup_key LIKE 'camt%')
+                """
+            summary.payments += try Int.fetchOne(db, sql: "SELECT count(*) FROM payments WHERE \(leftovers)", arguments: [cutoff]) ?? 0
             if !dryRun {
                 try db.execute(
                     sql: """
-                        UPDATE payments SET payer = NULL, reference = NULL, dedup_key = 'erased:' || id
-                        WHERE case_id IS NULL AND recorded_at < ? AND dedup_key NOT LIKE 'erased:%';
-                        DELETE FROM bank_entries WHERE key LIKE 'camt-e2e:%' AND imported_at < ?;
+                        UPDATE payments SET payer = NULL, reference = NULL, note = NULL,
+                            dedup_key = CASE WHEN dedup_key LIKE 'camt%' THEN 'erased:' || id ELSE dedup_key END
+                        WHERE \(leftovers);
+                        DELETE FROM bank_entries WHERE (key LIKE 'camt-e2e:%' OR key LIKE 'camt:%') AND imported_at < ?;
                         """,
                     arguments: [cutoff, cutoff]
                 )
@@ -216,7 +219,12 @@ extension Store {
     /// A consistent copy of the database at `path` (SQLite's online backup API: the server may go on reading and
     /// writing meanwhile), checked with `PRAGMA integrity_check` before it is kept. Returns how many cases it holds.
     public func backup(to path: String) throws -> Int {
-        let part = path + ".part"
+        let live = [self.path, self.path + "-wal", self.path + "-shm"].map { ($0 as NSString).resolvingSymlinksInPath }
+        let target = ((path as NSString).standardizingPath as NSString).resolvingSymlinksInPath
+        guard !live.contains(target), !target.hasSuffix("/keys.json") else {
+            throw LotseError.input("\(path) is the live database or the key ring: choose another file for the backup")
+        }
+        let part = path + ".\(getpid()).part"
         try? FileManager.default.removeItem(atPath: part)
         do {
             let copy = try DatabaseQueue(path: part)
@@ -229,8 +237,11 @@ extension Store {
                 try? FileManager.default.removeItem(atPath: part)
                 throw LotseError.io("\(path): the copy failed its integrity check: \(check.prefix(3).joined(separator: "; "))")
             }
-            try? FileManager.default.removeItem(atPath: path)
-            try FileManager.default.moveItem(atPath: part, toPath: path)
+            // rename(2): an earlier copy of the same name is replaced in one step
+            guard rename(part, path) == 0 else {
+                try? FileManager.default.removeItem(atPath: part)
+                throw LotseError.io("\(path): cannot put the copy in place: \(String(cString: strerror(errno)))")
+            }
             return cases
         } catch let error as DatabaseError {
             try? FileManager.default.removeItem(atPath: part)
@@ -250,15 +261,22 @@ extension Store {
             var configuration = Configuration()
             configuration.readonly = true
             let backup = try DatabaseQueue(path: source, configuration: configuration)
-            let (check, isLotse, cases) = try backup.read { db -> ([String], Bool, Int) in
+            let (check, isLotse, cases, newer) = try backup.read { db -> ([String], Bool, Int, Bool) in
                 let check = try String.fetchAll(db, sql: "PRAGMA integrity_check")
                 let isLotse = try db.tableExists("cases") && db.tableExists("grdb_migrations")
-                return (check, isLotse, isLotse ? try Int.fetchOne(db, sql: "SELECT count(*) FROM cases") ?? 0 : 0)
+                guard isLotse else { return (check, false, 0, false) }
+                return (
+                    check, true, try Int.fetchOne(db, sql: "SELECT count(*) FROM cases") ?? 0,
+                    try Schema.migrator.hasBeenSuperseded(db)
+                )
             }
             guard check == ["ok"] else {
                 throw LotseError.input("\(source): damaged (integrity check: \(check.prefix(3).joined(separator: "; "))): nothing restored")
             }
             guard isLotse else { throw LotseError.input("\(source): not a Lotse database: nothing restored") }
+            guard !newer else {
+                throw LotseError.input("\(source): written by a newer version of Lotse: restore it with that version; nothing restored")
+            }
             let restored = try DatabaseQueue(path: target)
             try backup.backup(to: restored)
             try restored.close()
@@ -267,6 +285,30 @@ extension Store {
         } catch let error as DatabaseError {
             try? FileManager.default.removeItem(atPath: target)
             throw LotseError.input("\(source): cannot be restored: \(error.message ?? "\(error.resultCode)")")
+        }
+    }
+
+    /// What `lotse check` says of the database at `path`, read only (no migration runs): nil when there is none yet;
+    /// else problems, one line each (empty: fine).
+    public static func inspect(path: String) -> [String]? {
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        do {
+            var configuration = Configuration()
+            configuration.readonly = true
+            configuration.busyMode = .timeout(5)
+            let queue = try DatabaseQueue(path: path, configuration: configuration)
+            defer { try? queue.close() }
+            return try queue.read { db -> [String] in
+                var problems: [String] = []
+                let check = try String.fetchAll(db, sql: "PRAGMA quick_check")
+                if check != ["ok"] { problems.append("\(path): damaged (\(check.prefix(3).joined(separator: "; ")))") }
+                if try db.tableExists("grdb_migrations"), try Schema.migrator.hasBeenSuperseded(db) {
+                    problems.append("\(path): migrated by a newer version of Lotse; this one will not open it")
+                }
+                return problems
+            }
+        } catch {
+            return ["\(path): cannot be read: \(error)"]
         }
     }
 
@@ -279,7 +321,8 @@ extension Store {
             }
             // through the disposition index: only the payments of the two lists are counted
             f.unmatchedPayments = try Int.fetchOne(db, sql: "SELECT count(*) FROM payments WHERE disposition = 'unmatched'") ?? 0
-            f.refundsDue = try Int.fetchOne(db, sql: "SELECT count(*) FROM payments WHERE disposition = 'refund'") ?? 0
+            // the office's refund list, as `lotse payments list refunds` shows it
+            f.refundsDue = try Ledger.refunds(db).count
             // approved by the payer (or held by the provider) and not finished: what the sweep must settle; an order the
             // motorist never approved (a closed tab) is not stuck
             f.oldestOpenOrderAt = try Int64.fetchOne(

@@ -65,7 +65,7 @@ public enum ProvisionalCases {
             // late export makes a case of its own
             sql: """
                 SELECT id, device_id, ticket_no, tbnr, amount_cents, issued_at FROM cases
-                WHERE source_id GLOB 'claim:*' AND status != 'cancelled'
+                WHERE source_id GLOB 'claim:*' AND status != 'cancelled' AND erased_at IS NULL
                 """
         )
         for row in rows {

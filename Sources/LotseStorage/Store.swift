@@ -54,10 +54,15 @@ public final class Store: Sendable {
         guard !applied.isEmpty, hasCases, let next = Schema.migrator.migrations.first(where: { !applied.contains($0) }) else { return }
         let copy = path + ".before-" + next
         guard !FileManager.default.fileExists(atPath: copy) else { return }
-        let target = try DatabaseQueue(path: copy + ".part")
+        let part = copy + ".\(getpid()).part"
+        let target = try DatabaseQueue(path: part)
         try pool.backup(to: target)
         try target.close()
-        try FileManager.default.moveItem(atPath: copy + ".part", toPath: copy)
+        // another process that raced this one may have put its copy there first: the same database, either will do
+        guard rename(part, copy) == 0 else {
+            try? FileManager.default.removeItem(atPath: part)
+            return
+        }
     }
 
     /// SQLite's page cache per connection (`PRAGMA cache_size`; negative: KiB).

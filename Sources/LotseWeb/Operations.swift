@@ -150,8 +150,13 @@ public struct JSONLogHandler: LogHandler {
         ]
         var merged = metadata
         if let extra = event.metadata { merged.merge(extra) { _, new in new } }
+        var names: Set<String> = ["time", "level", "label", "message"]
         for (key, value) in merged.sorted(by: { $0.key < $1.key }) {
-            fields.append((key == "hb.request.id" ? "request_id" : key.replacingOccurrences(of: ".", with: "_"), "\(value)"))
+            var name = key == "hb.request.id" ? "request_id" : key.replacingOccurrences(of: ".", with: "_")
+            // metadata never overrides the line's own fields (nor another value's)
+            while names.contains(name) { name = "meta_" + name }
+            names.insert(name)
+            fields.append((name, "\(value)"))
         }
         write("{" + fields.map { Self.quoted($0.0) + ":" + Self.quoted($0.1) }.joined(separator: ",") + "}\n")
     }
@@ -174,11 +179,10 @@ public struct JSONLogHandler: LogHandler {
         return out + "\""
     }
 
-    static func timestamp(_ date: Date) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter.string(from: date)
-    }
+    /// One format style for every line (a formatter made per line costs more than the line).
+    static let style = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
+
+    static func timestamp(_ date: Date) -> String { date.formatted(style) }
 }
 
 /// The one logging set-up of a process (`lotse serve` calls it first): text lines or JSON objects, info and above.

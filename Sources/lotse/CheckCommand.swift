@@ -57,6 +57,9 @@ enum SetupCheck {
             }
         }
 
+        // the database, read only
+        for problem in Store.inspect(path: config.databasePath) ?? [] { fault(problem) }
+
         // the catalogue and the baseline of the statistics
         do {
             let catalogue = try Catalogue(contentsOf: config.cataloguePath)
@@ -103,7 +106,7 @@ enum SetupCheck {
             if config.paypalWebhookID == nil {
                 warning("LOTSE_PAYPAL_WEBHOOK_ID is not set: webhooks are refused; payments are found by the return and the sweep")
             }
-            if probe, let store = try? Store(config: config) {
+            if probe, Store.inspect(path: config.databasePath)?.isEmpty ?? true, let store = try? Store(config: config) {
                 do {
                     if let provider = try PayPalProvider.configured(by: config, store: store) {
                         switch await provider.probe() {

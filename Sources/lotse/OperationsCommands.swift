@@ -25,7 +25,13 @@ struct RetentionCommand: ParsableCommand {
 
     func run() throws {
         let config = try common.config()
-        let (day, at) = try runDay(asOf)
+        let (day, _) = try runDay(asOf)
+        let now = Int64(Date().timeIntervalSince1970)
+        // erasing cannot be undone: not ahead of time
+        guard dryRun || day <= BerlinTime.local(now).date else {
+            throw LotseError.usage("--as-of \(day) is in the future: only with --dry-run")
+        }
+        let at = now
         let report = try Retention.run(
             store: try common.store(config),
             dataDir: config.dataDir,
@@ -50,7 +56,9 @@ struct HandoverCommand: ParsableCommand {
 
     func run() throws {
         let config = try common.config()
-        let (day, at) = try runDay(asOf)
+        let (day, _) = try runDay(asOf)
+        // the handover happens now, whatever day chooses the cases
+        let at = Int64(Date().timeIntervalSince1970)
         let n = try Handover.run(
             store: try common.store(config),
             asOf: day,
@@ -59,8 +67,11 @@ struct HandoverCommand: ParsableCommand {
             at: at,
             out: out
         )
+        let before = day.adding(days: -(config.paymentDays + config.graceDays))
         print(
-            "handover as of \(day): \(n) case\(n == 1 ? "" : "s") reminded before \(day.adding(days: -(config.paymentDays + config.graceDays))) written to \(out)"
+            n == 0
+                ? "handover as of \(day): no case reminded before \(before) is unpaid; no file written"
+                : "handover as of \(day): \(n) case\(n == 1 ? "" : "s") reminded before \(before) written to \(out)"
         )
     }
 }
@@ -118,6 +129,12 @@ struct RestoreCommand: ParsableCommand {
         if let data = fm.contents(atPath: file + ".keys.json") {
             guard fm.createFile(atPath: KeyRing.path(dataDir: config.dataDir), contents: data, attributes: [.posixPermissions: 0o600]) else {
                 throw LotseError.io("\(KeyRing.path(dataDir: config.dataDir)): cannot write the key ring")
+            }
+            do {
+                _ = try KeyRing.load(dataDir: config.dataDir)
+            } catch {
+                try? fm.removeItem(atPath: KeyRing.path(dataDir: config.dataDir))
+                throw LotseError.input("\(file).keys.json is not a key ring: the database is restored, the key ring is not")
             }
             keys = "key ring restored"
         }

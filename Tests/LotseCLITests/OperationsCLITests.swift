@@ -96,6 +96,18 @@ import Testing
         TestSupport.write(dir + "/text.sqlite", "ticket_no;device_id\n")
         #expect(try TestSupport.lotse(["restore", dir + "/text.sqlite"], dataDir: dir + "/empty2").status == 1)
         #expect(try TestSupport.lotse(["restore", dir + "/good.sqlite"], dataDir: dir + "/empty3").status == 0)
+        // a backup never replaces the live database or the key ring
+        _ = try TestSupport.lotse(["keys", "list"], dataDir: data)
+        for live in ["lotse.sqlite", "lotse.sqlite-wal", "keys.json"] {
+            let out = try TestSupport.lotse(["backup", data + "/" + live], dataDir: data)
+            #expect(out.status == 1 && out.stderr.contains("live database or the key ring"), "\(live): \(out.stderr)")
+        }
+        #expect(try TestSupport.lotse(["case", "KL-2026-0000001"], dataDir: data).status == 0)
+        // lotse check names a damaged database
+        try FileManager.default.createDirectory(atPath: dir + "/damaged", withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: dir + "/damaged/lotse.sqlite", contents: bytes)
+        let check = try TestSupport.lotse(["check", "--offline"], dataDir: dir + "/damaged")
+        #expect(check.status == 1 && (check.stdout.contains("damaged") || check.stdout.contains("malformed")), "\(check.stdout)")
     }
 
     @Test func checkSaysWhatIsWrongAndServeRefusesToStartOnAnError() throws {
@@ -170,12 +182,22 @@ import Testing
         let before = try TestSupport.lotse(stats, dataDir: dir).stdout
         let handover = try TestSupport.lotse(["handover", "--as-of", "2026-04-20", "--out", dir + "/handover.csv"], dataDir: dir)
         #expect(handover.status == 0 && handover.stdout.contains(": 23 cases reminded before"), "\(handover.stdout) \(handover.stderr)")
-        let dry = try TestSupport.lotse(["retention", "--as-of", "2026-10-31", "--dry-run"], dataDir: dir)
+        // the same file again: refused, nothing handed over twice or lost from the first file
+        let again = try TestSupport.lotse(["handover", "--as-of", "2026-04-21", "--out", dir + "/handover.csv"], dataDir: dir)
+        #expect(again.status == 0 && again.stdout.contains("no case"), "\(again.stdout) \(again.stderr)")
+        #expect(try String(contentsOfFile: dir + "/handover.csv", encoding: .utf8).split(separator: "\n").count == 24)
+        // the handed-over cases closed today (the handover's real time): a look ahead names them all
+        let dry = try TestSupport.lotse(["retention", "--as-of", "2027-07-01", "--dry-run"], dataDir: dir)
         #expect(dry.stdout.contains("would erase the personal data of 24 cases"), "\(dry.stdout)")
-        let run = try TestSupport.lotse(["retention", "--as-of", "2026-10-31"], dataDir: dir)
-        #expect(run.status == 0 && run.stdout.contains("erased the personal data of 24 cases"), "\(run.stdout)")
-        let shown = try TestSupport.lotse(["case", "KL-2026-0000003", "--json"], dataDir: dir).stdout
-        #expect(!shown.contains("KL-XY 45") && shown.contains("\"handed_over\""), "\(shown)")
+        // erasing ahead of time is refused
+        #expect(try TestSupport.lotse(["retention", "--as-of", "2027-07-01"], dataDir: dir).status == 2)
+        // today: the case paid in March
+        let run = try TestSupport.lotse(["retention"], dataDir: dir)
+        #expect(run.status == 0 && run.stdout.contains("erased the personal data of 1 case "), "\(run.stdout)")
+        let paid = try TestSupport.lotse(["case", "KL-2026-0000001", "--json"], dataDir: dir).stdout
+        #expect(!paid.contains("KL-AB 123") && paid.contains("\"paid\""), "\(paid)")
+        let handed = try TestSupport.lotse(["case", "KL-2026-0000003", "--json"], dataDir: dir).stdout
+        #expect(handed.contains("KL-XY 45") && handed.contains("\"handed_over\""), "\(handed)")
         // the figures of the pilot are the same (statuses aside: the handover moved 23 cases)
         func figures(_ text: String) throws -> [String: Int] {
             let json = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])

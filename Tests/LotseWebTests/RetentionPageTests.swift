@@ -7,6 +7,7 @@ import Logging
 import LotseCore
 @_spi(Testing) import LotseStorage
 import LotseTestSupport
+import Synchronization
 import Testing
 
 @testable import LotseWeb
@@ -63,4 +64,30 @@ import Testing
         #expect(erasedAt != nil)
         #expect(try await f.store.operationsFigures().lastRuns[.retention] != nil)
     }
+}
+
+/// Issue 18: every line of `LOTSE_LOG_FORMAT=json` is one JSON object whose own fields metadata cannot override.
+@Suite struct JSONLogTests {
+    @Test func everyLineIsOneObjectAndMetadataCannotPoseAsTheLevel() throws {
+        let lines = LineSink()
+        var handler = JSONLogHandler(label: "lotse", write: { lines.add($0) })
+        handler.logLevel = .info
+        let logger = Logger(label: "lotse", factory: { _ in handler })
+        logger.warning(
+            "a \"quoted\" message\nover two lines \u{2028} and \u{7F}",
+            metadata: ["level": "debug", "message": "forged", "hb.request.id": "abc", "route": "/T/{token}"]
+        )
+        let text = lines.all.joined()
+        #expect(text.split(separator: "\n").count == 1)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: String])
+        #expect(object["level"] == "warning" && object["message"]?.hasPrefix("a \"quoted\" message\nover two lines") == true)
+        #expect(object["meta_level"] == "debug" && object["meta_message"] == "forged")
+        #expect(object["request_id"] == "abc" && object["route"] == "/T/{token}" && object["time"]?.hasSuffix("Z") == true)
+    }
+}
+
+final class LineSink: Sendable {
+    private let lines = Mutex([String]())
+    func add(_ line: String) { lines.withLock { $0.append(line) } }
+    var all: [String] { lines.withLock { $0 } }
 }
