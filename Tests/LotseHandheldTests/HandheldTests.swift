@@ -20,6 +20,26 @@ import Testing
             guard added.status == 0 else { throw LotseTestFailure(message: "devices add: \(added.stderr)") }
         }
 
+        /// `lotse serve` on the shift's data directory and port, answering `/healthz`.
+        func serve() throws -> Process {
+            let server = try TestSupport.startServer(
+                TestSupport.lotse,
+                ["serve", "--port", String(base.split(separator: ":").last!)],
+                env: env,
+                log: dir + "/serve.log"
+            )
+            guard TestSupport.waitUntilServing(base) else {
+                stop(server)
+                throw LotseTestFailure(message: "lotse serve did not come up; log in \(dir)/serve.log")
+            }
+            return server
+        }
+
+        func stop(_ server: Process) {
+            server.terminate()
+            server.waitUntilExit()
+        }
+
         /// `lotse-handheld issue` for ticket `number` with the usual fields and `extra` options.
         func issue(_ number: String, _ extra: [String] = []) throws -> TestSupport.Output {
             var args = ["issue", "--key", keyFile, "--ticket", number, "--plate", "KL-AB 123", "--tbnr", "141312"]
@@ -48,18 +68,8 @@ import Testing
         let header = try Array(Data(contentsOf: URL(fileURLWithPath: png)).prefix(24))
         #expect(Array(header[16..<20]) == [0, 0, 1, 128])
 
-        let server = try TestSupport.startServer(
-            TestSupport.lotse,
-            ["serve", "--port", String(shift.base.split(separator: ":").last!)],
-            env: shift.env,
-            log: shift.dir + "/serve.log"
-        )
-        defer {
-            server.terminate()
-            server.waitUntilExit()
-        }
-        let up = TestSupport.waitUntilServing(shift.base)
-        #expect(up)
+        let server = try shift.serve()
+        defer { shift.stop(server) }
         // before any import the scanned URL shows what the token signs
         let page = try await CurlClient().send(OutboundRequest(url: url, headers: [("Accept-Language", "en")]))
         #expect(page.status == 200)
@@ -113,17 +123,8 @@ import Testing
     @Test func pushSendsTheTicketOnlineAndTheEveningExportIsItsDuplicate() async throws {
         let shift = try Shift()
         defer { try? FileManager.default.removeItem(atPath: shift.dir) }
-        let server = try TestSupport.startServer(
-            TestSupport.lotse,
-            ["serve", "--port", String(shift.base.split(separator: ":").last!)],
-            env: shift.env,
-            log: shift.dir + "/serve.log"
-        )
-        defer {
-            server.terminate()
-            server.waitUntilExit()
-        }
-        #expect(TestSupport.waitUntilServing(shift.base))
+        let server = try shift.serve()
+        defer { shift.stop(server) }
         let export = shift.dir + "/shift.csv"
         let pushed = try shift.issue("0004711", ["--at", "2026-03-14T09:30", "--export", export, "--push"])
         #expect(pushed.status == 0, "\(pushed.stderr)")
