@@ -12,7 +12,12 @@ public enum Charts {
     static let colors = (issued: "#9aa5b1", online: "#1d4ed8", transfer: "#0f766e", other: "#a16207", pilot: "#1d4ed8", base: "#b91c1c")
 
     /// Issued and paid by channel, per month.
-    public static func issuedAndPaid(_ s: PilotStats, labels: (issued: String, online: String, transfer: String, other: String)) -> String {
+    /// `month`: the label of a month key (`2025-11`) on the axis.
+    public static func issuedAndPaid(
+        _ s: PilotStats,
+        labels: (issued: String, online: String, transfer: String, other: String),
+        month: (String) -> String = { String($0.dropFirst(2)) }
+    ) -> String {
         let w = 640.0
         let h = 260.0
         let left = 48.0
@@ -39,7 +44,7 @@ public enum Charts {
                 base += v
             }
             out +=
-                "<text x=\"\(f(x + bw))\" y=\"\(f(h - bottom + 14))\" font-size=\"10\" text-anchor=\"middle\">\(esc(String(m.month.dropFirst(2))))</text>"
+                "<text x=\"\(f(x + bw))\" y=\"\(f(h - bottom + 14))\" font-size=\"10\" text-anchor=\"middle\">\(esc(month(m.month)))</text>"
         }
         out += legend(
             [(labels.issued, colors.issued), (labels.online, colors.online), (labels.transfer, colors.transfer), (labels.other, colors.other)],
@@ -66,7 +71,11 @@ public enum Charts {
     }
 
     /// Reminder rate per month: pilot (QR tickets, 95 % band) against the same month of the year before.
-    public static func reminders(_ s: PilotStats, labels: (pilot: String, baseline: String)) -> String {
+    public static func reminders(
+        _ s: PilotStats,
+        labels: (pilot: String, baseline: String),
+        month: (String) -> String = { String($0.dropFirst(2)) }
+    ) -> String {
         let w = 640.0
         let h = 240.0
         let left = 48.0
@@ -98,7 +107,7 @@ public enum Charts {
                 out += "<circle cx=\"\(f(x))\" cy=\"\(f(y(b)))\" r=\"3\" fill=\"\(colors.base)\"/>"
             }
             out +=
-                "<text x=\"\(f(x))\" y=\"\(f(h - bottom + 14))\" font-size=\"10\" text-anchor=\"middle\">\(esc(String(r.month.dropFirst(2))))</text>"
+                "<text x=\"\(f(x))\" y=\"\(f(h - bottom + 14))\" font-size=\"10\" text-anchor=\"middle\">\(esc(month(r.month)))</text>"
         }
         if pilotPts.count > 1 {
             out += "<polyline points=\"\(pilotPts.joined(separator: " "))\" fill=\"none\" stroke=\"\(colors.pilot)\" stroke-width=\"2\"/>"

@@ -42,6 +42,8 @@ extension PilotStats {
                 "scan_rate": Self.round(rates.scanRate), "online_share_of_paid": Self.round(rates.onlineShareOfPaid),
                 "online_share_of_issued": Self.round(rates.onlineShareOfIssued), "on_time_rate": Self.round(rates.onTimeRate),
                 "reminder_rate": Self.round(rates.reminderRate),
+                "reminder_rate_definition": Rates.reminderRateDefinition,
+                "reminder_rate_all_tickets": Self.round(rates.reminderRateAllTickets),
             ],
             "comparison": comparisonOut,
             "time_to_payment": times,
@@ -56,11 +58,32 @@ extension PilotStats {
     /// Counts below 5 are shown as `< 5` (no small groups leave the system).
     public static func suppressed(_ n: Int) -> String { n > 0 && n < 5 ? "< 5" : String(n) }
 
-    /// One row per month, then the total; small counts suppressed.
-    public func csv() -> String {
-        var out = "month;" + Counters.names.joined(separator: ";") + "\n"
-        for (m, c) in months { out += m + ";" + c.values.map(Self.suppressed).joined(separator: ";") + "\n" }
-        out += "total;" + totals.values.map(Self.suppressed).joined(separator: ";") + "\n"
+    /// The CSV's extra columns: the reminder rate of the month (the one definition, `Rates.reminderRate`) and of the
+    /// same month a year before; on the total row, the comparison with the year before and with the control group.
+    public static let csvRateColumns = [
+        "reminder_rate", "baseline_reminder_rate", "difference_to_baseline_pp", "baseline_ci95_low_pp", "baseline_ci95_high_pp",
+        "baseline_significant", "control_reminder_rate", "difference_to_control_pp",
+    ]
+
+    /// One row per month, then the total; small counts suppressed; rates as decimal fractions. `header`: the column
+    /// names (English by default; the dashboard passes its language's).
+    public func csv(header: [String]? = nil) -> String {
+        let names = header ?? (["month"] + Counters.names + Self.csvRateColumns)
+        var out = names.joined(separator: ";") + "\n"
+        func rate(_ x: Double?) -> String { x.map { String(format: "%.4f", $0) } ?? "" }
+        func points(_ x: Double?) -> String { x.map { String(format: "%.1f", $0 * 100) } ?? "" }
+        let rates = Dictionary(monthlyReminders.map { ($0.month, $0) }, uniquingKeysWith: { a, _ in a })
+        for (m, c) in months {
+            let r = rates[m]
+            let cells = [rate(r?.pilot.rate), rate(r?.baseline?.rate), "", "", "", "", "", ""]
+            out += ([m] + c.values.map(Self.suppressed) + cells).joined(separator: ";") + "\n"
+        }
+        let totalCells = [
+            rate(self.rates.reminderRate), rate(baseline.reference.rate), points(baseline.difference), points(baseline.ci95?.0),
+            points(baseline.ci95?.1), baseline.significant.map { $0 ? "yes" : "no" } ?? "",
+            rate(controlGroup.reference.rate), points(controlGroup.difference),
+        ]
+        out += (["total"] + totals.values.map(Self.suppressed) + totalCells).joined(separator: ";") + "\n"
         return out
     }
 

@@ -17,7 +17,7 @@ public struct Counters: Sendable, Equatable, Codable {
 
     public init() {}
 
-    static let names = [
+    public static let names = [
         "issued", "scanned", "handoff_started", "paid", "paid_online", "paid_bank_transfer", "paid_other",
         "paid_on_time", "reminded", "unmatched_bank_payments",
     ]
@@ -47,15 +47,25 @@ public struct Rates: Sendable, Equatable {
     public var onlineShareOfPaid: Double?
     public var onlineShareOfIssued: Double?
     public var onTimeRate: Double?
+    /// The reminder rate, one definition everywhere (headline, rates, chart, CSV, API): of the tickets with a QR
+    /// code whose reminder date (deadline and grace days) has passed, the share that got a reminder.
     public var reminderRate: Double?
+    /// The same share over every ticket, those without a QR code (the control group) included: another figure,
+    /// named apart.
+    public var reminderRateAllTickets: Double?
 
-    init(_ c: Counters, mature: Group) {
+    /// The sentence that defines the reminder rate (the dashboard shows it in the page's language).
+    public static let reminderRateDefinition =
+        "Of the tickets with a QR code whose reminder date (deadline and grace days) has passed, the share that got a reminder."
+
+    init(_ c: Counters, qr: Group, all: Group) {
         func r(_ a: Int, _ b: Int) -> Double? { b > 0 ? Double(a) / Double(b) : nil }
         scanRate = r(c.scanned, c.issued)
         onlineShareOfPaid = r(c.paidOnline, c.paid)
         onlineShareOfIssued = r(c.paidOnline, c.issued)
         onTimeRate = r(c.paidOnTime, c.issued)
-        reminderRate = mature.rate
+        reminderRate = qr.rate
+        reminderRateAllTickets = all.rate
     }
 }
 
@@ -246,7 +256,7 @@ public enum StatsQuery {
             to: to,
             months: months,
             totals: totals,
-            rates: Rates(totals, mature: all),
+            rates: Rates(totals, qr: qr, all: all),
             baseline: .make("baseline", pilot: qr, reference: base),
             controlGroup: .make("control group", pilot: qr, reference: noQR),
             timeToPayment: times,

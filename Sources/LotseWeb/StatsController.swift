@@ -35,15 +35,33 @@ struct StatsController: Sendable {
         router.get("/api/v1/stats.csv") { req, ctx -> Response in
             if let denied = deny(req, ctx) { return denied }
             let s = try await stats(req)
+            // German column names when the dashboard that links it is German (`lang=de`); English otherwise
+            let lang = req.uri.queryParameters.get("lang").flatMap { env.translations.supports($0) ? $0 : nil } ?? "en"
             return Response(
                 status: .ok,
                 headers: [
                     .contentType: "text/csv; charset=utf-8", .cacheControl: "no-store",
                     .contentDisposition: "attachment; filename=\"lotse-stats-\(s.from)-\(s.to).csv\"",
                 ],
-                body: .init(byteBuffer: ByteBuffer(string: s.csv()))
+                body: .init(byteBuffer: ByteBuffer(string: s.csv(header: csvHeader(lang))))
             )
         }
+    }
+
+    /// The CSV's column names in `lang` (`stats_csv_<column>`; the English name where a text is missing).
+    func csvHeader(_ lang: String) -> [String] {
+        (["month"] + Counters.names + PilotStats.csvRateColumns).map { column in
+            let key = "stats_csv_" + column
+            let text = env.translations.text(key, lang)
+            return text == key || text.isEmpty ? column : text
+        }
+    }
+
+    /// `2025-11` as `Nov 2025` (`Nov. 2025` in German): the month's name from the translations, cut to three letters.
+    func monthLabel(_ key: String, _ lang: String) -> String {
+        guard key.count == 7, let year = Int(key.prefix(4)), let month = Int(key.suffix(2)), (1...12).contains(month) else { return key }
+        let name = env.translations.text("month_\(month)", lang)
+        return (name.count > 4 ? String(name.prefix(3)) + (lang == "de" ? "." : "") : name) + " \(year)"
     }
 
     func key(_ token: String) -> SymmetricKey { SymmetricKey(data: SHA256.hash(data: Data(("lotse-evaluator-session|" + token).utf8))) }
@@ -195,18 +213,36 @@ struct StatsController: Sendable {
         guard deny(req, context) == nil else {
             return try loginPage(req, message: nil, status: .unauthorized)
         }
-        let s = try await stats(req)
         let (lang, remember) = motorist.language(req)
         let t = env.translations
         func tx(_ k: String) -> String { t.text(k, lang) }
+        let s: PilotStats
+        do {
+            s = try await stats(req)
+        } catch let error as HTTPError where error.status == .badRequest {
+            // an inverted or invalid period: said on the page, in words, with the form to correct it
+            var ctx = motorist.base(lang, path: "/stats")
+            let csrf = CSRF.token(req)
+            ctx["csrf"] = csrf.value
+            ctx["title"] = tx("stats_title")
+            ctx["wide"] = true
+            ctx["from"] = req.uri.queryParameters.get("from") ?? ""
+            ctx["to"] = req.uri.queryParameters.get("to") ?? ""
+            ctx["periodError"] = tx("stats_period_invalid")
+            return try motorist.render("stats", ctx, lang: lang, remember: remember, status: .badRequest, csrf: csrf, noStore: true)
+        }
         var ctx = motorist.base(lang, path: "/stats")
+        // the language switch keeps the period
+        ctx["otherLanguages"] = t.languages.filter { $0 != lang }.map {
+            ["code": $0, "name": t.text("language_name", $0), "href": "/stats?from=\(s.from)&to=\(s.to)&lang=\($0)"] as [String: Any]
+        }
         let csrf = CSRF.token(req)
         ctx["csrf"] = csrf.value
         ctx["title"] = tx("stats_title")
         ctx["wide"] = true
         ctx["from"] = s.from.description
         ctx["to"] = s.to.description
-        ctx["csvURL"] = "/api/v1/stats.csv?from=\(s.from)&to=\(s.to)"
+        ctx["csvURL"] = "/api/v1/stats.csv?from=\(s.from)&to=\(s.to)&lang=\(lang)"
         let words = SentenceWords(
             notEnough: tx("stats_sentence_not_enough"),
             rates: tx("stats_sentence_rates"),
@@ -218,22 +254,45 @@ struct StatsController: Sendable {
         )
         ctx["sentence"] = s.sentence(s.baseline, against: tx("stats_against_baseline"), words: words)
         ctx["control"] = s.sentence(s.controlGroup, against: tx("stats_against_control"), words: words)
-        ctx["chartIssued"] = Charts.issuedAndPaid(s, labels: (tx("stats_issued"), tx("stats_online"), tx("stats_transfer"), tx("stats_other")))
+        ctx["chartIssued"] = Charts.issuedAndPaid(
+            s,
+            labels: (tx("stats_issued"), tx("stats_online"), tx("stats_transfer"), tx("stats_other")),
+            month: { monthLabel($0, lang) }
+        )
         ctx["chartFunnel"] = Charts.funnel(s, labels: [tx("stats_issued"), tx("stats_scanned"), tx("stats_handoff"), tx("stats_online")])
-        ctx["chartReminders"] = Charts.reminders(s, labels: (tx("stats_pilot"), tx("stats_baseline")))
+        ctx["chartReminders"] = Charts.reminders(s, labels: (tx("stats_pilot"), tx("stats_baseline")), month: { monthLabel($0, lang) })
         func pct(_ x: Double?) -> String { words.percent(x) }
         ctx["rates"] = [
             ["name": tx("stats_scanned"), "value": pct(s.rates.scanRate)],
             ["name": tx("stats_online") + " / " + tx("stats_paid"), "value": pct(s.rates.onlineShareOfPaid)],
             ["name": tx("stats_online") + " / " + tx("stats_issued"), "value": pct(s.rates.onlineShareOfIssued)],
             ["name": tx("stats_on_time"), "value": pct(s.rates.onTimeRate)],
-            ["name": tx("stats_reminded"), "value": pct(s.rates.reminderRate)],
+            ["name": tx("stats_reminder_rate"), "value": pct(s.rates.reminderRate), "note": tx("stats_reminder_rate_definition")],
+            [
+                "name": tx("stats_reminder_rate_all"), "value": pct(s.rates.reminderRateAllTickets),
+                "note": tx("stats_reminder_rate_all_definition"),
+            ],
         ]
+        // time to payment by channel, and the languages the pages were read in (both in the API too)
+        ctx["times"] = ["paypal", "bank_transfer", "cash"].compactMap { channel -> [String: Any]? in
+            guard let time = s.timeToPayment[channel], time.count >= 5 else { return nil }
+            return [
+                "channel": tx("channel_" + channel), "median": words.number("%.1f", time.medianDays ?? 0),
+                "p90": words.number("%.1f", time.p90Days ?? 0), "count": String(time.count),
+            ]
+        }
+        ctx["hasTimes"] = !((ctx["times"] as? [[String: Any]]) ?? []).isEmpty
+        ctx["hasLanguages"] = !s.languages.isEmpty
+        let read = s.languages.values.reduce(0, +)
+        ctx["languageShares"] = s.languages.sorted { $0.value > $1.value }.map { code, n -> [String: Any] in
+            let name = t.languages.contains(code) ? t.text("language_name", code) : code
+            return ["name": name, "share": n < 5 ? "< 5" : pct(Double(n) / Double(read))]
+        }
         ctx["head"] = [
             tx("stats_month"), tx("stats_issued"), tx("stats_scanned"), tx("stats_handoff"), tx("stats_paid"), tx("stats_online"),
             tx("stats_transfer"), tx("stats_other"), tx("stats_on_time"), tx("stats_reminded"), tx("stats_unmatched"),
         ]
-        ctx["rows"] = (s.months.map { ($0.month, $0.counters) } + [(tx("stats_total"), s.totals)]).map { m, c in
+        ctx["rows"] = (s.months.map { (monthLabel($0.month, lang), $0.counters) } + [(tx("stats_total"), s.totals)]).map { m, c in
             ["cells": [m] + c.values.map(PilotStats.suppressed)]
         }
         return try motorist.render("stats", ctx, lang: lang, remember: remember, csrf: csrf, noStore: true)

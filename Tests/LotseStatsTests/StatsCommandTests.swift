@@ -82,8 +82,10 @@ import Glibc
         #expect(
             empty.status == 0
                 && empty.stdout.split(separator: "\n").map(String.init) == [
-                    "month;issued;scanned;handoff_started;paid;paid_online;paid_bank_transfer;paid_other;paid_on_time;reminded;unmatched_bank_payments",
-                    "total;0;0;0;0;0;0;0;0;0;0",
+                    "month;issued;scanned;handoff_started;paid;paid_online;paid_bank_transfer;paid_other;paid_on_time;reminded;unmatched_bank_payments;"
+                        + "reminder_rate;baseline_reminder_rate;difference_to_baseline_pp;baseline_ci95_low_pp;baseline_ci95_high_pp;"
+                        + "baseline_significant;control_reminder_rate;difference_to_control_pp",
+                    "total;0;0;0;0;0;0;0;0;0;0;;;;;;;;",
                 ]
         )
     }
