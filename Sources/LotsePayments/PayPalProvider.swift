@@ -70,8 +70,11 @@ public final class PayPalProvider: PaymentProvider, Sendable {
         let now = now()
         let lifetime = orderLifetime
         if let open = try await store.openOrder(caseID: c.id, provider: self.id, since: now - lifetime) {
-            if open.amountCents == c.amountCents { return Handoff(redirectURL: open.approveURL, orderID: open.orderID, reused: true) }
-            // a partial payment arrived since the order was made: it asks too much; a new order asks what is due
+            if open.amountCents == c.amountCents && open.language == language {
+                return Handoff(redirectURL: open.approveURL, orderID: open.orderID, reused: true)
+            }
+            // a partial payment arrived since the order was made (it asks too much), or the motorist switched the
+            // page's language (PayPal's page would keep the first): a new order
             try await store.setOrderStatus(orderID: open.orderID, .cancelled, now: now)
         }
         let (attempt, requestID) = try await store.nextOrderAttempt(caseID: c.id, expiredBefore: now - lifetime, now: now)

@@ -125,16 +125,16 @@ public enum ProviderOrders {
         caseID: Int64,
         provider: String,
         since: Int64
-    ) throws -> (orderID: String, approveURL: String, amountCents: Int)? {
+    ) throws -> (orderID: String, approveURL: String, amountCents: Int, language: String)? {
         try Row.fetchOne(
             db,
             sql: """
-                SELECT order_id, approve_url, amount_cents FROM provider_orders
+                SELECT order_id, approve_url, amount_cents, language FROM provider_orders
                 WHERE case_id = ? AND provider = ? AND status IN ('created', 'approved') AND created_at > ?
                 ORDER BY attempt DESC LIMIT 1
                 """,
             arguments: [caseID, provider, since]
-        ).map { ($0["order_id"], $0["approve_url"], $0["amount_cents"]) }
+        ).map { ($0["order_id"], $0["approve_url"], $0["amount_cents"], $0["language"]) }
     }
 
     /// The next attempt of a case and its request id: random, stored with the attempt, so that two tabs pressing at
@@ -353,7 +353,11 @@ public enum ProviderOrders {
 /// and `setOrderStatus` also have synchronous forms for `PaymentProvider.cancel`.
 extension Store {
     /// The newest open order of a case created after `since`: its id and approval link.
-    public func openOrder(caseID: Int64, provider: String, since: Int64) async throws -> (orderID: String, approveURL: String, amountCents: Int)? {
+    public func openOrder(
+        caseID: Int64,
+        provider: String,
+        since: Int64
+    ) async throws -> (orderID: String, approveURL: String, amountCents: Int, language: String)? {
         try await pool.read { try ProviderOrders.openOrder($0, caseID: caseID, provider: provider, since: since) }
     }
 

@@ -107,7 +107,8 @@ public func buildApplication(
     router.add(
         middleware: FileMiddleware(
             env.publicDir,
-            cacheControl: .init([]),
+            // style, logo and favicon: cached a day, then checked against their ETag (which the middleware sets)
+            cacheControl: .init([(MediaType(type: .any), [.public, .maxAge(86400)])]),
             searchForIndexHtml: false,
             logger: log
         )

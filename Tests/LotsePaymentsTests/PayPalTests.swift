@@ -73,6 +73,24 @@ func caseState(_ h: PayPalHarness, _ number: String) throws -> (CaseStatus, [Pay
         #expect(kinds == ["CHECKOUT.ORDER.APPROVED", "PAYMENT.CAPTURE.COMPLETED"])
     }
 
+    /// Issue 16: switching the page's language and pressing again gives an order in that language (PayPal's page
+    /// would keep the first order's); the first order is cancelled in Lotse and never captured.
+    @Test func aNewLanguageGivesANewOrder() async throws {
+        let h = try PayPalHarness(cases: 1)
+        defer { h.stop() }
+        let b = Browser(h.http)
+        let tok = try #require(h.tokens["KL-2026-0000001"])
+        _ = try await b.send("GET", h.base + "/T/\(tok)")
+        let csrf = try #require(b.cookies["lotse_csrf"])
+        let german = try #require(try await b.send("POST", h.base + "/T/\(tok)/pay", form: ["csrf": csrf, "lang": "de"]).headers["location"])
+        let again = try #require(try await b.send("POST", h.base + "/T/\(tok)/pay", form: ["csrf": csrf, "lang": "de"]).headers["location"])
+        #expect(again == german)
+        let english = try #require(try await b.send("POST", h.base + "/T/\(tok)/pay", form: ["csrf": csrf, "lang": "en"]).headers["location"])
+        #expect(english != german)
+        let statuses = try h.store().read { try String.fetchAll($0, sql: "SELECT status || ':' || language FROM provider_orders ORDER BY attempt") }
+        #expect(statuses == ["cancelled:de", "created:en"])
+    }
+
     @Test func cancelLeavesTheCaseUnchangedAndSecondPressReusesTheOrder() async throws {
         let h = try PayPalHarness(cases: 2)
         defer { h.stop() }

@@ -246,6 +246,21 @@ func cookieHeader(_ response: TestResponse, _ name: String) -> String? {
         }
     }
 
+    /// Issue 16: a favicon; static files are cached a day and carry an ETag (a second request with it gets 304).
+    @Test func staticFilesHaveAFaviconCachingAndETags() async throws {
+        let f = try await WebFixture()
+        try await f.test { client in
+            let icon = try await client.execute(uri: "/favicon.ico", method: .get)
+            #expect(icon.status == .ok && icon.body.readableBytes > 100)
+            let css = try await client.execute(uri: "/style.css", method: .get)
+            #expect(css.headers[.cacheControl]?.contains("max-age=86400") == true)
+            let etag = try #require(css.headers[.eTag])
+            let again = try await client.execute(uri: "/style.css", method: .get, headers: [.ifNoneMatch: etag])
+            #expect(again.status == .notModified)
+            #expect(try await client.execute(uri: "/", method: .get).text.contains("rel=\"icon\""))
+        }
+    }
+
     @Test func lookupNeedsTheCSRFTokenAndIsRateLimited() async throws {
         let f = try await WebFixture()
         try await f.test { client in
