@@ -242,6 +242,8 @@ struct StatsController: Sendable {
         ctx["wide"] = true
         ctx["from"] = s.from.description
         ctx["to"] = s.to.description
+        // the printed report says when it was made
+        ctx["printed"] = t.date(BerlinTime.local(Int64(Date().timeIntervalSince1970)).date, lang)
         ctx["csvURL"] = "/api/v1/stats.csv?from=\(s.from)&to=\(s.to)&lang=\(lang)"
         let words = SentenceWords(
             notEnough: tx("stats_sentence_not_enough"),

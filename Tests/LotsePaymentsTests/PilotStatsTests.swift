@@ -150,6 +150,8 @@ import Testing
                 && english.text.contains("Reminder share over all tickets: <strong>60.0 %</strong>")
         )
         #expect(english.text.contains("<td>Mar 2026</td>") && english.text.contains("How to read this"))
+        // the printed report names the city, the period and the day it was printed
+        #expect(english.text.contains("<p class=\"printonly\">Kaiserslautern · Period 2026-03-01 – 2026-03-31 · printed on "))
         // the language switch keeps the period; the German CSV names its columns in German
         #expect(english.text.contains("href=\"/stats?from=2026-03-01&amp;to=2026-03-31&amp;lang=de\""))
         let germanCSV = try await h.http.send(
