@@ -23,7 +23,7 @@ public enum Charts {
         let left = 48.0
         let bottom = 40.0
         let top = 16.0
-        let maxV = Double(max(s.months.map { $0.counters.issued }.max() ?? 0, 1))
+        let maxV = Self.roundTop(Double(max(s.months.map { $0.counters.issued }.max() ?? 0, 1)))
         let n = Double(max(s.months.count, 1))
         let slot = (w - left - 8) / n
         var out =
@@ -73,7 +73,7 @@ public enum Charts {
     /// Reminder rate per month: pilot (QR tickets, 95 % band) against the same month of the year before.
     public static func reminders(
         _ s: PilotStats,
-        labels: (pilot: String, baseline: String),
+        labels: (pilot: String, baseline: String, band: String, control: String),
         month: (String) -> String = { String($0.dropFirst(2)) }
     ) -> String {
         let w = 640.0
@@ -84,13 +84,15 @@ public enum Charts {
         let rows = s.monthlyReminders
         let n = Double(max(rows.count, 1))
         let slot = (w - left - 8) / n
-        let maxRate = max(0.1, (rows.compactMap { $0.pilot.rate }.max() ?? 0), (rows.compactMap { $0.baseline?.rate }.max() ?? 0)) * 1.15
+        let highest = (rows.compactMap { $0.pilot.rate } + rows.compactMap { $0.baseline?.rate } + rows.compactMap { $0.control?.rate }).max() ?? 0
+        let maxRate = min(1, Self.roundTop(max(0.1, highest * 1.1)))
         func y(_ r: Double) -> Double { (h - bottom) - min(r, maxRate) / maxRate * (h - bottom - top) }
         var out =
             "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(Int(w)) \(Int(h + 30))\" role=\"img\" aria-label=\"\(esc(labels.pilot))\">"
         out += axis(left: left, top: top, width: w - left, height: h - bottom - top, maxValue: maxRate, percent: true)
         var pilotPts: [String] = []
         var basePts: [String] = []
+        var controlPts: [String] = []
         for (i, r) in rows.enumerated() {
             let x = left + (Double(i) + 0.5) * slot
             if let p = r.pilot.rate, r.pilot.cases >= 5 {
@@ -106,6 +108,11 @@ public enum Charts {
                 basePts.append("\(f(x)),\(f(y(b)))")
                 out += "<circle cx=\"\(f(x))\" cy=\"\(f(y(b)))\" r=\"3\" fill=\"\(colors.base)\"/>"
             }
+            // the control group (tickets without a QR code), where the month has enough of them to show
+            if let c = r.control, let rate = c.rate, c.cases >= 5 {
+                controlPts.append("\(f(x)),\(f(y(rate)))")
+                out += "<rect x=\"\(f(x - 3))\" y=\"\(f(y(rate) - 3))\" width=\"6\" height=\"6\" fill=\"\(colors.other)\"/>"
+            }
             out +=
                 "<text x=\"\(f(x))\" y=\"\(f(h - bottom + 14))\" font-size=\"10\" text-anchor=\"middle\">\(esc(month(r.month)))</text>"
         }
@@ -116,8 +123,25 @@ public enum Charts {
             out +=
                 "<polyline points=\"\(basePts.joined(separator: " "))\" fill=\"none\" stroke=\"\(colors.base)\" stroke-width=\"2\" stroke-dasharray=\"5 3\"/>"
         }
-        out += legend([(labels.pilot, colors.pilot), (labels.baseline, colors.base)], y: h + 10)
+        if controlPts.count > 1 {
+            out +=
+                "<polyline points=\"\(controlPts.joined(separator: " "))\" fill=\"none\" stroke=\"\(colors.other)\" stroke-width=\"2\" stroke-dasharray=\"2 3\"/>"
+        }
+        out += legend(
+            [(labels.pilot, colors.pilot), (labels.band, colors.pilot), (labels.baseline, colors.base), (labels.control, colors.other)],
+            y: h + 10,
+            faint: [labels.band]
+        )
         return out + "</svg>"
+    }
+
+    /// The axis' top: the next value of 1, 2, 2.5 or 5 times a power of ten that gives four round steps.
+    static func roundTop(_ value: Double) -> Double {
+        guard value > 0 else { return 1 }
+        let raw = value / 4
+        let power = pow(10, floor(log10(raw)))
+        let step = [1.0, 2, 2.5, 5, 10].map { $0 * power }.first { $0 >= raw } ?? 10 * power
+        return step * 4
     }
 
     static func axis(left: Double, top: Double, width: Double, height: Double, maxValue: Double, percent: Bool) -> String {
@@ -132,11 +156,13 @@ public enum Charts {
         return out
     }
 
-    static func legend(_ items: [(String, String)], y: Double) -> String {
+    /// `faint`: the labels whose swatch is drawn as the band is (light).
+    static func legend(_ items: [(String, String)], y: Double, faint: Set<String> = []) -> String {
         var out = ""
         var x = 48.0
         for (label, color) in items {
-            out += "<rect x=\"\(f(x))\" y=\"\(f(y))\" width=\"12\" height=\"12\" fill=\"\(color)\"/>"
+            let opacity = faint.contains(label) ? " opacity=\"0.18\"" : ""
+            out += "<rect x=\"\(f(x))\" y=\"\(f(y))\" width=\"12\" height=\"12\" fill=\"\(color)\"\(opacity)/>"
             out += "<text x=\"\(f(x + 16))\" y=\"\(f(y + 10))\" font-size=\"11\">\(esc(label))</text>"
             x += 24 + Double(label.count) * 6.5
         }

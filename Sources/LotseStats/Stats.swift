@@ -137,7 +137,8 @@ public struct PilotStats: Sendable {
     public var qrPrinted: Group
     public var withoutQR: Group
     /// Per month: the QR cases whose reminder date has passed, and the baseline of the same month a year before.
-    public var monthlyReminders: [(month: String, pilot: Group, baseline: Group?)] = []
+    /// With the control group (tickets without a QR code) of the month.
+    public var monthlyReminders: [(month: String, pilot: Group, baseline: Group?, control: Group?)] = []
 }
 
 public enum Baseline {
@@ -173,6 +174,7 @@ public enum StatsQuery {
         var qr = Group()
         var noQR = Group()
         var matureByMonth: [String: Group] = [:]
+        var controlByMonth: [String: Group] = [:]
         for cell in reading.months {
             let m = cell.month
             var c = Counters()
@@ -195,6 +197,8 @@ public enum StatsQuery {
             } else {
                 noQR.cases += c.issued
                 noQR.reminded += c.reminded
+                controlByMonth[m, default: Group()].cases += c.issued
+                controlByMonth[m, default: Group()].reminded += c.reminded
             }
         }
         // Transfers nobody could match, by month of booking (Berlin).
@@ -265,7 +269,7 @@ public enum StatsQuery {
             withoutQR: noQR
         )
         stats.monthlyReminders = keys.map { k in
-            (k, matureByMonth[k] ?? Group(), baseline["\(Int(k.prefix(4))! - 1)\(k.dropFirst(4))"])
+            (k, matureByMonth[k] ?? Group(), baseline["\(Int(k.prefix(4))! - 1)\(k.dropFirst(4))"], controlByMonth[k])
         }
         return stats
     }

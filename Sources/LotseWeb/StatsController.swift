@@ -262,7 +262,11 @@ struct StatsController: Sendable {
             month: { monthLabel($0, lang) }
         )
         ctx["chartFunnel"] = Charts.funnel(s, labels: [tx("stats_issued"), tx("stats_scanned"), tx("stats_handoff"), tx("stats_online")])
-        ctx["chartReminders"] = Charts.reminders(s, labels: (tx("stats_pilot"), tx("stats_baseline")), month: { monthLabel($0, lang) })
+        ctx["chartReminders"] = Charts.reminders(
+            s,
+            labels: (tx("stats_pilot"), tx("stats_baseline"), tx("stats_band"), tx("stats_control")),
+            month: { monthLabel($0, lang) }
+        )
         func pct(_ x: Double?) -> String { words.percent(x) }
         ctx["rates"] = [
             ["name": tx("stats_scanned"), "value": pct(s.rates.scanRate)],

@@ -150,6 +150,9 @@ import Testing
                 && english.text.contains("Reminder share over all tickets: <strong>60.0 %</strong>")
         )
         #expect(english.text.contains("<td>Mar 2026</td>") && english.text.contains("How to read this"))
+        // the reminder chart: legends for the pilot's band and the control group, round ticks
+        #expect(english.text.contains(">pilot&#39;s 95 % range<") || english.text.contains(">pilot's 95 % range<"))
+        #expect(english.text.contains(">without QR code (control group)<") && english.text.contains(">25 %</text>"))
         // the printed report names the city, the period and the day it was printed
         #expect(english.text.contains("<p class=\"printonly\">Kaiserslautern · Period 2026-03-01 – 2026-03-31 · printed on "))
         // the language switch keeps the period; the German CSV names its columns in German
