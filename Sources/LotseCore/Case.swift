@@ -44,6 +44,10 @@ public enum PaymentChannel: String, Sendable, Codable, CaseIterable {
 
 /// A validated ticket from a handheld export, ready to become a case.
 public struct Ticket: Sendable, Equatable {
+    /// The start of the source id of a case Lotse opened itself from a ticket's code before its export arrived (a
+    /// provisional case); no export's source id may start so.
+    public static let provisionalSourcePrefix = "claim:"
+
     public var sourceID: String
     public var ticketNo: String?
     public var deviceID: String?

@@ -52,7 +52,9 @@ public struct TicketValidator: Sendable {
         if city == nil { missing.append("city") }
         if !missing.isEmpty { return .rejected("missing \(missing.joined(separator: ", "))") }
         // the prefix of the cases Lotse opens itself from a ticket's code (provisional cases)
-        if sourceID!.hasPrefix("claim:") { return .rejected("device_id must not begin with 'claim:'") }
+        if sourceID!.hasPrefix(Ticket.provisionalSourcePrefix) {
+            return .rejected("device_id must not begin with '\(Ticket.provisionalSourcePrefix)'")
+        }
 
         guard let issuedAt = TimeParser.parse(issuedText!) else {
             return .rejected("issued_at '\(issuedText!)' is not a date and time")

@@ -202,7 +202,7 @@ public enum CaseQueries {
         // a provisional case (paid before its export arrived) has its code on the ticket already
         try CaseRecord.fetchAll(
             db,
-            sql: select + " WHERE qr_written_at IS NULL AND status != 'cancelled' AND source_id NOT GLOB 'claim:*' ORDER BY cases.id"
+            sql: select + " WHERE qr_written_at IS NULL AND status != 'cancelled' AND \(ProvisionalCases.isNotProvisional) ORDER BY cases.id"
         )
     }
 
@@ -291,7 +291,7 @@ extension Store {
                 db,
                 sql: """
                     SELECT id, case_number, ticket_no, status FROM cases
-                    WHERE \(filter)status != 'cancelled' AND source_id NOT GLOB 'claim:*' ORDER BY id
+                    WHERE \(filter)status != 'cancelled' AND \(ProvisionalCases.isNotProvisional) ORDER BY id
                     """
             ).map { try Self.label($0) }
         }
@@ -331,7 +331,7 @@ extension Store {
     /// One case of each state a visitor of the demo should see, the newest of each: open (its deadline still ahead),
     /// overdue, reminded, partly paid, paid, cancelled, handed over. States without a case are left out.
     public func demoShowcase() throws -> [(label: String, case: CaseLabel)] {
-        let shown = "source_id NOT GLOB 'claim:*' AND erased_at IS NULL"
+        let shown = "\(ProvisionalCases.isNotProvisional) AND erased_at IS NULL"
         let queries: [(String, String)] = [
             ("open", "status = 'open' AND \(shown) AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.case_id = cases.id)"),
             ("overdue", "status = 'overdue' AND \(shown)"),

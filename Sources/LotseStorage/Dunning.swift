@@ -38,7 +38,7 @@ extension Store {
                     let statement = try db.makeStatement(
                         sql: """
                             SELECT case_number, ticket_no, plate, issued_at, tbnr, amount_cents, deadline FROM cases
-                            WHERE status IN ('open', 'overdue') AND deadline < ? AND source_id NOT GLOB 'claim:*' ORDER BY id
+                            WHERE status IN ('open', 'overdue') AND deadline < ? AND \(ProvisionalCases.isNotProvisional) ORDER BY id
                             """
                     )
                     statement.arguments = [remindBefore]
@@ -60,16 +60,16 @@ extension Store {
                     try db.execute(
                         sql: """
                             INSERT INTO events (case_id, kind, at, detail)
-                            SELECT id, 'reminder', ?, ? FROM cases WHERE status IN ('open', 'overdue') AND deadline < ? AND source_id NOT GLOB 'claim:*';
+                            SELECT id, 'reminder', ?, ? FROM cases WHERE status IN ('open', 'overdue') AND deadline < ? AND \(ProvisionalCases.isNotProvisional);
                             UPDATE cases SET status = 'reminded', reminded_at = coalesce(reminded_at, ?)
-                            WHERE status IN ('open', 'overdue') AND deadline < ? AND source_id NOT GLOB 'claim:*';
+                            WHERE status IN ('open', 'overdue') AND deadline < ? AND \(ProvisionalCases.isNotProvisional);
                             """,
                         arguments: [at, runDay.description, remindBefore, at, remindBefore]
                     )
                     try db.execute(
                         sql: """
-                            INSERT INTO events (case_id, kind, at) SELECT id, 'overdue', ? FROM cases WHERE status = 'open' AND deadline < ? AND source_id NOT GLOB 'claim:*';
-                            UPDATE cases SET status = 'overdue' WHERE status = 'open' AND deadline < ? AND source_id NOT GLOB 'claim:*';
+                            INSERT INTO events (case_id, kind, at) SELECT id, 'overdue', ? FROM cases WHERE status = 'open' AND deadline < ? AND \(ProvisionalCases.isNotProvisional);
+                            UPDATE cases SET status = 'overdue' WHERE status = 'open' AND deadline < ? AND \(ProvisionalCases.isNotProvisional);
                             """,
                         arguments: [at, overdueBefore, overdueBefore]
                     )

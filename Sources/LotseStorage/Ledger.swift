@@ -318,14 +318,18 @@ public enum Ledger {
     }
 
     /// Everything to pay back: refunds and the surplus of paid payments, less what the provider has refunded already.
+    /// The payments of the refund list: money to pay back that PayPal has not refunded already.
+    static let onRefundList = """
+        refund_cents > 0 AND NOT (payments.channel = 'paypal' AND EXISTS (
+            SELECT 1 FROM provider_refunds r WHERE r.capture_id = payments.external_id AND r.status = 'completed'))
+        """
+
     public static func refunds(_ db: Database) throws -> [PaymentRecord] {
-        try PaymentRecord.fetchAll(
-            db,
-            sql: select + """
-                 WHERE refund_cents > 0 AND NOT (payments.channel = 'paypal' AND EXISTS (
-                    SELECT 1 FROM provider_refunds r WHERE r.capture_id = payments.external_id AND r.status = 'completed'))
-                ORDER BY payments.id
-                """
-        )
+        try PaymentRecord.fetchAll(db, sql: select + " WHERE " + onRefundList + " ORDER BY payments.id")
+    }
+
+    /// How many payments the refund list holds (for `/metrics`, without reading them).
+    static func refundCount(_ db: Database) throws -> Int {
+        try Int.fetchOne(db, sql: "SELECT count(*) FROM payments WHERE " + onRefundList) ?? 0
     }
 }

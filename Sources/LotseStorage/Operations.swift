@@ -322,7 +322,7 @@ extension Store {
             // through the disposition index: only the payments of the two lists are counted
             f.unmatchedPayments = try Int.fetchOne(db, sql: "SELECT count(*) FROM payments WHERE disposition = 'unmatched'") ?? 0
             // the office's refund list, as `lotse payments list refunds` shows it
-            f.refundsDue = try Ledger.refunds(db).count
+            f.refundsDue = try Ledger.refundCount(db)
             // approved by the payer (or held by the provider) and not finished: what the sweep must settle; an order the
             // motorist never approved (a closed tab) is not stuck
             f.oldestOpenOrderAt = try Int64.fetchOne(

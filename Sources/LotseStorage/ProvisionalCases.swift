@@ -46,7 +46,10 @@ public struct SignedTicket: Sendable, Equatable {
 /// not imported within `LOTSE_PENDING_DAYS` is cancelled, its money on the refund list.
 public enum ProvisionalCases {
     /// The source id prefix of provisional cases (an export's source ids are `device/ticket`, `WN/…` or `XO/…`).
-    public static let sourcePrefix = "claim:"
+    public static let sourcePrefix = Ticket.provisionalSourcePrefix
+    /// The SQL condition of a provisional case, and of any other (the unique index on source ids finds them).
+    static let isProvisional = "source_id GLOB '\(Ticket.provisionalSourcePrefix)*'"
+    static let isNotProvisional = "source_id NOT GLOB '\(Ticket.provisionalSourcePrefix)*'"
 
     /// A provisional case as the import sees it.
     struct Waiting {
@@ -65,7 +68,7 @@ public enum ProvisionalCases {
             // late export makes a case of its own
             sql: """
                 SELECT id, device_id, ticket_no, tbnr, amount_cents, issued_at FROM cases
-                WHERE source_id GLOB 'claim:*' AND status != 'cancelled' AND erased_at IS NULL
+                WHERE \(isProvisional) AND status != 'cancelled' AND erased_at IS NULL
                 """
         )
         for row in rows {
@@ -158,7 +161,7 @@ extension Store {
         try write { db in
             let ids = try Int64.fetchAll(
                 db,
-                sql: "SELECT id FROM cases WHERE source_id GLOB 'claim:*' AND created_at < ? AND status != 'cancelled'",
+                sql: "SELECT id FROM cases WHERE \(ProvisionalCases.isProvisional) AND created_at < ? AND status != 'cancelled'",
                 arguments: [cutoff]
             )
             for id in ids {
