@@ -10,6 +10,7 @@ let package = Package(
         .executable(name: "lotse", targets: ["lotse"]),
         .executable(name: "lotse-paypal-sim", targets: ["lotse-paypal-sim"]),
         .executable(name: "lotse-handheld", targets: ["lotse-handheld"]),
+        .executable(name: "lotse-xbd-sim", targets: ["lotse-xbd-sim"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -23,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-nio-extras", from: "1.34.1"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
@@ -146,6 +148,20 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
+
+        // An e-payment platform speaking XBezahldienste (formats §6) on loopback for tests and the demo: three ways to
+        // authenticate (mutual TLS through HummingbirdTLS), a pay page, functional errors, fault injection.
+        .executableTarget(
+            name: "lotse-xbd-sim",
+            dependencies: [
+                "LotseCore", "LotseHTTP",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),

@@ -33,6 +33,8 @@ public enum EventKind: String, Sendable, Codable, CaseIterable {
     case handedOver = "handed_over"
     /// Its personal data erased after the retention period.
     case erased
+    /// Not reminded by a dunning run because a payment was in flight (detail: the run's day); the next run lists it.
+    case reminderHeld = "reminder_held"
 }
 
 /// Payment channels.
@@ -40,6 +42,8 @@ public enum PaymentChannel: String, Sendable, Codable, CaseIterable {
     case paypal
     case bankTransfer = "bank_transfer"
     case cash
+    /// The city's e-payment platform (XBezahldienste: ePayBL, ePay21, pmPayment).
+    case epayment
 }
 
 /// A validated ticket from a handheld export, ready to become a case.

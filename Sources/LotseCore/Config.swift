@@ -51,6 +51,8 @@ public struct LotseConfig: Sendable {
     public var readTimeout: Double
     /// Threads for `lotse qr` (LOTSE_QR_WORKERS, a positive whole number; nil: one per core).
     public var qrWorkers: Int?
+    /// The city's e-payment platform through XBezahldienste (formats §6); nil without `LOTSE_XBD_BASE_URL`.
+    public var xbd: XBezahldiensteConfig?
     /// PayPal is offered only with client id and secret.
     public var paypalConfigured: Bool { paypalClientID != nil && paypalClientSecret != nil }
 
@@ -98,6 +100,7 @@ public struct LotseConfig: Sendable {
         idleTimeout = try settings.seconds("LOTSE_IDLE_TIMEOUT") ?? 60
         readTimeout = try settings.seconds("LOTSE_READ_TIMEOUT") ?? 30
         qrWorkers = try settings.wholeNumber("LOTSE_QR_WORKERS", in: 1...1024, unit: "threads")
+        xbd = try XBezahldiensteConfig(settings)
     }
 
     /// The database file inside the data directory.
@@ -123,6 +126,75 @@ public struct LotseConfig: Sendable {
         let catalogue = findPilotData("tbnr-parking.csv", environment: environment)
         let root = ((catalogue as NSString).deletingLastPathComponent as NSString).deletingLastPathComponent
         return root.isEmpty ? "." : root
+    }
+}
+
+/// How Lotse proves to the e-payment platform who it is (not part of the standard; formats §6).
+public enum XBezahldiensteAuth: String, Sendable, CaseIterable {
+    /// HTTP Basic with client id and secret (ePay21).
+    case basic
+    /// OAuth2 client credentials to `LOTSE_XBD_TOKEN_URL`, then a bearer token (pmPayment).
+    case oauth2
+    /// Mutual TLS with a client certificate and key (ePayBL).
+    case mtls
+}
+
+/// The e-payment platform's settings (`LOTSE_XBD_*`, formats §6), checked together: a platform half configured is an
+/// error at start, not a button that fails when pressed.
+public struct XBezahldiensteConfig: Sendable, Equatable {
+    public var baseURL: String
+    public var originatorID: String
+    public var endPointID: String
+    public var auth: XBezahldiensteAuth
+    public var clientID: String?
+    public var clientSecret: String?
+    public var tokenURL: String?
+    public var clientCert: String?
+    public var clientKey: String?
+    /// The button's text (default "Online bezahlen").
+    public var label: String
+
+    /// What `originatorId` and `endPointId` may be: 1 to 36 characters of `[A-Za-z0-9_-]`.
+    public static func isIdentifier(_ s: String) -> Bool {
+        !s.isEmpty && s.utf8.count <= 36
+            && s.utf8.allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) || $0 == 45 || $0 == 95 }
+    }
+
+    fileprivate init?(_ settings: Settings) throws(ConfigError) {
+        guard var base = settings.text("LOTSE_XBD_BASE_URL") else { return nil }
+        while base.hasSuffix("/") { base.removeLast() }
+        baseURL = base
+        func identifier(_ name: String) throws(ConfigError) -> String {
+            let value = settings.text(name) ?? ""
+            guard Self.isIdentifier(value) else {
+                throw ConfigError(variable: name, value: value, expected: "1 to 36 letters, digits, '-' or '_' (set with LOTSE_XBD_BASE_URL)")
+            }
+            return value
+        }
+        originatorID = try identifier("LOTSE_XBD_ORIGINATOR_ID")
+        endPointID = try identifier("LOTSE_XBD_ENDPOINT_ID")
+        auth = try settings.choice("LOTSE_XBD_AUTH", XBezahldiensteAuth.self) ?? .basic
+        clientID = settings.text("LOTSE_XBD_CLIENT_ID")
+        clientSecret = settings.text("LOTSE_XBD_CLIENT_SECRET")
+        tokenURL = settings.text("LOTSE_XBD_TOKEN_URL")
+        clientCert = settings.text("LOTSE_XBD_CLIENT_CERT")
+        clientKey = settings.text("LOTSE_XBD_CLIENT_KEY")
+        label = settings.text("LOTSE_XBD_LABEL") ?? "Online bezahlen"
+        func required(_ name: String, _ value: String?, _ why: String) throws(ConfigError) {
+            if value == nil { throw ConfigError(variable: name, value: "", expected: why) }
+        }
+        switch auth {
+        case .basic:
+            try required("LOTSE_XBD_CLIENT_ID", clientID, "the user name for LOTSE_XBD_AUTH=basic")
+            try required("LOTSE_XBD_CLIENT_SECRET", clientSecret, "the password for LOTSE_XBD_AUTH=basic")
+        case .oauth2:
+            try required("LOTSE_XBD_CLIENT_ID", clientID, "the client id for LOTSE_XBD_AUTH=oauth2")
+            try required("LOTSE_XBD_CLIENT_SECRET", clientSecret, "the client secret for LOTSE_XBD_AUTH=oauth2")
+            try required("LOTSE_XBD_TOKEN_URL", tokenURL, "the token URL for LOTSE_XBD_AUTH=oauth2")
+        case .mtls:
+            try required("LOTSE_XBD_CLIENT_CERT", clientCert, "a PEM client certificate file for LOTSE_XBD_AUTH=mtls")
+            try required("LOTSE_XBD_CLIENT_KEY", clientKey, "a PEM key file for LOTSE_XBD_AUTH=mtls")
+        }
     }
 }
 

@@ -63,6 +63,8 @@ public final class CurlClient: Sendable {
     public let timeout: Double
     public let maxResponseBytes: Int
     public let caFile: String?
+    /// A client certificate and its key (PEM files) for mutual TLS (the e-payment platform ePayBL asks for one).
+    public let clientCertificate: (cert: String, key: String)?
     private let pool: DispatchQueue
 
     /// `curl_global_init`, exactly once per process.
@@ -73,9 +75,11 @@ public final class CurlClient: Sendable {
         timeout: Double = 20,
         maxResponseBytes: Int = 1 << 20,
         caFile: String? = nil,
+        clientCertificate: (cert: String, key: String)? = nil,
         concurrency: Int = 8
     ) {
         _ = Self.globalInit
+        self.clientCertificate = clientCertificate
         self.connectTimeout = connectTimeout
         self.timeout = timeout
         self.maxResponseBytes = maxResponseBytes
@@ -147,6 +151,12 @@ public final class CurlClient: Sendable {
         try ok(lotse_curl_setopt_long(h, CURLOPT_SSL_VERIFYPEER, 1))
         try ok(lotse_curl_setopt_long(h, CURLOPT_SSL_VERIFYHOST, 2))
         if let ca = caFile { try ok(lotse_curl_setopt_string(h, CURLOPT_CAINFO, ca)) }
+        if let client = clientCertificate {
+            try ok(lotse_curl_setopt_string(h, CURLOPT_SSLCERT, client.cert))
+            try ok(lotse_curl_setopt_string(h, CURLOPT_SSLCERTTYPE, "PEM"))
+            try ok(lotse_curl_setopt_string(h, CURLOPT_SSLKEY, client.key))
+            try ok(lotse_curl_setopt_string(h, CURLOPT_SSLKEYTYPE, "PEM"))
+        }
         try ok(lotse_curl_setopt_long(h, CURLOPT_PROTOCOLS, Int(CURLPROTO_HTTP | CURLPROTO_HTTPS)))
         try ok(lotse_curl_setopt_long(h, CURLOPT_CONNECTTIMEOUT_MS, Int(connectTimeout * 1000)))
         try ok(lotse_curl_setopt_long(h, CURLOPT_TIMEOUT_MS, Int(timeout * 1000)))

@@ -28,7 +28,15 @@ public enum Dunning {
     /// - Parameters:
     ///   - asOf: the day of the run (Berlin); a case is overdue when its deadline is before it.
     ///   - at: the time recorded on the events.
-    public static func run(store: Store, asOf: CivilDate, graceDays: Int, at: Int64, out: String) throws -> DunningSummary {
+    ///   - holdBack: cases with a payment in flight (`ReminderGuard`): not listed this run.
+    public static func run(
+        store: Store,
+        asOf: CivilDate,
+        graceDays: Int,
+        at: Int64,
+        out: String,
+        holdBack: Set<Int64> = []
+    ) throws -> DunningSummary {
         let tmp = partPath(out)
         let dir = (out as NSString).deletingLastPathComponent
         if !dir.isEmpty { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
@@ -49,6 +57,7 @@ public enum Dunning {
                 runDay: asOf,
                 at: at,
                 file: out,
+                holdBack: holdBack,
                 eachReminder: { due in
                     // Byte-level CSV: this runs once per case due, up to every case of the year.
                     appendField(&buffer, due.caseNumber)

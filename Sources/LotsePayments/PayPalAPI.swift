@@ -265,8 +265,10 @@ public final class PayPalAPI: Sendable {
     }
 
     /// `POST /v2/payments/captures/{id}/refund`: the whole capture goes back. The request id makes a retry safe.
-    public func refund(captureID: String, requestID: String) async throws -> RefundResult {
-        let r = try await call("POST", "/v2/payments/captures/" + Self.escape(captureID) + "/refund", requestID: requestID)
+    /// `POST /v2/payments/captures/{id}/refund`: the whole capture, or `amountCents` of it (a surplus).
+    public func refund(captureID: String, requestID: String, amountCents: Int? = nil) async throws -> RefundResult {
+        let amount: Any? = amountCents.map { ["amount": ["currency_code": "EUR", "value": Money.plain($0)]] }
+        let r = try await call("POST", "/v2/payments/captures/" + Self.escape(captureID) + "/refund", json: amount, requestID: requestID)
         if r.status == 200 || r.status == 201, let o = Self.object(r.body), let id = o["id"] as? String, let status = o["status"] as? String {
             return .refunded(refundID: id, status: status)
         }

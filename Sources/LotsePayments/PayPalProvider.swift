@@ -249,6 +249,45 @@ public final class PayPalProvider: PaymentProvider, Sendable {
         }
     }
 
+    /// What came of the office's refund of a payment on the refund list.
+    public enum OfficeRefund: Sendable, Equatable {
+        case refunded(refundID: String)
+        case alreadyRefunded(refundID: String?)
+        case notOnRefundList
+        /// Not a PayPal payment: it goes back by bank transfer (by hand).
+        case notPayPal
+        case refused(issue: String)
+    }
+
+    /// The office refunds a PayPal payment of the refund list through PayPal's API: what the list says is to go back
+    /// (the whole capture, or its surplus). Idempotent: the request id is fixed per capture (the same the automatic
+    /// refund uses), so pressing twice, or at the same time as the sweep, makes one refund at PayPal.
+    public func refundFromList(paymentID: Int64) async throws -> OfficeRefund {
+        switch try await store.refundStanding(paymentID: paymentID) {
+        case .notOnList: return .notOnRefundList
+        case .refundedAlready(let id): return .alreadyRefunded(refundID: id)
+        case .onList(let p):
+            guard p.channel == .paypal, let capture = p.externalID else { return .notPayPal }
+            let r = ProviderRefund(captureID: capture, orderID: p.reference ?? "", caseID: p.caseID, amountCents: p.refundCents)
+            try await store.requestProviderRefund(r, provider: self.id, now: now())
+            let result = try await api.refund(
+                captureID: capture,
+                requestID: "lotse-refund-" + capture,
+                amountCents: p.refundCents == p.amountCents ? nil : p.refundCents
+            )
+            switch result {
+            case .refunded(let refundID, _):
+                try await store.refundAnswered(r, completed: true, refundID: refundID, provider: self.id, now: now())
+                logger.info("paypal: payment \(paymentID) refunded by the office")
+                return .refunded(refundID: refundID)
+            case .refused(let issue):
+                logger.error("paypal refused the office's refund of payment \(paymentID) (\(issue)); it stays on the refund list")
+                try await store.refundAnswered(r, completed: false, refundID: nil, provider: self.id, now: now())
+                return .refused(issue: issue)
+            }
+        }
+    }
+
     public func cancel(orderID: String) throws -> Completion {
         guard let o = try store.providerOrder(orderID: orderID) else { return .unknownOrder }
         if o.status == .created { try store.setOrderStatus(orderID: orderID, .cancelled, now: now()) }
@@ -346,7 +385,7 @@ public final class PayPalProvider: PaymentProvider, Sendable {
 
     /// Checks orders that were started but never finished (lost returns, lost webhooks) and retries refunds.
     public func sweep(olderThan age: Int64 = 600) async -> (checked: Int, paid: Int) {
-        let ids = (try? await store.staleOrders(olderThan: age, now: now())) ?? []
+        let ids = (try? await store.staleOrders(provider: self.id, olderThan: age, now: now())) ?? []
         var paid = 0
         for id in ids {
             if case .paid = (try? await refresh(orderID: id)) ?? .unknownOrder { paid += 1 }

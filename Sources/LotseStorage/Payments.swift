@@ -8,6 +8,25 @@ extension Store {
         try read { try Ledger.list($0, disposition) }
     }
 
+    /// Where a payment stands with the refund list: on it (with what is to go back), refunded through its provider
+    /// already, or not on it (unknown, or nothing to pay back).
+    public enum RefundStanding: Sendable, Equatable {
+        case onList(PaymentRecord)
+        case refundedAlready(refundID: String?)
+        case notOnList
+    }
+
+    public func refundStanding(paymentID: Int64) async throws -> RefundStanding {
+        try await pool.read { db in
+            guard let p = try PaymentRecord.fetchOne(db, sql: Ledger.select + " WHERE payments.id = ?", arguments: [paymentID]), p.refundCents > 0
+            else { return .notOnList }
+            if p.channel == .paypal, let capture = p.externalID, let r = try ProviderOrders.refund(db, captureID: capture), r.status == "completed" {
+                return .refundedAlready(refundID: r.refundID)
+            }
+            return .onList(p)
+        }
+    }
+
     /// Everything to pay back (see `Ledger.refunds`).
     public func refundList() throws -> [PaymentRecord] {
         try read { try Ledger.refunds($0) }

@@ -7,9 +7,14 @@ public enum OrderStatus: String, Sendable, CaseIterable {
     case created, approved, pending, completed, cancelled, failed
 }
 
-/// An order at an online payment provider (PayPal), as stored.
+/// An order at an online payment provider, as stored: a PayPal order (its id is PayPal's), or a transaction at the
+/// e-payment platform (its id is Lotse's `requestId`, the platform's `transactionId` is `externalID`).
 public struct ProviderOrder: Sendable, Equatable {
     public var orderID: String
+    public var provider: String
+    /// The platform's id of the transaction, when it is not `orderID`.
+    public var externalID: String?
+    public var createdAt: Int64
     public var caseID: Int64
     public var attempt: Int
     public var status: OrderStatus
@@ -19,6 +24,9 @@ public struct ProviderOrder: Sendable, Equatable {
 
     init(row: Row) throws {
         orderID = row["order_id"]
+        provider = row["provider"]
+        externalID = row["external_id"]
+        createdAt = row["created_at"]
         caseID = row["case_id"]
         attempt = row["attempt"]
         guard let s = OrderStatus(rawValue: row["status"]) else {
@@ -95,6 +103,27 @@ public enum ProviderOrders {
         )
     }
 
+    /// Migration v16 (frozen SQL): the city's e-payment platform (XBezahldienste) as a payment channel, `epayment`;
+    /// the provider's own id of an order where Lotse's id is the key (the platform's transaction id).
+    static func migrateV16(_ db: Database) throws {
+        try db.execute(
+            sql: """
+                ALTER TABLE provider_orders ADD COLUMN external_id TEXT;
+                CREATE INDEX provider_orders_open ON provider_orders (case_id, status);
+                PRAGMA writable_schema = ON;
+                UPDATE sqlite_schema
+                SET sql = replace(sql, 'channel IN (''paypal'', ''bank_transfer'', ''cash'')',
+                                       'channel IN (''paypal'', ''bank_transfer'', ''cash'', ''epayment'')')
+                WHERE type = 'table' AND name = 'payments';
+                PRAGMA writable_schema = OFF;
+                """
+        )
+        let version = try Int.fetchOne(db, sql: "PRAGMA schema_version") ?? 0
+        try db.execute(sql: "PRAGMA schema_version = \(version + 1)")
+        let table = try String.fetchOne(db, sql: "SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = 'payments'") ?? ""
+        guard table.contains("'epayment'") else { throw LotseError.io("migration v16: the payments table's channel check was not widened") }
+    }
+
     public static func caseID(_ db: Database, orderID: String) throws -> Int64? {
         try Int64.fetchOne(db, sql: "SELECT case_id FROM provider_orders WHERE order_id = ?", arguments: [orderID])
     }
@@ -107,15 +136,54 @@ public enum ProviderOrders {
         try Ledger.payments(db, caseID: caseID).last { $0.disposition == .paid }
     }
 
-    /// Orders not finished that are older than `age` seconds: candidates for a status check.
-    public static func stale(_ db: Database, olderThan age: Int64, now: Int64) throws -> [String] {
+    /// `provider`'s orders not finished that are older than `age` seconds: candidates for a status check.
+    public static func stale(_ db: Database, provider: String, olderThan age: Int64, now: Int64) throws -> [String] {
         try String.fetchAll(
             db,
             sql: """
-                SELECT order_id FROM provider_orders WHERE status IN ('created', 'approved', 'pending') AND updated_at <= ?
+                SELECT order_id FROM provider_orders
+                WHERE provider = ? AND status IN ('created', 'approved', 'pending') AND updated_at <= ?
                 ORDER BY created_at
                 """,
-            arguments: [now - age]
+            arguments: [provider, now - age]
+        )
+    }
+
+    /// The orders of `caseIDs` not finished (created, approved, pending): what the reminder guard asks about.
+    public static func unfinished(_ db: Database, caseIDs: [Int64]) throws -> [ProviderOrder] {
+        var found: [ProviderOrder] = []
+        for chunk in stride(from: 0, to: caseIDs.count, by: 500) {
+            let ids = Array(caseIDs[chunk..<min(chunk + 500, caseIDs.count)])
+            found += try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT * FROM provider_orders WHERE case_id IN (\(ids.map { _ in "?" }.joined(separator: ",")))
+                    AND status IN ('created', 'approved', 'pending') ORDER BY case_id, created_at
+                    """,
+                arguments: StatementArguments(ids)
+            ).map(ProviderOrder.init(row:))
+        }
+        return found
+    }
+
+    /// An attempt whose request id cannot be used again (the platform answered that it knows it, but the reply with
+    /// its transaction was lost): noted as a failed order without a link, so that the next attempt takes a new id.
+    public static func abandonAttempt(
+        _ db: Database,
+        requestID: String,
+        provider: String,
+        caseID: Int64,
+        attempt: Int,
+        amountCents: Int,
+        now: Int64
+    ) throws {
+        try db.execute(
+            sql: """
+                INSERT OR IGNORE INTO provider_orders (order_id, provider, case_id, attempt, status, approve_url, amount_cents,
+                                                       language, created_at, updated_at)
+                VALUES (?, ?, ?, ?, 'failed', '', ?, '', ?, ?)
+                """,
+            arguments: [requestID, provider, caseID, attempt, amountCents, now, now]
         )
     }
 
@@ -183,6 +251,7 @@ public enum ProviderOrders {
         approveURL: String,
         amountCents: Int,
         language: String,
+        externalID: String? = nil,
         now: Int64
     ) throws -> Insertion {
         if let owner = try Self.caseID(db, orderID: orderID) {
@@ -191,10 +260,10 @@ public enum ProviderOrders {
         try db.execute(
             sql: """
                 INSERT INTO provider_orders (order_id, provider, case_id, attempt, status, approve_url, amount_cents,
-                                             language, created_at, updated_at)
-                VALUES (?, ?, ?, ?, 'created', ?, ?, ?, ?, ?)
+                                             language, external_id, created_at, updated_at)
+                VALUES (?, ?, ?, ?, 'created', ?, ?, ?, ?, ?, ?)
                 """,
-            arguments: [orderID, provider, caseID, attempt, approveURL, amountCents, language, now, now]
+            arguments: [orderID, provider, caseID, attempt, approveURL, amountCents, language, externalID, now, now]
         )
         try CaseQueries.addEvent(db, caseID: caseID, kind: .handoffStarted, at: now, detail: provider)
         return .inserted
@@ -375,6 +444,7 @@ extension Store {
         approveURL: String,
         amountCents: Int,
         language: String,
+        externalID: String? = nil,
         now: Int64
     ) async throws -> ProviderOrders.Insertion {
         try await pool.write {
@@ -387,9 +457,30 @@ extension Store {
                 approveURL: approveURL,
                 amountCents: amountCents,
                 language: language,
+                externalID: externalID,
                 now: now
             )
         }
+    }
+
+    /// An attempt whose request id cannot be used again (see `ProviderOrders.abandonAttempt`).
+    public func abandonOrderAttempt(requestID: String, provider: String, caseID: Int64, attempt: Int, amountCents: Int, now: Int64) async throws {
+        try await pool.write {
+            try ProviderOrders.abandonAttempt(
+                $0,
+                requestID: requestID,
+                provider: provider,
+                caseID: caseID,
+                attempt: attempt,
+                amountCents: amountCents,
+                now: now
+            )
+        }
+    }
+
+    /// The orders of `caseIDs` not finished (for the reminder guard).
+    public func unfinishedOrders(caseIDs: [Int64]) async throws -> [ProviderOrder] {
+        try await pool.read { try ProviderOrders.unfinished($0, caseIDs: caseIDs) }
     }
 
     public func providerOrder(orderID: String) async throws -> ProviderOrder? {
@@ -444,11 +535,18 @@ extension Store {
     /// `payment_refunded` event.
     public func refundAnswered(_ refund: ProviderRefund, completed: Bool, refundID: String?, provider: String, now: Int64) async throws {
         try await pool.write { db in
+            // two answers to one refund (an office pressing twice, the sweep at the same time): one event
+            let before = try ProviderOrders.refund(db, captureID: refund.captureID)?.status
             try ProviderOrders.refundAnswered(db, captureID: refund.captureID, completed: completed, refundID: refundID, now: now)
-            if completed, let caseID = refund.caseID {
+            if completed, before != "completed", let caseID = refund.caseID {
                 try CaseQueries.addEvent(db, caseID: caseID, kind: .paymentRefunded, at: now, detail: provider)
             }
         }
+    }
+
+    /// Notes that the money of a capture is to go back through the provider (once per capture).
+    public func requestProviderRefund(_ refund: ProviderRefund, provider: String, now: Int64) async throws {
+        try await pool.write { try ProviderOrders.requestRefund($0, refund, provider: provider, now: now) }
     }
 
     /// The refund noted for a capture: its status (`requested`, `completed`, `failed`) and the provider's refund id.
@@ -461,9 +559,9 @@ extension Store {
         try await pool.read { try ProviderOrders.refundsRequested($0, provider: provider) }
     }
 
-    /// Orders not finished that are older than `age` seconds.
-    public func staleOrders(olderThan age: Int64, now: Int64) async throws -> [String] {
-        try await pool.read { try ProviderOrders.stale($0, olderThan: age, now: now) }
+    /// `provider`'s orders not finished that are older than `age` seconds.
+    public func staleOrders(provider: String, olderThan age: Int64, now: Int64) async throws -> [String] {
+        try await pool.read { try ProviderOrders.stale($0, provider: provider, olderThan: age, now: now) }
     }
 
     public func webhookSeen(eventID: String) async throws -> Bool {

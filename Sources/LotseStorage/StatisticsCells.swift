@@ -13,7 +13,8 @@ import LotseCore
 /// | `scanned`      | not cancelled and `R.first_viewed_at IS NOT NULL`                          |
 /// | `handoff`      | not cancelled and `R.handoff_at IS NOT NULL`                               |
 /// | `paid`         | `R.status IS 'paid'`                                                       |
-/// | `paid_paypal`, `paid_bank`, `paid_cash` | paid and `R.paid_channel` is `paypal`, `bank_transfer`, `cash` |
+/// | `paid_paypal`  | paid online: paid and `R.paid_channel` is `paypal` or `epayment` (v16)     |
+/// | `paid_bank`, `paid_cash` | paid and `R.paid_channel` is `bank_transfer`, `cash`             |
 /// | `paid_on_time` | paid and `R.paid_at` before the end of the deadline day (`deadline_ends`)  |
 /// | `reminded`     | not cancelled and `R.reminded_at IS NOT NULL`                              |
 /// | pay time       | paid: one in bucket `(R.paid_at - R.issued_at) / 21600` of its day and channel |
@@ -50,7 +51,7 @@ public enum StatisticsCells {
                        sum(c.status IS NOT 'cancelled' AND c.first_viewed_at IS NOT NULL),
                        sum(c.status IS NOT 'cancelled' AND c.handoff_at IS NOT NULL),
                        sum(c.status IS 'paid'),
-                       sum(c.status IS 'paid' AND c.paid_channel IS 'paypal'),
+                       sum(c.status IS 'paid' AND c.paid_channel IN ('paypal', 'epayment')),
                        sum(c.status IS 'paid' AND c.paid_channel IS 'bank_transfer'),
                        sum(c.status IS 'paid' AND c.paid_channel IS 'cash'),
                        sum(c.status IS 'paid' AND coalesce(c.paid_at < d.end_utc, 0)),
@@ -228,6 +229,20 @@ public enum StatisticsCells {
                 END;
                 """
         )
+    }
+
+    /// Payments through the city's e-payment platform (channel `epayment`) count as paid online, as PayPal's do: v10's
+    /// three triggers are made again from their stored text with `paid_channel IS 'paypal'` widened. Frozen: the
+    /// replaced and the replacing text are literals here.
+    static func migrateV16(_ db: Database) throws {
+        for name in ["stats_case_changed", "stats_case_moved", "stats_case_deleted"] {
+            guard let sql = try String.fetchOne(db, sql: "SELECT sql FROM sqlite_schema WHERE type = 'trigger' AND name = ?", arguments: [name])
+            else { throw LotseError.io("migration v16: trigger \(name) is missing") }
+            let widened = sql.replacingOccurrences(of: "paid_channel IS 'paypal'", with: "paid_channel IN ('paypal', 'epayment')")
+            guard widened != sql else { throw LotseError.io("migration v16: trigger \(name) does not count PayPal") }
+            try db.execute(sql: "DROP TRIGGER " + name)
+            try db.execute(sql: widened)
+        }
     }
 
     /// Cases per status for the `/metrics` gauges, kept like the cells: new cases are folded with them, and a

@@ -401,6 +401,12 @@ public enum Schema {
         m.registerMigration("v14-operations") { db in try Operations.migrateV14(db) }
         // What a case has received in partial payments, on the case, so the page asks for what is still due.
         m.registerMigration("v15-received") { db in try Ledger.migrateV15(db) }
+        // The city's e-payment platform (XBezahldienste, formats §6): its channel, its transaction id beside the request id,
+        // and the statistics count its payments as paid online, with PayPal's.
+        m.registerMigration("v16-epayment") { db in
+            try ProviderOrders.migrateV16(db)
+            try StatisticsCells.migrateV16(db)
+        }
         return m
     }
 

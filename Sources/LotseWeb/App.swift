@@ -27,8 +27,15 @@ public struct WebEnvironment: Sendable {
     /// The offence catalogue: what a ticket token's TBNR means before its export is imported (nil: not readable).
     public let catalogue: Catalogue?
     public let publicDir: String
-    /// The online payment provider; nil without PayPal credentials (the button is hidden).
-    public let provider: (any PaymentProvider)?
+    /// The online payment providers, each a button on the page: PayPal (with its credentials), the city's e-payment
+    /// platform (with `LOTSE_XBD_*`); none: online payment is not offered.
+    public let providers: [any PaymentProvider]
+    /// PayPal, when configured.
+    public var paypal: (any PaymentProvider)? { provider("paypal") }
+    /// The city's e-payment platform, when configured.
+    public var epayment: XBezahldiensteProvider? { provider("xbd") as? XBezahldiensteProvider }
+    /// Whether any online payment is offered.
+    public var paysOnline: Bool { !providers.isEmpty }
     public let logger: Logger
     /// Whose `X-Forwarded-For` is believed (`LOTSE_TRUSTED_PROXIES`).
     let proxies: TrustedProxies
@@ -36,12 +43,12 @@ public struct WebEnvironment: Sendable {
     let authFailures = FailureThrottle()
 
     /// Loads templates, translations and keys from `config.resourceRoot` (which holds `templates/` and `public/`).
-    /// The executable builds the payment `provider` (nil: no online payment) and the `logger` and hands them in.
-    public init(config: LotseConfig, store: Store, provider: (any PaymentProvider)?, logger: Logger = Logger(label: "lotse")) async throws {
+    /// The executable builds the payment `providers` (none: no online payment) and the `logger` and hands them in.
+    public init(config: LotseConfig, store: Store, providers: [any PaymentProvider], logger: Logger = Logger(label: "lotse")) async throws {
         let root = config.resourceRoot
         self.config = config
         self.store = store
-        self.provider = provider
+        self.providers = providers
         self.logger = logger
         tokens = try CaseTokens(dataDir: config.dataDir)
         do {
@@ -67,6 +74,11 @@ public struct WebEnvironment: Sendable {
         } else {
             payee = nil
         }
+    }
+
+    /// The provider with `id` (`paypal`, `xbd`), if configured.
+    public func provider(_ id: String) -> (any PaymentProvider)? {
+        providers.first { $0.id == id }
     }
 }
 
@@ -95,7 +107,9 @@ public func buildApplication(
     let router = Router(context: LotseContext.self)
     let security = SecurityHeadersMiddleware<LotseContext>(
         hsts: env.config.publicBaseURL.lowercased().hasPrefix("https://"),
-        formTargets: "https://www.paypal.com https://www.sandbox.paypal.com " + env.config.paypalAPIBase
+        formTargets: (["https://www.paypal.com", "https://www.sandbox.paypal.com", env.config.paypalAPIBase]
+            + [env.config.xbd.map { origin($0.baseURL) }].compactMap { $0 })
+            .joined(separator: " ")
     )
     let metrics = RequestMetrics()
     router.add(middleware: security)
@@ -138,13 +152,19 @@ public func buildApplication(
     )
 }
 
+/// `scheme://host[:port]` of `url` (a form's redirect target for the Content-Security-Policy).
+func origin(_ url: String) -> String {
+    guard let c = URLComponents(string: url), let scheme = c.scheme, let host = c.host else { return url }
+    return scheme + "://" + host + (c.port.map { ":\($0)" } ?? "")
+}
+
 func services(_ env: WebEnvironment, _ log: Logger) -> [any Service] {
     var s: [any Service] = [
         EventRecorderService(recorder: env.recorder),
         CaseCacheService(cache: env.caseCache, interval: .milliseconds(250), logger: log),
         KeyRingService(tokens: env.tokens, interval: .seconds(1), logger: log),
     ]
-    if let provider = env.provider {
+    for provider in env.providers {
         s.append(PaymentSweepService(provider: provider, interval: env.config.paymentSweepSeconds, age: env.config.paymentSweepAge, logger: log))
     }
     s.append(RetentionService(store: env.store, config: env.config, initialDelay: .seconds(600), interval: .seconds(86400), logger: log))

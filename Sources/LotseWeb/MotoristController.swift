@@ -323,9 +323,13 @@ struct MotoristController: Sendable {
         }
         // online payment opens the ticket's case from what the token signs (`ProvisionalCases`)
         var csrf: (String, Bool)?
-        if env.provider != nil, signedTicket(claim, device: device) != nil {
+        if env.paysOnline, signedTicket(claim, device: device) != nil {
             csrf = CSRF.token(req)
-            context["paypal"] = ["action": "/t/" + token.uppercased() + "/pay", "csrf": csrf?.0 ?? ""]
+            context["paypal"] =
+                [
+                    "action": "/t/" + token.uppercased() + "/pay", "csrf": csrf?.0 ?? "", "paypal": env.paypal != nil,
+                    "epayment": env.epayment.map { ["label": $0.label] } ?? false,
+                ] as [String: Any]
         }
         if context["bank"] != nil || context["paypal"] != nil { context["payTitle"] = true }
         return try render("pending", context, lang: lang, remember: remember, csrf: csrf, noStore: true)
@@ -350,7 +354,7 @@ struct MotoristController: Sendable {
         }
         let notice = req.uri.queryParameters.get("notice").flatMap { Self.notices.contains($0) ? $0 : nil }
         // the CSRF cookie only where the page has a form (the PayPal button)
-        let csrf = env.provider != nil && c.status.isPayable ? CSRF.token(req) : nil
+        let csrf = env.paysOnline && c.status.isPayable ? CSRF.token(req) : nil
         let page = casePageValues(c, lang: lang, path: req.uri.path, notice: notice, csrf: csrf?.value ?? "", token: token)
         let compiled = try caseTemplates.get(page.shape) {
             try CompiledTemplate(
@@ -427,7 +431,8 @@ struct MotoristController: Sendable {
                 notice: false,
                 receipt: c.status == .paid,
                 pay: payable,
-                paypal: env.provider != nil,
+                paypal: env.paypal != nil,
+                epayment: env.epayment != nil,
                 bank: payable && ref != nil,
                 bic: !(env.payee?.bic.isEmpty ?? true),
                 due: c.status != .cancelled && c.status != .handedOver
@@ -468,7 +473,10 @@ struct MotoristController: Sendable {
         if shape.notice { ctx["notice"] = v(.notice) }
         if shape.receipt { ctx["receiptURL"] = v(.receiptURL) }
         if shape.pay {
-            var pay: [String: Any] = ["paypal": shape.paypal]
+            var pay: [String: Any] = [
+                "online": shape.paypal || shape.epayment, "paypal": shape.paypal,
+                "epayment": shape.epayment ? ["label": env.epayment?.label ?? ""] : false,
+            ]
             if shape.bank {
                 var bank: [String: Any] = [
                     "name": v(.bankName), "iban": v(.iban), "reference": v(.reference),
@@ -512,7 +520,7 @@ struct MotoristController: Sendable {
 struct CasePage: Sendable {
     struct Shape: Hashable, Sendable {
         var lang: String
-        var notice, receipt, pay, paypal, bank, bic: Bool
+        var notice, receipt, pay, paypal, epayment, bank, bic: Bool
         /// Amount and deadline are shown: not for a case that asks for nothing any more (cancelled, handed over).
         var due: Bool
     }

@@ -4,6 +4,7 @@ import Hummingbird
 import LotseBank
 import LotseCore
 import LotseImport
+import LotsePayments
 import LotseStorage
 import NIOCore
 import NIOPosix
@@ -40,6 +41,34 @@ struct OfficeController: Sendable {
             }
             return try Self.json(try await env.store.paymentList(disposition))
         }
+        // a PayPal payment of the refund list goes back through PayPal's API (idempotent: pressing twice refunds once)
+        router.post("/api/v1/payments/:id/refund") { req, ctx -> Response in
+            if let denied = authorize(req, ctx) { return denied }
+            guard let id = ctx.parameters.get("id").flatMap(Int64.init) else { throw HTTPError(.badRequest, message: "payment id") }
+            guard let paypal = env.paypal as? PayPalProvider else { throw HTTPError(.conflict, message: "PayPal is not configured") }
+            let outcome = try await paypal.refundFromList(paymentID: id)
+            let reply: OfficeRefundReply
+            switch outcome {
+            case .refunded(let refundID): reply = .init(payment: id, outcome: "refunded", refundID: refundID)
+            case .alreadyRefunded(let refundID): reply = .init(payment: id, outcome: "already_refunded", refundID: refundID)
+            case .notOnRefundList: reply = .init(payment: id, outcome: "not_on_refund_list", refundID: nil)
+            case .notPayPal: reply = .init(payment: id, outcome: "not_paypal", refundID: nil)
+            case .refused(let issue): reply = .init(payment: id, outcome: "refused: " + issue, refundID: nil)
+            }
+            let status: HTTPResponse.Status
+            switch outcome {
+            case .refunded, .alreadyRefunded: status = .ok
+            case .notOnRefundList: status = .notFound
+            case .notPayPal, .refused: status = .conflict
+            }
+            return try Self.json(reply, status: status)
+        }
+    }
+
+    struct OfficeRefundReply: Encodable {
+        var payment: Int64
+        var outcome: String
+        var refundID: String?
     }
 
     static func bearerMatches(_ header: String?, _ token: String?) -> Bool {

@@ -13,7 +13,10 @@ import ServiceLifecycle
 
 /// The hand-off to the online payment provider and the way back: pay, return, cancel, webhooks, receipt.
 extension MotoristController {
-    static let notices: Set<String> = ["payment_cancelled", "payment_pending", "payment_failed", "paypal_unavailable"]
+    static let notices: Set<String> = [
+        "payment_cancelled", "payment_pending", "payment_failed", "paypal_unavailable",
+        "epayment_cancelled", "epayment_pending", "epayment_failed", "epayment_unavailable", "epayment_refused",
+    ]
 
     func registerPayments(on router: Router<LotseContext>) {
         for prefix in ["T", "t"] {
@@ -22,8 +25,12 @@ extension MotoristController {
         }
         router.get("/pay/paypal/return") { req, _ in try await providerReturn(req, cancelled: false) }
         router.get("/pay/paypal/cancel") { req, _ in try await providerReturn(req, cancelled: true) }
+        router.get("/pay/xbd/return/:requestId") { req, ctx in try await epaymentReturn(req, ctx) }
+        // the platform's call says only that something changed: the status is read from the platform
+        router.get("/pay/xbd/notify/:requestId") { req, ctx in try await epaymentNotification(req, ctx) }
+        router.post("/pay/xbd/notify/:requestId") { req, ctx in try await epaymentNotification(req, ctx) }
         router.post("/webhooks/paypal") { req, _ -> Response in
-            guard let provider = env.provider else { return Response(status: .notFound) }
+            guard let provider = env.paypal else { return Response(status: .notFound) }
             let body = try await req.body.collect(upTo: 256 * 1024)
             var headers: [String: String] = [:]
             for f in req.headers { headers[f.name.canonicalName.lowercased()] = f.value }
@@ -70,10 +77,13 @@ extension MotoristController {
         let form = Form.decode(String(buffer: body))
         let lang = env.translations.supports(form["lang"] ?? "") ? form["lang"]! : language(req).lang
         let back = found.map { caseLocation($0.id, lang: lang) } ?? "/t/\(token.uppercased())?lang=\(lang)"
-        guard CSRF.verify(req, formValue: form["csrf"]), let provider = env.provider else { return redirect(back) }
+        // `provider=paypal` or `provider=xbd`; without it, the one configured (PayPal when both are)
+        let chosen = form["provider"].flatMap { env.provider($0) } ?? (form["provider"] == nil ? env.paypal ?? env.providers.first : nil)
+        guard CSRF.verify(req, formValue: form["csrf"]), let provider = chosen else { return redirect(back) }
+        let unavailable = provider.id == "xbd" ? "epayment_unavailable" : "paypal_unavailable"
         if let signed {
             guard provisionalBudget.take(env.proxies.client(req, context)) else {
-                return redirect(back + "&notice=paypal_unavailable")
+                return redirect(back + "&notice=" + unavailable)
             }
             let now = Int64(Date().timeIntervalSince1970)
             let prefix = env.config.caseNumberPrefix
@@ -86,16 +96,21 @@ extension MotoristController {
             let h = try await provider.start(PayableCase(id: c.id, number: c.caseNumber, amountCents: c.dueCents), language: lang)
             Counter(label: "lotse_payment_handoffs_total", dimensions: [("provider", provider.id)]).increment()
             return redirect(h.redirectURL)
+        } catch let e as XBezahldiensteError where (400..<500).contains(e.status) {
+            // the platform refused (PAYMENT_EXISTS, CALCULATION_ERROR, VALIDATION_ERROR, NO_VALID_ORIGINATOR_OR_ENDPOINT,
+            // FORBIDDEN): logged by the provider; trying again will not help the motorist
+            Counter(label: "lotse_provider_errors_total", dimensions: [("provider", provider.id)]).increment()
+            return redirect(caseLocation(c.id, lang: lang, notice: "epayment_refused"))
         } catch {
             Counter(label: "lotse_provider_errors_total", dimensions: [("provider", provider.id)]).increment()
             env.logger.error("payment hand-off failed: \(error)")
-            return redirect(caseLocation(c.id, lang: lang, notice: "paypal_unavailable"))
+            return redirect(caseLocation(c.id, lang: lang, notice: unavailable))
         }
     }
 
     /// Back from the provider: capture, then the receipt; or the case page, unchanged, after a cancel.
     func providerReturn(_ req: Request, cancelled: Bool) async throws -> HTML {
-        guard let provider = env.provider, let orderID = req.uri.queryParameters.get("token"), !orderID.isEmpty,
+        guard let provider = env.paypal, let orderID = req.uri.queryParameters.get("token"), !orderID.isEmpty,
             let lang = try await env.store.providerOrder(orderID: orderID)?.language
         else { return try notFound(req) }
         if cancelled {
@@ -123,6 +138,52 @@ extension MotoristController {
         case .notApproved(let id), .failed(let id, _): return redirect(caseLocation(id, lang: lang, notice: "payment_failed"))
         case .cancelled(let id): return redirect(caseLocation(id, lang: lang, notice: "payment_cancelled"))
         case .unknownOrder: return try notFound(req)
+        }
+    }
+
+    /// `GET /pay/xbd/return/{requestId}`: back from the e-payment platform's pay page. The return proves nothing: the
+    /// transaction's status is read from the platform, then the receipt, or the case page with what happened.
+    func epaymentReturn(_ req: Request, _ context: LotseContext) async throws -> HTML {
+        let requestID = context.parameters.get("requestId") ?? ""
+        guard let provider = env.epayment, let order = try await env.store.providerOrder(orderID: requestID), order.provider == provider.id
+        else { return try notFound(req) }
+        let lang = order.language.isEmpty ? nil : order.language
+        let result: Completion
+        do {
+            result = try await provider.complete(orderID: requestID)
+        } catch {
+            Counter(label: "lotse_provider_errors_total", dimensions: [("provider", provider.id)]).increment()
+            Counter(label: "lotse_provider_outcomes_total", dimensions: [("provider", provider.id), ("outcome", "error")]).increment()
+            env.logger.error("e-payment status read failed: \(error)")
+            return redirect(caseLocation(order.caseID, lang: lang, notice: "epayment_pending"))
+        }
+        Counter(label: "lotse_provider_outcomes_total", dimensions: [("provider", provider.id), ("outcome", Self.outcome(result))]).increment()
+        switch result {
+        case .paid(let id, _, _):
+            Counter(label: "lotse_payments_total", dimensions: [("channel", "epayment")]).increment()
+            return redirect(caseLocation(id, lang: lang, receipt: true))
+        case .pending(let id), .notApproved(let id): return redirect(caseLocation(id, lang: lang, notice: "epayment_pending"))
+        case .failed(let id, _): return redirect(caseLocation(id, lang: lang, notice: "epayment_failed"))
+        case .cancelled(let id): return redirect(caseLocation(id, lang: lang, notice: "epayment_cancelled"))
+        case .unknownOrder: return try notFound(req)
+        }
+    }
+
+    /// `GET|POST /pay/xbd/notify/{requestId}`: the platform says a transaction changed. Nothing in the call is believed:
+    /// the status is read from the platform. 200 once read, 404 for a request id Lotse never made, 503 when the
+    /// platform could not be asked (it may call again; the sweep asks anyway).
+    func epaymentNotification(_ req: Request, _ context: LotseContext) async throws -> Response {
+        let requestID = context.parameters.get("requestId") ?? ""
+        guard let provider = env.epayment, let order = try await env.store.providerOrder(orderID: requestID), order.provider == provider.id
+        else { return Response(status: .notFound) }
+        _ = try? await req.body.collect(upTo: 64 * 1024)
+        do {
+            let result = try await provider.refresh(orderID: requestID)
+            Counter(label: "lotse_provider_outcomes_total", dimensions: [("provider", provider.id), ("outcome", Self.outcome(result))]).increment()
+            return Response(status: .ok)
+        } catch {
+            env.logger.warning("e-payment notification: status read failed: \(error)")
+            return Response(status: .serviceUnavailable)
         }
     }
 

@@ -493,6 +493,10 @@ router.post("/v2/payments/captures/:id/refund") { req, ctx -> Response in
     if let f = await sim.faultBefore() { return f }
     guard let id = ctx.parameters.get("id") else { return Sim.error(404, "RESOURCE_NOT_FOUND", nil, "no capture") }
     let requestID = req.headers[HTTPField.Name("PayPal-Request-Id")!] ?? UUID().uuidString
+    // an amount refunds part of the capture (a surplus); without one, all of it
+    let body = try await req.body.collect(upTo: 16 * 1024)
+    let asked = ((try? JSONSerialization.jsonObject(with: Data(buffer: body))) as? [String: Any])?["amount"] as? [String: Any]
+    let part = (asked?["value"] as? String).flatMap(Money.parseCents)
     enum Outcome {
         case reply([String: Any], webhook: [String: Any]?)
         case error(Response)
@@ -505,14 +509,20 @@ router.post("/v2/payments/captures/:id/refund") { req, ctx -> Response in
         guard ord.captures[index].status == "COMPLETED" else {
             return .error(Sim.error(422, "UNPROCESSABLE_ENTITY", "CAPTURE_FULLY_REFUNDED", "The capture has already been fully refunded."))
         }
+        let whole = Money.parseCents(ord.captures[index].value) ?? 0
+        if let part, part <= 0 || part > whole {
+            return .error(
+                Sim.error(422, "UNPROCESSABLE_ENTITY", "REFUND_AMOUNT_EXCEEDED", "The refund amount must be positive and at most the capture.")
+            )
+        }
         s.counter += 1
         let refundID = "SIMR" + String(format: "%08X", s.counter)
-        ord.captures[index].status = "REFUNDED"
+        ord.captures[index].status = part == nil || part == whole ? "REFUNDED" : "PARTIALLY_REFUNDED"
         ord.captures[index].refundID = refundID
         s.orders[orderID] = ord
         let reply: [String: Any] = [
             "id": refundID, "status": "COMPLETED",
-            "amount": ["currency_code": "EUR", "value": ord.captures[index].value],
+            "amount": ["currency_code": "EUR", "value": part.map(Money.plain) ?? ord.captures[index].value],
         ]
         s.replies["refund:" + requestID] = (201, reply)
         return .reply(reply, webhook: sim.captureResource(ord, ord.captures[index]))

@@ -119,8 +119,22 @@ enum SetupCheck {
                     fault("\(problem)")
                 }
             }
-        } else {
-            warning("PayPal is not configured: the pages offer no online payment")
+        } else if config.xbd == nil {
+            warning("neither PayPal nor an e-payment platform (LOTSE_XBD_*) is configured: the pages offer no online payment")
+        }
+        // the city's e-payment platform: does it know this originator and endpoint?
+        if let xbd = config.xbd, probe, Store.inspect(path: config.databasePath)?.isEmpty ?? true, let store = try? Store(config: config) {
+            do {
+                if let provider = try XBezahldiensteProvider.configured(by: config, store: store) {
+                    switch await provider.probe() {
+                    case .ok: break
+                    case .refused(let why): fault("the e-payment platform at \(xbd.baseURL) refused: \(why)")
+                    case .unreachable(let why): fault("the e-payment platform at \(xbd.baseURL) cannot be reached: \(why)")
+                    }
+                }
+            } catch let problem {
+                fault("\(problem)")
+            }
         }
         return found
     }

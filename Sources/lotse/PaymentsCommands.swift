@@ -4,6 +4,7 @@ import LotseBank
 import LotseCore
 import LotseImport
 import LotseOffice
+import LotsePayments
 import LotseStorage
 
 func printErr(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }
@@ -55,8 +56,31 @@ struct PaymentsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "payments",
         abstract: "Payments: import cash-office payments, list what needs the office, assign by hand.",
-        subcommands: [Import.self, List.self, Assign.self]
+        subcommands: [Import.self, List.self, Assign.self, Refund.self]
     )
+
+    struct Refund: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Refund a PayPal payment of the refund list through PayPal (once, however often it is asked)."
+        )
+        @OptionGroup var common: CommonOptions
+        @Argument(help: "Payment id (from `lotse payments list refunds`).") var payment: Int64
+
+        func run() async throws {
+            let config = try common.config()
+            let store = try common.store(config)
+            guard let paypal = try PayPalProvider.configured(by: config, store: store) else {
+                throw LotseError.usage("PayPal is not configured (LOTSE_PAYPAL_CLIENT_ID, LOTSE_PAYPAL_CLIENT_SECRET)")
+            }
+            switch try await paypal.refundFromList(paymentID: payment) {
+            case .refunded(let id): print("payment \(payment) refunded through PayPal (refund \(id))")
+            case .alreadyRefunded(let id): print("payment \(payment) was refunded through PayPal already" + (id.map { " (refund \($0))" } ?? ""))
+            case .notOnRefundList: throw LotseError.input("payment \(payment) is not on the refund list")
+            case .notPayPal: throw LotseError.input("payment \(payment) was not made through PayPal: refund it by bank transfer")
+            case .refused(let issue): throw LotseError.input("PayPal refused to refund payment \(payment) (\(issue)); it stays on the refund list")
+            }
+        }
+    }
 
     struct Import: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -139,7 +163,7 @@ struct PaymentsCommand: ParsableCommand {
     }
 }
 
-struct DunningCommand: ParsableCommand {
+struct DunningCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dunning",
         abstract: "Mark overdue cases and write the reminder list (cases past deadline + grace days)."
@@ -149,18 +173,30 @@ struct DunningCommand: ParsableCommand {
     @Option(help: "Day of the run, yyyy-mm-dd (default: today in Europe/Berlin).") var asOf: String?
     @Option(help: "Reminder list to write (default: DATA_DIR/reminders/reminders-DATE.csv).") var out: String?
 
-    func run() throws {
+    func run() async throws {
         let config = try common.config()
         let (day, at) = try runDay(asOf)
         let store = try common.store(config)
+        // the reminder guard: every open order of a case due is asked first; a payment in flight holds the case back
+        var providers: [any PaymentProvider] = []
+        if let paypal = try PayPalProvider.configured(by: config, store: store) { providers.append(paypal) }
+        if let epayment = try XBezahldiensteProvider.configured(by: config, store: store) { providers.append(epayment) }
+        let guarded = try await ReminderGuard.check(store: store, providers: providers, remindBefore: day.adding(days: -config.graceDays))
         let summary = try Dunning.run(
             store: store,
             asOf: day,
             graceDays: config.graceDays,
             at: at,
-            out: out ?? Dunning.defaultOut(dataDir: config.dataDir, asOf: day)
+            out: out ?? Dunning.defaultOut(dataDir: config.dataDir, asOf: day),
+            holdBack: Set(guarded.held.map(\.caseID))
         )
         print(summary.line)
+        if guarded.paid > 0 {
+            print("\(guarded.paid) payment\(guarded.paid == 1 ? "" : "s") found completed at the provider before the run: not reminded")
+        }
+        for h in guarded.held {
+            print("held back: \(h.caseNumber) has a payment in flight (\(h.provider)); the next run lists it if it is still unpaid")
+        }
         // payments made for a ticket that was never imported go back after LOTSE_PENDING_DAYS
         let cutoff = BerlinTime.utc(date: day.adding(days: -config.pendingDays), hour: 0, minute: 0)
         let expired = try store.refundPaymentsWaitingSince(before: cutoff, pendingDays: config.pendingDays)

@@ -34,8 +34,10 @@ struct ServeCommand: AsyncParsableCommand {
                 "not started: \(errors.count) error\(errors.count == 1 ? "" : "s") in the configuration or the data directory (see lotse check)"
             )
         }
-        let provider = try PayPalProvider.configured(by: config, store: store)
-        let env = try await WebEnvironment(config: config, store: store, provider: provider, logger: logger)
+        var providers: [any PaymentProvider] = []
+        if let paypal = try PayPalProvider.configured(by: config, store: store) { providers.append(paypal) }
+        if let epayment = try XBezahldiensteProvider.configured(by: config, store: store) { providers.append(epayment) }
+        let env = try await WebEnvironment(config: config, store: store, providers: providers, logger: logger)
         let app = buildApplication(environment: env, host: host, port: port) { _ in
             // once the socket listens (`make demo` shows it last)
             // a plain line for a person at a terminal; JSON logs stay JSON only

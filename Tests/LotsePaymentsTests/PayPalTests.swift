@@ -186,3 +186,53 @@ func caseState(_ h: PayPalHarness, _ number: String) throws -> (CaseStatus, [Pay
         #expect(pay.status == 303 && !(pay.headers["location"] ?? "").contains("checkoutnow"))
     }
 }
+
+@Suite(.serialized) struct PayPalOfficeRefundTests {
+    /// Issue 17: a PayPal payment of a case the office cancelled goes back through PayPal's refund API when the office
+    /// asks, once: two presses at the same time and a third from the command line make one refund at PayPal, one
+    /// `payment_refunded` event, and the payment leaves the refund list.
+    @Test func aRefundIsMadeOnceEvenWhenTheOfficePressesTwice() async throws {
+        let h = try PayPalHarness(cases: 2, env: ["LOTSE_OFFICE_TOKEN": "office-secret"])
+        defer { h.stop() }
+        let b = Browser(h.http)
+        let tok = try #require(h.tokens["KL-2026-0000001"])
+        _ = try await b.send("GET", h.base + "/T/\(tok)")
+        let pay = try await b.send("POST", h.base + "/T/\(tok)/pay", form: ["csrf": try #require(b.cookies["lotse_csrf"]), "provider": "paypal"])
+        let approve = try #require(b.location(pay, base: h.base))
+        let back = try await b.send("GET", approve + "&sim_action=approve")
+        _ = try await b.send("GET", try #require(b.location(back, base: h.base)))
+        #expect(try caseState(h, "KL-2026-0000001").0 == .paid)
+        let cancel = try TestSupport.lotse(["case", "KL-2026-0000001", "--cancel", "wrong plate"], dataDir: h.dir, env: h.serveEnv)
+        #expect(cancel.status == 0 && cancel.stdout.contains("refund list"), "\(cancel.stdout)\(cancel.stderr)")
+        let office = [("Authorization", "Bearer office-secret")]
+        let list = try await h.http.send(OutboundRequest(url: h.base + "/api/v1/payments?list=refunds", headers: office))
+        let refunds = try #require(try JSONSerialization.jsonObject(with: Data(list.body)) as? [[String: Any]])
+        #expect(refunds.count == 1)
+        let id = try #require(refunds.first?["id"] as? Int)
+        // not without the office's token
+        let anonymous = try await h.http.send(OutboundRequest(method: "POST", url: h.base + "/api/v1/payments/\(id)/refund"))
+        #expect(anonymous.status == 401)
+        async let first = h.http.send(OutboundRequest(method: "POST", url: h.base + "/api/v1/payments/\(id)/refund", headers: office))
+        async let second = h.http.send(OutboundRequest(method: "POST", url: h.base + "/api/v1/payments/\(id)/refund", headers: office))
+        let (r1, r2) = try await (first, second)
+        #expect(r1.status == 200 && r2.status == 200, "\(r1.text) \(r2.text)")
+        let third = try TestSupport.lotse(["payments", "refund", String(id)], dataDir: h.dir, env: h.serveEnv)
+        #expect(third.status == 0 && third.stdout.contains("already"), "\(third.stdout)\(third.stderr)")
+        let captures = try h.simOrders().flatMap { $0["captures"] as! [[String: Any]] }
+        #expect(captures.count == 1 && captures[0]["status"] as? String == "REFUNDED")
+        let refundIDs = Set(
+            [r1, r2].compactMap { (try? JSONSerialization.jsonObject(with: Data($0.body)) as? [String: Any])?["refund_id"] as? String }
+        )
+        #expect(refundIDs == [captures[0]["refund_id"] as! String])
+        try await Task.sleep(nanoseconds: 600_000_000)  // PayPal's PAYMENT.CAPTURE.REFUNDED webhook arrives too
+        let events = try h.store().read {
+            try Int.fetchOne($0, sql: "SELECT count(*) FROM events WHERE kind = 'payment_refunded'") ?? 0
+        }
+        #expect(events == 1)
+        let after = try await h.http.send(OutboundRequest(url: h.base + "/api/v1/payments?list=refunds", headers: office))
+        #expect((try JSONSerialization.jsonObject(with: Data(after.body)) as? [[String: Any]])?.isEmpty == true)
+        // a payment that is not on the refund list is not refunded
+        let unknown = try await h.http.send(OutboundRequest(method: "POST", url: h.base + "/api/v1/payments/999/refund", headers: office))
+        #expect(unknown.status == 404)
+    }
+}

@@ -38,7 +38,9 @@ import Testing
                 let onTime = paid && paidAt != nil && ends[deadline].map { paidAt! < $0 } == true
                 let add = [
                     one(live), one(live && row[7] as Int64? != nil), one(live && row[9] as Int64? != nil), one(paid),
-                    one(paid && channel == "paypal"), one(paid && channel == "bank_transfer"), one(paid && channel == "cash"),
+                    // paid online: PayPal and the city's e-payment platform (v16)
+                    one(paid && (channel == "paypal" || channel == "epayment")), one(paid && channel == "bank_transfer"),
+                    one(paid && channel == "cash"),
                     one(onTime), one(live && row[10] as Int64? != nil),
                 ]
                 counts = zip(counts, add).map { $0 + $1 }
@@ -246,7 +248,7 @@ import Testing
                     """
             ).map { row in (0..<6).map { row[$0] as Int } } ?? []
         }
-        #expect(counts.count == 6 && counts.prefix(5).allSatisfy { $0 > 0 } && counts[5] == 3, "\(counts)")
+        #expect(counts.count == 6 && counts.prefix(5).allSatisfy { $0 > 0 } && counts[5] == PaymentChannel.allCases.count, "\(counts)")
     }
 
     /// A trigger that was wrong would show here: a case paid after it was folded moves the paid counters.

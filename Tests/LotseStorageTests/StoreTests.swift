@@ -38,6 +38,49 @@ import Testing
         )
     }
 
+    /// Issue 17: v16 widens the payments' channel check for the e-payment platform on a database of v15, keeps what it
+    /// held, still refuses a channel Lotse does not know, and the statistics count such a payment as paid online.
+    @Test func v16TakesEPaymentsOnAnOldDatabase() throws {
+        let dir = TestSupport.tempDir("lotse-store-v16")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let old = try DatabasePool(path: dir + "/lotse.sqlite")
+        try Schema.migrator.migrate(old, upTo: "v15-received")
+        try old.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO offences (tbnr, text_de, amount_cents, points) VALUES ('141312', 'Haltverbot', 2500, 0);
+                    INSERT INTO cases (case_number, source_id, issued_at, plate, plate_country, tbnr, amount_cents, street, city,
+                        deadline, created_at, issued_day) VALUES ('KL-2026-0000001', 'HH/1', 0, 'KL-A 1', 'D', '141312', 2500, 'Markt',
+                        'Kaiserslautern', '2026-03-21', 0, '2026-03-14');
+                    INSERT INTO payments (case_id, channel, amount_cents, paid_at, disposition, source, dedup_key, recorded_at)
+                        VALUES (NULL, 'bank_transfer', 100, 0, 'unmatched', 'camt', 'old', 0);
+                    """
+            )
+        }
+        try old.close()
+        let store = try Store(path: dir + "/lotse.sqlite")
+        _ = try store.statisticsSnapshot()  // the case is folded before it is paid: the trigger counts the payment
+        let payment = IncomingPayment(
+            channel: .epayment,
+            amountCents: 2500,
+            currency: "EUR",
+            paidAt: 3600,
+            source: "xbd",
+            dedupKey: "xbd:transaction:T1",
+            externalID: "T1",
+            reference: nil,
+            note: nil
+        )
+        let outcome = try store.write { db in try Ledger.record(db, payment, caseID: try CaseQueries.byNumber(db, "KL-2026-0000001")!.id, now: 3600) }
+        #expect(outcome.disposition == .paid)
+        #expect(try store.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM payments") } == 2)
+        #expect(throws: (any Error).self) {
+            try store.write { try $0.execute(sql: "UPDATE payments SET channel = 'bitcoin' WHERE dedup_key = 'old'") }
+        }
+        let online = try store.read { try Int.fetchOne($0, sql: "SELECT sum(paid_paypal) FROM stats_cells") }
+        #expect(online == 1)
+    }
+
     /// The import's hot loop: writing a case builds no temporary index (SQLite does, per row, for a CHECK of the
     /// form `IN (five or more constants)`), and the check still refuses a status Lotse does not know.
     @Test func writingACaseBuildsNoTemporaryIndexAndTheStatusCheckHolds() throws {

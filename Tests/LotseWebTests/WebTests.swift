@@ -53,7 +53,7 @@ struct WebFixture {
             TestSupport.write(p, extra)
             _ = try importer.importFile(p)
         }
-        env = try await WebEnvironment(config: c, store: store, provider: try PayPalProvider.configured(by: c, store: store))
+        env = try await WebEnvironment(config: c, store: store, providers: [try PayPalProvider.configured(by: c, store: store)].compactMap { $0 })
     }
 
     func token(_ number: String) throws -> String {
