@@ -4,6 +4,7 @@ SWIFT ?= swift
 DATA_DIR ?= ./lotse-data
 PORT ?= 8080
 SIM_PORT ?= 8090
+XBD_SIM_PORT ?= 8091
 export LOTSE_PILOT_DATA ?= $(CURDIR)/pilot-data
 
 # System packages: installed only when pkg-config or the command does not find them.
@@ -48,14 +49,20 @@ demo: deps
 	LOTSE_DATA_DIR=$(DATA_DIR) LOTSE_PUBLIC_BASE_URL=http://127.0.0.1:$(PORT) LOTSE_DEMO=1 $$($(SWIFT) build --show-bin-path)/lotse demo --months 12 --seed 1
 	LOTSE_DATA_DIR=$(DATA_DIR) LOTSE_PUBLIC_BASE_URL=http://127.0.0.1:$(PORT) LOTSE_DEMO=1 bash scripts/demo_handheld.sh $$($(SWIFT) build --show-bin-path) $(DATA_DIR)
 	@echo "Case data and QR codes are in $(DATA_DIR) (SVG in $(DATA_DIR)/qr, PNG in $(DATA_DIR)/qr-png)."
-	@echo "PayPal is the local simulator on port $(SIM_PORT): the whole journey works offline."
+	@echo "PayPal is the local simulator on port $(SIM_PORT), the city's e-payment platform (XBezahldienste, OAuth2 as"
+	@echo "  pmPayment) the one on port $(XBD_SIM_PORT): the whole journey works offline, with two buttons."
 	@echo "Sign-ins of the demo: evaluator dashboard http://127.0.0.1:$(PORT)/stats with the token demo-evaluator;"
 	@echo "  office API (bearer token) demo-office; metrics open (no LOTSE_METRICS_TOKEN)."
 	@BIN=$$($(SWIFT) build --show-bin-path); \
 	$$BIN/lotse-paypal-sim --port $(SIM_PORT) --webhook-url http://127.0.0.1:$(PORT)/webhooks/paypal --webhook-id DEMO-WEBHOOK \
-	  --client-id demo-client --client-secret demo-secret & SIM=$$!; trap "kill $$SIM 2>/dev/null" EXIT INT TERM; \
+	  --client-id demo-client --client-secret demo-secret & SIM=$$!; \
+	$$BIN/lotse-xbd-sim --port $(XBD_SIM_PORT) --auth oauth2 --originator lotse-demo --endpoint 07312000 \
+	  --client-id demo-client --client-secret demo-secret & XBD=$$!; trap "kill $$SIM $$XBD 2>/dev/null" EXIT INT TERM; \
 	LOTSE_DATA_DIR=$(DATA_DIR) LOTSE_PUBLIC_BASE_URL=http://127.0.0.1:$(PORT) LOTSE_PAYPAL_API_BASE=http://127.0.0.1:$(SIM_PORT) \
 	  LOTSE_PAYPAL_CLIENT_ID=demo-client LOTSE_PAYPAL_CLIENT_SECRET=demo-secret LOTSE_PAYPAL_WEBHOOK_ID=DEMO-WEBHOOK \
+	  LOTSE_XBD_BASE_URL=http://127.0.0.1:$(XBD_SIM_PORT) LOTSE_XBD_AUTH=oauth2 LOTSE_XBD_ORIGINATOR_ID=lotse-demo \
+	  LOTSE_XBD_ENDPOINT_ID=07312000 LOTSE_XBD_CLIENT_ID=demo-client LOTSE_XBD_CLIENT_SECRET=demo-secret \
+	  LOTSE_XBD_TOKEN_URL=http://127.0.0.1:$(XBD_SIM_PORT)/oauth/token LOTSE_XBD_LABEL="Online bezahlen (Karte, giropay, PayPal)" \
 	  LOTSE_EVALUATOR_TOKEN=demo-evaluator LOTSE_OFFICE_TOKEN=demo-office LOTSE_DEMO=1 $$BIN/lotse serve --port $(PORT)
 
 # Screenshots of the case page (German, English) at 390x844 and of the start page, into docs/.

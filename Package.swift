@@ -25,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-nio-extras", from: "1.34.1"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.2"),
+        .package(url: "https://github.com/apple/swift-certificates", from: "1.21.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
@@ -52,12 +53,16 @@ let package = Package(
         // The one outgoing HTTP client, over libcurl.
         .target(name: "LotseHTTP", dependencies: ["LotseCore", "CCurl", "CCurlShim"]),
 
-        // Online payment providers behind one interface: PayPal (Orders v2, webhooks).
+        // Online payment providers behind one interface: PayPal (Orders v2, webhooks verified by its API or offline
+        // against its certificate), the city's e-payment platform (XBezahldienste); the reminder guard.
         .target(
             name: "LotsePayments",
             dependencies: [
                 "LotseCore", "LotseStorage", "LotseHTTP",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
             ]
         ),
 
@@ -148,6 +153,8 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),

@@ -32,6 +32,9 @@ public struct LotseConfig: Sendable {
     public var paypalClientID: String?
     public var paypalClientSecret: String?
     public var paypalWebhookID: String?
+    /// How a PayPal webhook is verified (`LOTSE_PAYPAL_WEBHOOK_VERIFICATION`, formats §5): by asking PayPal's API, or
+    /// offline against PayPal's certificate.
+    public var paypalWebhookVerification: WebhookVerification
     public var cityName: String
     /// Extra CA certificates for outgoing TLS (a test CA); verification itself is never switched off.
     public var caFile: String?
@@ -86,6 +89,7 @@ public struct LotseConfig: Sendable {
         paypalClientID = settings.text("LOTSE_PAYPAL_CLIENT_ID")
         paypalClientSecret = settings.text("LOTSE_PAYPAL_CLIENT_SECRET")
         paypalWebhookID = settings.text("LOTSE_PAYPAL_WEBHOOK_ID")
+        paypalWebhookVerification = try settings.choice("LOTSE_PAYPAL_WEBHOOK_VERIFICATION", WebhookVerification.self) ?? .api
         cityName = settings.text("LOTSE_CITY_NAME") ?? "Kaiserslautern"
         caFile = settings.text("LOTSE_CA_FILE")
         paypalTimeout = try settings.seconds("LOTSE_PAYPAL_TIMEOUT") ?? 20
@@ -129,6 +133,15 @@ public struct LotseConfig: Sendable {
     }
 }
 
+/// How PayPal's webhooks are verified (formats §5).
+public enum WebhookVerification: String, Sendable, CaseIterable {
+    /// `POST /v1/notifications/verify-webhook-signature` (one call to PayPal per webhook).
+    case api
+    /// SHA256withRSA over `transmission_id|time|webhook_id|crc32(body)` against the certificate named in the webhook,
+    /// fetched only from PayPal's hosts and cached.
+    case offline
+}
+
 /// How Lotse proves to the e-payment platform who it is (not part of the standard; formats §6).
 public enum XBezahldiensteAuth: String, Sendable, CaseIterable {
     /// HTTP Basic with client id and secret (ePay21).
@@ -153,6 +166,9 @@ public struct XBezahldiensteConfig: Sendable, Equatable {
     public var clientKey: String?
     /// The button's text (default "Online bezahlen").
     public var label: String
+    /// Where the platform's pay pages are (`LOTSE_XBD_PAY_ORIGIN`, space-separated origins; default: the origin of the
+    /// base URL): the case page's Content-Security-Policy lets its pay form be redirected there, nowhere else.
+    public var payOrigins: [String]
 
     /// What `originatorId` and `endPointId` may be: 1 to 36 characters of `[A-Za-z0-9_-]`.
     public static func isIdentifier(_ s: String) -> Bool {
@@ -180,6 +196,10 @@ public struct XBezahldiensteConfig: Sendable, Equatable {
         clientCert = settings.text("LOTSE_XBD_CLIENT_CERT")
         clientKey = settings.text("LOTSE_XBD_CLIENT_KEY")
         label = settings.text("LOTSE_XBD_LABEL") ?? "Online bezahlen"
+        payOrigins = (settings.text("LOTSE_XBD_PAY_ORIGIN") ?? "").split(separator: " ").map(String.init)
+        for origin in payOrigins where !(origin.hasPrefix("https://") || origin.hasPrefix("http://127.") || origin.hasPrefix("http://localhost")) {
+            throw ConfigError(variable: "LOTSE_XBD_PAY_ORIGIN", value: origin, expected: "https origins separated by spaces")
+        }
         func required(_ name: String, _ value: String?, _ why: String) throws(ConfigError) {
             if value == nil { throw ConfigError(variable: name, value: "", expected: why) }
         }

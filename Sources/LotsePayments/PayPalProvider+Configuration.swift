@@ -27,6 +27,8 @@ extension PayPalProvider {
             store: store,
             publicBaseURL: config.publicBaseURL,
             webhookID: config.paypalWebhookID,
+            certificates: config.paypalWebhookVerification == .offline
+                ? WebhookCertificates(http: http, apiBase: config.paypalAPIBase, logger: logger) : nil,
             logger: logger,
             clock: clock
         )

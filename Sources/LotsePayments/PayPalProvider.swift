@@ -27,6 +27,8 @@ public final class PayPalProvider: PaymentProvider, Sendable {
     let store: Store
     let publicBaseURL: String
     let webhookID: String?
+    /// Set: webhooks are verified offline against PayPal's certificate; nil: by asking PayPal's API.
+    let certificates: WebhookCertificates?
     let logger: Logger
     /// An approval link stays usable this long; after it a new order is created.
     let orderLifetime: Int64 = 3 * 3600
@@ -40,6 +42,7 @@ public final class PayPalProvider: PaymentProvider, Sendable {
         store: Store,
         publicBaseURL: String,
         webhookID: String?,
+        certificates: WebhookCertificates? = nil,
         logger: Logger = Logger(label: "lotse.paypal"),
         returnPatience: Int = 30,
         clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }
@@ -49,6 +52,7 @@ public final class PayPalProvider: PaymentProvider, Sendable {
         self.store = store
         self.publicBaseURL = publicBaseURL
         self.webhookID = webhookID
+        self.certificates = certificates
         self.logger = logger
         self.returnPatience = returnPatience
     }
@@ -330,7 +334,13 @@ public final class PayPalProvider: PaymentProvider, Sendable {
         guard let webhookID, let event = PayPalAPI.object(body), let eventID = event["id"] as? String,
             let type = event["event_type"] as? String
         else { return .rejected }
-        guard try await api.verifyWebhook(headers: headers, rawEvent: body, webhookID: webhookID) else {
+        let verified: Bool
+        if let certificates {
+            verified = await certificates.verify(headers: headers, rawEvent: body, webhookID: webhookID)
+        } else {
+            verified = try await api.verifyWebhook(headers: headers, rawEvent: body, webhookID: webhookID)
+        }
+        guard verified else {
             logger.warning("paypal webhook failed verification")
             return .rejected
         }

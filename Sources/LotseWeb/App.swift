@@ -107,8 +107,7 @@ public func buildApplication(
     let router = Router(context: LotseContext.self)
     let security = SecurityHeadersMiddleware<LotseContext>(
         hsts: env.config.publicBaseURL.lowercased().hasPrefix("https://"),
-        formTargets: (["https://www.paypal.com", "https://www.sandbox.paypal.com", env.config.paypalAPIBase]
-            + [env.config.xbd.map { origin($0.baseURL) }].compactMap { $0 })
+        formTargets: (["https://www.paypal.com", "https://www.sandbox.paypal.com", env.config.paypalAPIBase] + epaymentOrigins(env.config))
             .joined(separator: " ")
     )
     let metrics = RequestMetrics()
@@ -150,6 +149,12 @@ public func buildApplication(
         onServerRunning: onServerRunning,
         logger: log
     )
+}
+
+/// Where the e-payment platform's pay pages may be: `LOTSE_XBD_PAY_ORIGIN`, else the origin of its base URL.
+func epaymentOrigins(_ config: LotseConfig) -> [String] {
+    guard let xbd = config.xbd else { return [] }
+    return xbd.payOrigins.isEmpty ? [origin(xbd.baseURL)] : xbd.payOrigins
 }
 
 /// `scheme://host[:port]` of `url` (a form's redirect target for the Content-Security-Policy).

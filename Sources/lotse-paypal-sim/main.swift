@@ -9,6 +9,8 @@ import LotseCore
 import LotseHTTP
 import NIOCore
 import Synchronization
+import X509
+import _CryptoExtras
 
 struct Options {
     var host = "127.0.0.1"
@@ -97,7 +99,9 @@ struct SimOrder {
 /// read (`State` holds `[String: Any]` JSON replies, which the compiler cannot check, hence the unchecked).
 final class Sim: @unchecked Sendable {
     let o: Options
-    let signingKey = SymmetricKey(size: .bits256)
+    /// PayPal signs webhooks with SHA256withRSA; its certificate is served at `/v1/notifications/certs/sim`.
+    let signingKey: _RSA.Signing.PrivateKey
+    let certificatePEM: String
     struct State {
         var rng: SeededRandom
         var tokens: [String: Double] = [:]
@@ -112,9 +116,27 @@ final class Sim: @unchecked Sendable {
     let state: Mutex<State>
     let http = CurlClient(connectTimeout: 2, timeout: 5)
 
-    init(_ o: Options) {
+    init(_ o: Options) throws {
         self.o = o
         state = Mutex(State(rng: SeededRandom(seed: o.seed)))
+        // a key and a self-signed certificate of this run, as PayPal's own signing certificate
+        signingKey = try _RSA.Signing.PrivateKey(keySize: .bits2048)
+        let key = Certificate.PrivateKey(signingKey)
+        let name = try DistinguishedName { CommonName("lotse-paypal-sim webhook signing") }
+        let now = Date()
+        let certificate = try Certificate(
+            version: .v3,
+            serialNumber: .init(),
+            publicKey: key.publicKey,
+            notValidBefore: now.addingTimeInterval(-3600),
+            notValidAfter: now.addingTimeInterval(30 * 86_400),
+            issuer: name,
+            subject: name,
+            signatureAlgorithm: .sha256WithRSAEncryption,
+            extensions: Certificate.Extensions {},
+            issuerPrivateKey: key
+        )
+        certificatePEM = try certificate.serializeAsPEM().pemString
     }
 
     func roll(_ p: Double) -> Bool {
@@ -204,7 +226,8 @@ final class Sim: @unchecked Sendable {
             let time = ISO8601DateFormatter().string(from: Date())
             let crc = CRC32.checksum(body)
             let message = "\(tid)|\(time)|\(o.webhookID)|\(crc)"
-            let sig = Data(HMAC<SHA256>.authenticationCode(for: Data(message.utf8), using: signingKey)).base64EncodedString()
+            let sig = ((try? signingKey.signature(for: Data(message.utf8), padding: .insecurePKCS1v1_5).rawRepresentation) ?? Data())
+                .base64EncodedString()
             let headers = [
                 ("Content-Type", "application/json"), ("PAYPAL-TRANSMISSION-ID", tid), ("PAYPAL-TRANSMISSION-TIME", time),
                 ("PAYPAL-TRANSMISSION-SIG", sig), ("PAYPAL-CERT-URL", base + "/v1/notifications/certs/sim"),
@@ -242,7 +265,11 @@ final class Sim: @unchecked Sendable {
         else { return false }
         let message = "\(tid)|\(time)|\(webhookID)|\(CRC32.checksum(event))"
         guard let given = Data(base64Encoded: sig) else { return false }
-        return HMAC<SHA256>.isValidAuthenticationCode(given, authenticating: Data(message.utf8), using: signingKey)
+        return signingKey.publicKey.isValidSignature(
+            _RSA.Signing.RSASignature(rawRepresentation: given),
+            for: Data(message.utf8),
+            padding: .insecurePKCS1v1_5
+        )
     }
 
     func captureResource(_ ord: SimOrder, _ c: SimCapture) -> [String: Any] {
@@ -323,21 +350,8 @@ enum RawJSON {
     }
 }
 
-enum CRC32 {
-    static let table: [UInt32] = (0..<256).map { i -> UInt32 in
-        var c = UInt32(i)
-        for _ in 0..<8 { c = (c & 1) != 0 ? 0xEDB8_8320 ^ (c >> 1) : c >> 1 }
-        return c
-    }
-    static func checksum(_ bytes: [UInt8]) -> UInt32 {
-        var c: UInt32 = 0xFFFF_FFFF
-        for b in bytes { c = table[Int((c ^ UInt32(b)) & 0xFF)] ^ (c >> 8) }
-        return c ^ 0xFFFF_FFFF
-    }
-}
-
 let options = Options.parse(CommandLine.arguments)
-let sim = Sim(options)
+let sim = try Sim(options)
 let router = Router()
 
 router.post("/v1/oauth2/token") { req, _ -> Response in
@@ -485,6 +499,15 @@ router.post("/v1/notifications/verify-webhook-signature") { req, _ -> Response i
     }
     _ = obj
     return Sim.json(200, ["verification_status": sim.verify(Array(buffer: data)) ? "SUCCESS" : "FAILURE"])
+}
+
+/// The certificate webhooks are signed with (named in `PAYPAL-CERT-URL`).
+router.get("/v1/notifications/certs/sim") { _, _ -> Response in
+    Response(
+        status: .ok,
+        headers: [.contentType: "application/x-pem-file"],
+        body: .init(byteBuffer: ByteBuffer(string: sim.certificatePEM + "\n"))
+    )
 }
 
 /// `POST /v2/payments/captures/{id}/refund`: the whole capture goes back (idempotent by `PayPal-Request-Id`).

@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import LotseCore
 import LotseHTTP
+import LotsePayments
 @_spi(Testing) import LotseStorage
 import LotseTestSupport
 import Testing
@@ -234,5 +235,56 @@ func caseState(_ h: PayPalHarness, _ number: String) throws -> (CaseStatus, [Pay
         // a payment that is not on the refund list is not refunded
         let unknown = try await h.http.send(OutboundRequest(method: "POST", url: h.base + "/api/v1/payments/999/refund", headers: office))
         #expect(unknown.status == 404)
+    }
+}
+
+@Suite(.serialized) struct PayPalOfflineVerificationTests {
+    /// Formats §5, offline: webhooks are checked with SHA256withRSA against the certificate they name, fetched only from
+    /// PayPal's hosts (or the configured API's origin: here the simulator). A lost return is captured from the
+    /// verified webhook; a changed body, a changed signature and a certificate from elsewhere are refused.
+    @Test func webhooksAreVerifiedAgainstPayPalsCertificate() async throws {
+        let h = try PayPalHarness(cases: 2, env: ["LOTSE_PAYPAL_WEBHOOK_VERIFICATION": "offline"])
+        defer { h.stop() }
+        let b = Browser(h.http)
+        let tok = try #require(h.tokens["KL-2026-0000001"])
+        _ = try await b.send("GET", h.base + "/T/\(tok)")
+        let pay = try await b.send("POST", h.base + "/T/\(tok)/pay", form: ["csrf": try #require(b.cookies["lotse_csrf"])])
+        _ = try await b.send("GET", try #require(b.location(pay, base: h.base)) + "&sim_action=approve")  // the tab is closed
+        var paid = false
+        for _ in 0..<50 where !paid {
+            try await Task.sleep(nanoseconds: 100_000_000)
+            paid = try caseState(h, "KL-2026-0000001").0 == .paid
+        }
+        #expect(paid, "captured from the webhook verified offline")
+        let genuine = try #require(try h.simWebhooks().first)
+        func post(_ headers: [String: String], _ body: String) async throws -> Int {
+            try await h.http.send(
+                OutboundRequest(method: "POST", url: h.base + "/webhooks/paypal", headers: headers.map { ($0.key, $0.value) }, body: Array(body.utf8))
+            ).status
+        }
+        #expect(try await post(genuine.headers, genuine.body) == 200)  // seen before: a duplicate, still verified
+        #expect(try await post(genuine.headers, genuine.body.replacingOccurrences(of: "25.00", with: "0.01")) == 400)
+        var otherSignature = genuine.headers
+        otherSignature["PAYPAL-TRANSMISSION-ID"] = "another-transmission"
+        #expect(try await post(otherSignature, genuine.body) == 400)
+        var elsewhere = genuine.headers
+        elsewhere["PAYPAL-CERT-URL"] = "https://paypal.com.attacker.example/cert.pem"
+        #expect(try await post(elsewhere, genuine.body) == 400)
+        let log = try String(contentsOfFile: h.dir + "/serve.log", encoding: .utf8)
+        #expect(log.contains("outside PayPal's hosts"))
+    }
+
+    @Test func onlyPayPalHostsMayNameTheCertificate() {
+        let c = WebhookCertificates(http: CurlClient(), apiBase: "https://api-m.sandbox.paypal.com")
+        #expect(c.isTrustedSource("https://api.paypal.com/v1/notifications/certs/CERT-360caa42"))
+        #expect(c.isTrustedSource("https://api-m.sandbox.paypal.com/v1/notifications/certs/X"))
+        #expect(!c.isTrustedSource("http://api.paypal.com/cert"))
+        #expect(!c.isTrustedSource("https://paypal.com.attacker.example/cert"))
+        #expect(!c.isTrustedSource("https://attacker.example/paypal.com"))
+        #expect(!c.isTrustedSource("https://user@api.paypal.com/cert"))
+        #expect(!c.isTrustedSource("https://api.paypal.com:8443/cert"))
+        let sim = WebhookCertificates(http: CurlClient(), apiBase: "http://127.0.0.1:8090")
+        #expect(sim.isTrustedSource("http://127.0.0.1:8090/v1/notifications/certs/sim"))
+        #expect(!sim.isTrustedSource("http://127.0.0.1:8091/v1/notifications/certs/sim"))
     }
 }

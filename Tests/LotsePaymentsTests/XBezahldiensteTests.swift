@@ -56,6 +56,7 @@ final class EPaymentHarness: @unchecked Sendable {
             serveEnv["LOTSE_XBD_CLIENT_CERT"] = dir + "/client.pem"
             serveEnv["LOTSE_XBD_CLIENT_KEY"] = dir + "/client.key"
             serveEnv["LOTSE_CA_FILE"] = dir + "/ca.pem"
+            serveEnv["LOTSE_XBD_PAY_ORIGIN"] = "http://127.0.0.1:\(payPort)"
             simClient = CurlClient(
                 connectTimeout: 2,
                 timeout: 10,
@@ -169,7 +170,8 @@ final class EPaymentHarness: @unchecked Sendable {
             auth: auth,
             cases: journeys,
             simArgs: [
-                "--seed", "7", "--fail", "0.1", "--lost-response", "0.1", "--stuck", "0.1", "--late-payed", "0.2", "--late-seconds", "0.6",
+                "--seed", "7", "--fail", "0.1", "--lost-response", "0.1", "--slow", "0.03", "--delay", "1.5", "--stuck", "0.1",
+                "--late-payed", "0.2", "--late-seconds", "0.6",
                 "--drop-notifications", "0.3",
             ],
             env: ["LOTSE_PAYMENT_SWEEP_SECONDS": "1", "LOTSE_PAYMENT_SWEEP_AGE": "1"]
@@ -242,6 +244,9 @@ final class EPaymentHarness: @unchecked Sendable {
         let page = try await b.send("GET", h.base + "/T/\(tok)")
         #expect(page.text.contains("Online bezahlen (PayPal, Karte, giropay)") && page.text.contains("value=\"xbd\""))
         #expect(!page.text.contains("Mit PayPal bezahlen"), "PayPal is not configured")
+        // the pay form may be sent on to the platform's pay pages, and nowhere else
+        let policy = try #require(page.headers["content-security-policy"])
+        #expect(policy.contains("form-action 'self' ") && policy.contains(h.simBase))
         async let p1 = h.press(b, "KL-2026-0000001")
         async let p2 = h.press(b, "KL-2026-0000001")
         let (r1, r2) = try await (p1, p2)
