@@ -104,7 +104,10 @@ public final class CurlClient: Sendable {
     /// True for `http(s)://127.x.x.x`, `[::1]` and `localhost`.
     public static func isLoopback(_ url: String) -> Bool {
         guard let c = URLComponents(string: url), let host = c.host?.lowercased() else { return false }
-        return host == "localhost" || host == "::1" || host == "[::1]" || host.hasPrefix("127.")
+        if host == "localhost" || host == "::1" || host == "[::1]" { return true }
+        // an IPv4 literal in 127.0.0.0/8 (not a name that merely starts with "127.")
+        var address = in_addr()
+        return host.hasPrefix("127.") && inet_pton(AF_INET, host, &address) == 1
     }
 
     public static func check(_ url: String) throws {

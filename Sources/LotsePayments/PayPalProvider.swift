@@ -239,7 +239,8 @@ public final class PayPalProvider: PaymentProvider, Sendable {
     /// records PayPal's answer; a failed call stays requested and the sweep tries again.
     func refund(_ r: ProviderRefund) async {
         do {
-            let result = try await api.refund(captureID: r.captureID, requestID: "lotse-refund-" + r.captureID)
+            // the amount always named: a retried surplus refund must not become a refund of the whole capture
+            let result = try await api.refund(captureID: r.captureID, requestID: "lotse-refund-" + r.captureID, amountCents: r.amountCents)
             let now = now()
             switch result {
             case .refunded(let refundID, _):
@@ -274,11 +275,7 @@ public final class PayPalProvider: PaymentProvider, Sendable {
             guard p.channel == .paypal, let capture = p.externalID else { return .notPayPal }
             let r = ProviderRefund(captureID: capture, orderID: p.reference ?? "", caseID: p.caseID, amountCents: p.refundCents)
             try await store.requestProviderRefund(r, provider: self.id, now: now())
-            let result = try await api.refund(
-                captureID: capture,
-                requestID: "lotse-refund-" + capture,
-                amountCents: p.refundCents == p.amountCents ? nil : p.refundCents
-            )
+            let result = try await api.refund(captureID: capture, requestID: "lotse-refund-" + capture, amountCents: p.refundCents)
             switch result {
             case .refunded(let refundID, _):
                 try await store.refundAnswered(r, completed: true, refundID: refundID, provider: self.id, now: now())

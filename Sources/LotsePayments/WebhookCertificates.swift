@@ -17,7 +17,10 @@ public final class WebhookCertificates: Sendable {
     /// The configured API base, whose origin is trusted as well (`LOTSE_PAYPAL_API_BASE`).
     let apiBase: String
     let logger: Logger
+    /// Certificates by URL (at most `capacity`), and URLs that failed a moment ago (not fetched again for a minute).
     private let cache = Mutex<[String: (key: _RSA.Signing.PublicKey, until: Double)]>([:])
+    private let failed = Mutex<[String: Double]>([:])
+    let capacity = 16
 
     public init(http: CurlClient, apiBase: String, logger: Logger = Logger(label: "lotse.paypal")) {
         self.http = http
@@ -28,7 +31,7 @@ public final class WebhookCertificates: Sendable {
     /// Whether `url` may name PayPal's certificate.
     public func isTrustedSource(_ url: String) -> Bool {
         guard let c = URLComponents(string: url), let scheme = c.scheme?.lowercased(), let host = c.host?.lowercased(),
-            c.user == nil, c.password == nil
+            c.user == nil, c.password == nil, c.query == nil, c.fragment == nil, url.utf8.count <= 512
         else { return false }
         if scheme == "https" && (host == "paypal.com" || host.hasSuffix(".paypal.com")) && (c.port == nil || c.port == 443) { return true }
         guard let api = URLComponents(string: apiBase) else { return false }
@@ -54,6 +57,18 @@ public final class WebhookCertificates: Sendable {
     func publicKey(_ url: String) async -> _RSA.Signing.PublicKey? {
         let now = Date().timeIntervalSince1970
         if let hit = cache.withLock({ $0[url] }), hit.until > now { return hit.key }
+        if let at = failed.withLock({ $0[url] }), now - at < 60 { return nil }
+        let key = await fetch(url, now: now)
+        if key == nil {
+            failed.withLock { f in
+                if f.count >= 256 { f = f.filter { now - $0.value < 60 } }
+                f[url] = now
+            }
+        }
+        return key
+    }
+
+    func fetch(_ url: String, now: Double) async -> _RSA.Signing.PublicKey? {
         do {
             let reply = try await http.send(OutboundRequest(url: url))
             guard reply.status == 200 else {
@@ -68,7 +83,10 @@ public final class WebhookCertificates: Sendable {
                 return nil
             }
             let until = min(now + 86_400, certificate.notValidAfter.timeIntervalSince1970)
-            cache.withLock { $0[url] = (key, until) }
+            cache.withLock { c in
+                if c.count >= capacity { c = c.filter { $0.value.until > now } }
+                if c.count < capacity { c[url] = (key, until) }
+            }
             return key
         } catch {
             logger.warning("paypal certificate could not be read: \(error)")

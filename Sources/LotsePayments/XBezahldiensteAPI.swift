@@ -247,6 +247,10 @@ public final class XBezahldiensteAPI: Sendable {
         case let i as Int: d = Double(i)
         case let x as Double: d = x
         case let n as NSNumber: d = n.doubleValue
+        case let s as String:
+            // some platforms write amounts as strings: "25.00"
+            guard let cents = Money.parseCents(s.trimmingCharacters(in: .whitespaces)) else { return nil }
+            return cents
         default: return nil
         }
         guard d.isFinite, abs(d) < 1e11 else { return nil }

@@ -24,8 +24,13 @@ public final class XBezahldiensteProvider: PaymentProvider, Sendable {
     public let label: String
     /// A pay page is reused this long; after it a new transaction is made.
     let transactionLifetime: Int64 = 3 * 3600
-    /// A transaction still `INITIAL` this long after it was made is given up (the platform's pay page is long gone).
-    let giveUpAfter: Int64 = 7 * 86_400
+    /// A transaction still `INITIAL` a day after it was made is asked about once a day; after 60 days it is given up
+    /// (the platform's pay page is long gone).
+    let giveUpAfter: Int64 = 60 * 86_400
+    /// A notification call for a transaction asked about less than this many seconds ago asks nothing (a flood of calls
+    /// for one request id never becomes a flood at the platform).
+    let notificationInterval: Double = 5
+    private let lastAsked = Mutex<[String: Double]>([:])
     let clock: @Sendable () -> Int64
     private let starting = Mutex<Set<Int64>>([])
 
@@ -101,11 +106,17 @@ public final class XBezahldiensteProvider: PaymentProvider, Sendable {
         let now = now()
         if let open = try await store.openOrder(caseID: c.id, provider: self.id, since: now - transactionLifetime) {
             if open.amountCents == c.amountCents {
-                return Handoff(redirectURL: open.approveURL, orderID: open.orderID, reused: true)
+                // the pay page is reused while the platform still offers it (a lost return may hide its end)
+                switch try? await refresh(orderID: open.orderID) {
+                case .paid?: return Handoff(redirectURL: publicBaseURL + "/pay/xbd/return/" + open.orderID, orderID: open.orderID, reused: true)
+                case .cancelled?, .failed?, .unknownOrder?: break
+                case .notApproved?, .pending?, nil: return Handoff(redirectURL: open.approveURL, orderID: open.orderID, reused: true)
+                }
+            } else {
+                // a partial payment arrived since (the pay page asks too much): a new transaction; the old one is still
+                // asked about until the platform says how it ended
+                try await store.setOrderStatus(orderID: open.orderID, .pending, now: now)
             }
-            // a partial payment arrived since (the pay page asks too much): a new transaction; the old one is still
-            // asked about until the platform says how it ended
-            try await store.setOrderStatus(orderID: open.orderID, .pending, now: now)
         }
         var abandoned = 0
         while true {
@@ -186,6 +197,18 @@ public final class XBezahldiensteProvider: PaymentProvider, Sendable {
         .ignored("XBezahldienste notifications are read as status calls")
     }
 
+    /// The platform's call to the notification URL: the status is read, unless it was read a moment ago (nil).
+    public func refreshNotified(orderID: String) async throws -> Completion? {
+        let now = Date().timeIntervalSince1970
+        let due = lastAsked.withLock { asked -> Bool in
+            if let at = asked[orderID], now - at < notificationInterval { return false }
+            if asked.count > 10_000 { asked = asked.filter { now - $0.value < notificationInterval } }
+            asked[orderID] = now
+            return true
+        }
+        return due ? try await refresh(orderID: orderID) : nil
+    }
+
     /// Reads the transaction's status from the platform and acts on it: `PAYED` with the case's amount in EUR is booked
     /// (once per transaction), `CANCELED` and `FAILED` close the order, `INITIAL` leaves it as it is.
     public func refresh(orderID: String) async throws -> Completion {
@@ -196,13 +219,38 @@ public final class XBezahldiensteProvider: PaymentProvider, Sendable {
         let now = now()
         switch t.status {
         case "PAYED":
-            guard t.transactionID == transactionID, t.requestID == nil || t.requestID == orderID,
-                t.amountCents == o.amountCents, t.currency == "EUR"
-            else {
+            guard t.transactionID == transactionID, t.requestID == nil || t.requestID == orderID else {
+                // not the transaction that was asked for: nothing is booked, and it is asked about again
+                logger.error("xbd: the platform answered a status read with another transaction; asked again later")
+                return .pending(caseID: o.caseID)
+            }
+            guard t.amountCents == o.amountCents, t.currency == "EUR" else {
+                // money the platform collected, but not what the case asks: never booked to the case, never lost either —
+                // recorded without a case (the office's unmatched list), once
+                let reported = "\(t.amountCents.map(Money.plain) ?? "no amount") \(t.currency ?? "no currency")"
                 logger.error(
-                    "xbd: transaction reported PAYED with \(t.amountCents.map(Money.plain) ?? "no amount") \(t.currency ?? "") for an order of \(Money.plain(o.amountCents)) EUR: not booked"
+                    "xbd: transaction reported PAYED with \(reported) for an order of \(Money.plain(o.amountCents)) EUR: on the unmatched list"
                 )
-                try await store.failOrder(orderID: orderID, caseID: o.caseID, event: .paymentFailed, provider: self.id, now: now)
+                if let cents = t.amountCents {
+                    let payment = IncomingPayment(
+                        channel: .epayment,
+                        amountCents: cents,
+                        currency: t.currency ?? "",
+                        paidAt: now,
+                        source: "xbd",
+                        dedupKey: "xbd:transaction:" + transactionID,
+                        externalID: t.reference ?? transactionID,
+                        reference: orderID,
+                        note: "e-payment for a case asking \(Money.plain(o.amountCents)) EUR; platform reports \(reported)"
+                    )
+                    _ = try await store.recordUnassignable(orderID: orderID, transactionID: transactionID, payment: payment, now: now)
+                    try await store.addEvent(
+                        caseID: o.caseID,
+                        kind: .paymentFailed,
+                        at: now,
+                        detail: "xbd: amount differs, payment on the unmatched list"
+                    )
+                }
                 return .failed(caseID: o.caseID, reason: "amount or currency differ")
             }
             let payment = IncomingPayment(
@@ -245,8 +293,11 @@ public final class XBezahldiensteProvider: PaymentProvider, Sendable {
                 try await store.setOrderStatus(orderID: orderID, .cancelled, now: now)
                 return .cancelled(caseID: o.caseID)
             }
-            // asked again after the sweep's age, not on every sweep
-            if o.status == .created || o.status == .pending { try await store.setOrderStatus(orderID: orderID, o.status, now: now) }
+            // asked again after the sweep's age; a day after it was made, once a day
+            if o.status == .created || o.status == .pending {
+                let next = o.createdAt < now - 86_400 ? now + 86_400 : now
+                try await store.setOrderStatus(orderID: orderID, o.status, now: next)
+            }
             return .notApproved(caseID: o.caseID)
         }
     }

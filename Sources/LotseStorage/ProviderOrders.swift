@@ -341,11 +341,14 @@ public enum ProviderOrders {
         try db.execute(sql: "DELETE FROM capture_claims WHERE order_id = ?", arguments: [orderID])
     }
 
-    /// A cancelled case: its open orders are cancelled (return, webhook and sweep no longer capture them).
+    /// A cancelled case: its open PayPal orders are cancelled (return, webhook and sweep no longer capture them). The
+    /// e-payment platform collects by itself and its pay page stays usable: its open transactions become `pending`, still
+    /// asked about until the platform says how they ended (money that arrives goes on the refund list).
     public static func cancelOpenOrders(_ db: Database, caseID: Int64, now: Int64) throws {
         try db.execute(
             sql: """
-                UPDATE provider_orders SET status = 'cancelled', updated_at = ? WHERE case_id = ? AND status IN ('created', 'approved')
+                UPDATE provider_orders SET status = CASE WHEN provider = 'xbd' THEN 'pending' ELSE 'cancelled' END, updated_at = ?
+                WHERE case_id = ? AND status IN ('created', 'approved')
                 """,
             arguments: [now, caseID]
         )
@@ -387,9 +390,14 @@ public enum ProviderOrders {
     /// The provider's answer to a refund: completed (the payment leaves the refund list) or failed (the office refunds it).
     public static func refundAnswered(_ db: Database, captureID: String, completed: Bool, refundID: String?, now: Int64) throws {
         try db.execute(
-            sql: "UPDATE provider_refunds SET status = ?, refund_id = coalesce(?, refund_id), updated_at = ? WHERE capture_id = ?",
+            sql: """
+                UPDATE provider_refunds SET status = ?, refund_id = coalesce(?, refund_id), updated_at = ?
+                WHERE capture_id = ? AND status != 'completed'
+                """,
             arguments: [completed ? "completed" : "failed", refundID, now, captureID]
         )
+        // a late refusal after the refund completed changes nothing
+        guard db.changesCount == 1 else { return }
         let note = completed ? "refunded through PayPal" + (refundID.map { " (refund \($0))" } ?? "") : "PayPal refused the refund: refund by hand"
         try db.execute(
             sql: "UPDATE payments SET note = ? WHERE channel = 'paypal' AND external_id = ? AND disposition = 'refund'",
@@ -523,7 +531,8 @@ extension Store {
         try await pool.write { db in
             try ProviderOrders.markCompleted(db, orderID: orderID, captureID: captureID, now: now)
             let outcome = try Ledger.record(db, payment, caseID: caseID, now: now)
-            if outcome.disposition == .refund {
+            // PayPal refunds through its API; the e-payment platform's money goes back through the office (the refund list)
+            if outcome.disposition == .refund && provider == "paypal" {
                 let refund = ProviderRefund(captureID: captureID, orderID: orderID, caseID: caseID, amountCents: payment.amountCents)
                 try ProviderOrders.requestRefund(db, refund, provider: provider, now: now)
             }
@@ -541,6 +550,15 @@ extension Store {
             if completed, before != "completed", let caseID = refund.caseID {
                 try CaseQueries.addEvent(db, caseID: caseID, kind: .paymentRefunded, at: now, detail: provider)
             }
+        }
+    }
+
+    /// Money the provider reports collected that cannot be booked to its case (the amount or currency differ from the
+    /// order's): the order completed, and the payment recorded without a case (the office's unmatched list), once.
+    public func recordUnassignable(orderID: String, transactionID: String, payment: IncomingPayment, now: Int64) async throws -> Ledger.Outcome {
+        try await pool.write { db in
+            try ProviderOrders.markCompleted(db, orderID: orderID, captureID: transactionID, now: now)
+            return try Ledger.record(db, payment, caseID: nil, now: now)
         }
     }
 

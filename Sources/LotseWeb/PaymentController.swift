@@ -178,8 +178,10 @@ extension MotoristController {
         else { return Response(status: .notFound) }
         _ = try? await req.body.collect(upTo: 64 * 1024)
         do {
-            let result = try await provider.refresh(orderID: requestID)
-            Counter(label: "lotse_provider_outcomes_total", dimensions: [("provider", provider.id), ("outcome", Self.outcome(result))]).increment()
+            if let result = try await provider.refreshNotified(orderID: requestID) {
+                Counter(label: "lotse_provider_outcomes_total", dimensions: [("provider", provider.id), ("outcome", Self.outcome(result))])
+                    .increment()
+            }
             return Response(status: .ok)
         } catch {
             env.logger.warning("e-payment notification: status read failed: \(error)")

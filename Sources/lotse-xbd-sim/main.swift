@@ -36,6 +36,7 @@ struct Options {
     var latePayed = 0.0  // paid, but status reads say INITIAL for `lateSeconds` more
     var lateSeconds = 1.5
     var dropNotifications = 0.0
+    var misreport = 0.0  // a paid transaction's status read reports 1.00 EUR more than was asked (a platform fault)
     /// Every create is refused with this functional code (e.g. FORBIDDEN, VALIDATION_ERROR).
     var refuse: String?
     var tokenLifetime = 300
@@ -69,6 +70,7 @@ struct Options {
             case "--late-payed": o.latePayed = Double(next()) ?? 0
             case "--late-seconds": o.lateSeconds = Double(next()) ?? 1.5
             case "--drop-notifications": o.dropNotifications = Double(next()) ?? 0
+            case "--misreport": o.misreport = Double(next()) ?? 0
             case "--refuse": o.refuse = next()
             case "--token-lifetime": o.tokenLifetime = Int(next()) ?? 300
             case "-h", "--help":
@@ -106,6 +108,8 @@ struct SimTransaction: @unchecked Sendable {
     var timestamp: String
     /// A payment the status reads report only from this time on (fault `--late-payed`).
     var visibleAt: Double = 0
+    /// Its status reads report another amount (fault `--misreport`).
+    var misreported = false
     var reads = 0
 }
 
@@ -201,7 +205,9 @@ final class Sim: @unchecked Sendable {
             info["transactionReference"] = t.reference ?? ""
         }
         if shown == "FAILED" { info["statusDetail"] = "declined by the payment service" }
-        return ["paymentRequest": t.request, "paymentInformation": info]
+        var request = t.request
+        if t.misreported && shown == "PAYED" { request["grosAmount"] = Double(t.cents + 100) / 100 }
+        return ["paymentRequest": request, "paymentInformation": info]
     }
 
     /// The payer's decision on the pay page: pay, cancel or fail. Then the notification URL is called.
@@ -217,6 +223,7 @@ final class Sim: @unchecked Sendable {
                     s.counter += 1
                     t.reference = "KZ" + instance + String(format: "%06d", s.counter)
                     if late { t.visibleAt = Date().timeIntervalSince1970 + o.lateSeconds }
+                    if s.rng.chance(o.misreport) { t.misreported = true }
                 case "cancel": t.status = "CANCELED"
                 default: t.status = "FAILED"
                 }

@@ -334,6 +334,62 @@ final class EPaymentHarness: @unchecked Sendable {
     }
 }
 
+@Suite(.serialized) struct EPaymentMoneyTests {
+    /// A case the office cancels while its pay page is open: the platform still takes the money, and Lotse still asks
+    /// about the transaction, so the money is booked, to the refund list.
+    @Test func moneyForACaseCancelledWhileItsPayPageWasOpenGoesOnTheRefundList() async throws {
+        let h = try EPaymentHarness(auth: "basic", cases: 1, env: ["LOTSE_PAYMENT_SWEEP_SECONDS": "0.5", "LOTSE_PAYMENT_SWEEP_AGE": "0"])
+        defer { h.stop() }
+        let b = Browser(h.http)
+        let payPage = try #require(b.location(try await h.press(b, "KL-2026-0000001"), base: h.base))
+        let cancel = try TestSupport.lotse(["case", "KL-2026-0000001", "--cancel", "wrong plate"], dataDir: h.dir, env: h.serveEnv)
+        #expect(cancel.status == 0, "\(cancel.stderr)")
+        _ = try await b.send("GET", payPage + "?sim_action=pay")  // paid; the tab is closed before the return
+        var booked: [(key: String, caseNumber: String, disposition: String, cents: Int)] = []
+        for _ in 0..<40 where booked.isEmpty {
+            try await Task.sleep(nanoseconds: 250_000_000)
+            booked = try h.bookings()
+        }
+        #expect(booked.count == 1 && booked.first?.disposition == "refund", "\(booked)")
+        let refunds = try h.store().refundList()
+        #expect(refunds.count == 1 && refunds.first?.channel == .epayment)
+    }
+
+    /// The platform reports a paid transaction with another amount than was asked: not booked to the case (it stays
+    /// open), not lost either: on the office's unmatched list, once.
+    @Test func aPaymentWithAnotherAmountIsNotBookedToTheCaseButKept() async throws {
+        let h = try EPaymentHarness(auth: "basic", cases: 1, simArgs: ["--misreport", "1"])
+        defer { h.stop() }
+        let b = Browser(h.http)
+        let payPage = try #require(b.location(try await h.press(b, "KL-2026-0000001"), base: h.base))
+        let back = try #require(b.location(try await b.send("GET", payPage + "?sim_action=pay"), base: h.base))
+        let ret = try await b.send("GET", back)
+        #expect(ret.headers["location"]?.contains("notice=epayment_failed") == true)
+        _ = try await b.send("GET", back)  // the return again: still once
+        let store = try h.store()
+        let status = try store.read { try CaseQueries.byNumber($0, "KL-2026-0000001")!.status }
+        #expect(status == .open)
+        let unmatched = try store.payments(.unmatched)
+        #expect(unmatched.count == 1 && unmatched.first?.amountCents == 2600 && unmatched.first?.caseID == nil)
+        #expect(unmatched.first?.note?.contains("25.00") == true)
+    }
+
+    /// A flood of notification calls for one request id asks the platform at most once per few seconds.
+    @Test func notificationsDoNotFloodThePlatform() async throws {
+        let h = try EPaymentHarness(auth: "basic", cases: 1)
+        defer { h.stop() }
+        let b = Browser(h.http)
+        let payPage = try #require(b.location(try await h.press(b, "KL-2026-0000001"), base: h.base))
+        let requestID = try #require(try h.store().read { try String.fetchOne($0, sql: "SELECT order_id FROM provider_orders") })
+        #expect(payPage.contains("/pay/T"))
+        for _ in 0..<30 {
+            #expect(try await h.http.send(OutboundRequest(method: "POST", url: h.base + "/pay/xbd/notify/" + requestID)).status == 200)
+        }
+        let reads = try #require(try h.transactions().first?["reads"] as? Int)
+        #expect(reads <= 2, "\(reads) status reads for 30 notifications")
+    }
+}
+
 @Suite struct EPaymentFormatTests {
     /// The PaymentRequest as formats §6 has it: amounts in euros written from cents, the sum of the items, a purpose
     /// of at most 27 allowed characters, a request id of at most 36, no requestor.
@@ -357,7 +413,8 @@ final class EPaymentHarness: @unchecked Sendable {
         #expect((o["requestTimestamp"] as! String).hasSuffix(".500Z"))
         #expect((o["items"] as! [[String: Any]]).count == 1)
         #expect(XBezahldiensteAPI.euros(5) == "0.05" && XBezahldiensteAPI.euros(123_456) == "1234.56")
-        #expect(XBezahldiensteAPI.cents(20.05) == 2005 && XBezahldiensteAPI.cents(20.055) == nil && XBezahldiensteAPI.cents("20.05") == nil)
+        #expect(XBezahldiensteAPI.cents(20.05) == 2005 && XBezahldiensteAPI.cents(20.055) == nil && XBezahldiensteAPI.cents("20.05") == 2005)
+        #expect(XBezahldiensteAPI.cents("zwanzig") == nil && XBezahldiensteAPI.cents(nil) == nil)
         #expect(XBezahldiensteAPI.purpose("KL/2026_0000001 über 27 Zeichen lang") == "KL-2026-0000001 -ber 27 Zei")
     }
 
