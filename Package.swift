@@ -26,6 +26,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-extras", from: "1.34.1"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.2"),
         .package(url: "https://github.com/apple/swift-certificates", from: "1.21.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth", from: "2.5.0"),
+        .package(url: "https://github.com/vapor/multipart-kit", from: "4.7.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
@@ -107,11 +109,15 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // Office workflows shared by CLI and web: QR batch output, the dunning run.
+        // Office workflows shared by CLI and web: QR batch output, the dunning run, accounts (bcrypt, TOTP, password
+        // rules) and the audit log's hash chain.
         .target(
             name: "LotseOffice",
             dependencies: [
                 "LotseCore", "LotseStorage", "LotseTokens", "LotseQR",
+                .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+                .product(name: "HummingbirdOTP", package: "hummingbird-auth"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         // The web: motorist pages, lookup, GiroCode, verify, health and metrics (Hummingbird 2, Mustache).
@@ -131,6 +137,8 @@ let package = Package(
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "HummingbirdAuth", package: "hummingbird-auth"),
+                .product(name: "MultipartKit", package: "multipart-kit"),
             ]
         ),
         // Thin executable.
@@ -213,6 +221,7 @@ let package = Package(
             dependencies: [
                 "LotseWeb", "LotseCore", "LotseHTTP", "LotseImport", "LotseOffice", "LotsePayments", "LotseStorage", "LotseTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
         .testTarget(

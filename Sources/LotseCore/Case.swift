@@ -35,6 +35,8 @@ public enum EventKind: String, Sendable, Codable, CaseIterable {
     case erased
     /// Not reminded by a dunning run because a payment was in flight (detail: the run's day); the next run lists it.
     case reminderHeld = "reminder_held"
+    /// The office corrected the plate or the place (detail: the old value and the reason).
+    case corrected
 }
 
 /// Payment channels.

@@ -319,9 +319,11 @@ public enum Ledger {
 
     /// Everything to pay back: refunds and the surplus of paid payments, less what the provider has refunded already.
     /// The payments of the refund list: money to pay back that PayPal has not refunded already.
+    /// A payment the office paid back by hand is noted as refund `payment:{id}` of provider `office`.
     static let onRefundList = """
         refund_cents > 0 AND NOT (payments.channel = 'paypal' AND EXISTS (
             SELECT 1 FROM provider_refunds r WHERE r.capture_id = payments.external_id AND r.status = 'completed'))
+        AND NOT EXISTS (SELECT 1 FROM provider_refunds r WHERE r.capture_id = 'payment:' || payments.id AND r.status = 'completed')
         """
 
     public static func refunds(_ db: Database) throws -> [PaymentRecord] {

@@ -407,6 +407,8 @@ public enum Schema {
             try ProviderOrders.migrateV16(db)
             try StatisticsCells.migrateV16(db)
         }
+        // The office console: users, the sessions' key-value store, the audit log (append-only, hash-chained).
+        m.registerMigration("v17-accounts") { db in try Accounts.migrateV17(db) }
         return m
     }
 

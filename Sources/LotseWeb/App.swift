@@ -130,6 +130,7 @@ public func buildApplication(
     motorist.registerPayments(on: router)
     StatsController(env: env, motorist: motorist).register(on: router)
     OfficeController(env: env).register(on: router)
+    ConsoleController(env: env).register(on: router)
     TicketController(env: env).register(on: router)
     OperationsController(env: env).register(on: router)
     let casePages = caseFastPath.map { CasePageResponder(motorist: motorist, securityFields: security.fields, metrics: metrics, fastPath: $0) }
@@ -172,6 +173,8 @@ func services(_ env: WebEnvironment, _ log: Logger) -> [any Service] {
     for provider in env.providers {
         s.append(PaymentSweepService(provider: provider, interval: env.config.paymentSweepSeconds, age: env.config.paymentSweepAge, logger: log))
     }
+    // the console's sessions: expired ones are removed every ten minutes
+    s.append(SQLitePersistDriver(store: env.store))
     s.append(RetentionService(store: env.store, config: env.config, initialDelay: .seconds(600), interval: .seconds(86400), logger: log))
     return s
 }

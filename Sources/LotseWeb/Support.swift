@@ -1,15 +1,21 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import HummingbirdAuth
 import LotseCore
+import LotseStorage
 import NIOCore
 import Synchronization
 
 /// Request context: the core storage plus the client's address (used only for rate limiting,
 /// never stored or logged).
-public struct LotseContext: RequestContext, RemoteAddressRequestContext {
+public struct LotseContext: RequestContext, RemoteAddressRequestContext, SessionRequestContext {
     public var coreContext: CoreRequestContextStorage
     public let remoteAddress: SocketAddress?
+    /// The console's session (hummingbird-auth's session middleware on the `/office` routes only).
+    public let sessions = SessionContext<ConsoleSession>()
+    /// The signed-in user of the console, set by `ConsoleAccess`.
+    public var consoleUser: UserRecord?
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)

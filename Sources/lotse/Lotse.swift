@@ -11,7 +11,7 @@ struct Lotse: ParsableCommand {
         subcommands: [
             ServeCommand.self, ImportCommand.self, QRCommand.self, CaseCommand.self, ReconcileCommand.self, PaymentsCommand.self, StatsCommand.self,
             DunningCommand.self, KeysCommand.self, DevicesCommand.self, DemoCommand.self, RetentionCommand.self, HandoverCommand.self,
-            BackupCommand.self, RestoreCommand.self, CheckCommand.self,
+            BackupCommand.self, RestoreCommand.self, CheckCommand.self, UsersCommand.self, AuditCommand.self,
         ]
     )
 }

@@ -1,0 +1,737 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdAuth
+import LotseBank
+import LotseCore
+import LotseImport
+import LotseOffice
+import LotsePayments
+import LotseStorage
+import MultipartKit
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// The office console (`/office`): the traffic office's work in a browser, in German. Every route but the sign-in
+/// needs a session of the right role (`ConsoleAccess` on the route groups); every form carries the CSRF token; every
+/// action is written to the audit log with the user's name and the client's address.
+struct ConsoleController: Sendable {
+    let env: WebEnvironment
+    let rules: AccountRules
+    /// Failed sign-ins per client (the per-user lock is in the database).
+    let signInFailures = FailureThrottle()
+
+    init(env: WebEnvironment) {
+        self.env = env
+        rules = AccountRules(config: env.config)
+    }
+
+    /// The session middleware's configuration: HttpOnly, SameSite=Strict, Secure behind https, 30 minutes idle.
+    var sessions: SessionMiddleware<LotseContext> {
+        SessionMiddleware(
+            storage: SQLitePersistDriver(store: env.store),
+            configuration: .init(
+                sessionCookieParameters: .init(
+                    name: ConsoleSessionRules.cookie,
+                    path: "/",
+                    secure: env.config.publicBaseURL.lowercased().hasPrefix("https://"),
+                    sameSite: .strict
+                ),
+                keyPrefix: "session.",
+                defaultSessionExpiration: .seconds(ConsoleSessionRules.idle)
+            )
+        )
+    }
+
+    /// Every route of the console, with the roles that may use it (the route-walking test reads this list).
+    static let routes: [(method: HTTPRequest.Method, path: String, roles: Set<Role>)] = [
+        (.get, "/office", [.office, .admin]),
+        (.get, "/office/cases", [.office, .admin]),
+        (.get, "/office/cases/{number}", [.office, .admin]),
+        (.post, "/office/cases/{number}/cancel", [.office, .admin]),
+        (.post, "/office/cases/{number}/correct", [.office, .admin]),
+        (.post, "/office/cases/{number}/cash", [.office, .admin]),
+        (.get, "/office/payments", [.office, .admin]),
+        (.post, "/office/payments/{id}/assign", [.office, .admin]),
+        (.post, "/office/payments/{id}/refunded", [.office, .admin]),
+        (.post, "/office/payments/{id}/refund", [.office, .admin]),
+        (.get, "/office/imports", [.office, .admin]),
+        (.post, "/office/imports", [.office, .admin]),
+        (.get, "/office/bank-statements", [.office, .admin]),
+        (.post, "/office/bank-statements", [.office, .admin]),
+        (.get, "/office/dunning", [.office, .admin]),
+        (.post, "/office/dunning", [.office, .admin]),
+        (.get, "/office/dunning/lists/{file}", [.office, .admin]),
+        (.get, "/office/audit", [.office, .admin]),
+        (.get, "/office/users", [.admin]),
+        (.post, "/office/users", [.admin]),
+        (.post, "/office/users/{name}/disable", [.admin]),
+    ]
+
+    func register(on router: Router<LotseContext>) {
+        let office = router.group("office").add(middleware: sessions)
+        office.get("login") { req, ctx in try signInPage(req, ctx) }
+        office.post("login") { req, ctx in try await signIn(req, ctx) }
+        office.post("logout") { req, ctx in try await signOut(req, ctx) }
+
+        let work = office.group().add(middleware: ConsoleAccess(env: env, roles: [.office, .admin]))
+        work.get("") { req, ctx in try await start(req, ctx) }
+        work.get("cases") { req, ctx in try await cases(req, ctx) }
+        work.get("cases/:number") { req, ctx in try await casePage(req, ctx) }
+        work.post("cases/:number/cancel") { req, ctx in try await cancelCase(req, ctx) }
+        work.post("cases/:number/correct") { req, ctx in try await correctCase(req, ctx) }
+        work.post("cases/:number/cash") { req, ctx in try await cashPayment(req, ctx) }
+        work.get("payments") { req, ctx in try await payments(req, ctx) }
+        work.post("payments/:id/assign") { req, ctx in try await assign(req, ctx) }
+        work.post("payments/:id/refunded") { req, ctx in try await refunded(req, ctx) }
+        work.post("payments/:id/refund") { req, ctx in try await refundThroughPayPal(req, ctx) }
+        work.get("imports") { req, ctx in try uploadPage(req, ctx, kind: .imports) }
+        work.post("imports") { req, ctx in try await upload(req, ctx, kind: .imports) }
+        work.get("bank-statements") { req, ctx in try uploadPage(req, ctx, kind: .bank) }
+        work.post("bank-statements") { req, ctx in try await upload(req, ctx, kind: .bank) }
+        work.get("dunning") { req, ctx in try await dunningPage(req, ctx) }
+        work.post("dunning") { req, ctx in try await runDunning(req, ctx) }
+        work.get("dunning/lists/:file") { req, ctx in try await dunningList(req, ctx) }
+        work.get("audit") { req, ctx in try await audit(req, ctx) }
+
+        let admin = office.group().add(middleware: ConsoleAccess(env: env, roles: [.admin]))
+        admin.get("users") { req, ctx in try await usersPage(req, ctx) }
+        admin.post("users") { req, ctx in try await addUser(req, ctx) }
+        admin.post("users/:name/disable") { req, ctx in try await disableUser(req, ctx) }
+    }
+
+    // MARK: rendering
+
+    func render(
+        _ template: String,
+        _ req: Request,
+        _ ctx: LotseContext,
+        _ values: [String: Any],
+        status: HTTPResponse.Status = .ok
+    ) throws -> Response {
+        let csrf = CSRF.token(req)
+        var c = values
+        c["csrf"] = csrf.value
+        c["city"] = env.config.cityName
+        if let u = ctx.consoleUser {
+            c["user"] = ["name": u.name, "role": u.role.rawValue, "admin": u.role == .admin]
+        }
+        guard let body = env.templates.render(c, withTemplate: template) else { throw HTTPError(.internalServerError) }
+        var headers: HTTPFields = [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"]
+        if csrf.isNew {
+            let secure = env.config.publicBaseURL.lowercased().hasPrefix("https://") ? "; Secure" : ""
+            headers.append(HTTPField(name: .setCookie, value: "\(CSRF.cookie)=\(csrf.value); Path=/; HttpOnly; SameSite=Strict\(secure)"))
+        }
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body)))
+    }
+
+    static func millis() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+
+    func redirect(_ location: String) -> Response {
+        Response(status: .seeOther, headers: [.location: location, .cacheControl: "no-store"])
+    }
+
+    func form(_ req: Request) async throws -> [String: String] {
+        Form.decode(String(buffer: try await req.body.collect(upTo: 64 * 1024)))
+    }
+
+    /// The form, when its CSRF token matches the cookie; else nil (the action is refused with 403).
+    func checkedForm(_ req: Request) async throws -> [String: String]? {
+        let f = try await form(req)
+        return CSRF.verify(req, formValue: f["csrf"]) ? f : nil
+    }
+
+    static let forbidden = Response(
+        status: .forbidden,
+        headers: [.contentType: "text/plain; charset=utf-8"],
+        body: .init(byteBuffer: .init(string: "the form has expired or did not come from this site: reload the page\n"))
+    )
+
+    func client(_ req: Request, _ ctx: LotseContext) -> String { env.proxies.client(req, ctx) }
+
+    func record(_ req: Request, _ ctx: LotseContext, _ action: String, target: String = "", detail: String = "") async throws {
+        try await AuditChain.record(
+            env.store,
+            user: ctx.consoleUser?.name ?? "?",
+            client: client(req, ctx),
+            action: action,
+            target: target,
+            detail: detail
+        )
+    }
+
+    // MARK: signing in and out
+
+    func signInPage(_ req: Request, _ ctx: LotseContext, message: String? = nil, status: HTTPResponse.Status = .ok) throws -> Response {
+        var v: [String: Any] = ["title": "Anmeldung", "next": Self.safeNext(req.uri.queryParameters.get("next"))]
+        if let message { v["message"] = message }
+        return try render("office_login", req, ctx, v, status: status)
+    }
+
+    /// Only a path of the console is a place to go after signing in (no open redirect).
+    static func safeNext(_ s: String?) -> String {
+        guard let s = s?.removingPercentEncoding, s.hasPrefix("/office"), !s.contains("//"), !s.contains("\\") else { return "/office" }
+        return s
+    }
+
+    func signIn(_ req: Request, _ ctx: LotseContext) async throws -> Response {
+        let client = client(req, ctx)
+        let now = Int64(Date().timeIntervalSince1970)
+        if let wait = signInFailures.retryAfter(client) {
+            return try signInPage(
+                req,
+                ctx,
+                message: "Zu viele Fehlversuche von diesem Gerät. Bitte warten Sie \(Int(wait.rounded(.up))) Sekunden.",
+                status: .tooManyRequests
+            )
+        }
+        guard let f = try await checkedForm(req) else { return Self.forbidden }
+        let name = f["user"] ?? ""
+        let password = f["password"] ?? ""
+        let user = try await env.store.user(name: name)
+        if let user, user.lockedUntil > now {
+            let minutes = (user.lockedUntil - now + 59) / 60
+            return try signInPage(
+                req,
+                ctx,
+                message: "Dieses Konto ist nach mehreren Fehlversuchen für \(minutes) Minute\(minutes == 1 ? "" : "n") gesperrt.",
+                status: .tooManyRequests
+            )
+        }
+        // bcrypt is slow on purpose: off the event loop; an unknown user costs the same as a wrong password
+        let hash = user?.passwordHash ?? "$2b$12$C6UzMDM.H6dfI/f/IKcEeO5Y1GhOWf1oEkNxCFsLGn8XEg0pIlV5e"
+        let passwordOK = try await NIOThreadPool.singleton.runIfActive { AccountRules.verify(password, hash: hash) }
+        let codeOK = user?.totpSecret.map { AccountRules.verifyCode(f["otp"] ?? "", secret: $0) } ?? true
+        guard let user, passwordOK, codeOK, !user.disabled else {
+            signInFailures.failed(client)
+            if let user {
+                _ = try await env.store.noteFailedSignIn(
+                    name: user.name,
+                    threshold: AccountRules.lockThreshold,
+                    lockSeconds: AccountRules.lockSeconds,
+                    now: now
+                )
+            }
+            try await AuditChain.record(env.store, user: name.prefix(40).description, client: client, action: "sign_in_failed")
+            return try signInPage(req, ctx, message: "Benutzername, Passwort oder Code stimmen nicht.", status: .unauthorized)
+        }
+        signInFailures.succeeded(client)
+        try await env.store.clearFailedSignIns(name: user.name)
+        // a new session id at every sign-in (never one a visitor brought along)
+        ctx.sessions.createSession(
+            ConsoleSession(user: user.name, startedAt: now, lastSeen: now, startedAtMillis: Self.millis()),
+            expiresIn: .seconds(ConsoleSessionRules.idle)
+        )
+        try await AuditChain.record(env.store, user: user.name, client: client, action: "signed_in")
+        if user.role == .evaluator { return redirect("/stats") }
+        return redirect(Self.safeNext(f["next"]))
+    }
+
+    func signOut(_ req: Request, _ ctx: LotseContext) async throws -> Response {
+        guard try await checkedForm(req) != nil else { return Self.forbidden }
+        if let s = ctx.sessions.session {
+            try await AuditChain.record(env.store, user: s.user, client: client(req, ctx), action: "signed_out")
+        }
+        ctx.sessions.clearSession()
+        return redirect("/office/login")
+    }
+
+    // MARK: the start page
+
+    func start(_ req: Request, _ ctx: LotseContext) async throws -> Response {
+        let today = BerlinTime.local(Int64(Date().timeIntervalSince1970)).date
+        let counts = try await env.store.consoleCounts(remindBefore: today.adding(days: -env.config.graceDays))
+        let imports = try await env.store.auditEntries(action: "import", limit: 5).map(Self.entry)
+        let statements = try await env.store.auditEntries(action: "bank_statement", limit: 5).map(Self.entry)
+        return try render(
+            "office_start",
+            req,
+            ctx,
+            [
+                "title": "Heute", "unmatched": counts.unmatched, "partial": counts.partial, "refunds": counts.refunds,
+                "due": counts.dueForDunning, "imports": imports, "statements": statements,
+            ]
+        )
+    }
+
+    static func entry(_ e: AuditEntry) -> [String: Any] {
+        let t = BerlinTime.local(e.at)
+        return [
+            "id": e.id, "when": "\(t.date) \(t.clock)", "user": e.user, "client": e.client, "action": e.action, "target": e.target,
+            "detail": e.detail,
+        ]
+    }
+
+    // MARK: cases
+
+    func cases(_ req: Request, _ ctx: LotseContext) async throws -> Response {
+        let q = req.uri.queryParameters
+        let query = String(q.get("q") ?? "").trimmingCharacters(in: .whitespaces)
+        let status = q.get("status").flatMap { CaseStatus(rawValue: String($0)) }
+        let from = q.get("from").flatMap { CivilDate(iso: String($0)) }.map { BerlinTime.utc(date: $0, hour: 0, minute: 0) } ?? 0
+        let to = q.get("to").flatMap { CivilDate(iso: String($0)) }.map { BerlinTime.utc(date: $0.adding(days: 1), hour: 0, minute: 0) } ?? 0
+        let searched = !query.isEmpty || status != nil || from != 0 || to != 0
+        let found = searched ? try await env.store.searchCases(query: query, status: status, from: from, to: to) : []
+        return try render(
+            "office_cases",
+            req,
+            ctx,
+            [
+                "title": "Verfahren", "q": query, "searched": searched, "count": found.count,
+                "statuses": CaseStatus.allCases.map { ["code": $0.rawValue, "selected": $0 == status] },
+                "from": q.get("from").map { String($0) } ?? "", "to": q.get("to").map { String($0) } ?? "",
+                "cases": found.map { c in
+                    [
+                        "number": c.caseNumber, "plate": c.plate, "date": BerlinTime.local(c.issuedAt).date.description,
+                        "status": c.status.rawValue, "amount": Money.display(c.amountCents, language: "de"),
+                    ] as [String: Any]
+                },
+            ]
+        )
+    }
+
+    func casePage(_ req: Request, _ ctx: LotseContext, message: String? = nil) async throws -> Response {
+        let number = ctx.parameters.get("number") ?? ""
+        guard let (c, events, payments) = try await env.store.caseWithHistory(number: number) else {
+            return try render("office_message", req, ctx, ["title": "Nicht gefunden", "message": "Kein Verfahren \(number)."], status: .notFound)
+        }
+        let t = BerlinTime.local(c.issuedAt)
+        var v: [String: Any] = [
+            "title": c.caseNumber, "number": c.caseNumber, "plate": c.plate, "country": c.plateCountry,
+            "date": "\(t.date) \(t.clock)", "street": c.street, "city": c.city, "tbnr": c.tbnr, "offence": c.offenceText,
+            "amount": Money.display(c.amountCents, language: "de"), "received": Money.display(c.receivedCents, language: "de"),
+            "status": c.status.rawValue, "deadline": c.deadline, "ticket": c.ticketNo ?? "", "device": c.deviceID ?? "",
+            "payable": c.status.isPayable, "cancellable": c.status != .cancelled && c.status != .handedOver,
+            "events": events.map { e in
+                let w = BerlinTime.local(e.at)
+                return ["when": "\(w.date) \(w.clock)", "kind": e.kind, "detail": e.detail ?? ""]
+            },
+            "payments": payments.map { p in
+                [
+                    "id": p.id, "channel": p.channel.rawValue, "amount": Money.display(p.amountCents, language: "de"),
+                    "disposition": p.disposition.rawValue, "date": BerlinTime.local(p.paidAt).date.description, "note": p.note ?? "",
+                ] as [String: Any]
+            },
+            "pageURL": env.config.publicBaseURL + "/T/" + env.tokens.token(caseID: c.id),
+        ]
+        if let message { v["message"] = message }
+        try await record(req, ctx, "case_viewed", target: c.caseNumber)
+        return try render("office_case", req, ctx, v)
+    }
+
+    func cancelCase(_ req: Request, _ ctx: LotseContext) async throws -> Response {
+        guard let f = try await checkedForm(req) else { return Self.forbidden }
+        let number = ctx.parameters.get("number") ?? ""
+        let reason = (f["reason"] ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !reason.isEmpty else { return try await casePage(req, ctx, message: "Bitte geben Sie einen Grund an.") }
+        let now = Int64(Date().timeIntervalSince1970)
+        let store = env.store
+        do {
+            let (n, refunds) = try await NIOThreadPool.singleton.runIfActive { try store.cancelCase(number: number, reason: reason, at: now) }
+            try await record(req, ctx, "case_cancelled", target: n, detail: reason + (refunds > 0 ? " (\(refunds) payment(s) to refund)" : ""))
+            return redirect("/office/cases/" + n)
+        } catch let e as LotseError {
+            return try await casePage(req, ctx, message: e.description)
+        }
+    }
+
+    func correctCase(_ req: Request, _ ctx: LotseContext) async throws -> Response {
+        guard let f = try await checkedForm(req) else { return Self.forbidden }
+        let number = ctx.parameters.get("number") ?? ""
+        let reason = (f["reason"] ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+        let value = (f["value"] ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !reason.isEmpty, !value.isEmpty, value.count <= 80 else {
+            return try await casePage(req, ctx, message: "Bitte geben Sie den neuen Wert und einen Grund an.")
+        }
+        var plate: String?
+        var street: String?
+        switch f["field"] {
+        case "plate":
+            guard let p = Plate.normalise(value, country: "D") else {
+                return try await casePage(req, ctx, message: "Kein gültiges Kennzeichen: \(value)")
+            }
+            plate = p
+        case "place": street = value
+        default: return try await casePage(req, ctx, message: "Unbekanntes Feld.")
+        }
+        guard
+            let old = try await env.store.correctCase(
+                number: number,
+                plate: plate,
+                street: street,
+                reason: reason,
+                at: Int64(Date().timeIntervalSince1970)
+            )
+        else { return try await casePage(req, ctx, message: "Kein Verfahren \(number).") }
+        try await record(req, ctx, "case_corrected", target: number, detail: "\(f["field"] ?? ""): \(old) -> \(plate ?? street ?? ""); \(reason)")
+        return redirect("/office/cases/" + number)
+    }
+
+    func cashPayment(_ req: Request, _ ctx: LotseContext) async throws -> Response {
+        guard let f = try await checkedForm(req) else { return Self.forbidden }
+        let number = ctx.parameters.get("number") ?? ""
+        guard let cents = Money.parseCents((f["amount"] ?? "").replacingOccurrences(of: ",", with: ".")), cents > 0 else {
+            return try await casePage(req, ctx, message: "Bitte geben Sie den Betrag in Euro an, z. B. 25,00.")
+        }
+        let receipt = (f["receipt"] ?? "").trimmingCharacters(in: .whitespaces)
+        guard let c = try await env.store.caseWithHistory(number: number)?.0 else { return try await casePage(req, ctx, message: "Kein Verfahren.") }
+        let now = Int64(Date().timeIntervalSince1970)
+        let payment = IncomingPayment(
+            channel: .cash,
+            amountCents: cents,
+            paidAt: now,
+            source: "console",
+            dedupKey: "cash:console:" + (receipt.isEmpty ? UUID().uuidString : c.caseNumber + ":" + receipt),
+            externalID: receipt.isEmpty ? nil : receipt,
+            note: "booked by \(ctx.consoleUser?.name ?? "?")"
+        )
+        let outcome = try await env.store.recordPaymentAsync(payment, caseID: c.id, now: now)
+        try await record(
+            req,
+            ctx,
+            "cash_booked",
+            target: c.caseNumber,
+            detail: Money.plain(cents) + " EUR" + (receipt.isEmpty ? "" : ", receipt \(receipt)")
+        )
+        if outcome == .duplicate { return try await casePage(req, ctx, message: "Diese Quittung ist schon gebucht.") }
+        return redirect("/office/cases/" + c.caseNumber)
+    }
+
+    // MARK: payments
+
+    func payments(_ req: Request, _ ctx: LotseContext, message: String? = nil) async throws -> Response {
+        let which = req.uri.queryParameters.get("list").map { String($0) } ?? "unmatched"
+        let disposition: Disposition
+        switch which {
+        case "partial": disposition = .partial
+        case "refunds": disposition = .refund
+        default: disposition = .unmatched
+        }
+        let list = try await env.store.paymentList(disposition)
+        var rows: [[String: Any]] = []
+        for p in list {
+            var row: [String: Any] = [
+                "id": p.id, "date": BerlinTime.local(p.paidAt).date.description, "amount": Money.display(p.amountCents, language: "de"),
+                "refund": Money.display(p.refundCents, language: "de"), "case": p.caseNumber ?? "", "channel": p.channel.rawValue,
+                "text": [p.payer, p.reference, p.note].compactMap { $0 }.joined(separator: " | "), "paypal": p.channel == .paypal,
+            ]
+            if disposition == .unmatched {
+                row["suggestions"] = try await env.store.suggestions(for: p).map { ["number": $0] }
+            }
+            rows.append(row)
+        }
+        var v: [String: Any] = [
+            "title": "Zahlungen", "rows": rows, "count": rows.count,
+            "unmatched": disposition == .unmatched, "partial": disposition == .partial, "refunds": disposition == .refund,
+        ]
+        if let message { v["message"] = message }
+        return try render("office_payments", req, ctx, v)
+    }
+
+    func assign(_ req: Request, _ ctx: LotseContext) async throws -> Response {
+        guard let f = try await checkedForm(req) else { return Self.forbidden }
+        guard let id = ctx.parameters.get("id").flatMap(Int64.init) else { return Self.forbidden }
+        let number = (f["case_number"] ?? "").trimmingCharacters(in: .whitespaces)
+        let store = env.store
+        do {
+            let (d, n) = try await NIOThreadPool.singleton.runIfActive {
+                try store.assignPayment(id: id, toCase: number, at: Int64(Date().timeIntervalSince1970))
+            }
+            try await record(req, ctx, "payment_assigned", target: n, detail: "payment \(id): \(d.rawValue)")
+            return redirect("/office/payments?list=unmatched")
+        } catch let e as LotseError {
+            return try await payments(req, ctx, message: e.description)
+        }
+    }
+
+    func refunded(_ req: Request, _ ctx: LotseContext) async throws -> Response {
+        guard let f = try await checkedForm(req) else { return Self.forbidden }
+        guard let id = ctx.parameters.get("id").flatMap(Int64.init) else { return Self.forbidden }
+        let note = (f["note"] ?? "").trimmingCharacters(in: .whitespaces)
+        guard try await env.store.markRefunded(paymentID: id, note: note.isEmpty ? "refunded by hand" : note, at: Int64(Date().timeIntervalSince1970))
+        else { return try await payments(req, ctx, message: "Zahlung \(id) steht nicht auf der Erstattungsliste.") }
+        try await record(req, ctx, "refund_done", target: "payment \(id)", detail: note)
+        return redirect("/office/payments?list=refunds")
+    }
+
+    func refundThroughPayPal(_ req: Request, _ ctx: LotseContext) async throws -> Response {
+        guard try await checkedForm(req) != nil else { return Self.forbidden }
+        guard let id = ctx.parameters.get("id").flatMap(Int64.init) else { return Self.forbidden }
+        guard let paypal = env.paypal as? PayPalProvider else { return try await payments(req, ctx, message: "PayPal ist nicht eingerichtet.") }
+        let outcome = try await paypal.refundFromList(paymentID: id)
+        try await record(req, ctx, "paypal_refund", target: "payment \(id)", detail: "\(outcome)")
+        return redirect("/office/payments?list=refunds")
+    }
+
+    // MARK: uploads
+
+    enum UploadKind {
+        case imports, bank
+        var title: String { self == .imports ? "Import von Handheld-Exporten" : "Kontoauszüge (camt)" }
+        var path: String { self == .imports ? "/office/imports" : "/office/bank-statements" }
+        var action: String { self == .imports ? "import" : "bank_statement" }
+    }
+
+    func uploadPage(_ req: Request, _ ctx: LotseContext, kind: UploadKind, results: [[String: Any]] = []) throws -> Response {
+        let csrf = CSRF.token(req).value
+        return try render(
+            "office_upload",
+            req,
+            ctx,
+            ["title": kind.title, "action": kind.path + "?csrf=" + csrf, "results": results, "hasResults": !results.isEmpty]
+        )
+    }
+
+    /// `POST /office/imports`, `POST /office/bank-statements`: multipart, field `file` (one or more), each streamed to a
+    /// file in the data directory with a size limit, then processed off the event loop. The CSRF token is in the
+    /// action's query (the body is the files).
+    func upload(_ req: Request, _ ctx: LotseContext, kind: UploadKind) async throws -> Response {
+        guard CSRF.verify(req, formValue: req.uri.queryParameters.get("csrf").map { String($0) }) else { return Self.forbidden }
+        guard let type = req.headers[.contentType], let boundary = Self.boundary(type) else {
+            return try uploadPage(req, ctx, kind: kind, results: [["line": "Bitte wählen Sie eine Datei (multipart/form-data)."]])
+        }
+        let dir = OfficeController.uploadsDirectory(dataDir: env.config.dataDir)
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let files = try await MultipartFiles.receive(req.body, boundary: boundary, field: "file", directory: dir, limit: OfficeController.maxUpload)
+        var results: [[String: Any]] = []
+        for (path, name) in files {
+            let line: String
+            var problems: [String] = []
+            do {
+                switch kind {
+                case .imports:
+                    let (store, config) = (env.store, env.config)
+                    let summary = try await NIOThreadPool.singleton.runIfActive {
+                        let catalogue = try Catalogue(contentsOf: config.cataloguePath)
+                        return try Importer(store: store, config: config, catalogue: catalogue).importFile(path, displayName: name)
+                    }
+                    line = summary.line
+                    if let r = summary.rejectsFile { problems.append("Abgelehnte Zeilen: \((r as NSString).lastPathComponent)") }
+                case .bank:
+                    let store = env.store
+                    let summary = try await NIOThreadPool.singleton.runIfActive { try Reconciler(store: store).reconcile(path, displayName: name) }
+                    line = summary.line
+                    problems += summary.problems
+                }
+            } catch {
+                line = "\(name): \(error)"
+            }
+            try await record(req, ctx, kind.action, target: name, detail: line)
+            results.append(["line": line, "problems": problems.map { ["text": $0] }])
+        }
+        if files.isEmpty { results.append(["line": "Keine Datei im Feld „file“."]) }
+        return try uploadPage(req, ctx, kind: kind, results: results)
+    }
+
+    static func boundary(_ contentType: String) -> String? {
+        guard contentType.lowercased().hasPrefix("multipart/form-data") else { return nil }
+        for part in contentType.split(separator: ";") {
+            let kv = part.trimmingCharacters(in: .whitespaces).split(separator: "=", maxSplits: 1)
+            if kv.count == 2, kv[0].lowercased() == "boundary" { return kv[1].trimmingCharacters(in: CharacterSet(charactersIn: "\"")) }
+        }
+        return nil
+    }
+
+    // MARK: dunning
+
+    func dunningPage(_ req: Request, _ ctx: LotseContext, message: String? = nil) async throws -> Response {
+        let today = BerlinTime.local(Int64(Date().timeIntervalSince1970)).date
+        let counts = try await env.store.consoleCounts(remindBefore: today.adding(days: -env.config.graceDays))
+        let dir = env.config.dataDir + "/reminders"
+        let lists = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { $0.hasSuffix(".csv") }.sorted().reversed()
+        var v: [String: Any] = [
+            "title": "Mahnlauf", "due": counts.dueForDunning, "today": today.description,
+            "lists": lists.map { ["name": $0, "href": "/office/dunning/lists/" + $0] },
+        ]
+        if let message { v["message"] = message }
+        return try render("office_dunning", req, ctx, v)
+    }
+
+    func runDunning(_ req: Request, _ ctx: LotseContext) async throws -> Response {
+        guard try await checkedForm(req) != nil else { return Self.forbidden }
+        let now = Int64(Date().timeIntervalSince1970)
+        let day = BerlinTime.local(now).date
+        let guarded = try await ReminderGuard.check(store: env.store, providers: env.providers, remindBefore: day.adding(days: -env.config.graceDays))
+        let (store, config) = (env.store, env.config)
+        let summary = try await NIOThreadPool.singleton.runIfActive {
+            try Dunning.run(
+                store: store,
+                asOf: day,
+                graceDays: config.graceDays,
+                at: now,
+                out: Dunning.defaultOut(dataDir: config.dataDir, asOf: day),
+                holdBack: Set(guarded.held.map(\.caseID))
+            )
+        }
+        let held = guarded.held.map(\.caseNumber)
+        try await record(
+            req,
+            ctx,
+            "dunning_run",
+            target: (summary.file as NSString).lastPathComponent,
+            detail: summary.line + (held.isEmpty ? "" : "; held back: " + held.joined(separator: ", "))
+        )
+        return try await dunningPage(
+            req,
+            ctx,
+            message: "Erinnert: \(summary.reminded), überfällig: \(summary.overdue)"
+                + (held.isEmpty ? "" : "; zurückgehalten (Zahlung unterwegs): " + held.joined(separator: ", "))
+        )
+    }
+
+    func dunningList(_ req: Request, _ ctx: LotseContext) async throws -> Response {
+        let name = ctx.parameters.get("file") ?? ""
+        guard name.hasPrefix("reminders-"), name.hasSuffix(".csv"), !name.contains("/"), !name.contains(".."),
+            let data = FileManager.default.contents(atPath: env.config.dataDir + "/reminders/" + name)
+        else { return Response(status: .notFound) }
+        try await record(req, ctx, "reminder_list_downloaded", target: name)
+        return Response(
+            status: .ok,
+            headers: [.contentType: "text/csv; charset=utf-8", .contentDisposition: "attachment; filename=\"\(name)\"", .cacheControl: "no-store"],
+            body: .init(byteBuffer: ByteBuffer(bytes: data))
+        )
+    }
+
+    // MARK: audit
+
+    func audit(_ req: Request, _ ctx: LotseContext) async throws -> Response {
+        let q = req.uri.queryParameters
+        let user = q.get("user").map { String($0) } ?? ""
+        let action = q.get("action").map { String($0) } ?? ""
+        let target = q.get("target").map { String($0) } ?? ""
+        let entries = try await env.store.auditEntries(user: user, action: action, target: target, limit: q.get("format") == "csv" ? 100_000 : 500)
+        if q.get("format") == "csv" {
+            var out = [UInt8]()
+            out.append(contentsOf: "id;time;user;client;action;target;detail;hash\n".utf8)
+            for e in entries.reversed() {
+                let t = BerlinTime.local(e.at)
+                for (i, field) in [String(e.id), "\(t.date) \(t.clock)", e.user, e.client, e.action, e.target, e.detail, e.hash].enumerated() {
+                    if i > 0 { out.append(UInt8(ascii: ";")) }
+                    CSVWriter.appendField(&out, field)
+                }
+                out.append(UInt8(ascii: "\n"))
+            }
+            return Response(
+                status: .ok,
+                headers: [
+                    .contentType: "text/csv; charset=utf-8", .contentDisposition: "attachment; filename=\"audit.csv\"", .cacheControl: "no-store",
+                ],
+                body: .init(byteBuffer: ByteBuffer(bytes: out))
+            )
+        }
+        return try render(
+            "office_audit",
+            req,
+            ctx,
+            ["title": "Protokoll", "entries": entries.map(Self.entry), "user_": user, "action": action, "target": target]
+        )
+    }
+
+    // MARK: users (admin)
+
+    func usersPage(_ req: Request, _ ctx: LotseContext, message: String? = nil, secretURL: String? = nil) async throws -> Response {
+        let store = env.store
+        let users = try await NIOThreadPool.singleton.runIfActive { try store.users() }
+        var v: [String: Any] = [
+            "title": "Benutzer",
+            "users": users.map { ["name": $0.name, "role": $0.role.rawValue, "disabled": $0.disabled, "totp": $0.totpSecret != nil] },
+        ]
+        if let message { v["message"] = message }
+        if let secretURL { v["secretURL"] = secretURL }
+        return try render("office_users", req, ctx, v)
+    }
+
+    func addUser(_ req: Request, _ ctx: LotseContext) async throws -> Response {
+        guard let f = try await checkedForm(req) else { return Self.forbidden }
+        let name = f["name"] ?? ""
+        guard AccountRules.isValidName(name), let role = Role(rawValue: f["role"] ?? "") else {
+            return try await usersPage(req, ctx, message: "Name (2 bis 40 Zeichen) und Rolle angeben.")
+        }
+        let password = f["password"] ?? ""
+        if let problem = rules.problem(password: password, user: name) { return try await usersPage(req, ctx, message: "Passwort: \(problem)") }
+        let secret = role == .admin || f["totp"] == "1" ? AccountRules.newSecret() : nil
+        let hash = try await NIOThreadPool.singleton.runIfActive { AccountRules.hash(password) }
+        let store = env.store
+        let added = try await NIOThreadPool.singleton.runIfActive {
+            try store.addUser(name: name, role: role, passwordHash: hash, totpSecret: secret, now: Int64(Date().timeIntervalSince1970))
+        }
+        guard added else { return try await usersPage(req, ctx, message: "Den Benutzer \(name) gibt es schon.") }
+        try await record(req, ctx, "user_added", target: name, detail: "role \(role.rawValue)")
+        return try await usersPage(
+            req,
+            ctx,
+            message: "Benutzer \(name) angelegt.",
+            secretURL: secret.map { AccountRules.authenticatorURL(secret: $0, user: name, issuer: "Lotse " + env.config.cityName) }
+        )
+    }
+
+    func disableUser(_ req: Request, _ ctx: LotseContext) async throws -> Response {
+        guard try await checkedForm(req) != nil else { return Self.forbidden }
+        let name = ctx.parameters.get("name") ?? ""
+        let store = env.store
+        let done = try await NIOThreadPool.singleton.runIfActive { try store.setDisabled(name: name, true, nowMillis: Self.millis()) }
+        if done { try await record(req, ctx, "user_disabled", target: name) }
+        return redirect("/office/users")
+    }
+}
+
+/// Streams the parts of a multipart body named `field` to files in `directory` (private, at most `limit` bytes in all):
+/// the file names as sent (for the summaries) and their paths.
+enum MultipartFiles {
+    final class Sink: @unchecked Sendable {
+        var files: [(path: String, name: String)] = []
+        var handle: FileHandle?
+        var total = 0
+        var tooLarge = false
+        var currentName: String?
+        var currentField: String?
+    }
+
+    static func receive(_ body: RequestBody, boundary: String, field: String, directory: String, limit: Int) async throws -> [(String, String)] {
+        let parser = MultipartParser(boundary: boundary)
+        let sink = Sink()
+        parser.onHeader = { name, value in
+            guard name.lowercased() == "content-disposition" else { return }
+            for item in value.split(separator: ";") {
+                let kv = item.trimmingCharacters(in: .whitespaces).split(separator: "=", maxSplits: 1)
+                guard kv.count == 2 else { continue }
+                let v = kv[1].trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+                if kv[0] == "name" { sink.currentField = v }
+                if kv[0] == "filename" { sink.currentName = v }
+            }
+        }
+        parser.onBody = { buffer in
+            guard sink.currentField == field, !sink.tooLarge else { return }
+            if sink.handle == nil {
+                let name = OfficeController.safeName(((sink.currentName ?? "upload") as NSString).lastPathComponent)
+                let path = directory + "/" + String(Int(Date().timeIntervalSince1970 * 1000)) + "-" + String(sink.files.count) + "-" + name
+                guard FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600]) else { return }
+                sink.handle = FileHandle(forWritingAtPath: path)
+                sink.files.append((path, sink.currentName ?? name))
+            }
+            sink.total += buffer.readableBytes
+            if sink.total > limit {
+                sink.tooLarge = true
+                return
+            }
+            if let bytes = buffer.readBytes(length: buffer.readableBytes) { sink.handle?.write(Data(bytes)) }
+        }
+        parser.onPartComplete = {
+            try? sink.handle?.close()
+            sink.handle = nil
+            sink.currentField = nil
+            sink.currentName = nil
+        }
+        for try await chunk in body {
+            try parser.execute(chunk)
+            if sink.tooLarge { break }
+        }
+        try? sink.handle?.close()
+        if sink.tooLarge {
+            for f in sink.files { try? FileManager.default.removeItem(atPath: f.path) }
+            throw HTTPError(.contentTooLarge, message: "upload larger than \(limit) bytes")
+        }
+        return sink.files.map { ($0.path, $0.name) }
+    }
+}

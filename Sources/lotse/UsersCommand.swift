@@ -1,0 +1,141 @@
+import ArgumentParser
+import Foundation
+import LotseCore
+import LotseOffice
+import LotseStorage
+
+/// The audit log's name for the command line: `cli:` and the system user running it.
+func cliUser() -> String { "cli:" + ProcessInfo.processInfo.userName }
+
+/// Reads the password from standard input (one line; the terminal does not show it when piped).
+func passwordFromStdin() throws -> String {
+    guard let line = readLine(strippingNewline: true), !line.isEmpty else { throw LotseError.usage("no password on standard input") }
+    return line
+}
+
+struct UsersCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "users",
+        abstract: "Accounts of the office console and the statistics: add, list, disable, enable, reset.",
+        subcommands: [Add.self, List.self, Disable.self, Enable.self, Reset.self]
+    )
+
+    struct Add: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Add a user; the password comes on standard input (--password-stdin).")
+        @OptionGroup var common: CommonOptions
+        @Argument(help: "User name (2 to 40 letters, digits, '.', '_', '-').") var name: String
+        @Option(help: "office, evaluator or admin.") var role: String
+        @Flag(help: "Read the password from standard input.") var passwordStdin = false
+        @Flag(help: "Give the user a second factor (TOTP); admins always get one.") var totp = false
+
+        func run() throws {
+            guard let role = Role(rawValue: role) else { throw LotseError.usage("--role must be office, evaluator or admin") }
+            guard AccountRules.isValidName(name) else { throw LotseError.usage("user name '\(name)': 2 to 40 letters, digits, '.', '_', '-'") }
+            guard passwordStdin else { throw LotseError.usage("give the password on standard input with --password-stdin") }
+            let config = try common.config()
+            let password = try passwordFromStdin()
+            if let problem = AccountRules(config: config).problem(password: password, user: name) { throw LotseError.usage(problem) }
+            let store = try common.store(config)
+            let secret = totp || role == .admin ? AccountRules.newSecret() : nil
+            let now = Int64(Date().timeIntervalSince1970)
+            guard try store.addUser(name: name, role: role, passwordHash: AccountRules.hash(password), totpSecret: secret, now: now) else {
+                throw LotseError.input("user \(name) exists already")
+            }
+            try AuditChain.recordNow(store, user: cliUser(), action: "user_added", target: name, detail: "role \(role.rawValue)")
+            print("user \(name) added (\(role.rawValue))")
+            if let secret {
+                // shown once: the authenticator app takes it as this URL (or as a QR code of it)
+                print("second factor: add this to an authenticator app now, it is not shown again:")
+                print(AccountRules.authenticatorURL(secret: secret, user: name, issuer: "Lotse " + config.cityName))
+            }
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the users.")
+        @OptionGroup var common: CommonOptions
+
+        func run() throws {
+            let users = try common.store(common.config()).users()
+            if users.isEmpty {
+                print("no users")
+                return
+            }
+            for u in users {
+                let state = u.disabled ? "disabled" : (u.lockedUntil > Int64(Date().timeIntervalSince1970) ? "locked" : "active")
+                print("\(u.name)\t\(u.role.rawValue)\t\(state)\t\(u.totpSecret == nil ? "password" : "password+totp")")
+            }
+        }
+    }
+
+    struct Disable: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Disable a user: every session of the user ends.")
+        @OptionGroup var common: CommonOptions
+        @Argument var name: String
+
+        func run() throws {
+            let store = try common.store(common.config())
+            guard try store.setDisabled(name: name, true, nowMillis: Int64(Date().timeIntervalSince1970 * 1000)) else {
+                throw LotseError.input("no user \(name)")
+            }
+            try AuditChain.recordNow(store, user: cliUser(), action: "user_disabled", target: name)
+            print("user \(name) disabled; their sessions have ended")
+        }
+    }
+
+    struct Enable: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Enable a disabled user again.")
+        @OptionGroup var common: CommonOptions
+        @Argument var name: String
+
+        func run() throws {
+            let store = try common.store(common.config())
+            guard try store.setDisabled(name: name, false, nowMillis: Int64(Date().timeIntervalSince1970 * 1000)) else {
+                throw LotseError.input("no user \(name)")
+            }
+            try AuditChain.recordNow(store, user: cliUser(), action: "user_enabled", target: name)
+            print("user \(name) enabled")
+        }
+    }
+
+    struct Reset: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Set a new password (standard input): every session of the user ends.")
+        @OptionGroup var common: CommonOptions
+        @Argument var name: String
+        @Flag(help: "Read the password from standard input.") var passwordStdin = false
+
+        func run() throws {
+            guard passwordStdin else { throw LotseError.usage("give the password on standard input with --password-stdin") }
+            let config = try common.config()
+            let password = try passwordFromStdin()
+            if let problem = AccountRules(config: config).problem(password: password, user: name) { throw LotseError.usage(problem) }
+            let store = try common.store(config)
+            guard try store.setPassword(name: name, passwordHash: AccountRules.hash(password), nowMillis: Int64(Date().timeIntervalSince1970 * 1000))
+            else {
+                throw LotseError.input("no user \(name)")
+            }
+            try AuditChain.recordNow(store, user: cliUser(), action: "password_reset", target: name)
+            print("password of \(name) set; their sessions have ended")
+        }
+    }
+}
+
+struct AuditCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "audit",
+        abstract: "The audit log of the console: verify its hash chain.",
+        subcommands: [Verify.self]
+    )
+
+    struct Verify: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Check that no entry was deleted, altered or inserted (exit 1 if one was).")
+        @OptionGroup var common: CommonOptions
+
+        func run() throws {
+            let store = try common.store(common.config())
+            let (checked, problem) = try AuditChain.verify(store)
+            if let problem { throw LotseError.input(problem.description + " (\(checked) entries read)") }
+            print("audit log intact: \(checked) entries")
+        }
+    }
+}

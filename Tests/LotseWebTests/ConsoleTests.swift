@@ -1,0 +1,345 @@
+import Foundation
+import GRDB
+import LotseCore
+import LotseHTTP
+import LotseOffice
+@_spi(Testing) import LotseStorage
+import LotseTestSupport
+import Testing
+
+@testable import LotseWeb
+
+/// The real `lotse serve` with the sample tickets imported and three users: `olga` (office), `eva` (evaluator) and
+/// `ada` (admin, with a second factor).
+final class ConsoleHarness: @unchecked Sendable {
+    let dir = TestSupport.tempDir("lotse-console")
+    let port = TestSupport.freePort()
+    var serve: Process!
+    var env: [String: String] = [:]
+    let http = CurlClient(connectTimeout: 2, timeout: 20)
+    var base: String { "http://127.0.0.1:\(port)" }
+    static let password = "Sonnenblumenfeld-42"
+
+    init() throws {
+        env = ["LOTSE_DATA_DIR": dir, "LOTSE_PILOT_DATA": TestSupport.pilotData, "LOTSE_PUBLIC_BASE_URL": "http://127.0.0.1:\(port)"]
+        let imported = try TestSupport.lotse(["import", TestSupport.pilotData + "/samples/handheld-HH-07-2026-03-14.csv"], dataDir: dir, env: env)
+        guard imported.status == 0 else { throw Failure("import: \(imported.stderr)") }
+        for (name, role) in [("olga", "office"), ("eva", "evaluator"), ("ada", "admin")] {
+            let r = try users(["add", name, "--role", role, "--password-stdin"], stdin: Self.password)
+            guard r.status == 0 else { throw Failure("users add: \(r.stderr)") }
+        }
+        serve = try TestSupport.startServer(TestSupport.lotse, ["serve", "--port", String(port)], env: env, log: dir + "/serve.log")
+        for _ in 0..<200 {
+            if let r = try? http.sendBlocking(OutboundRequest(url: base + "/healthz")), r.status == 200 { return }
+            usleep(50_000)
+        }
+        throw Failure("serve did not come up; see \(dir)/serve.log")
+    }
+
+    deinit {
+        if serve?.isRunning == true {
+            serve.terminate()
+            serve.waitUntilExit()
+        }
+    }
+
+    struct Failure: Error, CustomStringConvertible {
+        var description: String
+        init(_ d: String) { description = d }
+    }
+
+    /// `lotse users …` with `stdin` on standard input.
+    func users(_ args: [String], stdin: String) throws -> TestSupport.Output {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: TestSupport.lotse)
+        p.arguments = ["users"] + args
+        var e = ProcessInfo.processInfo.environment
+        for (k, v) in env { e[k] = v }
+        p.environment = e
+        let input = Pipe()
+        let output = Pipe()
+        let errors = Pipe()
+        p.standardInput = input
+        p.standardOutput = output
+        p.standardError = errors
+        try p.run()
+        input.fileHandleForWriting.write(Data((stdin + "\n").utf8))
+        try input.fileHandleForWriting.close()
+        let out = output.fileHandleForReading.readDataToEndOfFile()
+        let err = errors.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return .init(status: p.terminationStatus, stdout: String(decoding: out, as: UTF8.self), stderr: String(decoding: err, as: UTF8.self))
+    }
+
+    func store() throws -> Store { try Store(path: dir + "/lotse.sqlite") }
+
+    /// ada's current code.
+    func code(_ user: String) throws -> String {
+        let secret = try #require(
+            try store().read { try String.fetchOne($0, sql: "SELECT totp_secret FROM users WHERE name = ?", arguments: [user]) }
+        )
+        return AccountRules.code(secret: secret)
+    }
+
+    /// A browser with a cookie jar, signed in as `user` (nil: not signed in).
+    func clerk(_ user: String?) async throws -> Clerk {
+        let c = Clerk(http, base: base)
+        _ = try await c.get("/office/login")
+        if let user {
+            let r = try await c.post("/office/login", ["user": user, "password": Self.password, "otp": user == "ada" ? try code(user) : ""])
+            #expect(r.status == 303, "sign-in of \(user): \(r.status) \(r.text)")
+        }
+        return c
+    }
+}
+
+/// A browser: a cookie jar, no automatic redirects.
+final class Clerk: @unchecked Sendable {
+    let http: CurlClient
+    let base: String
+    var cookies: [String: String] = [:]
+    init(_ http: CurlClient, base: String) {
+        self.http = http
+        self.base = base
+    }
+
+    var csrf: String { cookies["lotse_csrf"] ?? "" }
+
+    func send(_ method: String, _ path: String, body: [UInt8]? = nil, type: String? = nil) async throws -> OutboundReply {
+        var headers: [(String, String)] = []
+        if !cookies.isEmpty { headers.append(("Cookie", cookies.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: "; "))) }
+        if let type { headers.append(("Content-Type", type)) }
+        let r = try await http.send(OutboundRequest(method: method, url: base + path, headers: headers, body: body))
+        for line in (r.headers["set-cookie"] ?? "").split(separator: "\n") {
+            let kv = line.split(separator: ";")[0].split(separator: "=", maxSplits: 1)
+            guard kv.count == 2 else { continue }
+            let name = String(kv[0]).trimmingCharacters(in: .whitespaces)
+            if line.contains("Expires=Thu, 01 Jan 1970") || line.lowercased().contains("max-age=0") || String(kv[1]).isEmpty {
+                cookies[name] = nil
+            } else {
+                cookies[name] = String(kv[1])
+            }
+        }
+        return r
+    }
+
+    func get(_ path: String) async throws -> OutboundReply { try await send("GET", path) }
+
+    /// A form post; the CSRF token from the cookie unless `csrf` says otherwise.
+    func post(_ path: String, _ form: [String: String] = [:], csrf: String? = nil) async throws -> OutboundReply {
+        var fields = form
+        fields["csrf"] = csrf ?? self.csrf
+        let body = fields.map { "\($0.key)=\($0.value.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)" }.joined(separator: "&")
+        return try await send("POST", path, body: Array(body.utf8), type: "application/x-www-form-urlencoded")
+    }
+
+    /// A multipart upload of `files` in the field `file`, with the CSRF token in the action's query.
+    func upload(_ path: String, files: [(name: String, bytes: [UInt8])]) async throws -> OutboundReply {
+        let boundary = "----lotse" + UUID().uuidString
+        var body = [UInt8]()
+        for f in files {
+            body += Array(
+                "--\(boundary)\r\nContent-Disposition: form-data; name=\"file\"; filename=\"\(f.name)\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+                    .utf8
+            )
+            body += f.bytes + Array("\r\n".utf8)
+        }
+        body += Array("--\(boundary)--\r\n".utf8)
+        return try await send("POST", path + "?csrf=" + csrf, body: body, type: "multipart/form-data; boundary=\(boundary)")
+    }
+}
+
+@Suite(.serialized) struct ConsoleTests {
+    /// Every route of the console: nothing without a session (a page goes to the sign-in, an action is refused), 403
+    /// for a role the route is not for, and every action refused without the form's CSRF token.
+    @Test func everyRouteNeedsASessionOfTheRightRoleAndEveryFormItsToken() async throws {
+        let h = try ConsoleHarness()
+        let anonymous = try await h.clerk(nil)
+        let evaluator = try await h.clerk("eva")
+        let office = try await h.clerk("olga")
+        let admin = try await h.clerk("ada")
+        func concrete(_ path: String) -> String {
+            path.replacingOccurrences(of: "{number}", with: "KL-2026-0000001").replacingOccurrences(of: "{id}", with: "1")
+                .replacingOccurrences(of: "{file}", with: "reminders-2026-01-01.csv").replacingOccurrences(of: "{name}", with: "nobody")
+        }
+        for route in ConsoleController.routes {
+            let path = concrete(route.path)
+            let method = route.method.rawValue
+            let none = try await anonymous.send(method, path)
+            if method == "GET" {
+                #expect(
+                    none.status == 303 && (none.headers["location"] ?? "").hasPrefix("/office/login"),
+                    "\(method) \(path) without a session: \(none.status)"
+                )
+            } else {
+                #expect(none.status == 401, "\(method) \(path) without a session: \(none.status)")
+            }
+            let wrongRole = try await evaluator.send(method, path)
+            #expect(wrongRole.status == 403, "\(method) \(path) as an evaluator: \(wrongRole.status)")
+            if !route.roles.contains(.office) {
+                #expect(try await office.send(method, path).status == 403, "\(method) \(path) as office")
+            }
+            let allowed = route.roles.contains(.office) ? office : admin
+            if method == "POST" {
+                let forged = try await allowed.post(path, ["reason": "x", "case_number": "KL-2026-0000001"], csrf: String(repeating: "0", count: 32))
+                #expect(forged.status == 403, "\(method) \(path) without the CSRF token: \(forged.status)")
+            } else if !path.contains("reminders-") {
+                let page = try await allowed.get(path)
+                #expect(page.status == 200, "\(method) \(path): \(page.status)")
+                #expect(page.headers["content-security-policy"] != nil && page.headers["cache-control"] == "no-store")
+            }
+        }
+        // the list of routes is the list the server has: a path outside it is not found, not open
+        #expect(try await office.get("/office/secret-page").status == 404)
+    }
+
+    /// Sessions: HttpOnly and SameSite=Strict cookies; a new session id at sign-in; sign-out ends the session on the
+    /// server (the old cookie is dead); idle time and a password reset or disabling end sessions; wrong passwords lock
+    /// the account with a plain message.
+    @Test func sessionsEndWhenTheyShould() async throws {
+        let h = try ConsoleHarness()
+        let c = Clerk(h.http, base: h.base)
+        _ = try await c.get("/office/login")
+        c.cookies["lotse_session"] = "planted-by-an-attacker"
+        let signIn = try await c.post("/office/login", ["user": "olga", "password": ConsoleHarness.password])
+        let cookie = try #require(signIn.headers["set-cookie"]?.split(separator: "\n").first { $0.hasPrefix("lotse_session=") })
+        #expect(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"))
+        #expect(c.cookies["lotse_session"] != "planted-by-an-attacker")
+        #expect(try await c.get("/office").status == 200)
+        // sign-out: the cookie sent again afterwards opens nothing
+        let session = try #require(c.cookies["lotse_session"])
+        _ = try await c.post("/office/logout")
+        c.cookies["lotse_session"] = session
+        #expect(try await c.get("/office").status == 303)
+
+        // idle for more than 30 minutes (the session's last request moved back on the server)
+        let idle = try await h.clerk("olga")
+        let store = try h.store()
+        try store.write { db in
+            let rows = try Row.fetchAll(db, sql: "SELECT key, value FROM kv_store WHERE key LIKE 'session.%'")
+            for row in rows {
+                var s = try JSONDecoder().decode(ConsoleSession.self, from: row["value"] as Data)
+                s.lastSeen -= 31 * 60
+                s.startedAt -= 31 * 60
+                try db.execute(sql: "UPDATE kv_store SET value = ? WHERE key = ?", arguments: [try JSONEncoder().encode(s), row["key"] as String])
+            }
+        }
+        #expect(try await idle.get("/office").status == 303)
+
+        // a new password ends every session of the user; so does disabling
+        let first = try await h.clerk("olga")
+        #expect(try await first.get("/office").status == 200)
+        let newPassword = "Gewitterwolke-im-Mai-7"
+        #expect(try h.users(["reset", "olga", "--password-stdin"], stdin: newPassword).status == 0)
+        #expect(try await first.get("/office").status == 303)
+        let second = Clerk(h.http, base: h.base)
+        _ = try await second.get("/office/login")
+        #expect(try await second.post("/office/login", ["user": "olga", "password": newPassword]).status == 303)
+        #expect(try h.users(["disable", "olga"], stdin: "").status == 0)
+        #expect(try await second.get("/office").status == 303)
+
+        // the admin needs the second factor
+        let noCode = Clerk(h.http, base: h.base)
+        _ = try await noCode.get("/office/login")
+        #expect(try await noCode.post("/office/login", ["user": "ada", "password": ConsoleHarness.password]).status == 401)
+        // wrong passwords: after five the account is locked, the right password too is refused, plainly
+        let guesser = Clerk(h.http, base: h.base)
+        _ = try await guesser.get("/office/login")
+        var last = 0
+        for i in 0..<6 {
+            last = try await guesser.post("/office/login", ["user": "eva", "password": "wrong-\(i)-password"]).status
+        }
+        #expect(last == 429 || last == 401)
+        let locked = try await guesser.post("/office/login", ["user": "eva", "password": ConsoleHarness.password])
+        #expect(locked.status == 429 && (locked.text.contains("gesperrt") || locked.text.contains("Fehlversuche")), "\(locked.status)")
+    }
+
+    /// A clerk's day through the console: import a handheld export, reconcile a camt file, assign an unmatched transfer,
+    /// correct a plate, book cash, cancel a case, run the dunning and download the list; the audit log shows each step
+    /// with the clerk's name, and its chain is intact.
+    @Test func aClerksDay() async throws {
+        let h = try ConsoleHarness()
+        let c = try await h.clerk("olga")
+        let export = Array(
+            "ticket_no;device_id;issued_at;plate;tbnr;street;city;qr_printed\n901;HH-09;2026-03-16T10:00;KL-ZZ 901;141312;Markt;Kaiserslautern;1\n902;HH-09;2026-03-16T10:05;KL-ZZ 902;141312;Markt;Kaiserslautern;1\n"
+                .utf8
+        )
+        let imported = try await c.upload("/office/imports", files: [("shift-HH09.csv", export)])
+        #expect(imported.status == 200 && imported.text.contains("imported 2"), "\(imported.text)")
+        let camt = try [UInt8](Data(contentsOf: URL(fileURLWithPath: TestSupport.pilotData + "/samples/camt054-2026-03-20.xml")))
+        let reconciled = try await c.upload("/office/bank-statements", files: [("camt054-2026-03-20.xml", camt)])
+        #expect(reconciled.status == 200 && reconciled.text.contains("matched"), "\(reconciled.text)")
+        let unmatched = try await c.get("/office/payments?list=unmatched")
+        #expect(unmatched.status == 200)
+        let store = try h.store()
+        let open = try store.payments(.unmatched)
+        let payment = try #require(open.first)
+        let assigned = try await c.post("/office/payments/\(payment.id)/assign", ["case_number": "KL-2026-0000020"])
+        #expect(assigned.status == 303)
+        #expect(try store.payments(.unmatched).count == open.count - 1)
+        #expect(
+            try await c.post("/office/cases/KL-2026-0000002/correct", ["field": "plate", "value": "KL-AB 999", "reason": "Tippfehler"]).status == 303
+        )
+        #expect(try store.caseRecord(number: "KL-2026-0000002")?.plate == "KL-AB 999")
+        #expect(try await c.post("/office/cases/KL-2026-0000004/cash", ["amount": "25,00", "receipt": "Q-17"]).status == 303)
+        #expect(try store.caseRecord(number: "KL-2026-0000004")?.status == .paid)
+        #expect(try await c.post("/office/cases/KL-2026-0000006/cancel", ["reason": "Halter verstorben"]).status == 303)
+        #expect(try store.caseRecord(number: "KL-2026-0000006")?.status == .cancelled)
+        let page = try await c.get("/office/cases/KL-2026-0000002")
+        #expect(page.text.contains("KL-AB 999") && page.text.contains("corrected"))
+        let search = try await c.get("/office/cases?q=kl-ab999")
+        #expect(search.text.contains("KL-2026-0000002"))
+        let run = try await c.post("/office/dunning")
+        #expect(run.status == 200 && run.text.contains("Erinnert:"), "\(run.text)")
+        let list = try #require(
+            run.text.range(of: #"/office/dunning/lists/reminders-[0-9-]+\.csv"#, options: .regularExpression).map { String(run.text[$0]) }
+        )
+        let download = try await c.get(list)
+        let reminded = try store.read { try String.fetchAll($0, sql: "SELECT case_number FROM cases WHERE status = 'reminded'") }
+        #expect(download.status == 200 && download.text.hasPrefix("case_number;") && !reminded.isEmpty)
+        for number in reminded { #expect(download.text.contains(number)) }
+        #expect(!download.text.contains("KL-2026-0000004") && !download.text.contains("KL-2026-0000006"))
+        let audit = try await c.get("/office/audit?user=olga")
+        for action in [
+            "import", "bank_statement", "payment_assigned", "case_corrected", "cash_booked", "case_cancelled", "dunning_run",
+            "reminder_list_downloaded",
+        ] {
+            #expect(audit.text.contains(action), "\(action) missing from the audit log")
+        }
+        let csv = try await c.get("/office/audit?format=csv")
+        #expect(csv.text.hasPrefix("id;time;user;client;action;target;detail;hash") && csv.text.contains("olga"))
+        let verify = try TestSupport.lotse(["audit", "verify"], dataDir: h.dir, env: h.env)
+        #expect(verify.status == 0 && verify.stdout.contains("intact"), "\(verify.stdout)\(verify.stderr)")
+    }
+
+    /// The audit chain finds an entry deleted, one altered, and the newest one removed (changes made outside Lotse: the
+    /// database refuses them from inside).
+    @Test func theAuditChainFindsDeletedAndAlteredEntries() async throws {
+        let h = try ConsoleHarness()
+        for _ in 0..<3 { _ = try await h.clerk("olga") }
+        let store = try h.store()
+        #expect(throws: (any Error).self) { try store.write { try $0.execute(sql: "DELETE FROM audit_log WHERE id = 2") } }
+        func verify() throws -> TestSupport.Output { try TestSupport.lotse(["audit", "verify"], dataDir: h.dir, env: h.env) }
+        #expect(try verify().status == 0)
+        h.serve.terminate()
+        h.serve.waitUntilExit()
+        let copy = h.dir + "/intact.sqlite"
+        try DatabaseQueue(path: h.dir + "/lotse.sqlite").inDatabase { try $0.execute(sql: "VACUUM INTO ?", arguments: [copy]) }
+        func tamper(_ sql: String) throws -> TestSupport.Output {
+            try? FileManager.default.removeItem(atPath: h.dir + "/lotse.sqlite-wal")
+            try? FileManager.default.removeItem(atPath: h.dir + "/lotse.sqlite-shm")
+            try FileManager.default.removeItem(atPath: h.dir + "/lotse.sqlite")
+            try FileManager.default.copyItem(atPath: copy, toPath: h.dir + "/lotse.sqlite")
+            let db = try DatabaseQueue(path: h.dir + "/lotse.sqlite")
+            try db.write { try $0.execute(sql: "DROP TRIGGER audit_log_no_update; DROP TRIGGER audit_log_no_delete; " + sql) }
+            try db.close()
+            return try verify()
+        }
+        let deleted = try tamper("DELETE FROM audit_log WHERE id = 2")
+        #expect(deleted.status != 0 && deleted.stderr.contains("entry 2 is missing"), "\(deleted.stderr)")
+        let altered = try tamper("UPDATE audit_log SET user = 'someone else' WHERE id = 3")
+        #expect(altered.status != 0 && altered.stderr.contains("altered"), "\(altered.stderr)")
+        let newest = try tamper("DELETE FROM audit_log WHERE id = (SELECT max(id) FROM audit_log)")
+        #expect(newest.status != 0 && newest.stderr.contains("newest entry"), "\(newest.stderr)")
+    }
+}
