@@ -9,7 +9,7 @@ export LOTSE_PILOT_DATA ?= $(CURDIR)/pilot-data
 
 # System packages: installed only when pkg-config or the command does not find them.
 APT_RUNTIME := libqrencode-dev:libqrencode libcurl4-openssl-dev:libcurl libsqlite3-dev:sqlite3
-APT_TEST_TOOLS := zbar-tools:zbarimg sqlite3:sqlite3 python3:python3 openssl:openssl
+APT_TEST_TOOLS := zbar-tools:zbarimg sqlite3:sqlite3 python3:python3 openssl:openssl chromium:chromium chromium-driver:chromedriver
 APT_BENCH_TOOLS := wrk:wrk nginx-light:nginx
 APT_DEMO_TOOLS := python3:python3
 

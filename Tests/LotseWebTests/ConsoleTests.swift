@@ -312,6 +312,79 @@ final class Clerk: @unchecked Sendable {
         #expect(verify.status == 0 && verify.stdout.contains("intact"), "\(verify.stdout)\(verify.stderr)")
     }
 
+    /// The clerk's day in a real headless Chromium (WebDriver): sign in, import a handheld file, reconcile a camt file,
+    /// assign an unmatched transfer, cancel a case, run the dunning and download the list; the audit log shows each step
+    /// with the clerk's name. With `LOTSE_SCREENSHOT_DIR` set, the main pages are saved there (docs/screenshots).
+    @Test(.enabled(if: WebDriver.available, "chromium and chromedriver are installed by make test"))
+    func aClerksDayInABrowser() async throws {
+        let h = try ConsoleHarness()
+        let browser = try WebDriver(width: 1280, height: 900, log: h.dir + "/chromedriver.log")
+        defer { browser.quit() }
+        let shots = ProcessInfo.processInfo.environment["LOTSE_SCREENSHOT_DIR"]
+        func shot(_ name: String) throws { if let shots { try browser.screenshot(to: shots + "/" + name + ".png") } }
+        try browser.go(h.base + "/office/cases")
+        #expect(browser.url.contains("/office/login"))
+        try shot("office-login")
+        try browser.type("#user", "olga")
+        try browser.type("#password", ConsoleHarness.password)
+        try browser.click("form[action='/office/login'] button")
+        #expect(browser.wait { browser.url.hasSuffix("/office/cases") }, "after signing in: \(browser.url)")
+
+        let export = h.dir + "/shift-HH09.csv"
+        TestSupport.write(
+            export,
+            "ticket_no;device_id;issued_at;plate;tbnr;street;city;qr_printed\n901;HH-09;2026-03-16T10:00;KL-ZZ 901;141312;Markt;Kaiserslautern;1\n"
+        )
+        try browser.go(h.base + "/office/imports")
+        try browser.choose("#file", file: export)
+        try browser.click("form[enctype='multipart/form-data'] button")
+        #expect(browser.wait { browser.source.contains("imported 1") }, "import: \(browser.source.prefix(2000))")
+
+        try browser.go(h.base + "/office/bank-statements")
+        try browser.choose("#file", file: TestSupport.pilotData + "/samples/camt054-2026-03-20.xml")
+        try browser.click("form[enctype='multipart/form-data'] button")
+        #expect(browser.wait { browser.source.contains("matched") })
+
+        let store = try h.store()
+        let unmatchedBefore = try store.payments(.unmatched).count
+        #expect(unmatchedBefore > 0)
+        try browser.go(h.base + "/office/payments?list=unmatched")
+        try shot("office-payments")
+        try browser.type("input[name='case_number']", "KL-2026-0000020")
+        try browser.click("form[action$='/assign'] button")
+        #expect(browser.wait { (try? store.payments(.unmatched).count) == unmatchedBefore - 1 })
+
+        try browser.go(h.base + "/office/cases/KL-2026-0000006")
+        try browser.type("#reason", "Halter verstorben")
+        try browser.click("form[action$='/cancel'] button")
+        #expect(browser.wait { browser.source.contains("status-cancelled") })
+        try shot("office-case")
+
+        try browser.go(h.base + "/office/dunning")
+        try browser.click("form[action='/office/dunning'] button")
+        #expect(browser.wait { browser.source.contains("Erinnert:") })
+        // clicked from the page's script: a download is no page load for WebDriver to wait for
+        try browser.script("document.querySelector(\"a[href^='/office/dunning/lists/']\").click()")
+        #expect(
+            browser.wait(15) {
+                ((try? FileManager.default.contentsOfDirectory(atPath: browser.downloads)) ?? []).contains {
+                    $0.hasPrefix("reminders-") && $0.hasSuffix(".csv")
+                }
+            },
+            "the reminder list was not downloaded"
+        )
+        try shot("office-dunning")
+
+        try browser.go(h.base + "/office/audit?user=olga")
+        let audit = browser.source
+        for action in ["signed_in", "import", "bank_statement", "payment_assigned", "case_cancelled", "dunning_run", "reminder_list_downloaded"] {
+            #expect(audit.contains(action), "\(action) missing from the audit page")
+        }
+        try shot("office-audit")
+        try browser.go(h.base + "/office")
+        try shot("office-start")
+    }
+
     /// The audit chain finds an entry deleted, one altered, and the newest one removed (changes made outside Lotse: the
     /// database refuses them from inside).
     @Test func theAuditChainFindsDeletedAndAlteredEntries() async throws {
