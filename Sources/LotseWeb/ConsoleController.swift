@@ -169,9 +169,11 @@ struct ConsoleController: Sendable {
         return try render("office_login", req, ctx, v, status: status)
     }
 
-    /// Only a path of the console is a place to go after signing in (no open redirect).
+    /// Only a path of the console or the statistics is a place to go after signing in (no open redirect).
     static func safeNext(_ s: String?) -> String {
-        guard let s = s?.removingPercentEncoding, s.hasPrefix("/office"), !s.contains("//"), !s.contains("\\") else { return "/office" }
+        guard let s = s?.removingPercentEncoding, s.hasPrefix("/office") || s == "/stats" || s.hasPrefix("/stats?"), !s.contains("//"),
+            !s.contains("\\")
+        else { return "/office" }
         return s
     }
 
@@ -224,8 +226,9 @@ struct ConsoleController: Sendable {
             expiresIn: .seconds(ConsoleSessionRules.idle)
         )
         try await AuditChain.record(env.store, user: user.name, client: client, action: "signed_in")
-        if user.role == .evaluator { return redirect("/stats") }
-        return redirect(Self.safeNext(f["next"]))
+        let next = Self.safeNext(f["next"])
+        if user.role == .evaluator && next.hasPrefix("/office") { return redirect("/stats") }
+        return redirect(next)
     }
 
     func signOut(_ req: Request, _ ctx: LotseContext) async throws -> Response {

@@ -75,13 +75,23 @@ struct ConsoleAccess: RouterMiddleware {
     let env: WebEnvironment
     let roles: Set<Role>
 
-    func handle(_ request: Request, context: LotseContext, next: (Request, LotseContext) async throws -> Response) async throws -> Response {
-        let now = Int64(Date().timeIntervalSince1970)
-        guard let session = context.sessions.session else { return Self.signIn(request, status: .unauthorized) }
+    /// The user of the request's session if the session is live (not idle too long, not too old, the user enabled and
+    /// the password unchanged since it began); a dead session is cleared.
+    static func liveUser(_ env: WebEnvironment, _ context: LotseContext, now: Int64 = Int64(Date().timeIntervalSince1970)) async throws -> UserRecord?
+    {
+        guard let session = context.sessions.session else { return nil }
         guard now - session.lastSeen <= ConsoleSessionRules.idle, now - session.startedAt <= ConsoleSessionRules.absolute,
             let user = try await env.store.user(name: session.user), !user.disabled, user.sessionsValidAfter < session.startedAtMillis
         else {
             context.sessions.clearSession()
+            return nil
+        }
+        return user
+    }
+
+    func handle(_ request: Request, context: LotseContext, next: (Request, LotseContext) async throws -> Response) async throws -> Response {
+        let now = Int64(Date().timeIntervalSince1970)
+        guard let session = context.sessions.session, let user = try await Self.liveUser(env, context, now: now) else {
             return Self.signIn(request, status: .unauthorized)
         }
         guard roles.contains(user.role) else {

@@ -385,6 +385,28 @@ final class Clerk: @unchecked Sendable {
         try shot("office-start")
     }
 
+    /// Evaluators sign in with their accounts and read the statistics; a clerk's session does not open them, and the
+    /// statistics' page asks for an account, not a token.
+    @Test func evaluatorsSignInWithTheirAccountsAtStats() async throws {
+        let h = try ConsoleHarness()
+        let anonymous = try await h.clerk(nil)
+        let page = try await anonymous.get("/stats")
+        #expect(page.status == 401 && page.text.contains("name=\"user\"") && !page.text.contains("name=\"token\""))
+        let eva = try await h.clerk(nil)
+        let signIn = try await eva.post("/office/login", ["user": "eva", "password": ConsoleHarness.password, "next": "/stats"])
+        #expect(signIn.headers["location"] == "/stats")
+        #expect(try await eva.get("/stats").status == 200)
+        #expect(try await eva.get("/api/v1/stats").status == 200)
+        #expect(try await eva.get("/office").status == 403)
+        let olga = try await h.clerk("olga")
+        #expect(try await olga.get("/stats").status == 401)
+        #expect(try await olga.get("/api/v1/stats").status == 401)
+        // nowhere else to go after signing in
+        let elsewhere = try await h.clerk(nil)
+        let r = try await elsewhere.post("/office/login", ["user": "olga", "password": ConsoleHarness.password, "next": "https://evil.example/"])
+        #expect(r.headers["location"] == "/office")
+    }
+
     /// The audit chain finds an entry deleted, one altered, and the newest one removed (changes made outside Lotse: the
     /// database refuses them from inside).
     @Test func theAuditChainFindsDeletedAndAlteredEntries() async throws {
