@@ -49,12 +49,12 @@ demo: deps
 	LOTSE_DATA_DIR=$(DATA_DIR) LOTSE_PUBLIC_BASE_URL=http://127.0.0.1:$(PORT) LOTSE_DEMO=1 $$($(SWIFT) build --show-bin-path)/lotse demo --months 12 --seed 1
 	LOTSE_DATA_DIR=$(DATA_DIR) LOTSE_PUBLIC_BASE_URL=http://127.0.0.1:$(PORT) LOTSE_DEMO=1 bash scripts/demo_handheld.sh $$($(SWIFT) build --show-bin-path) $(DATA_DIR)
 	printf 'Demo-Verwaltung-2026\n' | LOTSE_DATA_DIR=$(DATA_DIR) $$($(SWIFT) build --show-bin-path)/lotse users add sachbearbeitung --role office --password-stdin
-	printf 'Demo-Auswertung-2026\n' | LOTSE_DATA_DIR=$(DATA_DIR) $$($(SWIFT) build --show-bin-path)/lotse users add auswertung --role evaluator --password-stdin
+	printf 'Demo-Statistik-2026\n' | LOTSE_DATA_DIR=$(DATA_DIR) $$($(SWIFT) build --show-bin-path)/lotse users add auswertung --role evaluator --password-stdin
 	@echo "Case data and QR codes are in $(DATA_DIR) (SVG in $(DATA_DIR)/qr, PNG in $(DATA_DIR)/qr-png)."
 	@echo "PayPal is the local simulator on port $(SIM_PORT), the city's e-payment platform (XBezahldienste, OAuth2 as"
 	@echo "  pmPayment) the one on port $(XBD_SIM_PORT): the whole journey works offline, with two buttons."
 	@echo "Sign-ins of the demo: office console http://127.0.0.1:$(PORT)/office as sachbearbeitung / Demo-Verwaltung-2026;"
-	@echo "  evaluator dashboard http://127.0.0.1:$(PORT)/stats as auswertung / Demo-Auswertung-2026; machine clients:"
+	@echo "  evaluator dashboard http://127.0.0.1:$(PORT)/stats as auswertung / Demo-Statistik-2026; machine clients:"
 	@echo "  statistics API bearer token demo-evaluator, office API demo-office; metrics open (no LOTSE_METRICS_TOKEN)."
 	@BIN=$$($(SWIFT) build --show-bin-path); \
 	$$BIN/lotse-paypal-sim --port $(SIM_PORT) --webhook-url http://127.0.0.1:$(PORT)/webhooks/paypal --webhook-id DEMO-WEBHOOK \
