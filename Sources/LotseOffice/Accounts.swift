@@ -68,6 +68,17 @@ public struct AccountRules: Sendable {
         return [-30.0, 0, 30].contains { totp.compute(date: date.addingTimeInterval($0)) == value }
     }
 
+    /// A new API token for scripts (shown once) and the hash that is stored.
+    public static func newAPIToken() -> (token: String, hash: String) {
+        var g = SystemRandomNumberGenerator()
+        let token = "lotse_" + (0..<4).map { _ in String(format: "%016llx", g.next() as UInt64) }.joined()
+        return (token, apiTokenHash(token))
+    }
+
+    public static func apiTokenHash(_ token: String) -> String {
+        SHA256.hash(data: Data(token.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+
     /// The code an authenticator app shows for `secret` at `date` (six digits).
     public static func code(secret: String, at date: Date = Date()) -> String {
         String(format: "%06d", TOTP(secret: secret).compute(date: date))

@@ -126,6 +126,12 @@ enum Accounts {
                 -- the newest entry, kept beside the log: the last entry deleted is found too
                 CREATE TABLE audit_head (id INTEGER PRIMARY KEY CHECK (id = 1), last_id INTEGER NOT NULL, last_hash TEXT NOT NULL);
                 -- append-only: an entry is never changed or removed through Lotse (a change outside is found by the chain)
+                -- per-user API tokens for scripts: only their SHA-256 is kept
+                CREATE TABLE api_tokens (
+                    hash TEXT PRIMARY KEY,
+                    user TEXT NOT NULL REFERENCES users(name),
+                    created_at INTEGER NOT NULL
+                ) WITHOUT ROWID;
                 CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
                 CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
                 """
@@ -210,6 +216,35 @@ extension Store {
 
     public func clearFailedSignIns(name: String) async throws {
         try await pool.write { try $0.execute(sql: "UPDATE users SET failed_sign_ins = 0, locked_until = 0 WHERE name = ?", arguments: [name]) }
+    }
+
+    // MARK: API tokens
+
+    /// Stores the hash of a new API token of `user`; false: no such user.
+    public func addAPIToken(user: String, hash: String, now: Int64) throws -> Bool {
+        try pool.write { db in
+            guard try Accounts.user(db, name: user) != nil else { return false }
+            try db.execute(sql: "INSERT INTO api_tokens (hash, user, created_at) VALUES (?, ?, ?)", arguments: [hash, user, now])
+            return true
+        }
+    }
+
+    /// Removes every API token of `user`; how many there were.
+    public func revokeAPITokens(user: String) throws -> Int {
+        try pool.write { db in
+            try db.execute(sql: "DELETE FROM api_tokens WHERE user = ?", arguments: [user])
+            return db.changesCount
+        }
+    }
+
+    /// The user an API token (by its hash) belongs to, if the user is enabled.
+    public func userOfAPIToken(hash: String) async throws -> UserRecord? {
+        try await pool.read { db in
+            guard let name = try String.fetchOne(db, sql: "SELECT user FROM api_tokens WHERE hash = ?", arguments: [hash]),
+                let user = try Accounts.user(db, name: name), !user.disabled
+            else { return nil }
+            return user
+        }
     }
 
     // MARK: the sessions' key-value store

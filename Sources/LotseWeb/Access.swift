@@ -3,6 +3,8 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import LotseCore
+import LotseOffice
+import LotseStorage
 import LotseTokens
 import NIOCore
 import NIOPosix
@@ -32,6 +34,19 @@ struct BearerCheck: Sendable {
             headers: [.wwwAuthenticate: "Bearer realm=\"\(realm)\"", .contentType: "text/plain"],
             body: .init(byteBuffer: ByteBuffer(string: "token required\n"))
         )
+    }
+
+    /// `deny`, and also a user's API token (`lotse users token`) whose user has one of `roles`.
+    func deny(_ req: Request, _ context: LotseContext, token: String?, roles: Set<Role>) async throws -> Response? {
+        guard let refused = deny(req, context, token: token) else { return nil }
+        guard refused.status == .unauthorized, let header = req.headers[.authorization], header.hasPrefix("Bearer lotse_"), header.utf8.count < 200
+        else { return refused }
+        let client = env.proxies.client(req, context)
+        if let user = try await env.store.userOfAPIToken(hash: AccountRules.apiTokenHash(String(header.dropFirst(7)))), roles.contains(user.role) {
+            env.authFailures.succeeded(client)
+            return nil
+        }
+        return refused
     }
 
     static func tooMany(_ wait: Double) -> Response {

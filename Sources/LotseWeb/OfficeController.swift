@@ -29,7 +29,7 @@ struct OfficeController: Sendable {
             }
         }
         router.get("/api/v1/payments") { req, ctx -> Response in
-            if let denied = authorize(req, ctx) { return denied }
+            if let denied = try await authorize(req, ctx) { return denied }
             let which = req.uri.queryParameters.get("list") ?? "unmatched"
             let disposition: Disposition
             switch which {
@@ -43,7 +43,7 @@ struct OfficeController: Sendable {
         }
         // a PayPal payment of the refund list goes back through PayPal's API (idempotent: pressing twice refunds once)
         router.post("/api/v1/payments/:id/refund") { req, ctx -> Response in
-            if let denied = authorize(req, ctx) { return denied }
+            if let denied = try await authorize(req, ctx) { return denied }
             guard let id = ctx.parameters.get("id").flatMap(Int64.init) else { throw HTTPError(.badRequest, message: "payment id") }
             guard let paypal = env.paypal as? PayPalProvider else { throw HTTPError(.conflict, message: "PayPal is not configured") }
             let outcome = try await paypal.refundFromList(paymentID: id)
@@ -77,8 +77,8 @@ struct OfficeController: Sendable {
     }
 
     /// nil when the office token is right; else 401 (or 429 for a client that guessed wrong too often).
-    func authorize(_ req: Request, _ context: LotseContext) -> Response? {
-        BearerCheck(env: env, realm: "lotse-office").deny(req, context, token: env.config.officeToken)
+    func authorize(_ req: Request, _ context: LotseContext) async throws -> Response? {
+        try await BearerCheck(env: env, realm: "lotse-office").deny(req, context, token: env.config.officeToken, roles: [.office, .admin])
     }
 
     static func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) throws -> Response {
@@ -98,7 +98,7 @@ struct OfficeController: Sendable {
         _ context: LotseContext,
         _ work: @escaping @Sendable (String, String) throws -> T
     ) async throws -> Response {
-        if let denied = authorize(req, context) { return denied }
+        if let denied = try await authorize(req, context) { return denied }
         let name = Self.safeName(req.uri.queryParameters.get("name") ?? "upload")
         let dir = Self.uploadsDirectory(dataDir: env.config.dataDir)
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])

@@ -106,10 +106,10 @@ struct StatsController: Sendable {
             return nil
         }
         guard let token = env.config.evaluatorToken, !token.isEmpty else {
-            return BearerCheck(env: env, realm: "lotse-evaluator").deny(req, context, token: nil)
+            return try await BearerCheck(env: env, realm: "lotse-evaluator").deny(req, context, token: nil, roles: [.evaluator, .admin])
         }
         if req.headers[.authorization] == nil, session(req) != nil { return nil }
-        return BearerCheck(env: env, realm: "lotse-evaluator").deny(req, context, token: token)
+        return try await BearerCheck(env: env, realm: "lotse-evaluator").deny(req, context, token: token, roles: [.evaluator, .admin])
     }
 
     /// The JSON of `/api/v1/stats` with the rule of the dashboard and the CSV: a count of 1 to 4 is not

@@ -17,8 +17,33 @@ struct UsersCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "users",
         abstract: "Accounts of the office console and the statistics: add, list, disable, enable, reset.",
-        subcommands: [Add.self, List.self, Disable.self, Enable.self, Reset.self]
+        subcommands: [Add.self, List.self, Disable.self, Enable.self, Reset.self, Token.self]
     )
+
+    struct Token: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Make an API token for a user's scripts (shown once, kept only as its hash), or revoke them all."
+        )
+        @OptionGroup var common: CommonOptions
+        @Argument var name: String
+        @Flag(help: "Revoke every API token of the user instead.") var revoke = false
+
+        func run() throws {
+            let store = try common.store(common.config())
+            if revoke {
+                let n = try store.revokeAPITokens(user: name)
+                try AuditChain.recordNow(store, user: cliUser(), action: "api_tokens_revoked", target: name, detail: "\(n)")
+                print("\(n) API token\(n == 1 ? "" : "s") of \(name) revoked")
+                return
+            }
+            let (token, hash) = AccountRules.newAPIToken()
+            guard try store.addAPIToken(user: name, hash: hash, now: Int64(Date().timeIntervalSince1970)) else {
+                throw LotseError.input("no user \(name)")
+            }
+            try AuditChain.recordNow(store, user: cliUser(), action: "api_token_made", target: name)
+            print(token)
+        }
+    }
 
     struct Add: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Add a user; the password comes on standard input (--password-stdin).")

@@ -407,6 +407,33 @@ final class Clerk: @unchecked Sendable {
         #expect(r.headers["location"] == "/office")
     }
 
+    /// Per-user API tokens for scripts: shown once, kept as a hash, good for the APIs of the user's role only, and gone
+    /// when revoked or when the user is disabled.
+    @Test func apiTokensForScripts() async throws {
+        let h = try ConsoleHarness()
+        let made = try TestSupport.lotse(["users", "token", "olga"], dataDir: h.dir, env: h.env)
+        let token = made.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(made.status == 0 && token.hasPrefix("lotse_") && token.count > 40)
+        let evaToken = try TestSupport.lotse(["users", "token", "eva"], dataDir: h.dir, env: h.env).stdout.trimmingCharacters(
+            in: .whitespacesAndNewlines
+        )
+        func get(_ path: String, _ token: String) async throws -> Int {
+            try await h.http.send(OutboundRequest(url: h.base + path, headers: [("Authorization", "Bearer " + token)])).status
+        }
+        #expect(try await get("/api/v1/payments?list=unmatched", token) == 200)
+        #expect(try await get("/api/v1/payments?list=unmatched", evaToken) == 401)
+        #expect(try await get("/api/v1/stats", evaToken) == 200)
+        #expect(try await get("/api/v1/stats", token) == 401)
+        let database =
+            try Data(contentsOf: URL(fileURLWithPath: h.dir + "/lotse.sqlite"))
+            + ((try? Data(contentsOf: URL(fileURLWithPath: h.dir + "/lotse.sqlite-wal"))) ?? Data())
+        #expect(database.range(of: Data(token.utf8)) == nil, "the token is stored in clear")
+        #expect(try TestSupport.lotse(["users", "token", "olga", "--revoke"], dataDir: h.dir, env: h.env).status == 0)
+        #expect(try await get("/api/v1/payments?list=unmatched", token) == 401)
+        #expect(try h.users(["disable", "eva"], stdin: "").status == 0)
+        #expect(try await get("/api/v1/stats", evaToken) == 401)
+    }
+
     /// The audit chain finds an entry deleted, one altered, and the newest one removed (changes made outside Lotse: the
     /// database refuses them from inside).
     @Test func theAuditChainFindsDeletedAndAlteredEntries() async throws {
