@@ -155,3 +155,18 @@ public enum ConsoleMatching {
         return a.isEmpty ? b.count : row[b.count]
     }
 }
+
+extension Store {
+    /// The cases that get their code by letter: no code was printed on the ticket, and they are still payable.
+    public func letterCaseNumbers() throws -> [String] {
+        try pool.read { db in
+            try String.fetchAll(
+                db,
+                sql: """
+                    SELECT case_number FROM cases WHERE qr_printed = 0 AND status IN ('open', 'overdue', 'reminded')
+                    AND \(ProvisionalCases.isNotProvisional) ORDER BY id
+                    """
+            )
+        }
+    }
+}

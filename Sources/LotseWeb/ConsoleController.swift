@@ -64,6 +64,8 @@ struct ConsoleController: Sendable {
         (.post, "/office/dunning", [.office, .admin]),
         (.get, "/office/dunning/lists/{file}", [.office, .admin]),
         (.get, "/office/audit", [.office, .admin]),
+        (.get, "/office/qr", [.office, .admin]),
+        (.post, "/office/qr", [.office, .admin]),
         (.get, "/office/users", [.admin]),
         (.post, "/office/users", [.admin]),
         (.post, "/office/users/{name}/disable", [.admin]),
@@ -94,6 +96,8 @@ struct ConsoleController: Sendable {
         work.post("dunning") { req, ctx in try await runDunning(req, ctx) }
         work.get("dunning/lists/:file") { req, ctx in try await dunningList(req, ctx) }
         work.get("audit") { req, ctx in try await audit(req, ctx) }
+        work.get("qr") { req, ctx in try await qrPage(req, ctx) }
+        work.post("qr") { req, ctx in try await qrDownload(req, ctx) }
 
         let admin = office.group().add(middleware: ConsoleAccess(env: env, roles: [.admin]))
         admin.get("users") { req, ctx in try await usersPage(req, ctx) }
@@ -592,6 +596,46 @@ struct ConsoleController: Sendable {
         return Response(
             status: .ok,
             headers: [.contentType: "text/csv; charset=utf-8", .contentDisposition: "attachment; filename=\"\(name)\"", .cacheControl: "no-store"],
+            body: .init(byteBuffer: ByteBuffer(bytes: data))
+        )
+    }
+
+    // MARK: QR codes
+
+    func qrPage(_ req: Request, _ ctx: LotseContext) async throws -> Response {
+        let store = env.store
+        let (new, letters) = try await NIOThreadPool.singleton.runIfActive {
+            (try store.casesForQR(printedToo: false).count, try store.letterCaseNumbers().count)
+        }
+        return try render("office_qr", req, ctx, ["title": "QR-Codes", "new": new, "letters": letters])
+    }
+
+    /// `POST /office/qr` (`which=new|letters`, `format=png|svg`): the codes as one ZIP with their manifest.
+    func qrDownload(_ req: Request, _ ctx: LotseContext) async throws -> Response {
+        guard let f = try await checkedForm(req) else { return Self.forbidden }
+        let selection = QRArchive.Selection(rawValue: f["which"] ?? "") ?? .new
+        let format = QRBatch.Format(rawValue: f["format"] ?? "") ?? .png
+        let (store, tokens, config) = (env.store, env.tokens, env.config)
+        let (path, count) = try await NIOThreadPool.singleton.runIfActive {
+            try QRArchive.make(
+                store: store,
+                tokens: tokens,
+                baseURL: config.publicBaseURL,
+                dataDir: config.dataDir,
+                selection: selection,
+                format: format
+            )
+        }
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        try await record(req, ctx, "qr_codes_downloaded", target: selection.rawValue, detail: "\(count) codes, \(format.rawValue)")
+        let day = BerlinTime.local(Int64(Date().timeIntervalSince1970)).date
+        return Response(
+            status: .ok,
+            headers: [
+                .contentType: "application/zip", .cacheControl: "no-store",
+                .contentDisposition: "attachment; filename=\"qr-\(selection.rawValue)-\(day).zip\"",
+            ],
             body: .init(byteBuffer: ByteBuffer(bytes: data))
         )
     }

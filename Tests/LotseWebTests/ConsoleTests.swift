@@ -434,6 +434,30 @@ final class Clerk: @unchecked Sendable {
         #expect(try await get("/api/v1/stats", evaToken) == 401)
     }
 
+    /// The QR codes of new cases as one ZIP (PNG codes that zbarimg reads, and the manifest); afterwards no case is new.
+    @Test func qrCodesAsOneZIP() async throws {
+        let h = try ConsoleHarness()
+        let c = try await h.clerk("olga")
+        let r = try await c.post("/office/qr", ["which": "new", "format": "png"])
+        #expect(r.status == 200 && r.headers["content-type"] == "application/zip")
+        let zip = h.dir + "/codes.zip"
+        TestSupport.write(zip, bytes: r.body)
+        let out = h.dir + "/codes"
+        let unpacked = try TestSupport.run(
+            "/usr/bin/python3",
+            ["-c", "import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])", zip, out]
+        )
+        #expect(unpacked.status == 0, "\(unpacked.stderr)")
+        let files = try FileManager.default.contentsOfDirectory(atPath: out)
+        let pngs = files.filter { $0.hasSuffix(".png") }
+        #expect(pngs.count == 24 && files.contains("manifest.csv"), "\(files.sorted())")
+        let decoded = try TestSupport.zbarimg(out + "/" + pngs.sorted()[0])
+        // the URL in capitals: the QR code's alphanumeric mode (smaller codes)
+        #expect(decoded.first?.uppercased().hasPrefix(h.base.uppercased() + "/T/") == true, "\(decoded)")
+        let again = try await c.get("/office/qr")
+        #expect(again.text.contains("0 Verfahren ohne geschriebenen Code"))
+    }
+
     /// The audit chain finds an entry deleted, one altered, and the newest one removed (changes made outside Lotse: the
     /// database refuses them from inside).
     @Test func theAuditChainFindsDeletedAndAlteredEntries() async throws {
