@@ -272,19 +272,32 @@ func validate(_ r: [String: Any]) -> Response? {
     guard identifier(r["requestId"] as? String, max: 36) else { return Sim.problem(400, "VALIDATION_ERROR", "requestId") }
     guard r["currency"] as? String == "EUR" else { return Sim.problem(400, "VALIDATION_ERROR", "currency") }
     guard let purpose = r["purpose"] as? String, !purpose.isEmpty, purpose.count <= 27,
-        purpose.unicodeScalars.allSatisfy({ $0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == " " || $0 == "-" })
+        purpose.unicodeScalars.allSatisfy({ ($0.isASCII && $0.properties.isAlphabetic) || ("0"..."9").contains($0) || $0 == " " || $0 == "-" })
     else { return Sim.problem(400, "VALIDATION_ERROR", "purpose") }
     guard (r["description"] as? String)?.count ?? 0 <= 250 else { return Sim.problem(400, "VALIDATION_ERROR", "description") }
     guard let redirect = r["redirectUrl"] as? String, !redirect.isEmpty, redirect.count <= 2082 else {
         return Sim.problem(400, "VALIDATION_ERROR", "redirectUrl")
     }
     guard r["requestor"] == nil else { return Sim.problem(400, "VALIDATION_ERROR", "Lotse sends no requestor") }
+    guard let stamp = r["requestTimestamp"] as? String,
+        stamp.range(of: #"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$"#, options: .regularExpression) != nil
+    else { return Sim.problem(400, "VALIDATION_ERROR", "requestTimestamp (ISO 8601 UTC with milliseconds)") }
     guard let items = r["items"] as? [[String: Any]], (1...99).contains(items.count) else { return Sim.problem(400, "VALIDATION_ERROR", "items") }
     var sum = 0
     for item in items {
-        guard item["bookingData"] is [String: Any] else { return Sim.problem(400, "BOOKING_DATA_MISSING", "bookingData") }
-        guard let net = cents(item["totalNetAmount"]), let tax = cents(item["totalTaxAmount"]) else {
-            return Sim.problem(400, "VALIDATION_ERROR", "item amounts")
+        guard let booking = item["bookingData"] as? [String: Any], !booking.isEmpty else {
+            return Sim.problem(400, "BOOKING_DATA_MISSING", "bookingData")
+        }
+        guard booking.values.allSatisfy({ $0 is String }) else { return Sim.problem(400, "VALIDATION_ERROR", "bookingData is a map of strings") }
+        for field in ["id", "reference", "description"] where (item[field] as? String)?.isEmpty ?? true {
+            return Sim.problem(400, "VALIDATION_ERROR", "item \(field)")
+        }
+        guard let quantity = item["quantity"] as? Int, quantity >= 1, item["taxRate"] != nil, cents(item["taxRate"]) != nil,
+            let singleNet = cents(item["singleNetAmount"]), let singleTax = cents(item["singleTaxAmount"]),
+            let net = cents(item["totalNetAmount"]), let tax = cents(item["totalTaxAmount"])
+        else { return Sim.problem(400, "VALIDATION_ERROR", "item amounts, tax rate and quantity") }
+        guard net == singleNet * quantity, tax == singleTax * quantity else {
+            return Sim.problem(400, "CALCULATION_ERROR", "item totals are not quantity times the single amounts")
         }
         sum += net + tax
     }
