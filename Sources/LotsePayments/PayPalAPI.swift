@@ -111,26 +111,9 @@ public final class PayPalAPI: Sendable {
         }
     }
 
-    /// Retries timeouts, connection failures and 5xx (and 429) with exponential backoff.
+    /// Retries timeouts, connection failures, 5xx and 429 (`Retries`).
     func withRetries(_ what: String, _ body: () async throws -> OutboundReply) async throws -> OutboundReply {
-        var attempt = 0
-        while true {
-            do {
-                let r = try await body()
-                if (r.status >= 500 || r.status == 429) && attempt < retries {
-                    logger.warning(
-                        "paypal \(Self.pathShape(what)): HTTP \(r.status), retrying",
-                        metadata: r.debugID.map { ["paypal-debug-id": "\($0)"] } ?? [:]
-                    )
-                } else {
-                    return r
-                }
-            } catch let e as HTTPClientError where e.isTransient && attempt < retries {
-                logger.warning("paypal \(Self.pathShape(what)): \(e), retrying")
-            }
-            attempt += 1
-            try await Task.sleep(nanoseconds: UInt64(backoff * pow(2, Double(attempt - 1)) * 1e9))
-        }
+        try await Retries(count: retries, backoff: backoff, logger: logger, label: "paypal").run(Self.pathShape(what), body)
     }
 
     /// Order ids are not personal, but keep log lines uniform.

@@ -169,23 +169,9 @@ public final class XBezahldiensteAPI: Sendable {
         return value
     }
 
-    /// Retries timeouts, connection failures, 5xx and 429 with exponential backoff.
+    /// Retries timeouts, connection failures, 5xx and 429 (`Retries`).
     func withRetries(_ method: String, _ path: String, _ body: () async throws -> OutboundReply) async throws -> OutboundReply {
-        var attempt = 0
-        while true {
-            do {
-                let r = try await body()
-                if (r.status >= 500 || r.status == 429) && attempt < retries {
-                    logger.warning("xbd \(method) \(Self.pathShape(path)): HTTP \(r.status), retrying")
-                } else {
-                    return r
-                }
-            } catch let e as HTTPClientError where e.isTransient && attempt < retries {
-                logger.warning("xbd \(method) \(Self.pathShape(path)): \(e), retrying")
-            }
-            attempt += 1
-            try await Task.sleep(nanoseconds: UInt64(backoff * pow(2, Double(attempt - 1)) * 1e9))
-        }
+        try await Retries(count: retries, backoff: backoff, logger: logger, label: "xbd").run(method + " " + Self.pathShape(path), body)
     }
 
     // MARK: the wire format

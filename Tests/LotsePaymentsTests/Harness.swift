@@ -116,22 +116,9 @@ final class PayPalHarness: @unchecked Sendable {
         init(_ d: String) { description = d }
     }
 
-    func waitFor(_ url: String) throws {
-        for _ in 0..<200 {
-            if let r = try? http.sendBlocking(OutboundRequest(url: url)), r.status == 200 { return }
-            usleep(50_000)
-        }
-        throw Failure("\(url) did not come up; logs in \(dir)")
-    }
+    func waitFor(_ url: String) throws { try TestSupport.waitForOK(url, client: http, logs: dir) }
 
-    func stop() {
-        for p in [serve, sim] where p?.isRunning == true {
-            p!.terminate()
-            for _ in 0..<100 where p!.isRunning { usleep(50_000) }
-            if p!.isRunning { kill(p!.processIdentifier, SIGKILL) }
-            p!.waitUntilExit()
-        }
-    }
+    func stop() { TestSupport.stop([serve, sim]) }
 
     deinit { stop() }
 

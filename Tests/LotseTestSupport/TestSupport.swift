@@ -135,6 +135,31 @@ public enum TestSupport {
         return p
     }
 
+    /// A server started for a test did not come up.
+    public struct StartFailure: Error, CustomStringConvertible {
+        public var description: String
+        public init(_ description: String) { self.description = description }
+    }
+
+    /// Waits until `url` answers 200 through `client` (about 10 s); else throws, naming `logs`.
+    public static func waitForOK(_ url: String, client: CurlClient, logs: String) throws {
+        for _ in 0..<200 {
+            if let r = try? client.sendBlocking(OutboundRequest(url: url)), r.status == 200 { return }
+            usleep(50_000)
+        }
+        throw StartFailure("\(url) did not come up; logs in \(logs)")
+    }
+
+    /// Stops servers started for a test: SIGTERM, then SIGKILL after 5 s.
+    public static func stop(_ processes: [Process?]) {
+        for case let p? in processes where p.isRunning {
+            p.terminate()
+            for _ in 0..<100 where p.isRunning { usleep(50_000) }
+            if p.isRunning { kill(p.processIdentifier, SIGKILL) }
+            p.waitUntilExit()
+        }
+    }
+
     public static func write(_ path: String, _ text: String) {
         FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
     }

@@ -29,24 +29,12 @@ final class ConsoleHarness: @unchecked Sendable {
             guard r.status == 0 else { throw Failure("users add: \(r.stderr)") }
         }
         serve = try TestSupport.startServer(TestSupport.lotse, ["serve", "--port", String(port)], env: env, log: dir + "/serve.log")
-        for _ in 0..<200 {
-            if let r = try? http.sendBlocking(OutboundRequest(url: base + "/healthz")), r.status == 200 { return }
-            usleep(50_000)
-        }
-        throw Failure("serve did not come up; see \(dir)/serve.log")
+        try TestSupport.waitForOK(base + "/healthz", client: http, logs: dir)
     }
 
-    deinit {
-        if serve?.isRunning == true {
-            serve.terminate()
-            serve.waitUntilExit()
-        }
-    }
+    deinit { TestSupport.stop([serve]) }
 
-    struct Failure: Error, CustomStringConvertible {
-        var description: String
-        init(_ d: String) { description = d }
-    }
+    typealias Failure = TestSupport.StartFailure
 
     /// `lotse users …` with `stdin` on standard input.
     func users(_ args: [String], stdin: String) throws -> TestSupport.Output {
