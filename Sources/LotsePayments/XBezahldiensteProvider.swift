@@ -243,13 +243,15 @@ public final class XBezahldiensteProvider: PaymentProvider, Sendable {
                         reference: orderID,
                         note: "e-payment for a case asking \(Money.plain(o.amountCents)) EUR; platform reports \(reported)"
                     )
-                    _ = try await store.recordUnassignable(orderID: orderID, transactionID: transactionID, payment: payment, now: now)
-                    try await store.addEvent(
-                        caseID: o.caseID,
-                        kind: .paymentFailed,
-                        at: now,
-                        detail: "xbd: amount differs, payment on the unmatched list"
-                    )
+                    let outcome = try await store.recordUnassignable(orderID: orderID, transactionID: transactionID, payment: payment, now: now)
+                    if outcome != .duplicate {
+                        try await store.addEvent(
+                            caseID: o.caseID,
+                            kind: .paymentFailed,
+                            at: now,
+                            detail: "xbd: amount differs, payment on the unmatched list"
+                        )
+                    }
                 }
                 return .failed(caseID: o.caseID, reason: "amount or currency differ")
             }

@@ -554,10 +554,11 @@ extension Store {
     }
 
     /// Money the provider reports collected that cannot be booked to its case (the amount or currency differ from the
-    /// order's): the order completed, and the payment recorded without a case (the office's unmatched list), once.
+    /// order's): the order failed (for its case), and the payment recorded without a case (the office's unmatched list),
+    /// once.
     public func recordUnassignable(orderID: String, transactionID: String, payment: IncomingPayment, now: Int64) async throws -> Ledger.Outcome {
         try await pool.write { db in
-            try ProviderOrders.markCompleted(db, orderID: orderID, captureID: transactionID, now: now)
+            try ProviderOrders.setStatus(db, orderID: orderID, .failed, captureID: transactionID, now: now)
             return try Ledger.record(db, payment, caseID: nil, now: now)
         }
     }

@@ -371,11 +371,13 @@ final class EPaymentHarness: @unchecked Sendable {
         let payPage = try #require(b.location(try await h.press(b, "KL-2026-0000001"), base: h.base))
         let requestID = try #require(try h.store().read { try String.fetchOne($0, sql: "SELECT order_id FROM provider_orders") })
         #expect(payPage.contains("/pay/T"))
+        let started = Date()
         for _ in 0..<30 {
             #expect(try await h.http.send(OutboundRequest(method: "POST", url: h.base + "/pay/xbd/notify/" + requestID)).status == 200)
         }
         let reads = try #require(try h.transactions().first?["reads"] as? Int)
-        #expect(reads <= 2, "\(reads) status reads for 30 notifications")
+        // once per 5 s (the calls take longer under the parallel tests' load)
+        #expect(reads <= 2 + Int(Date().timeIntervalSince(started) / 5), "\(reads) status reads for 30 notifications")
     }
 }
 
