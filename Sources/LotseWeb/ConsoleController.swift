@@ -69,6 +69,8 @@ struct ConsoleController: Sendable {
         (.get, "/office/users", [.admin]),
         (.post, "/office/users", [.admin]),
         (.post, "/office/users/{name}/disable", [.admin]),
+        (.post, "/office/users/{name}/enable", [.admin]),
+        (.post, "/office/users/{name}/reset", [.admin]),
     ]
 
     func register(on router: Router<LotseContext>) {
@@ -103,6 +105,8 @@ struct ConsoleController: Sendable {
         admin.get("users") { req, ctx in try await usersPage(req, ctx) }
         admin.post("users") { req, ctx in try await addUser(req, ctx) }
         admin.post("users/:name/disable") { req, ctx in try await disableUser(req, ctx) }
+        admin.post("users/:name/enable") { req, ctx in try await enableUser(req, ctx) }
+        admin.post("users/:name/reset") { req, ctx in try await resetPassword(req, ctx) }
     }
 
     // MARK: rendering
@@ -711,6 +715,29 @@ struct ConsoleController: Sendable {
             message: "Benutzer \(name) angelegt.",
             secretURL: secret.map { AccountRules.authenticatorURL(secret: $0, user: name, issuer: "Lotse " + env.config.cityName) }
         )
+    }
+
+    func enableUser(_ req: Request, _ ctx: LotseContext) async throws -> Response {
+        guard try await checkedForm(req) != nil else { return Self.forbidden }
+        let name = ctx.parameters.get("name") ?? ""
+        let store = env.store
+        let done = try await NIOThreadPool.singleton.runIfActive { try store.setDisabled(name: name, false, nowMillis: Self.millis()) }
+        if done { try await record(req, ctx, "user_enabled", target: name) }
+        return redirect("/office/users")
+    }
+
+    /// A new password set by an admin: every session of the user ends.
+    func resetPassword(_ req: Request, _ ctx: LotseContext) async throws -> Response {
+        guard let f = try await checkedForm(req) else { return Self.forbidden }
+        let name = ctx.parameters.get("name") ?? ""
+        let password = f["password"] ?? ""
+        if let problem = rules.problem(password: password, user: name) { return try await usersPage(req, ctx, message: "Passwort: \(problem)") }
+        let hash = try await NIOThreadPool.singleton.runIfActive { AccountRules.hash(password) }
+        let store = env.store
+        let done = try await NIOThreadPool.singleton.runIfActive { try store.setPassword(name: name, passwordHash: hash, nowMillis: Self.millis()) }
+        guard done else { return try await usersPage(req, ctx, message: "Den Benutzer \(name) gibt es nicht.") }
+        try await record(req, ctx, "password_reset", target: name)
+        return try await usersPage(req, ctx, message: "Neues Passwort für \(name) gesetzt; seine Sitzungen sind beendet.")
     }
 
     func disableUser(_ req: Request, _ ctx: LotseContext) async throws -> Response {

@@ -446,6 +446,27 @@ final class Clerk: @unchecked Sendable {
         #expect(again.text.contains("0 Verfahren ohne geschriebenen Code"))
     }
 
+    /// An admin manages accounts in the console: a new user (the password rules apply), a new password for another
+    /// (which ends that user's sessions), disabling and enabling.
+    @Test func adminsManageAccountsInTheConsole() async throws {
+        let h = try ConsoleHarness()
+        let ada = try await h.clerk("ada")
+        let weak = try await ada.post("/office/users", ["name": "karl", "role": "office", "password": "passwort2026!"])
+        #expect(weak.status == 200 && weak.text.contains("Passwort:"))
+        let added = try await ada.post("/office/users", ["name": "karl", "role": "office", "password": "Mondlicht-ueber-Pfalz-9"])
+        #expect(added.status == 200 && added.text.contains("karl"))
+        let olga = try await h.clerk("olga")
+        #expect(try await olga.get("/office").status == 200)
+        #expect(try await ada.post("/office/users/olga/reset", ["password": "Herbstlaub-am-Rathaus-3"]).status == 200)
+        #expect(try await olga.get("/office").status == 303)
+        #expect(try await ada.post("/office/users/karl/disable").status == 303)
+        #expect(try await h.store().user(name: "karl")?.disabled == true)
+        #expect(try await ada.post("/office/users/karl/enable").status == 303)
+        #expect(try await h.store().user(name: "karl")?.disabled == false)
+        let audit = try await ada.get("/office/audit?user=ada")
+        for action in ["user_added", "password_reset", "user_disabled", "user_enabled"] { #expect(audit.text.contains(action)) }
+    }
+
     /// The audit chain finds an entry deleted, one altered, and the newest one removed (changes made outside Lotse: the
     /// database refuses them from inside).
     @Test func theAuditChainFindsDeletedAndAlteredEntries() async throws {
