@@ -21,11 +21,17 @@ struct ConsoleController: Sendable {
     let rules: AccountRules
     /// Failed sign-ins per client (the per-user lock is in the database).
     let signInFailures = FailureThrottle()
+    /// The page language (`?lang=`, the cookie, Accept-Language; German first) and its cookie, as the motorist's pages.
+    let pages: MotoristController
 
     init(env: WebEnvironment) {
         self.env = env
         rules = AccountRules(config: env.config)
+        pages = MotoristController(env: env)
     }
+
+    /// A text of the console in the request's language.
+    func tx(_ key: String, _ req: Request) -> String { env.translations.text(key, pages.language(req).lang) }
 
     /// The session middleware's configuration: HttpOnly, SameSite=Strict, Secure behind https, 30 minutes idle.
     var sessions: SessionMiddleware<LotseContext> {
@@ -119,14 +125,16 @@ struct ConsoleController: Sendable {
         status: HTTPResponse.Status = .ok
     ) throws -> Response {
         let csrf = CSRF.token(req)
-        var c = values
+        let (lang, remember) = pages.language(req)
+        var c = pages.base(lang, path: req.uri.path)
+        c.merge(values) { _, new in new }
         c["csrf"] = csrf.value
-        c["city"] = env.config.cityName
         if let u = ctx.consoleUser {
             c["user"] = ["name": u.name, "role": u.role.rawValue, "admin": u.role == .admin]
         }
         guard let body = env.templates.render(c, withTemplate: template) else { throw HTTPError(.internalServerError) }
-        var headers: HTTPFields = [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"]
+        var headers: HTTPFields = [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store", .contentLanguage: lang]
+        if remember, let cookie = pages.langCookies[lang] { headers.append(cookie) }
         if csrf.isNew {
             let secure = env.config.publicBaseURL.lowercased().hasPrefix("https://") ? "; Secure" : ""
             headers.append(HTTPField(name: .setCookie, value: "\(CSRF.cookie)=\(csrf.value); Path=/; HttpOnly; SameSite=Strict\(secure)"))
@@ -172,7 +180,7 @@ struct ConsoleController: Sendable {
     // MARK: signing in and out
 
     func signInPage(_ req: Request, _ ctx: LotseContext, message: String? = nil, status: HTTPResponse.Status = .ok) throws -> Response {
-        var v: [String: Any] = ["title": "Anmeldung", "next": Self.safeNext(req.uri.queryParameters.get("next"))]
+        var v: [String: Any] = ["title": tx("o_signin_title", req), "next": Self.safeNext(req.uri.queryParameters.get("next"))]
         if let message { v["message"] = message }
         return try render("office_login", req, ctx, v, status: status)
     }
@@ -260,7 +268,7 @@ struct ConsoleController: Sendable {
             req,
             ctx,
             [
-                "title": "Heute", "unmatched": counts.unmatched, "partial": counts.partial, "refunds": counts.refunds,
+                "title": tx("o_today", req), "unmatched": counts.unmatched, "partial": counts.partial, "refunds": counts.refunds,
                 "due": counts.dueForDunning, "imports": imports, "statements": statements,
             ]
         )
@@ -289,7 +297,7 @@ struct ConsoleController: Sendable {
             req,
             ctx,
             [
-                "title": "Verfahren", "q": query, "searched": searched, "count": found.count,
+                "title": tx("o_cases", req), "q": query, "searched": searched, "count": found.count,
                 "statuses": CaseStatus.allCases.map { ["code": $0.rawValue, "selected": $0 == status] },
                 "from": q.get("from").map { String($0) } ?? "", "to": q.get("to").map { String($0) } ?? "",
                 "cases": found.map { c in
@@ -433,7 +441,7 @@ struct ConsoleController: Sendable {
             rows.append(row)
         }
         var v: [String: Any] = [
-            "title": "Zahlungen", "rows": rows, "count": rows.count,
+            "title": tx("o_payments", req), "rows": rows, "count": rows.count,
             "unmatched": disposition == .unmatched, "partial": disposition == .partial, "refunds": disposition == .refund,
         ]
         if let message { v["message"] = message }
@@ -479,7 +487,7 @@ struct ConsoleController: Sendable {
 
     enum UploadKind {
         case imports, bank
-        var title: String { self == .imports ? "Import von Handheld-Exporten" : "Kontoauszüge (camt)" }
+        var titleKey: String { self == .imports ? "o_import_title" : "o_bank_title" }
         var path: String { self == .imports ? "/office/imports" : "/office/bank-statements" }
         var action: String { self == .imports ? "import" : "bank_statement" }
     }
@@ -490,7 +498,7 @@ struct ConsoleController: Sendable {
             "office_upload",
             req,
             ctx,
-            ["title": kind.title, "action": kind.path + "?csrf=" + csrf, "results": results, "hasResults": !results.isEmpty]
+            ["title": tx(kind.titleKey, req), "action": kind.path + "?csrf=" + csrf, "results": results, "hasResults": !results.isEmpty]
         )
     }
 
@@ -552,7 +560,7 @@ struct ConsoleController: Sendable {
         let dir = env.config.dataDir + "/reminders"
         let lists = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { $0.hasSuffix(".csv") }.sorted().reversed()
         var v: [String: Any] = [
-            "title": "Mahnlauf", "due": counts.dueForDunning, "today": today.description,
+            "title": tx("o_dunning", req), "due": counts.dueForDunning, "today": today.description,
             "lists": lists.map { ["name": $0, "href": "/office/dunning/lists/" + $0] },
         ]
         if let message { v["message"] = message }
@@ -611,7 +619,7 @@ struct ConsoleController: Sendable {
         let (new, letters) = try await NIOThreadPool.singleton.runIfActive {
             (try store.casesForQR(printedToo: false).count, try store.letterCaseNumbers().count)
         }
-        return try render("office_qr", req, ctx, ["title": "QR-Codes", "new": new, "letters": letters])
+        return try render("office_qr", req, ctx, ["title": tx("o_qr", req), "new": new, "letters": letters])
     }
 
     /// `POST /office/qr` (`which=new|letters`, `format=png|svg`): the codes as one ZIP with their manifest.
@@ -675,7 +683,7 @@ struct ConsoleController: Sendable {
             "office_audit",
             req,
             ctx,
-            ["title": "Protokoll", "entries": entries.map(Self.entry), "user_": user, "action": action, "target": target]
+            ["title": tx("o_audit", req), "entries": entries.map(Self.entry), "user_": user, "action": action, "target": target]
         )
     }
 
@@ -685,7 +693,7 @@ struct ConsoleController: Sendable {
         let store = env.store
         let users = try await NIOThreadPool.singleton.runIfActive { try store.users() }
         var v: [String: Any] = [
-            "title": "Benutzer",
+            "title": tx("o_users", req),
             "users": users.map { ["name": $0.name, "role": $0.role.rawValue, "disabled": $0.disabled, "totp": $0.totpSecret != nil] },
         ]
         if let message { v["message"] = message }

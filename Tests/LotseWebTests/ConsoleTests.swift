@@ -467,6 +467,23 @@ final class Clerk: @unchecked Sendable {
         for action in ["user_added", "password_reset", "user_disabled", "user_enabled"] { #expect(audit.text.contains(action)) }
     }
 
+    /// German first, English second: the language switch (remembered), and every page's texts from `i18n`.
+    @Test func theConsoleSpeaksEnglishToo() async throws {
+        let h = try ConsoleHarness()
+        let c = try await h.clerk("olga")
+        let german = try await c.get("/office")
+        #expect(german.text.contains("Abmelden") && german.text.contains("lang=\"de\""))
+        let english = try await c.get("/office?lang=en")
+        #expect(english.text.contains("Sign out") && english.text.contains("unmatched transfers") && !english.text.contains("Abmelden"))
+        for path in [
+            "/office/cases", "/office/cases/KL-2026-0000001", "/office/payments", "/office/imports", "/office/dunning", "/office/qr", "/office/audit",
+        ] {
+            let page = try await c.get(path)  // the language is remembered
+            #expect(page.status == 200 && page.headers["content-language"] == "en" && !page.text.contains("{{"), "\(path)")
+            #expect(!page.text.contains("Abmelden") && !page.text.contains("Verlauf"), "\(path) is partly German")
+        }
+    }
+
     /// The audit chain finds an entry deleted, one altered, and the newest one removed (changes made outside Lotse: the
     /// database refuses them from inside).
     @Test func theAuditChainFindsDeletedAndAlteredEntries() async throws {
