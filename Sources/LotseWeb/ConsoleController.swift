@@ -33,6 +33,9 @@ struct ConsoleController: Sendable {
     /// A text of the console in the request's language.
     func tx(_ key: String, _ req: Request) -> String { env.translations.text(key, pages.language(req).lang) }
 
+    /// A text with its `{n}` filled in.
+    func tx(_ key: String, _ req: Request, _ value: Any) -> String { tx(key, req).replacingOccurrences(of: "{n}", with: "\(value)") }
+
     /// The session middleware's configuration: HttpOnly, SameSite=Strict, Secure behind https, 30 minutes idle.
     var sessions: SessionMiddleware<LotseContext> {
         SessionMiddleware(
@@ -200,7 +203,7 @@ struct ConsoleController: Sendable {
             return try signInPage(
                 req,
                 ctx,
-                message: "Zu viele Fehlversuche von diesem Gerät. Bitte warten Sie \(Int(wait.rounded(.up))) Sekunden.",
+                message: tx("o_msg_wait", req, Int(wait.rounded(.up))),
                 status: .tooManyRequests
             )
         }
@@ -213,7 +216,7 @@ struct ConsoleController: Sendable {
             return try signInPage(
                 req,
                 ctx,
-                message: "Dieses Konto ist nach mehreren Fehlversuchen für \(minutes) Minute\(minutes == 1 ? "" : "n") gesperrt.",
+                message: tx("o_msg_locked", req, minutes),
                 status: .tooManyRequests
             )
         }
@@ -232,7 +235,7 @@ struct ConsoleController: Sendable {
                 )
             }
             try await AuditChain.record(env.store, user: name.prefix(40).description, client: client, action: "sign_in_failed")
-            return try signInPage(req, ctx, message: "Benutzername, Passwort oder Code stimmen nicht.", status: .unauthorized)
+            return try signInPage(req, ctx, message: tx("o_msg_wrong", req), status: .unauthorized)
         }
         signInFailures.succeeded(client)
         try await env.store.clearFailedSignIns(name: user.name)
@@ -313,7 +316,13 @@ struct ConsoleController: Sendable {
     func casePage(_ req: Request, _ ctx: LotseContext, message: String? = nil) async throws -> Response {
         let number = ctx.parameters.get("number") ?? ""
         guard let (c, events, payments) = try await env.store.caseWithHistory(number: number) else {
-            return try render("office_message", req, ctx, ["title": "Nicht gefunden", "message": "Kein Verfahren \(number)."], status: .notFound)
+            return try render(
+                "office_message",
+                req,
+                ctx,
+                ["title": tx("o_msg_not_found", req), "message": tx("o_msg_no_case", req, number)],
+                status: .notFound
+            )
         }
         let t = BerlinTime.local(c.issuedAt)
         var v: [String: Any] = [
@@ -343,7 +352,7 @@ struct ConsoleController: Sendable {
         guard let f = try await checkedForm(req) else { return Self.forbidden }
         let number = ctx.parameters.get("number") ?? ""
         let reason = (f["reason"] ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !reason.isEmpty else { return try await casePage(req, ctx, message: "Bitte geben Sie einen Grund an.") }
+        guard !reason.isEmpty else { return try await casePage(req, ctx, message: tx("o_msg_reason", req)) }
         let now = Int64(Date().timeIntervalSince1970)
         let store = env.store
         do {
@@ -361,18 +370,18 @@ struct ConsoleController: Sendable {
         let reason = (f["reason"] ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
         let value = (f["value"] ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
         guard !reason.isEmpty, !value.isEmpty, value.count <= 80 else {
-            return try await casePage(req, ctx, message: "Bitte geben Sie den neuen Wert und einen Grund an.")
+            return try await casePage(req, ctx, message: tx("o_msg_value_reason", req))
         }
         var plate: String?
         var street: String?
         switch f["field"] {
         case "plate":
             guard let p = Plate.normalise(value, country: "D") else {
-                return try await casePage(req, ctx, message: "Kein gültiges Kennzeichen: \(value)")
+                return try await casePage(req, ctx, message: tx("o_msg_bad_plate", req, value))
             }
             plate = p
         case "place": street = value
-        default: return try await casePage(req, ctx, message: "Unbekanntes Feld.")
+        default: return try await casePage(req, ctx, message: tx("o_msg_bad_field", req))
         }
         guard
             let old = try await env.store.correctCase(
@@ -382,7 +391,7 @@ struct ConsoleController: Sendable {
                 reason: reason,
                 at: Int64(Date().timeIntervalSince1970)
             )
-        else { return try await casePage(req, ctx, message: "Kein Verfahren \(number).") }
+        else { return try await casePage(req, ctx, message: tx("o_msg_no_case", req, number)) }
         try await record(req, ctx, "case_corrected", target: number, detail: "\(f["field"] ?? ""): \(old) -> \(plate ?? street ?? ""); \(reason)")
         return redirect("/office/cases/" + number)
     }
@@ -391,10 +400,12 @@ struct ConsoleController: Sendable {
         guard let f = try await checkedForm(req) else { return Self.forbidden }
         let number = ctx.parameters.get("number") ?? ""
         guard let cents = Money.parseCents((f["amount"] ?? "").replacingOccurrences(of: ",", with: ".")), cents > 0 else {
-            return try await casePage(req, ctx, message: "Bitte geben Sie den Betrag in Euro an, z. B. 25,00.")
+            return try await casePage(req, ctx, message: tx("o_msg_amount", req))
         }
         let receipt = (f["receipt"] ?? "").trimmingCharacters(in: .whitespaces)
-        guard let c = try await env.store.caseWithHistory(number: number)?.0 else { return try await casePage(req, ctx, message: "Kein Verfahren.") }
+        guard let c = try await env.store.caseWithHistory(number: number)?.0 else {
+            return try await casePage(req, ctx, message: tx("o_msg_no_case", req, number))
+        }
         let now = Int64(Date().timeIntervalSince1970)
         let payment = IncomingPayment(
             channel: .cash,
@@ -413,7 +424,7 @@ struct ConsoleController: Sendable {
             target: c.caseNumber,
             detail: Money.plain(cents) + " EUR" + (receipt.isEmpty ? "" : ", receipt \(receipt)")
         )
-        if outcome == .duplicate { return try await casePage(req, ctx, message: "Diese Quittung ist schon gebucht.") }
+        if outcome == .duplicate { return try await casePage(req, ctx, message: tx("o_msg_receipt_twice", req)) }
         return redirect("/office/cases/" + c.caseNumber)
     }
 
@@ -469,7 +480,7 @@ struct ConsoleController: Sendable {
         guard let id = ctx.parameters.get("id").flatMap(Int64.init) else { return Self.forbidden }
         let note = (f["note"] ?? "").trimmingCharacters(in: .whitespaces)
         guard try await env.store.markRefunded(paymentID: id, note: note.isEmpty ? "refunded by hand" : note, at: Int64(Date().timeIntervalSince1970))
-        else { return try await payments(req, ctx, message: "Zahlung \(id) steht nicht auf der Erstattungsliste.") }
+        else { return try await payments(req, ctx, message: tx("o_msg_not_refund", req, id)) }
         try await record(req, ctx, "refund_done", target: "payment \(id)", detail: note)
         return redirect("/office/payments?list=refunds")
     }
@@ -477,7 +488,7 @@ struct ConsoleController: Sendable {
     func refundThroughPayPal(_ req: Request, _ ctx: LotseContext) async throws -> Response {
         guard try await checkedForm(req) != nil else { return Self.forbidden }
         guard let id = ctx.parameters.get("id").flatMap(Int64.init) else { return Self.forbidden }
-        guard let paypal = env.paypal as? PayPalProvider else { return try await payments(req, ctx, message: "PayPal ist nicht eingerichtet.") }
+        guard let paypal = env.paypal as? PayPalProvider else { return try await payments(req, ctx, message: tx("o_msg_no_paypal", req)) }
         let outcome = try await paypal.refundFromList(paymentID: id)
         try await record(req, ctx, "paypal_refund", target: "payment \(id)", detail: "\(outcome)")
         return redirect("/office/payments?list=refunds")
@@ -508,7 +519,7 @@ struct ConsoleController: Sendable {
     func upload(_ req: Request, _ ctx: LotseContext, kind: UploadKind) async throws -> Response {
         guard CSRF.verify(req, formValue: req.uri.queryParameters.get("csrf").map { String($0) }) else { return Self.forbidden }
         guard let type = req.headers[.contentType], let boundary = Self.boundary(type) else {
-            return try uploadPage(req, ctx, kind: kind, results: [["line": "Bitte wählen Sie eine Datei (multipart/form-data)."]])
+            return try uploadPage(req, ctx, kind: kind, results: [["line": tx("o_msg_choose_file", req)]])
         }
         let dir = OfficeController.uploadsDirectory(dataDir: env.config.dataDir)
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -526,7 +537,7 @@ struct ConsoleController: Sendable {
                         return try Importer(store: store, config: config, catalogue: catalogue).importFile(path, displayName: name)
                     }
                     line = summary.line
-                    if let r = summary.rejectsFile { problems.append("Abgelehnte Zeilen: \((r as NSString).lastPathComponent)") }
+                    if let r = summary.rejectsFile { problems.append(tx("o_msg_rejects", req, (r as NSString).lastPathComponent)) }
                 case .bank:
                     let store = env.store
                     let summary = try await NIOThreadPool.singleton.runIfActive { try Reconciler(store: store).reconcile(path, displayName: name) }
@@ -539,7 +550,7 @@ struct ConsoleController: Sendable {
             try await record(req, ctx, kind.action, target: name, detail: line)
             results.append(["line": line, "problems": problems.map { ["text": $0] }])
         }
-        if files.isEmpty { results.append(["line": "Keine Datei im Feld „file“."]) }
+        if files.isEmpty { results.append(["line": tx("o_msg_no_file", req)]) }
         return try uploadPage(req, ctx, kind: kind, results: results)
     }
 
@@ -594,8 +605,9 @@ struct ConsoleController: Sendable {
         return try await dunningPage(
             req,
             ctx,
-            message: "Erinnert: \(summary.reminded), überfällig: \(summary.overdue)"
-                + (held.isEmpty ? "" : "; zurückgehalten (Zahlung unterwegs): " + held.joined(separator: ", "))
+            message: tx("o_msg_dunning", req).replacingOccurrences(of: "{r}", with: String(summary.reminded))
+                .replacingOccurrences(of: "{o}", with: String(summary.overdue))
+                + (held.isEmpty ? "" : "; " + tx("o_msg_held", req, held.joined(separator: ", ")))
         )
     }
 
@@ -705,22 +717,24 @@ struct ConsoleController: Sendable {
         guard let f = try await checkedForm(req) else { return Self.forbidden }
         let name = f["name"] ?? ""
         guard AccountRules.isValidName(name), let role = Role(rawValue: f["role"] ?? "") else {
-            return try await usersPage(req, ctx, message: "Name (2 bis 40 Zeichen) und Rolle angeben.")
+            return try await usersPage(req, ctx, message: tx("o_msg_name_role", req))
         }
         let password = f["password"] ?? ""
-        if let problem = rules.problem(password: password, user: name) { return try await usersPage(req, ctx, message: "Passwort: \(problem)") }
+        if let problem = rules.problem(password: password, user: name) {
+            return try await usersPage(req, ctx, message: tx("o_msg_password", req, problem))
+        }
         let secret = role == .admin || f["totp"] == "1" ? AccountRules.newSecret() : nil
         let hash = try await NIOThreadPool.singleton.runIfActive { AccountRules.hash(password) }
         let store = env.store
         let added = try await NIOThreadPool.singleton.runIfActive {
             try store.addUser(name: name, role: role, passwordHash: hash, totpSecret: secret, now: Int64(Date().timeIntervalSince1970))
         }
-        guard added else { return try await usersPage(req, ctx, message: "Den Benutzer \(name) gibt es schon.") }
+        guard added else { return try await usersPage(req, ctx, message: tx("o_msg_user_exists", req, name)) }
         try await record(req, ctx, "user_added", target: name, detail: "role \(role.rawValue)")
         return try await usersPage(
             req,
             ctx,
-            message: "Benutzer \(name) angelegt.",
+            message: tx("o_msg_user_added", req, name),
             secretURL: secret.map { AccountRules.authenticatorURL(secret: $0, user: name, issuer: "Lotse " + env.config.cityName) }
         )
     }
@@ -739,13 +753,15 @@ struct ConsoleController: Sendable {
         guard let f = try await checkedForm(req) else { return Self.forbidden }
         let name = ctx.parameters.get("name") ?? ""
         let password = f["password"] ?? ""
-        if let problem = rules.problem(password: password, user: name) { return try await usersPage(req, ctx, message: "Passwort: \(problem)") }
+        if let problem = rules.problem(password: password, user: name) {
+            return try await usersPage(req, ctx, message: tx("o_msg_password", req, problem))
+        }
         let hash = try await NIOThreadPool.singleton.runIfActive { AccountRules.hash(password) }
         let store = env.store
         let done = try await NIOThreadPool.singleton.runIfActive { try store.setPassword(name: name, passwordHash: hash, nowMillis: Self.millis()) }
-        guard done else { return try await usersPage(req, ctx, message: "Den Benutzer \(name) gibt es nicht.") }
+        guard done else { return try await usersPage(req, ctx, message: tx("o_msg_no_user", req, name)) }
         try await record(req, ctx, "password_reset", target: name)
-        return try await usersPage(req, ctx, message: "Neues Passwort für \(name) gesetzt; seine Sitzungen sind beendet.")
+        return try await usersPage(req, ctx, message: tx("o_msg_user_reset", req, name))
     }
 
     func disableUser(_ req: Request, _ ctx: LotseContext) async throws -> Response {

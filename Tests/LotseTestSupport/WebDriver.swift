@@ -19,7 +19,8 @@ public final class WebDriver: @unchecked Sendable {
         FileManager.default.isExecutableFile(atPath: "/usr/bin/chromedriver") && FileManager.default.isExecutableFile(atPath: "/usr/bin/chromium")
     }
 
-    public init(width: Int = 1280, height: Int = 900, log: String) throws {
+    /// `language`: what the browser asks pages for (Accept-Language).
+    public init(width: Int = 1280, height: Int = 900, language: String = "de-DE,de", log: String) throws {
         let port = TestSupport.freePort()
         base = "http://127.0.0.1:\(port)"
         downloads = TestSupport.tempDir("lotse-downloads")
@@ -40,7 +41,7 @@ public final class WebDriver: @unchecked Sendable {
                             "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=\(width),\(height)",
                             "--lang=de-DE",
                         ],
-                        "prefs": ["download.default_directory": downloads, "download.prompt_for_download": false],
+                        "prefs": ["download.default_directory": downloads, "download.prompt_for_download": false, "intl.accept_languages": language],
                     ] as [String: Any],
                 ] as [String: Any]
             ]
