@@ -213,7 +213,13 @@ public struct Importer: Sendable {
         self.catalogue = catalogue
     }
 
-    public func importFile(_ path: String, displayName: String? = nil, now: Int64 = Int64(Date().timeIntervalSince1970)) throws -> ImportSummary {
+    /// `progress`: told how many records were read so far, now and then (for a progress display).
+    public func importFile(
+        _ path: String,
+        displayName: String? = nil,
+        now: Int64 = Int64(Date().timeIntervalSince1970),
+        progress: (@Sendable (Int) -> Void)? = nil
+    ) throws -> ImportSummary {
         let name = displayName ?? path
         let format = try ExportFormat.detect(path: path)
         guard CaseNumber.isValidPrefix(config.caseNumberPrefix) else {
@@ -235,7 +241,10 @@ public struct Importer: Sendable {
                 paymentDays: config.paymentDays,
                 now: now
             )
+            var read = 0
             func handle(_ raw: RawTicket, line: Int, rejected: String?, rawText: @autoclosure () -> String) throws {
+                read += 1
+                if read % 1000 == 0 { progress?(read) }
                 if let reason = rejected {
                     summary.rejected += 1
                     try rejects.write(line: line, reason: reason, raw: rawText())
@@ -255,6 +264,8 @@ public struct Importer: Sendable {
             switch format {
             case .csv:
                 try CSVPipeline.run(path: path, name: name, validator: validator) { batch in
+                    read += batch.count
+                    progress?(read)
                     for row in batch {
                         switch row {
                         case .valid(let ticket):

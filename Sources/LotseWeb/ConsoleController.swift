@@ -21,6 +21,8 @@ struct ConsoleController: Sendable {
     let rules: AccountRules
     /// Failed sign-ins per client (the per-user lock is in the database).
     let signInFailures = FailureThrottle()
+    /// Uploads being processed, and the last ones done.
+    let jobs = UploadJobs()
     /// The page language (`?lang=`, the cookie, Accept-Language; German first) and its cookie, as the motorist's pages.
     let pages: MotoristController
 
@@ -68,6 +70,7 @@ struct ConsoleController: Sendable {
         (.get, "/office/imports", [.office, .admin]),
         (.post, "/office/imports", [.office, .admin]),
         (.get, "/office/bank-statements", [.office, .admin]),
+        (.get, "/office/jobs/{id}", [.office, .admin]),
         (.post, "/office/bank-statements", [.office, .admin]),
         (.get, "/office/dunning", [.office, .admin]),
         (.post, "/office/dunning", [.office, .admin]),
@@ -102,6 +105,7 @@ struct ConsoleController: Sendable {
         work.get("imports") { req, ctx in try uploadPage(req, ctx, kind: .imports) }
         work.post("imports") { req, ctx in try await upload(req, ctx, kind: .imports) }
         work.get("bank-statements") { req, ctx in try uploadPage(req, ctx, kind: .bank) }
+        work.get("jobs/:id") { req, ctx in try await jobPage(req, ctx) }
         work.post("bank-statements") { req, ctx in try await upload(req, ctx, kind: .bank) }
         work.get("dunning") { req, ctx in try await dunningPage(req, ctx) }
         work.post("dunning") { req, ctx in try await runDunning(req, ctx) }
@@ -524,34 +528,67 @@ struct ConsoleController: Sendable {
         let dir = OfficeController.uploadsDirectory(dataDir: env.config.dataDir)
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let files = try await MultipartFiles.receive(req.body, boundary: boundary, field: "file", directory: dir, limit: OfficeController.maxUpload)
-        var results: [[String: Any]] = []
-        for (path, name) in files {
-            let line: String
-            var problems: [String] = []
-            do {
-                switch kind {
-                case .imports:
-                    let (store, config) = (env.store, env.config)
-                    let summary = try await NIOThreadPool.singleton.runIfActive {
-                        let catalogue = try Catalogue(contentsOf: config.cataloguePath)
-                        return try Importer(store: store, config: config, catalogue: catalogue).importFile(path, displayName: name)
+        guard !files.isEmpty else { return try uploadPage(req, ctx, kind: kind, results: [["line": tx("o_msg_no_file", req)]]) }
+        // processed off the request: the page of the job shows its progress and then its results
+        let id = jobs.start(kind: kind == .imports ? "import" : "bank", files: files.map(\.1))
+        let (store, config, user, client) = (env.store, env.config, ctx.consoleUser?.name ?? "?", client(req, ctx))
+        let rejectsText = tx("o_msg_rejects", req, "{file}")
+        let jobs = self.jobs
+        Task.detached {
+            for (index, (path, name)) in files.enumerated() {
+                var line: String
+                var problems: [String] = []
+                do {
+                    switch kind {
+                    case .imports:
+                        let summary = try await NIOThreadPool.singleton.runIfActive {
+                            let catalogue = try Catalogue(contentsOf: config.cataloguePath)
+                            return try Importer(store: store, config: config, catalogue: catalogue).importFile(path, displayName: name) { read in
+                                jobs.progress(id, file: index, records: read)
+                            }
+                        }
+                        line = summary.line
+                        if let r = summary.rejectsFile {
+                            problems.append(rejectsText.replacingOccurrences(of: "{file}", with: (r as NSString).lastPathComponent))
+                        }
+                    case .bank:
+                        let summary = try await NIOThreadPool.singleton.runIfActive {
+                            try Reconciler(store: store).reconcile(path, displayName: name)
+                        }
+                        line = summary.line
+                        problems += summary.problems
                     }
-                    line = summary.line
-                    if let r = summary.rejectsFile { problems.append(tx("o_msg_rejects", req, (r as NSString).lastPathComponent)) }
-                case .bank:
-                    let store = env.store
-                    let summary = try await NIOThreadPool.singleton.runIfActive { try Reconciler(store: store).reconcile(path, displayName: name) }
-                    line = summary.line
-                    problems += summary.problems
+                } catch {
+                    line = "\(name): \(error)"
                 }
-            } catch {
-                line = "\(name): \(error)"
+                _ = try? await AuditChain.record(store, user: user, client: client, action: kind.action, target: name, detail: line)
+                jobs.finished(id, file: index, line: line, problems: problems)
             }
-            try await record(req, ctx, kind.action, target: name, detail: line)
-            results.append(["line": line, "problems": problems.map { ["text": $0] }])
         }
-        if files.isEmpty { results.append(["line": tx("o_msg_no_file", req)]) }
-        return try uploadPage(req, ctx, kind: kind, results: results)
+        return redirect("/office/jobs/" + id)
+    }
+
+    /// `GET /office/jobs/{id}`: an upload's processing — file by file, records read so far — refreshed every second
+    /// until it is done; then the summary lines and the rejects.
+    func jobPage(_ req: Request, _ ctx: LotseContext) async throws -> Response {
+        guard let job = jobs.job(ctx.parameters.get("id") ?? "") else {
+            return try render("office_message", req, ctx, ["title": tx("o_msg_not_found", req)], status: .notFound)
+        }
+        return try render(
+            "office_job",
+            req,
+            ctx,
+            [
+                "title": tx(job.kind == "import" ? "o_import_title" : "o_bank_title", req), "running": !job.done, "done": job.done,
+                "files": job.files.map { f -> [String: Any] in
+                    [
+                        "name": f.name, "line": f.line ?? "", "records": f.records, "running": f.line == nil,
+                        "problems": f.problems.map { ["text": $0] },
+                    ]
+                },
+                "back": job.kind == "import" ? "/office/imports" : "/office/bank-statements",
+            ]
+        )
     }
 
     static func boundary(_ contentType: String) -> String? {
@@ -832,4 +869,48 @@ enum MultipartFiles {
         }
         return sink.files.map { ($0.path, $0.name) }
     }
+}
+
+/// The console's uploads in processing: per job its files, how many records each has read, and each file's summary
+/// line once done. Kept in memory (the 50 newest jobs); a restart loses the display, not the import (the audit log and
+/// the start page have its result).
+final class UploadJobs: Sendable {
+    struct File: Sendable {
+        var name: String
+        var records = 0
+        var line: String?
+        var problems: [String] = []
+    }
+
+    struct Job: Sendable {
+        var kind: String
+        var files: [File]
+        var started: Double
+        var done: Bool { files.allSatisfy { $0.line != nil } }
+    }
+
+    private let jobs = Mutex<[String: Job]>([:])
+
+    func start(kind: String, files: [String]) -> String {
+        let (a, b) = CSRF.random.next()
+        let id = String(format: "%016llx%016llx", a, b)
+        jobs.withLock { all in
+            if all.count >= 50, let oldest = all.min(by: { $0.value.started < $1.value.started })?.key { all[oldest] = nil }
+            all[id] = Job(kind: kind, files: files.map { File(name: $0) }, started: Date().timeIntervalSince1970)
+        }
+        return id
+    }
+
+    func progress(_ id: String, file: Int, records: Int) {
+        jobs.withLock { $0[id]?.files[file].records = records }
+    }
+
+    func finished(_ id: String, file: Int, line: String, problems: [String]) {
+        jobs.withLock {
+            $0[id]?.files[file].line = line
+            $0[id]?.files[file].problems = problems
+        }
+    }
+
+    func job(_ id: String) -> Job? { jobs.withLock { $0[id] } }
 }

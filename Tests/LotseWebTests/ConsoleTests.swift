@@ -121,6 +121,18 @@ final class Clerk: @unchecked Sendable {
         return try await send("POST", path, body: Array(body.utf8), type: "application/x-www-form-urlencoded")
     }
 
+    /// The page of the job an upload answered with (303), once the job is done: its text.
+    func finished(_ upload: OutboundReply) async throws -> String {
+        #expect(upload.status == 303, "upload: \(upload.status) \(upload.text.prefix(300))")
+        let job = try #require(upload.headers["location"])
+        for _ in 0..<600 {  // up to a minute: the parallel tests' load slows imports
+            let page = try await get(job)
+            if !page.text.contains("http-equiv=\"refresh\"") { return page.text }
+            try await Task.sleep(nanoseconds: 100_000_000)
+        }
+        return "the job did not finish"
+    }
+
     /// A multipart upload of `files` in the field `file`, with the CSRF token in the action's query.
     func upload(_ path: String, files: [(name: String, bytes: [UInt8])]) async throws -> OutboundReply {
         let boundary = "----lotse" + UUID().uuidString
@@ -173,7 +185,8 @@ final class Clerk: @unchecked Sendable {
                 #expect(forged.status == 403, "\(method) \(path) without the CSRF token: \(forged.status)")
             } else if !path.contains("reminders-") {
                 let page = try await allowed.get(path)
-                #expect(page.status == 200, "\(method) \(path): \(page.status)")
+                // a job that does not exist is not found
+                #expect(page.status == (path.hasPrefix("/office/jobs/") ? 404 : 200), "\(method) \(path): \(page.status)")
                 #expect(page.headers["content-security-policy"] != nil && page.headers["cache-control"] == "no-store")
             }
         }
@@ -252,11 +265,11 @@ final class Clerk: @unchecked Sendable {
             "ticket_no;device_id;issued_at;plate;tbnr;street;city;qr_printed\n901;HH-09;2026-03-16T10:00;KL-ZZ 901;141312;Markt;Kaiserslautern;1\n902;HH-09;2026-03-16T10:05;KL-ZZ 902;141312;Markt;Kaiserslautern;1\n"
                 .utf8
         )
-        let imported = try await c.upload("/office/imports", files: [("shift-HH09.csv", export)])
-        #expect(imported.status == 200 && imported.text.contains("imported 2"), "\(imported.text)")
+        let imported = try await c.finished(try await c.upload("/office/imports", files: [("shift-HH09.csv", export)]))
+        #expect(imported.contains("imported 2"), "\(imported)")
         let camt = try [UInt8](Data(contentsOf: URL(fileURLWithPath: TestSupport.pilotData + "/samples/camt054-2026-03-20.xml")))
-        let reconciled = try await c.upload("/office/bank-statements", files: [("camt054-2026-03-20.xml", camt)])
-        #expect(reconciled.status == 200 && reconciled.text.contains("matched"), "\(reconciled.text)")
+        let reconciled = try await c.finished(try await c.upload("/office/bank-statements", files: [("camt054-2026-03-20.xml", camt)]))
+        #expect(reconciled.contains("matched"), "\(reconciled)")
         let unmatched = try await c.get("/office/payments?list=unmatched")
         #expect(unmatched.status == 200)
         let store = try h.store()
@@ -482,6 +495,25 @@ final class Clerk: @unchecked Sendable {
             #expect(page.status == 200 && page.headers["content-language"] == "en" && !page.text.contains("{{"), "\(path)")
             #expect(!page.text.contains("Abmelden") && !page.text.contains("Verlauf"), "\(path) is partly German")
         }
+    }
+
+    /// A large export is processed off the request: the upload answers at once with its job's page, which shows the
+    /// records read while it runs and the summary when it is done.
+    @Test func aLargeImportShowsItsProgress() async throws {
+        let h = try ConsoleHarness()
+        let c = try await h.clerk("olga")
+        var csv = "ticket_no;device_id;issued_at;plate;tbnr;street;city;qr_printed\n"
+        for i in 0..<40_000 {
+            csv += "\(i + 1);HH-L;2026-03-16T10:\(String(format: "%02d", i % 60));KL-L \(i % 9000 + 1);141312;Markt;Kaiserslautern;1\n"
+        }
+        let upload = try await c.upload("/office/imports", files: [("big.csv", Array(csv.utf8))])
+        #expect(upload.status == 303)
+        let first = try await c.get(try #require(upload.headers["location"]))
+        if first.text.contains("http-equiv=\"refresh\"") {
+            #expect(first.text.contains("gelesene Datensätze"))
+        }
+        let done = try await c.finished(upload)
+        #expect(done.contains("imported 40000"), "\(done.prefix(500))")
     }
 
     /// The audit chain finds an entry deleted, one altered, and the newest one removed (changes made outside Lotse: the
