@@ -37,6 +37,10 @@ public enum EventKind: String, Sendable, Codable, CaseIterable {
     case reminderHeld = "reminder_held"
     /// The office corrected the plate or the place (detail: the old value and the reason).
     case corrected
+    /// The motorist sent a statement (detail: its number); the case waits for the office's decision.
+    case statementReceived = "statement_received"
+    /// The office decided a statement (detail: accepted or rejected, and the reason).
+    case statementDecided = "statement_decided"
 }
 
 /// Payment channels.

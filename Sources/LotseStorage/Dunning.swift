@@ -82,7 +82,7 @@ extension Store {
                         sql: """
                             SELECT case_number, ticket_no, plate, issued_at, tbnr, amount_cents, deadline FROM cases
                             WHERE status IN ('open', 'overdue') AND deadline < ? AND \(ProvisionalCases.isNotProvisional)
-                            AND id NOT IN (SELECT value FROM json_each(?)) ORDER BY id
+                            AND id NOT IN (SELECT value FROM json_each(?)) AND \(Statements.noPendingStatement) ORDER BY id
                             """
                     )
                     statement.arguments = [remindBefore, held]
@@ -108,10 +108,10 @@ extension Store {
                                 AND status IN ('open', 'overdue') AND deadline < ?;
                             INSERT INTO events (case_id, kind, at, detail)
                             SELECT id, 'reminder', ?, ? FROM cases WHERE status IN ('open', 'overdue') AND deadline < ? AND \(ProvisionalCases.isNotProvisional)
-                                AND id NOT IN (SELECT value FROM json_each(?));
+                                AND id NOT IN (SELECT value FROM json_each(?)) AND \(Statements.noPendingStatement);
                             UPDATE cases SET status = 'reminded', reminded_at = coalesce(reminded_at, ?)
                             WHERE status IN ('open', 'overdue') AND deadline < ? AND \(ProvisionalCases.isNotProvisional)
-                                AND id NOT IN (SELECT value FROM json_each(?));
+                                AND id NOT IN (SELECT value FROM json_each(?)) AND \(Statements.noPendingStatement);
                             """,
                         arguments: [
                             at, runDay.description, held, remindBefore, at, runDay.description, remindBefore, held, at, remindBefore, held,

@@ -409,6 +409,8 @@ public enum Schema {
         }
         // The office console: users, the sessions' key-value store, the audit log (append-only, hash-chained).
         m.registerMigration("v17-accounts") { db in try Accounts.migrateV17(db) }
+        // Statements of motorists on their cases, with attachments; a pending one holds the case out of the dunning.
+        m.registerMigration("v18-statements") { db in try Statements.migrateV18(db) }
         return m
     }
 

@@ -128,6 +128,7 @@ public func buildApplication(
     )
     motorist.register(on: router)
     motorist.registerPayments(on: router)
+    motorist.registerStatements(on: router)
     StatsController(env: env, motorist: motorist).register(on: router)
     OfficeController(env: env).register(on: router)
     ConsoleController(env: env).register(on: router)

@@ -76,6 +76,9 @@ struct ConsoleController: Sendable {
         (.post, "/office/dunning", [.office, .admin]),
         (.get, "/office/dunning/lists/{file}", [.office, .admin]),
         (.get, "/office/audit", [.office, .admin]),
+        (.get, "/office/statements", [.office, .admin]),
+        (.get, "/office/statements/{id}/files/{n}", [.office, .admin]),
+        (.post, "/office/statements/{id}/decide", [.office, .admin]),
         (.get, "/office/qr", [.office, .admin]),
         (.post, "/office/qr", [.office, .admin]),
         (.get, "/office/users", [.admin]),
@@ -111,6 +114,9 @@ struct ConsoleController: Sendable {
         work.post("dunning") { req, ctx in try await runDunning(req, ctx) }
         work.get("dunning/lists/:file") { req, ctx in try await dunningList(req, ctx) }
         work.get("audit") { req, ctx in try await audit(req, ctx) }
+        work.get("statements") { req, ctx in try await statementsPage(req, ctx) }
+        work.get("statements/:id/files/:n") { req, ctx in try await statementFile(req, ctx) }
+        work.post("statements/:id/decide") { req, ctx in try await decideStatement(req, ctx) }
         work.get("qr") { req, ctx in try await qrPage(req, ctx) }
         work.post("qr") { req, ctx in try await qrDownload(req, ctx) }
 
@@ -268,15 +274,16 @@ struct ConsoleController: Sendable {
     func start(_ req: Request, _ ctx: LotseContext) async throws -> Response {
         let today = BerlinTime.local(Int64(Date().timeIntervalSince1970)).date
         let counts = try await env.store.consoleCounts(remindBefore: today.adding(days: -env.config.graceDays))
+        let statements = try await env.store.pendingStatementCount()
         let imports = try await env.store.auditEntries(action: "import", limit: 5).map(Self.entry)
-        let statements = try await env.store.auditEntries(action: "bank_statement", limit: 5).map(Self.entry)
+        let statementFiles = try await env.store.auditEntries(action: "bank_statement", limit: 5).map(Self.entry)
         return try render(
             "office_start",
             req,
             ctx,
             [
                 "title": tx("o_today", req), "unmatched": counts.unmatched, "partial": counts.partial, "refunds": counts.refunds,
-                "due": counts.dueForDunning, "imports": imports, "statements": statements,
+                "due": counts.dueForDunning, "imports": imports, "statements": statementFiles, "pendingStatements": statements,
             ]
         )
     }
@@ -661,6 +668,66 @@ struct ConsoleController: Sendable {
         )
     }
 
+    // MARK: statements of motorists
+
+    func statementsPage(_ req: Request, _ ctx: LotseContext, message: String? = nil) async throws -> Response {
+        let pending = try await env.store.statements(.pending)
+        var v: [String: Any] = [
+            "title": tx("o_statements", req),
+            "statements": pending.map { s -> [String: Any] in
+                let t = BerlinTime.local(s.createdAt)
+                return [
+                    "id": s.id, "case": s.caseNumber, "when": "\(t.date) \(t.clock)", "text": s.text,
+                    "files": s.attachments.indices.map { ["href": "/office/statements/\(s.id)/files/\($0)", "n": $0 + 1] },
+                ]
+            },
+        ]
+        if let message { v["message"] = message }
+        return try render("office_statements", req, ctx, v)
+    }
+
+    /// An attachment of a statement, as a download (never shown inline: it came from outside).
+    func statementFile(_ req: Request, _ ctx: LotseContext) async throws -> Response {
+        guard let id = ctx.parameters.get("id").flatMap(Int64.init), let n = ctx.parameters.get("n").flatMap(Int.init),
+            let s = try await env.store.statement(id: id), s.attachments.indices.contains(n)
+        else { return Response(status: .notFound) }
+        let path = env.config.dataDir + "/statements/" + s.attachments[n]
+        guard let type = MotoristController.attachmentType(path), let data = FileManager.default.contents(atPath: path) else {
+            return Response(status: .notFound)
+        }
+        try await record(req, ctx, "statement_file_viewed", target: s.caseNumber, detail: "statement \(id), file \(n + 1)")
+        let ext = type == "application/pdf" ? "pdf" : type == "image/png" ? "png" : "jpg"
+        return Response(
+            status: .ok,
+            headers: [
+                .contentType: type, .cacheControl: "no-store",
+                .contentDisposition: "attachment; filename=\"statement-\(id)-\(n + 1).\(ext)\"",
+            ],
+            body: .init(byteBuffer: ByteBuffer(bytes: data))
+        )
+    }
+
+    func decideStatement(_ req: Request, _ ctx: LotseContext) async throws -> Response {
+        guard let f = try await checkedForm(req) else { return Self.forbidden }
+        guard let id = ctx.parameters.get("id").flatMap(Int64.init) else { return Self.forbidden }
+        let reason = (f["reason"] ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !reason.isEmpty, let decision = f["decision"], decision == "accept" || decision == "reject" else {
+            return try await statementsPage(req, ctx, message: tx("o_msg_reason", req))
+        }
+        let user = ctx.consoleUser?.name ?? "?"
+        guard let s = try await env.store.statement(id: id),
+            try await env.store.decideStatement(
+                id: id,
+                accepted: decision == "accept",
+                reason: reason,
+                by: user,
+                now: Int64(Date().timeIntervalSince1970)
+            )
+        else { return try await statementsPage(req, ctx, message: tx("o_msg_not_found", req)) }
+        try await record(req, ctx, "statement_decided", target: s.caseNumber, detail: "statement \(id) \(decision)ed: \(reason)")
+        return redirect("/office/statements")
+    }
+
     // MARK: QR codes
 
     func qrPage(_ req: Request, _ ctx: LotseContext) async throws -> Response {
@@ -821,9 +888,23 @@ enum MultipartFiles {
         var tooLarge = false
         var currentName: String?
         var currentField: String?
+        /// Parts without a file name (form fields), at most 16 KiB each.
+        var fields: [String: [UInt8]] = [:]
     }
 
     static func receive(_ body: RequestBody, boundary: String, field: String, directory: String, limit: Int) async throws -> [(String, String)] {
+        try await receiveWithFields(body, boundary: boundary, field: field, directory: directory, limit: limit).files
+    }
+
+    /// The files of `field`, and the form's other fields as text.
+    static func receiveWithFields(
+        _ body: RequestBody,
+        boundary: String,
+        field: String,
+        directory: String,
+        limit: Int,
+        maxFiles: Int = 20
+    ) async throws -> (files: [(String, String)], fields: [String: String]) {
         let parser = MultipartParser(boundary: boundary)
         let sink = Sink()
         parser.onHeader = { name, value in
@@ -837,7 +918,14 @@ enum MultipartFiles {
             }
         }
         parser.onBody = { buffer in
+            if sink.currentName == nil, let name = sink.currentField, name != field {
+                var value = sink.fields[name] ?? []
+                if value.count + buffer.readableBytes <= 16 * 1024, let bytes = buffer.readBytes(length: buffer.readableBytes) { value += bytes }
+                sink.fields[name] = value
+                return
+            }
             guard sink.currentField == field, !sink.tooLarge else { return }
+            if sink.handle == nil && sink.files.count >= maxFiles { return }
             if sink.handle == nil {
                 let name = OfficeController.safeName(((sink.currentName ?? "upload") as NSString).lastPathComponent)
                 let path = directory + "/" + String(Int(Date().timeIntervalSince1970 * 1000)) + "-" + String(sink.files.count) + "-" + name
@@ -867,7 +955,7 @@ enum MultipartFiles {
             for f in sink.files { try? FileManager.default.removeItem(atPath: f.path) }
             throw HTTPError(.contentTooLarge, message: "upload larger than \(limit) bytes")
         }
-        return sink.files.map { ($0.path, $0.name) }
+        return (sink.files.map { ($0.path, $0.name) }, sink.fields.mapValues { String(decoding: $0, as: UTF8.self) })
     }
 }
 

@@ -488,6 +488,8 @@ struct MotoristController: Sendable {
             ctx["pay"] = pay
         }
         ctx["csrf"] = v(.csrf)
+        // a statement (objection) while the case asks for money
+        if shape.pay { ctx["statementURL"] = v(.path) + "/statement" }
         ctx["payAction"] = v(.payAction)
         ctx["title"] = v(.number)
         return ctx

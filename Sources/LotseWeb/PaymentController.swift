@@ -15,7 +15,7 @@ import ServiceLifecycle
 extension MotoristController {
     static let notices: Set<String> = [
         "payment_cancelled", "payment_pending", "payment_failed", "paypal_unavailable",
-        "epayment_cancelled", "epayment_pending", "epayment_failed", "epayment_unavailable", "epayment_refused",
+        "epayment_cancelled", "epayment_pending", "epayment_failed", "epayment_unavailable", "epayment_refused", "statement_received",
     ]
 
     func registerPayments(on router: Router<LotseContext>) {

@@ -61,6 +61,14 @@ final class ConsoleHarness: @unchecked Sendable {
 
     func store() throws -> Store { try Store(path: dir + "/lotse.sqlite") }
 
+    /// The case page token of a case (from the manifest of `lotse qr`).
+    func token(_ number: String) throws -> String? {
+        let out = dir + "/qr-" + number
+        guard try TestSupport.lotse(["qr", number, "--out", out], dataDir: dir, env: env).status == 0 else { return nil }
+        let manifest = try String(contentsOfFile: out + "/manifest.csv", encoding: .utf8)
+        return manifest.split(separator: "\n").dropFirst().first.map { String($0.split(separator: ";")[2].split(separator: "/").last!) }
+    }
+
     /// ada's current code.
     func code(_ user: String) throws -> String {
         let secret = try #require(
@@ -161,6 +169,7 @@ final class Clerk: @unchecked Sendable {
         func concrete(_ path: String) -> String {
             path.replacingOccurrences(of: "{number}", with: "KL-2026-0000001").replacingOccurrences(of: "{id}", with: "1")
                 .replacingOccurrences(of: "{file}", with: "reminders-2026-01-01.csv").replacingOccurrences(of: "{name}", with: "nobody")
+                .replacingOccurrences(of: "{n}", with: "0")
         }
         for route in ConsoleController.routes {
             let path = concrete(route.path)
@@ -186,8 +195,9 @@ final class Clerk: @unchecked Sendable {
             } else if !path.contains("reminders-") {
                 let page = try await allowed.get(path)
                 // a job that does not exist is not found
-                #expect(page.status == (path.hasPrefix("/office/jobs/") ? 404 : 200), "\(method) \(path): \(page.status)")
-                #expect(page.headers["content-security-policy"] != nil && page.headers["cache-control"] == "no-store")
+                let missing = path.hasPrefix("/office/jobs/") || path.contains("/files/")
+                #expect(page.status == (missing ? 404 : 200), "\(method) \(path): \(page.status)")
+                #expect(page.headers["content-security-policy"] != nil && (missing || page.headers["cache-control"] == "no-store"))
             }
         }
         // the list of routes is the list the server has: a path outside it is not found, not open
@@ -514,6 +524,55 @@ final class Clerk: @unchecked Sendable {
         }
         let done = try await c.finished(upload)
         #expect(done.contains("imported 40000"), "\(done.prefix(500))")
+    }
+
+    /// A motorist's statement with evidence holds the case out of the dunning until the office decides it; the
+    /// evidence is downloaded, never shown inline; only pictures and PDFs are taken.
+    @Test func aStatementHoldsTheCaseUntilTheOfficeDecides() async throws {
+        let h = try ConsoleHarness()
+        let motorist = Clerk(h.http, base: h.base)
+        let token = try #require(try h.token("KL-2026-0000007"))
+        let casePage = try await motorist.get("/T/\(token)")
+        #expect(casePage.text.contains("/T/\(token)/statement"))
+        let form = try await motorist.get("/T/\(token)/statement")
+        #expect(form.status == 200 && form.text.contains("enctype=\"multipart/form-data\""))
+        let png: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] + Array(repeating: 0, count: 64)
+        func send(_ text: String, _ files: [(String, [UInt8])]) async throws -> OutboundReply {
+            let boundary = "----statement" + UUID().uuidString
+            var body = Array("--\(boundary)\r\nContent-Disposition: form-data; name=\"text\"\r\n\r\n\(text)\r\n".utf8)
+            for (name, bytes) in files {
+                body +=
+                    Array("--\(boundary)\r\nContent-Disposition: form-data; name=\"file\"; filename=\"\(name)\"\r\n\r\n".utf8) + bytes
+                    + Array("\r\n".utf8)
+            }
+            body += Array("--\(boundary)--\r\n".utf8)
+            return try await motorist.send(
+                "POST",
+                "/T/\(token)/statement?csrf=" + motorist.csrf,
+                body: body,
+                type: "multipart/form-data; boundary=\(boundary)"
+            )
+        }
+        let refused = try await send("Hier ist mein Beleg", [("beleg.html", Array("<script>alert(1)</script>".utf8))])
+        #expect(refused.status == 400)
+        let sent = try await send("Ich hatte einen gültigen Parkschein <b>bis 10 Uhr</b>.", [("parkschein.png", png)])
+        #expect(sent.status == 303 && (sent.headers["location"] ?? "").contains("notice=statement_received"))
+        let first = try TestSupport.lotse(["dunning", "--as-of", "2026-04-10", "--out", h.dir + "/r1.csv"], dataDir: h.dir, env: h.env)
+        let list1 = try String(contentsOfFile: h.dir + "/r1.csv", encoding: .utf8)
+        #expect(first.status == 0 && !list1.contains("KL-2026-0000007") && list1.contains("KL-2026-0000008"))
+        let olga = try await h.clerk("olga")
+        let queue = try await olga.get("/office/statements")
+        #expect(queue.text.contains("KL-2026-0000007") && queue.text.contains("&lt;b&gt;bis 10 Uhr&lt;/b&gt;"))
+        let file = try await olga.get("/office/statements/1/files/0")
+        #expect(
+            file.status == 200 && file.headers["content-type"] == "image/png" && (file.headers["content-disposition"] ?? "").hasPrefix("attachment")
+        )
+        #expect(try await olga.post("/office/statements/1/decide", ["decision": "reject", "reason": "Parkschein abgelaufen"]).status == 303)
+        let second = try TestSupport.lotse(["dunning", "--as-of", "2026-04-11", "--out", h.dir + "/r2.csv"], dataDir: h.dir, env: h.env)
+        let list2 = try String(contentsOfFile: h.dir + "/r2.csv", encoding: .utf8)
+        #expect(second.status == 0 && list2.contains("KL-2026-0000007"))
+        let audit = try await olga.get("/office/audit?action=statement_decided")
+        #expect(audit.text.contains("Parkschein abgelaufen"))
     }
 
     /// The audit chain finds an entry deleted, one altered, and the newest one removed (changes made outside Lotse: the

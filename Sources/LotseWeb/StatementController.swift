@@ -1,0 +1,87 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import LotseCore
+import LotseStorage
+import NIOCore
+
+/// A motorist's statement on a case (`/T/{token}/statement`): a text and up to three pictures or PDFs, stored privately;
+/// the case is held out of the dunning until the office decides it (`/office/statements`).
+extension MotoristController {
+    static let statementFileLimit = 5 << 20
+    static let statementMaxFiles = 3
+
+    func registerStatements(on router: Router<LotseContext>) {
+        for prefix in ["T", "t"] {
+            router.get("/\(prefix)/:token/statement") { req, ctx in try await statementForm(req, ctx) }
+            router.post("/\(prefix)/:token/statement") { req, ctx in try await submitStatement(req, ctx) }
+        }
+    }
+
+    func statementForm(_ req: Request, _ context: LotseContext, message: String? = nil, status: HTTPResponse.Status = .ok) async throws -> HTML {
+        guard let c = try await verifiedCase(context, cached: false), c.erasedAt == nil else { return try notFound(req) }
+        let (lang, remember) = language(req)
+        let csrf = CSRF.token(req)
+        var ctx = base(lang, path: req.uri.path)
+        ctx["title"] = env.translations.text("statement_title", lang) + " " + c.caseNumber
+        ctx["number"] = c.caseNumber
+        ctx["action"] = req.uri.path + "?csrf=" + csrf.value + "&lang=" + lang
+        ctx["back"] = caseLocation(c.id, lang: lang)
+        if let message { ctx["message"] = env.translations.text(message, lang) }
+        return try render("statement", ctx, lang: lang, remember: remember, status: status, csrf: csrf, noStore: true)
+    }
+
+    /// Multipart: `text` and up to three files in `file` (JPEG, PNG or PDF by their first bytes, 5 MiB each). The CSRF
+    /// token is in the action's query.
+    func submitStatement(_ req: Request, _ context: LotseContext) async throws -> HTML {
+        guard let c = try await verifiedCase(context, cached: false), c.erasedAt == nil else { return try notFound(req) }
+        guard CSRF.verify(req, formValue: req.uri.queryParameters.get("csrf").map { String($0) }) else {
+            return try await statementForm(req, context, message: "error_form_expired", status: .forbidden)
+        }
+        guard let type = req.headers[.contentType], let boundary = ConsoleController.boundary(type) else {
+            return try await statementForm(req, context, message: "statement_empty", status: .badRequest)
+        }
+        let dir = env.config.dataDir + "/statements"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let received = try await MultipartFiles.receiveWithFields(
+            req.body,
+            boundary: boundary,
+            field: "file",
+            directory: dir,
+            limit: Self.statementFileLimit * Self.statementMaxFiles,
+            maxFiles: Self.statementMaxFiles
+        )
+        var kept: [String] = []
+        var refused = false
+        for (path, _) in received.files {
+            let size = ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int) ?? 0
+            if size == 0 {
+                try? FileManager.default.removeItem(atPath: path)  // an empty file input
+            } else if size <= Self.statementFileLimit, Self.attachmentType(path) != nil {
+                kept.append((path as NSString).lastPathComponent)
+            } else {
+                refused = true
+                try? FileManager.default.removeItem(atPath: path)
+            }
+        }
+        let text = (received.fields["text"] ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !text.isEmpty, text.count <= 4000, !refused else {
+            for name in kept { try? FileManager.default.removeItem(atPath: dir + "/" + name) }
+            return try await statementForm(req, context, message: refused ? "statement_bad_file" : "statement_empty", status: .badRequest)
+        }
+        _ = try await env.store.addStatement(caseID: c.id, text: text, attachments: kept, now: Int64(Date().timeIntervalSince1970))
+        let lang = req.uri.queryParameters.get("lang").flatMap { env.translations.supports(String($0)) ? String($0) : nil } ?? language(req).lang
+        return redirect(caseLocation(c.id, lang: lang, notice: "statement_received"))
+    }
+
+    /// The type of an attachment by its first bytes: `image/jpeg`, `image/png`, `application/pdf`; nil for anything else.
+    static func attachmentType(_ path: String) -> String? {
+        guard let h = FileHandle(forReadingAtPath: path) else { return nil }
+        defer { try? h.close() }
+        let head = [UInt8](h.readData(ofLength: 8))
+        if head.starts(with: [0xFF, 0xD8, 0xFF]) { return "image/jpeg" }
+        if head.starts(with: [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) { return "image/png" }
+        if head.starts(with: Array("%PDF-".utf8)) { return "application/pdf" }
+        return nil
+    }
+}
