@@ -170,3 +170,28 @@ extension Store {
         }
     }
 }
+
+/// A case the next dunning run would list (the console's preview).
+public struct DuePreview: Sendable {
+    public var caseNumber: String
+    public var plate: String
+    public var amountCents: Int
+    public var deadline: String
+}
+
+extension Store {
+    /// The cases a dunning run with `remindBefore` would list (before the reminder guard), at most `limit`, oldest first.
+    public func duePreview(remindBefore: CivilDate, limit: Int = 200) async throws -> [DuePreview] {
+        try await pool.read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT case_number, plate, amount_cents - received_cents AS due, deadline FROM cases
+                    WHERE status IN ('open', 'overdue') AND deadline < ? AND \(ProvisionalCases.isNotProvisional)
+                    AND \(Statements.noPendingStatement) ORDER BY id LIMIT ?
+                    """,
+                arguments: [remindBefore.description, limit]
+            ).map { DuePreview(caseNumber: $0["case_number"], plate: $0["plate"], amountCents: $0["due"], deadline: $0["deadline"]) }
+        }
+    }
+}

@@ -7,7 +7,9 @@ import LotseCore
 import LotseImport
 import LotseOffice
 import LotsePayments
+import LotseQR
 import LotseStorage
+import LotseTokens
 import MultipartKit
 import NIOCore
 import NIOPosix
@@ -63,6 +65,9 @@ struct ConsoleController: Sendable {
         (.post, "/office/cases/{number}/cancel", [.office, .admin]),
         (.post, "/office/cases/{number}/correct", [.office, .admin]),
         (.post, "/office/cases/{number}/cash", [.office, .admin]),
+        (.get, "/office/cases/{number}/qr.png", [.office, .admin]),
+        (.get, "/office/cases/{number}/letter", [.office, .admin]),
+        (.get, "/office/rejects/{file}", [.office, .admin]),
         (.get, "/office/payments", [.office, .admin]),
         (.post, "/office/payments/{id}/assign", [.office, .admin]),
         (.post, "/office/payments/{id}/refunded", [.office, .admin]),
@@ -101,6 +106,9 @@ struct ConsoleController: Sendable {
         work.post("cases/:number/cancel") { req, ctx in try await cancelCase(req, ctx) }
         work.post("cases/:number/correct") { req, ctx in try await correctCase(req, ctx) }
         work.post("cases/:number/cash") { req, ctx in try await cashPayment(req, ctx) }
+        work.get("cases/:number/qr.png") { req, ctx in try await caseQR(req, ctx) }
+        work.get("cases/:number/letter") { req, ctx in try await caseLetter(req, ctx) }
+        work.get("rejects/:file") { req, ctx in try await rejectsFile(req, ctx) }
         work.get("payments") { req, ctx in try await payments(req, ctx) }
         work.post("payments/:id/assign") { req, ctx in try await assign(req, ctx) }
         work.post("payments/:id/refunded") { req, ctx in try await refunded(req, ctx) }
@@ -407,6 +415,51 @@ struct ConsoleController: Sendable {
         return redirect("/office/cases/" + number)
     }
 
+    /// The case's QR code as PNG (for a letter or a reprint).
+    func caseQR(_ req: Request, _ ctx: LotseContext) async throws -> Response {
+        guard let c = try await env.store.caseWithHistory(number: ctx.parameters.get("number") ?? "")?.0 else { return Response(status: .notFound) }
+        let code = try QRCode(CaseTokens.url(base: env.config.publicBaseURL, token: env.tokens.token(caseID: c.id)), level: .M)
+        try await record(req, ctx, "qr_code_downloaded", target: c.caseNumber)
+        return Response(
+            status: .ok,
+            headers: [.contentType: "image/png", .cacheControl: "no-store", .contentDisposition: "inline; filename=\"\(c.caseNumber).png\""],
+            body: .init(byteBuffer: ByteBuffer(bytes: code.png(moduleSize: 8)))
+        )
+    }
+
+    /// A printable letter for the case: what happened, what to pay by when, and its QR code with the page's address.
+    func caseLetter(_ req: Request, _ ctx: LotseContext) async throws -> Response {
+        guard let c = try await env.store.caseWithHistory(number: ctx.parameters.get("number") ?? "")?.0 else {
+            return try render("office_message", req, ctx, ["title": tx("o_msg_not_found", req)], status: .notFound)
+        }
+        let t = BerlinTime.local(c.issuedAt)
+        var v: [String: Any] = [
+            "title": c.caseNumber, "number": c.caseNumber, "date": "\(t.date) \(t.clock)", "street": c.street, "cityOfCase": c.city,
+            "plate": c.plate, "offence": c.offenceText, "tbnr": c.tbnr, "amount": Money.display(c.dueCents, language: "de"),
+            "deadline": c.deadline, "url": CaseTokens.url(base: env.config.publicBaseURL, token: env.tokens.token(caseID: c.id)),
+            "qr": "/office/cases/" + c.caseNumber + "/qr.png",
+        ]
+        if let payee = env.payee, let ref = RFReference.make(from: c.caseNumber) {
+            v["bank"] = ["name": payee.name, "iban": payee.ibanGrouped, "reference": Payee.grouped(ref)]
+        }
+        try await record(req, ctx, "letter_printed", target: c.caseNumber)
+        return try render("office_letter", req, ctx, v)
+    }
+
+    /// A rejects file of an import (from `rejects/`), as a download.
+    func rejectsFile(_ req: Request, _ ctx: LotseContext) async throws -> Response {
+        let name = ctx.parameters.get("file") ?? ""
+        guard name.hasSuffix(".rejects.csv"), !name.contains("/"), !name.hasPrefix("."),
+            let data = FileManager.default.contents(atPath: env.config.dataDir + "/rejects/" + name)
+        else { return Response(status: .notFound) }
+        try await record(req, ctx, "rejects_downloaded", target: name)
+        return Response(
+            status: .ok,
+            headers: [.contentType: "text/csv; charset=utf-8", .contentDisposition: "attachment; filename=\"\(name)\"", .cacheControl: "no-store"],
+            body: .init(byteBuffer: ByteBuffer(bytes: data))
+        )
+    }
+
     func cashPayment(_ req: Request, _ ctx: LotseContext) async throws -> Response {
         guard let f = try await checkedForm(req) else { return Self.forbidden }
         let number = ctx.parameters.get("number") ?? ""
@@ -557,6 +610,7 @@ struct ConsoleController: Sendable {
                         line = summary.line
                         if let r = summary.rejectsFile {
                             problems.append(rejectsText.replacingOccurrences(of: "{file}", with: (r as NSString).lastPathComponent))
+                            jobs.rejects(id, file: index, name: (r as NSString).lastPathComponent, rows: ConsoleController.firstRejects(r))
                         }
                     case .bank:
                         let summary = try await NIOThreadPool.singleton.runIfActive {
@@ -591,11 +645,24 @@ struct ConsoleController: Sendable {
                     [
                         "name": f.name, "line": f.line ?? "", "records": f.records, "running": f.line == nil,
                         "problems": f.problems.map { ["text": $0] },
+                        "rejects": f.rejectsFile.map { name -> [String: Any] in
+                            ["href": "/office/rejects/" + name, "rows": f.rejectRows.map { ["line": $0.line, "reason": $0.reason] }]
+                        } ?? false,
                     ]
                 },
                 "back": job.kind == "import" ? "/office/imports" : "/office/bank-statements",
             ]
         )
+    }
+
+    /// The first 100 rows of a rejects file (`line;reason;raw`): line and reason.
+    static func firstRejects(_ path: String) -> [(line: String, reason: String)] {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [] }
+        return text.split(separator: "\n").dropFirst().prefix(100).map { row in
+            let parts = row.split(separator: ";", maxSplits: 2, omittingEmptySubsequences: false)
+            let reason = parts.count > 1 ? String(parts[1]).trimmingCharacters(in: CharacterSet(charactersIn: "\"")) : ""
+            return (String(parts[0]), reason)
+        }
     }
 
     static func boundary(_ contentType: String) -> String? {
@@ -612,10 +679,15 @@ struct ConsoleController: Sendable {
     func dunningPage(_ req: Request, _ ctx: LotseContext, message: String? = nil) async throws -> Response {
         let today = BerlinTime.local(Int64(Date().timeIntervalSince1970)).date
         let counts = try await env.store.consoleCounts(remindBefore: today.adding(days: -env.config.graceDays))
+        let preview = try await env.store.duePreview(remindBefore: today.adding(days: -env.config.graceDays))
         let dir = env.config.dataDir + "/reminders"
         let lists = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { $0.hasSuffix(".csv") }.sorted().reversed()
         var v: [String: Any] = [
             "title": tx("o_dunning", req), "due": counts.dueForDunning, "today": today.description,
+            "preview": preview.map {
+                ["number": $0.caseNumber, "plate": $0.plate, "amount": Money.display($0.amountCents, language: "de"), "deadline": $0.deadline]
+            },
+            "more": counts.dueForDunning > preview.count, "hasPreview": !preview.isEmpty,
             "lists": lists.map { ["name": $0, "href": "/office/dunning/lists/" + $0] },
         ]
         if let message { v["message"] = message }
@@ -968,6 +1040,8 @@ final class UploadJobs: Sendable {
         var records = 0
         var line: String?
         var problems: [String] = []
+        var rejectsFile: String?
+        var rejectRows: [(line: String, reason: String)] = []
     }
 
     struct Job: Sendable {
@@ -997,6 +1071,13 @@ final class UploadJobs: Sendable {
         jobs.withLock {
             $0[id]?.files[file].line = line
             $0[id]?.files[file].problems = problems
+        }
+    }
+
+    func rejects(_ id: String, file: Int, name: String, rows: [(line: String, reason: String)]) {
+        jobs.withLock {
+            $0[id]?.files[file].rejectsFile = name
+            $0[id]?.files[file].rejectRows = rows
         }
     }
 

@@ -272,11 +272,18 @@ final class Clerk: @unchecked Sendable {
         let h = try ConsoleHarness()
         let c = try await h.clerk("olga")
         let export = Array(
-            "ticket_no;device_id;issued_at;plate;tbnr;street;city;qr_printed\n901;HH-09;2026-03-16T10:00;KL-ZZ 901;141312;Markt;Kaiserslautern;1\n902;HH-09;2026-03-16T10:05;KL-ZZ 902;141312;Markt;Kaiserslautern;1\n"
+            "ticket_no;device_id;issued_at;plate;tbnr;street;city;qr_printed\n901;HH-09;2026-03-16T10:00;KL-ZZ 901;141312;Markt;Kaiserslautern;1\n902;HH-09;2026-03-16T10:05;KL-ZZ 902;141312;Markt;Kaiserslautern;1\n903;HH-09;2026-03-16T10:07;KL-ZZ 903;999999;Markt;Kaiserslautern;1\n"
                 .utf8
         )
         let imported = try await c.finished(try await c.upload("/office/imports", files: [("shift-HH09.csv", export)]))
-        #expect(imported.contains("imported 2"), "\(imported)")
+        #expect(imported.contains("imported 2") && imported.contains("rejected 1"), "\(imported)")
+        // the rejects as a table, and to download
+        let rejects = try #require(
+            imported.range(of: #"/office/rejects/[^"]+\.rejects\.csv"#, options: .regularExpression).map { String(imported[$0]) }
+        )
+        #expect(imported.contains("<td>4</td>"), "the rejected row's line")
+        let rejectsFile = try await c.get(rejects)
+        #expect(rejectsFile.status == 200 && rejectsFile.text.hasPrefix("line;reason;raw") && rejectsFile.text.contains("999999"))
         let camt = try [UInt8](Data(contentsOf: URL(fileURLWithPath: TestSupport.pilotData + "/samples/camt054-2026-03-20.xml")))
         let reconciled = try await c.finished(try await c.upload("/office/bank-statements", files: [("camt054-2026-03-20.xml", camt)]))
         #expect(reconciled.contains("matched"), "\(reconciled)")
@@ -300,6 +307,17 @@ final class Clerk: @unchecked Sendable {
         #expect(page.text.contains("KL-AB 999") && page.text.contains("corrected"))
         let search = try await c.get("/office/cases?q=kl-ab999")
         #expect(search.text.contains("KL-2026-0000002"))
+        let preview = try await c.get("/office/dunning")
+        #expect(preview.text.contains("class=\"list preview\"") && preview.text.contains("KL-2026-0000008"))
+        let qr = try await c.get("/office/cases/KL-2026-0000003/qr.png")
+        #expect(qr.status == 200 && qr.headers["content-type"] == "image/png")
+        TestSupport.write(h.dir + "/case3.png", bytes: qr.body)
+        #expect(try TestSupport.zbarimg(h.dir + "/case3.png").first?.uppercased().hasPrefix(h.base.uppercased() + "/T/") == true)
+        let letter = try await c.get("/office/cases/KL-2026-0000003/letter")
+        #expect(
+            letter.status == 200 && letter.text.contains("/office/cases/KL-2026-0000003/qr.png")
+                && letter.text.uppercased().contains(h.base.uppercased() + "/T/")
+        )
         let run = try await c.post("/office/dunning")
         #expect(run.status == 200 && run.text.contains("Erinnert:"), "\(run.text)")
         let list = try #require(
