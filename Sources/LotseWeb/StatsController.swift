@@ -3,6 +3,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import LotseCore
+import LotseOffice
 import LotseStats
 import NIOCore
 import Synchronization
@@ -23,7 +24,7 @@ struct StatsController: Sendable {
         let signedIn = router.group().add(middleware: ConsoleController(env: env).sessions)
         signedIn.get("/stats") { req, ctx in try await dashboard(req, ctx) }
         router.post("/stats/login") { req, ctx in try await login(req, ctx) }
-        router.post("/stats/logout") { req, _ in try await logout(req) }
+        signedIn.post("/stats/logout") { req, ctx in try await logout(req, ctx) }
         signedIn.get("/api/v1/stats") { req, ctx -> Response in
             if let denied = try await deny(req, ctx) { return denied }
             let s = try await stats(req)
@@ -208,10 +209,15 @@ struct StatsController: Sendable {
 
     /// Ends the session (a form with the CSRF value): the cookie is removed, and the session refused from now on
     /// even if a copy of the cookie is sent again.
-    func logout(_ req: Request) async throws -> HTML {
+    func logout(_ req: Request, _ context: LotseContext) async throws -> HTML {
         let form = Form.decode(String(buffer: try await req.body.collect(upTo: 8 * 1024)))
         guard CSRF.verify(req, formValue: form["csrf"]) else { return try loginPage(req, message: "error_form_expired", status: .forbidden) }
         if let s = session(req) { endedSessions.end(s.id, expires: s.expires) }
+        // an account's session (signed in at /office/login) ends too
+        if let s = context.sessions.session {
+            try await AuditChain.record(env.store, user: s.user, client: env.proxies.client(req, context), action: "signed_out")
+            context.sessions.clearSession()
+        }
         let cleared = Cookie(name: Self.cookie, value: "", maxAge: 0, path: "/", secure: secure, httpOnly: true, sameSite: .strict)
         return HTML(body: "", status: .seeOther, headers: [.location: "/stats", .setCookie: cleared.description, .cacheControl: "no-store"])
     }
