@@ -78,7 +78,7 @@ screenshots: deps
 # their own after the rest, one at a time: on 2 cores the parallel run's load would decide them, not the code.
 # (One regex without spaces: a backslash-continued line would put a space into it.)
 TIMED_TESTS := StallTests|statisticsWaitingForTheWriteLock|idleAndHalfSentRequestsAreClosed|bearerGuessesAreThrottled
-TIMED_TESTS := $(TIMED_TESTS)|signInIsThrottledAfterWrongTokens|pendingCaptureWaitsForTheWebhook
+TIMED_TESTS := $(TIMED_TESTS)|pendingCaptureWaitsForTheWebhook
 TIMED_TESTS := $(TIMED_TESTS)|cancelLeavesTheCaseUnchangedAndSecondPressReusesTheOrder|aMissCostsWhatAHitCosts
 TIMED_TESTS := $(TIMED_TESTS)|timeoutsAreTransientErrors|xmlLimitsThroughTheBinary|hugeAttributeAndReferenceCountsAreRefusedFast
 TIMED_TESTS := $(TIMED_TESTS)|killsTamperedWebhooksAndMixedChannels|aReconcileKilledMidFileLeavesNothingHalfBooked

@@ -8,22 +8,17 @@ import LotseStats
 import NIOCore
 import Synchronization
 
-/// The evaluators' dashboard and data: `GET /stats` (with a sign-in form that sets a session cookie),
-/// `GET /api/v1/stats`, `GET /api/v1/stats.csv`. Bearer `LOTSE_EVALUATOR_TOKEN` or the session cookie;
-/// without a configured token every route answers 401. Counts only; no personal data.
+/// The evaluators' dashboard and data: `GET /stats`, `GET /api/v1/stats`, `GET /api/v1/stats.csv`. People sign in with
+/// their accounts (the console's session, role evaluator or admin); machine clients send `LOTSE_EVALUATOR_TOKEN` or a
+/// user's API token as a bearer token. Counts only; no personal data.
 struct StatsController: Sendable {
     let env: WebEnvironment
     let motorist: MotoristController
-    static let cookie = "lotse_eval"
-    static let sessionSeconds: Int64 = 8 * 3600
-    /// Sessions ended by `POST /stats/logout`, until they would have expired anyway.
-    let endedSessions = EndedSessions()
 
     func register(on router: Router<LotseContext>) {
         // the console's sessions: an evaluator (or admin) signed in with an account reads the statistics
         let signedIn = router.group().add(middleware: ConsoleController(env: env).sessions)
         signedIn.get("/stats") { req, ctx in try await dashboard(req, ctx) }
-        router.post("/stats/login") { req, ctx in try await login(req, ctx) }
         signedIn.post("/stats/logout") { req, ctx in try await logout(req, ctx) }
         signedIn.get("/api/v1/stats") { req, ctx -> Response in
             if let denied = try await deny(req, ctx) { return denied }
@@ -67,37 +62,6 @@ struct StatsController: Sendable {
         return (name.count > 4 ? String(name.prefix(3)) + (lang == "de" ? "." : "") : name) + " \(year)"
     }
 
-    func key(_ token: String) -> SymmetricKey { SymmetricKey(data: SHA256.hash(data: Data(("lotse-evaluator-session|" + token).utf8))) }
-
-    /// The session cookie: `s1.<issued>.<expires>.<session id>.<HMAC over all before it>`. The server
-    /// checks the MAC, that the session was issued for at most `sessionSeconds` and has not expired, and
-    /// that it was not ended by signing out.
-    func sessionValue(issued: Int64, expires: Int64, session: String, token: String) -> String {
-        let text = "s1.\(issued).\(expires).\(session)"
-        let mac = HMAC<SHA256>.authenticationCode(for: Data(text.utf8), using: key(token))
-        return text + "." + Data(mac).map { String(format: "%02x", $0) }.joined()
-    }
-
-    struct Session {
-        let id: String
-        let expires: Int64
-    }
-
-    /// The valid session the request's cookie names, if any.
-    func session(_ req: Request, now: Int64 = Int64(Date().timeIntervalSince1970)) -> Session? {
-        guard let token = env.config.evaluatorToken, !token.isEmpty, let v = req.cookies[Self.cookie]?.value, v.utf8.count < 200 else { return nil }
-        let parts = v.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 5, parts[0] == "s1", let issued = Int64(parts[1]), let expires = Int64(parts[2]),
-            parts[3].utf8.count == 32
-        else { return nil }
-        let session = String(parts[3])
-        guard ConstantTime.equal(sessionValue(issued: issued, expires: expires, session: session, token: token).utf8, v.utf8),
-            expires > now, issued <= now + 60, expires - issued <= Self.sessionSeconds, expires <= now + Self.sessionSeconds,
-            !endedSessions.contains(session, now: now)
-        else { return nil }
-        return Session(id: session, expires: expires)
-    }
-
     /// nil when the request may read the statistics (the evaluator's bearer token or a session); else 401, or
     /// 429 while the client is throttled for wrong tokens.
     func deny(_ req: Request, _ context: LotseContext) async throws -> Response? {
@@ -109,7 +73,6 @@ struct StatsController: Sendable {
         guard let token = env.config.evaluatorToken, !token.isEmpty else {
             return try await BearerCheck(env: env, realm: "lotse-evaluator").deny(req, context, token: nil, roles: [.evaluator, .admin])
         }
-        if req.headers[.authorization] == nil, session(req) != nil { return nil }
         return try await BearerCheck(env: env, realm: "lotse-evaluator").deny(req, context, token: token, roles: [.evaluator, .admin])
     }
 
@@ -175,36 +138,6 @@ struct StatsController: Sendable {
         return try motorist.render("login", ctx, lang: lang, remember: remember, status: status, csrf: csrf, noStore: true)
     }
 
-    func login(_ req: Request, _ context: LotseContext) async throws -> Response {
-        let form = Form.decode(String(buffer: try await req.body.collect(upTo: 8 * 1024)))
-        guard CSRF.verify(req, formValue: form["csrf"]) else {
-            return try loginPage(req, message: "error_form_expired", status: .forbidden).response(from: req, context: context)
-        }
-        let client = env.proxies.client(req, context)
-        if let wait = env.authFailures.retryAfter(client) { return BearerCheck.tooMany(wait) }
-        guard let token = env.config.evaluatorToken, !token.isEmpty,
-            OfficeController.bearerMatches("Bearer " + (form["token"] ?? ""), token)
-        else {
-            env.authFailures.failed(client)
-            return try loginPage(req, message: "stats_login_wrong", status: .unauthorized).response(from: req, context: context)
-        }
-        env.authFailures.succeeded(client)
-        let now = Int64(Date().timeIntervalSince1970)
-        let (first, second) = CSRF.random.next()
-        let session = String(format: "%016llx%016llx", first, second)
-        let value = sessionValue(issued: now, expires: now + Self.sessionSeconds, session: session, token: token)
-        let cookie = Cookie(
-            name: Self.cookie,
-            value: value,
-            maxAge: Int(Self.sessionSeconds),
-            path: "/",
-            secure: secure,
-            httpOnly: true,
-            sameSite: .strict
-        )
-        return Response(status: .seeOther, headers: [.location: "/stats", .setCookie: cookie.description, .cacheControl: "no-store"])
-    }
-
     var secure: Bool { env.config.publicBaseURL.lowercased().hasPrefix("https://") }
 
     /// Ends the session (a form with the CSRF value): the cookie is removed, and the session refused from now on
@@ -212,14 +145,12 @@ struct StatsController: Sendable {
     func logout(_ req: Request, _ context: LotseContext) async throws -> HTML {
         let form = Form.decode(String(buffer: try await req.body.collect(upTo: 8 * 1024)))
         guard CSRF.verify(req, formValue: form["csrf"]) else { return try loginPage(req, message: "error_form_expired", status: .forbidden) }
-        if let s = session(req) { endedSessions.end(s.id, expires: s.expires) }
-        // an account's session (signed in at /office/login) ends too
+        // the account's session (signed in at /office/login) ends
         if let s = context.sessions.session {
             try await AuditChain.record(env.store, user: s.user, client: env.proxies.client(req, context), action: "signed_out")
             context.sessions.clearSession()
         }
-        let cleared = Cookie(name: Self.cookie, value: "", maxAge: 0, path: "/", secure: secure, httpOnly: true, sameSite: .strict)
-        return HTML(body: "", status: .seeOther, headers: [.location: "/stats", .setCookie: cleared.description, .cacheControl: "no-store"])
+        return HTML(body: "", status: .seeOther, headers: [.location: "/stats", .cacheControl: "no-store"])
     }
 
     func dashboard(_ req: Request, _ context: LotseContext) async throws -> HTML {
@@ -315,22 +246,5 @@ struct StatsController: Sendable {
             ["cells": [m] + c.values.map(PilotStats.suppressed)]
         }
         return try motorist.render("stats", ctx, lang: lang, remember: remember, csrf: csrf, noStore: true)
-    }
-}
-
-/// Session ids ended by signing out, each kept until the session would have expired.
-final class EndedSessions: Sendable {
-    private let ended = Mutex([String: Int64]())
-
-    func end(_ id: String, expires: Int64) {
-        ended.withLock { map in
-            let now = Int64(Date().timeIntervalSince1970)
-            if map.count > 10_000 { map = map.filter { $0.value > now } }
-            map[id] = expires
-        }
-    }
-
-    func contains(_ id: String, now: Int64) -> Bool {
-        ended.withLock { $0[id].map { $0 > now } ?? false }
     }
 }

@@ -169,10 +169,27 @@ import Testing
         let b = Browser(h.http)
         let form = try await b.send("GET", h.base + "/stats")
         #expect(form.status == 401 && form.text.contains("name=\"user\""))  // accounts sign in; the token stays for scripts
-        let wrong = try await b.send("POST", h.base + "/stats/login", form: ["csrf": b.cookies["lotse_csrf"]!, "token": "nope"])
+        // an evaluator's account (the token is for machine clients)
+        let add = Process()
+        add.executableURL = URL(fileURLWithPath: TestSupport.lotse)
+        add.arguments = ["users", "add", "eva", "--role", "evaluator", "--password-stdin"]
+        add.environment = ProcessInfo.processInfo.environment.merging(h.serveEnv) { _, new in new }
+        let input = Pipe()
+        add.standardInput = input
+        add.standardOutput = FileHandle.nullDevice
+        try add.run()
+        input.fileHandleForWriting.write(Data("Auswertung-im-Maerz-26\n".utf8))
+        try input.fileHandleForWriting.close()
+        add.waitUntilExit()
+        #expect(add.terminationStatus == 0)
+        let wrong = try await b.send("POST", h.base + "/office/login", form: ["csrf": b.cookies["lotse_csrf"]!, "user": "eva", "password": "nope"])
         #expect(wrong.status == 401)
-        let ok = try await b.send("POST", h.base + "/stats/login", form: ["csrf": b.cookies["lotse_csrf"]!, "token": "eval-token-1"])
-        #expect(ok.status == 303 && b.cookies["lotse_eval"] != nil)
+        let ok = try await b.send(
+            "POST",
+            h.base + "/office/login",
+            form: ["csrf": b.cookies["lotse_csrf"]!, "user": "eva", "password": "Auswertung-im-Maerz-26", "next": "/stats"]
+        )
+        #expect(ok.status == 303 && b.cookies["lotse_session"] != nil)
         let dash = try await b.send("GET", h.base + "/stats?from=2026-03-01&to=2026-03-31&lang=en")
         #expect(dash.status == 200 && dash.text.components(separatedBy: "<svg").count == 4)
         #expect(dash.text.contains("With QR codes 50.0 % of the cases needed a reminder, against 27.8 %"))

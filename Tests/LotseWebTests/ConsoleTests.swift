@@ -236,6 +236,17 @@ final class Clerk: @unchecked Sendable {
             }
         }
         #expect(try await idle.get("/office").status == 303)
+        // busy, but signed in more than 8 hours ago
+        let long = try await h.clerk("olga")
+        try store.write { db in
+            let rows = try Row.fetchAll(db, sql: "SELECT key, value FROM kv_store WHERE key LIKE 'session.%'")
+            for row in rows {
+                var s = try JSONDecoder().decode(ConsoleSession.self, from: row["value"] as Data)
+                s.startedAt -= 9 * 3600
+                try db.execute(sql: "UPDATE kv_store SET value = ? WHERE key = ?", arguments: [try JSONEncoder().encode(s), row["key"] as String])
+            }
+        }
+        #expect(try await long.get("/office").status == 303)
 
         // a new password ends every session of the user; so does disabling
         let first = try await h.clerk("olga")
