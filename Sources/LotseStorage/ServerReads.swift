@@ -10,6 +10,11 @@ extension Store {
     }
 
     /// The case with this id, read from the database (not the case cache): before acting on a payment.
+    /// The case with this number (typed in any form), off the caller's thread.
+    public func caseRecord(number: String) async throws -> CaseRecord? {
+        try await pool.read { try CaseQueries.byNumber($0, number) }
+    }
+
     public func caseRecord(id: Int64) async throws -> CaseRecord? {
         try await readAsync { try CaseQueries.byID($0, id) }
     }

@@ -41,7 +41,8 @@ struct ConsoleController: Sendable {
     func tx(_ key: String, _ req: Request, _ value: Any) -> String { tx(key, req).replacingOccurrences(of: "{n}", with: "\(value)") }
 
     /// The session middleware's configuration: HttpOnly, SameSite=Strict, Secure behind https, 30 minutes idle.
-    var sessions: SessionMiddleware<LotseContext> {
+    /// Static: the statistics' routes use it too, without a console of their own.
+    static func sessions(_ env: WebEnvironment) -> SessionMiddleware<LotseContext> {
         SessionMiddleware(
             storage: SQLitePersistDriver(store: env.store),
             configuration: .init(
@@ -94,7 +95,7 @@ struct ConsoleController: Sendable {
     ]
 
     func register(on router: Router<LotseContext>) {
-        let office = router.group("office").add(middleware: sessions)
+        let office = router.group("office").add(middleware: Self.sessions(env))
         office.get("login") { req, ctx in try signInPage(req, ctx) }
         office.post("login") { req, ctx in try await signIn(req, ctx) }
         office.post("logout") { req, ctx in try await signOut(req, ctx) }
@@ -161,6 +162,11 @@ struct ConsoleController: Sendable {
             headers.append(HTTPField(name: .setCookie, value: "\(CSRF.cookie)=\(csrf.value); Path=/; HttpOnly; SameSite=Strict\(secure)"))
         }
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body)))
+    }
+
+    /// A file's bytes, read on NIO's blocking pool (a reminder list holds up to every case of a year).
+    static func read(_ path: String) async throws -> Data? {
+        try await NIOThreadPool.singleton.runIfActive { FileManager.default.contents(atPath: path) }
     }
 
     static func millis() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
@@ -259,7 +265,7 @@ struct ConsoleController: Sendable {
         try await env.store.clearFailedSignIns(name: user.name)
         // a new session id at every sign-in (never one a visitor brought along)
         ctx.sessions.createSession(
-            ConsoleSession(user: user.name, startedAt: now, lastSeen: now, startedAtMillis: Self.millis()),
+            ConsoleSession(user: user.name, lastSeen: now, startedAtMillis: Self.millis()),
             expiresIn: .seconds(ConsoleSessionRules.idle)
         )
         try await AuditChain.record(env.store, user: user.name, client: client, action: "signed_in")
@@ -417,7 +423,7 @@ struct ConsoleController: Sendable {
 
     /// The case's QR code as PNG (for a letter or a reprint).
     func caseQR(_ req: Request, _ ctx: LotseContext) async throws -> Response {
-        guard let c = try await env.store.caseWithHistory(number: ctx.parameters.get("number") ?? "")?.0 else { return Response(status: .notFound) }
+        guard let c = try await env.store.caseRecord(number: ctx.parameters.get("number") ?? "") else { return Response(status: .notFound) }
         let code = try QRCode(CaseTokens.url(base: env.config.publicBaseURL, token: env.tokens.token(caseID: c.id)), level: .M)
         try await record(req, ctx, "qr_code_downloaded", target: c.caseNumber)
         return Response(
@@ -429,7 +435,7 @@ struct ConsoleController: Sendable {
 
     /// A printable letter for the case: what happened, what to pay by when, and its QR code with the page's address.
     func caseLetter(_ req: Request, _ ctx: LotseContext) async throws -> Response {
-        guard let c = try await env.store.caseWithHistory(number: ctx.parameters.get("number") ?? "")?.0 else {
+        guard let c = try await env.store.caseRecord(number: ctx.parameters.get("number") ?? "") else {
             return try render("office_message", req, ctx, ["title": tx("o_msg_not_found", req)], status: .notFound)
         }
         let t = BerlinTime.local(c.issuedAt)
@@ -450,7 +456,7 @@ struct ConsoleController: Sendable {
     func rejectsFile(_ req: Request, _ ctx: LotseContext) async throws -> Response {
         let name = ctx.parameters.get("file") ?? ""
         guard name.hasSuffix(".rejects.csv"), !name.contains("/"), !name.hasPrefix("."),
-            let data = FileManager.default.contents(atPath: env.config.dataDir + "/rejects/" + name)
+            let data = try await Self.read(env.config.dataDir + "/rejects/" + name)
         else { return Response(status: .notFound) }
         try await record(req, ctx, "rejects_downloaded", target: name)
         return Response(
@@ -467,7 +473,7 @@ struct ConsoleController: Sendable {
             return try await casePage(req, ctx, message: tx("o_msg_amount", req))
         }
         let receipt = (f["receipt"] ?? "").trimmingCharacters(in: .whitespaces)
-        guard let c = try await env.store.caseWithHistory(number: number)?.0 else {
+        guard let c = try await env.store.caseRecord(number: number) else {
             return try await casePage(req, ctx, message: tx("o_msg_no_case", req, number))
         }
         let now = Int64(Date().timeIntervalSince1970)
@@ -730,7 +736,7 @@ struct ConsoleController: Sendable {
     func dunningList(_ req: Request, _ ctx: LotseContext) async throws -> Response {
         let name = ctx.parameters.get("file") ?? ""
         guard name.hasPrefix("reminders-"), name.hasSuffix(".csv"), !name.contains("/"), !name.contains(".."),
-            let data = FileManager.default.contents(atPath: env.config.dataDir + "/reminders/" + name)
+            let data = try await Self.read(env.config.dataDir + "/reminders/" + name)
         else { return Response(status: .notFound) }
         try await record(req, ctx, "reminder_list_downloaded", target: name)
         return Response(
@@ -764,7 +770,12 @@ struct ConsoleController: Sendable {
             let s = try await env.store.statement(id: id), s.attachments.indices.contains(n)
         else { return Response(status: .notFound) }
         let path = env.config.dataDir + "/statements/" + s.attachments[n]
-        guard let type = MotoristController.attachmentType(path), let data = FileManager.default.contents(atPath: path) else {
+        guard
+            let (type, data) = try await NIOThreadPool.singleton.runIfActive({ () -> (String, Data)? in
+                guard let type = MotoristController.attachmentType(path), let data = FileManager.default.contents(atPath: path) else { return nil }
+                return (type, data)
+            })
+        else {
             return Response(status: .notFound)
         }
         try await record(req, ctx, "statement_file_viewed", target: s.caseNumber, detail: "statement \(id), file \(n + 1)")
@@ -827,7 +838,7 @@ struct ConsoleController: Sendable {
             )
         }
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        guard let data = try await Self.read(path) else { throw HTTPError(.internalServerError) }
         try await record(req, ctx, "qr_codes_downloaded", target: selection.rawValue, detail: "\(count) codes, \(format.rawValue)")
         let day = BerlinTime.local(Int64(Date().timeIntervalSince1970)).date
         return Response(
@@ -964,6 +975,12 @@ enum MultipartFiles {
         var fields: [String: [UInt8]] = [:]
     }
 
+    /// The parser handed to the blocking pool; `@unchecked Sendable`: it is used by one chunk's work at a time.
+    final class Feed: @unchecked Sendable {
+        let parser: MultipartParser
+        init(parser: MultipartParser) { self.parser = parser }
+    }
+
     static func receive(_ body: RequestBody, boundary: String, field: String, directory: String, limit: Int) async throws -> [(String, String)] {
         try await receiveWithFields(body, boundary: boundary, field: field, directory: directory, limit: limit).files
     }
@@ -1018,8 +1035,10 @@ enum MultipartFiles {
             sink.currentField = nil
             sink.currentName = nil
         }
+        // the parser writes the files: on NIO's blocking pool, one chunk after the other, never on the event loop
+        let feed = Feed(parser: parser)
         for try await chunk in body {
-            try parser.execute(chunk)
+            try await NIOThreadPool.singleton.runIfActive { try feed.parser.execute(chunk) }
             if sink.tooLarge { break }
         }
         try? sink.handle?.close()

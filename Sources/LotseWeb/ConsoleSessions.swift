@@ -9,7 +9,6 @@ import LotseStorage
 /// random id.
 public struct ConsoleSession: Codable, Sendable {
     public var user: String
-    public var startedAt: Int64
     public var lastSeen: Int64
     /// When it began, in milliseconds: a password changed or a user disabled in the same second still ends it.
     public var startedAtMillis: Int64
@@ -80,7 +79,7 @@ struct ConsoleAccess: RouterMiddleware {
     static func liveUser(_ env: WebEnvironment, _ context: LotseContext, now: Int64 = Int64(Date().timeIntervalSince1970)) async throws -> UserRecord?
     {
         guard let session = context.sessions.session else { return nil }
-        guard now - session.lastSeen <= ConsoleSessionRules.idle, now - session.startedAt <= ConsoleSessionRules.absolute,
+        guard now - session.lastSeen <= ConsoleSessionRules.idle, now - session.startedAtMillis / 1000 <= ConsoleSessionRules.absolute,
             let user = try await env.store.user(name: session.user), !user.disabled, user.sessionsValidAfter < session.startedAtMillis
         else {
             context.sessions.clearSession()

@@ -17,7 +17,7 @@ struct StatsController: Sendable {
 
     func register(on router: Router<LotseContext>) {
         // the console's sessions: an evaluator (or admin) signed in with an account reads the statistics
-        let signedIn = router.group().add(middleware: ConsoleController(env: env).sessions)
+        let signedIn = router.group().add(middleware: ConsoleController.sessions(env))
         signedIn.get("/stats") { req, ctx in try await dashboard(req, ctx) }
         signedIn.post("/stats/logout") { req, ctx in try await logout(req, ctx) }
         signedIn.get("/api/v1/stats") { req, ctx -> Response in

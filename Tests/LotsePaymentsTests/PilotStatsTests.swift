@@ -170,18 +170,12 @@ import Testing
         let form = try await b.send("GET", h.base + "/stats")
         #expect(form.status == 401 && form.text.contains("name=\"user\""))  // accounts sign in; the token stays for scripts
         // an evaluator's account (the token is for machine clients)
-        let add = Process()
-        add.executableURL = URL(fileURLWithPath: TestSupport.lotse)
-        add.arguments = ["users", "add", "eva", "--role", "evaluator", "--password-stdin"]
-        add.environment = ProcessInfo.processInfo.environment.merging(h.serveEnv) { _, new in new }
-        let input = Pipe()
-        add.standardInput = input
-        add.standardOutput = FileHandle.nullDevice
-        try add.run()
-        input.fileHandleForWriting.write(Data("Auswertung-im-Maerz-26\n".utf8))
-        try input.fileHandleForWriting.close()
-        add.waitUntilExit()
-        #expect(add.terminationStatus == 0)
+        let add = try TestSupport.lotse(
+            ["users", "add", "eva", "--role", "evaluator", "--password-stdin"],
+            env: h.serveEnv,
+            stdin: "Auswertung-im-Maerz-26"
+        )
+        #expect(add.status == 0)
         let wrong = try await b.send("POST", h.base + "/office/login", form: ["csrf": b.cookies["lotse_csrf"]!, "user": "eva", "password": "nope"])
         #expect(wrong.status == 401)
         let ok = try await b.send(

@@ -135,6 +135,25 @@ public enum TestSupport {
         return p
     }
 
+    /// Runs `lotse` with `stdin` on its standard input (a password for `--password-stdin`).
+    public static func lotse(_ args: [String], env: [String: String], stdin: String) throws -> Output {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: lotse)
+        p.arguments = args
+        p.environment = ProcessInfo.processInfo.environment.merging(env) { _, new in new }
+        let (input, output, errors) = (Pipe(), Pipe(), Pipe())
+        p.standardInput = input
+        p.standardOutput = output
+        p.standardError = errors
+        try p.run()
+        input.fileHandleForWriting.write(Data((stdin + "\n").utf8))
+        try input.fileHandleForWriting.close()
+        let out = output.fileHandleForReading.readDataToEndOfFile()
+        let err = errors.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return Output(status: p.terminationStatus, stdout: String(decoding: out, as: UTF8.self), stderr: String(decoding: err, as: UTF8.self))
+    }
+
     /// A server started for a test did not come up.
     public struct StartFailure: Error, CustomStringConvertible {
         public var description: String

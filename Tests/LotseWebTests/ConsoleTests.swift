@@ -38,25 +38,7 @@ final class ConsoleHarness: @unchecked Sendable {
 
     /// `lotse users …` with `stdin` on standard input.
     func users(_ args: [String], stdin: String) throws -> TestSupport.Output {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: TestSupport.lotse)
-        p.arguments = ["users"] + args
-        var e = ProcessInfo.processInfo.environment
-        for (k, v) in env { e[k] = v }
-        p.environment = e
-        let input = Pipe()
-        let output = Pipe()
-        let errors = Pipe()
-        p.standardInput = input
-        p.standardOutput = output
-        p.standardError = errors
-        try p.run()
-        input.fileHandleForWriting.write(Data((stdin + "\n").utf8))
-        try input.fileHandleForWriting.close()
-        let out = output.fileHandleForReading.readDataToEndOfFile()
-        let err = errors.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return .init(status: p.terminationStatus, stdout: String(decoding: out, as: UTF8.self), stderr: String(decoding: err, as: UTF8.self))
+        try TestSupport.lotse(["users"] + args, env: env, stdin: stdin)
     }
 
     func store() throws -> Store { try Store(path: dir + "/lotse.sqlite") }
@@ -231,7 +213,7 @@ final class Clerk: @unchecked Sendable {
             for row in rows {
                 var s = try JSONDecoder().decode(ConsoleSession.self, from: row["value"] as Data)
                 s.lastSeen -= 31 * 60
-                s.startedAt -= 31 * 60
+                s.startedAtMillis -= 31 * 60 * 1000
                 try db.execute(sql: "UPDATE kv_store SET value = ? WHERE key = ?", arguments: [try JSONEncoder().encode(s), row["key"] as String])
             }
         }
@@ -242,7 +224,7 @@ final class Clerk: @unchecked Sendable {
             let rows = try Row.fetchAll(db, sql: "SELECT key, value FROM kv_store WHERE key LIKE 'session.%'")
             for row in rows {
                 var s = try JSONDecoder().decode(ConsoleSession.self, from: row["value"] as Data)
-                s.startedAt -= 9 * 3600
+                s.startedAtMillis -= 9 * 3600 * 1000
                 try db.execute(sql: "UPDATE kv_store SET value = ? WHERE key = ?", arguments: [try JSONEncoder().encode(s), row["key"] as String])
             }
         }
@@ -309,11 +291,11 @@ final class Clerk: @unchecked Sendable {
         #expect(
             try await c.post("/office/cases/KL-2026-0000002/correct", ["field": "plate", "value": "KL-AB 999", "reason": "Tippfehler"]).status == 303
         )
-        #expect(try store.caseRecord(number: "KL-2026-0000002")?.plate == "KL-AB 999")
+        #expect(try await store.caseRecord(number: "KL-2026-0000002")?.plate == "KL-AB 999")
         #expect(try await c.post("/office/cases/KL-2026-0000004/cash", ["amount": "25,00", "receipt": "Q-17"]).status == 303)
-        #expect(try store.caseRecord(number: "KL-2026-0000004")?.status == .paid)
+        #expect(try await store.caseRecord(number: "KL-2026-0000004")?.status == .paid)
         #expect(try await c.post("/office/cases/KL-2026-0000006/cancel", ["reason": "Halter verstorben"]).status == 303)
-        #expect(try store.caseRecord(number: "KL-2026-0000006")?.status == .cancelled)
+        #expect(try await store.caseRecord(number: "KL-2026-0000006")?.status == .cancelled)
         let page = try await c.get("/office/cases/KL-2026-0000002")
         #expect(page.text.contains("KL-AB 999") && page.text.contains("corrected"))
         let search = try await c.get("/office/cases?q=kl-ab999")
