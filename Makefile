@@ -9,7 +9,7 @@ export LOTSE_PILOT_DATA ?= $(CURDIR)/pilot-data
 
 # System packages: installed only when pkg-config or the command does not find them.
 APT_RUNTIME := libqrencode-dev:libqrencode libcurl4-openssl-dev:libcurl libsqlite3-dev:sqlite3
-APT_TEST_TOOLS := zbar-tools:zbarimg sqlite3:sqlite3 python3:python3 openssl:openssl chromium:chromium chromium-driver:chromedriver
+APT_TEST_TOOLS := zbar-tools:zbarimg sqlite3:sqlite3 python3:python3 openssl:openssl chromium:chromium chromium-driver:chromedriver poppler-utils:pdftotext
 APT_BENCH_TOOLS := wrk:wrk nginx-light:nginx
 APT_DEMO_TOOLS := python3:python3
 
@@ -83,7 +83,7 @@ TIMED_TESTS := $(TIMED_TESTS)|cancelLeavesTheCaseUnchangedAndSecondPressReusesTh
 TIMED_TESTS := $(TIMED_TESTS)|timeoutsAreTransientErrors|xmlLimitsThroughTheBinary|hugeAttributeAndReferenceCountsAreRefusedFast
 TIMED_TESTS := $(TIMED_TESTS)|killsTamperedWebhooksAndMixedChannels|aReconcileKilledMidFileLeavesNothingHalfBooked
 # heavy ones (a browser, 108 payment journeys, a large import) run alone too: in the parallel phase they slow the others
-TIMED_TESTS := $(TIMED_TESTS)|aClerksDayInABrowser|journeysWithFaultsBookEveryPaymentExactlyOnce|aLargeImportShowsItsProgress
+TIMED_TESTS := $(TIMED_TESTS)|aClerksDayInABrowser|aCouncilReadsTheDashboardAtTheDeskOnAPhoneAndOnPaper|journeysWithFaultsBookEveryPaymentExactlyOnce|aLargeImportShowsItsProgress
 
 # The product's targets import only what they declare (LotseStorage alone imports GRDB).
 test: test-deps

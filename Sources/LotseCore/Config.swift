@@ -56,6 +56,9 @@ public struct LotseConfig: Sendable {
     public var qrWorkers: Int?
     /// The city's e-payment platform through XBezahldienste (formats §6); nil without `LOTSE_XBD_BASE_URL`.
     public var xbd: XBezahldiensteConfig?
+    /// Headless Chromium for the dashboard's PDF report (`LOTSE_CHROMIUM`: a path, or `off`; default: the first of
+    /// `chromium`, `chromium-browser`, `google-chrome` on `PATH`); nil: no PDF, the page says to print instead.
+    public var chromiumPath: String?
     /// PayPal is offered only with client id and secret.
     public var paypalConfigured: Bool { paypalClientID != nil && paypalClientSecret != nil }
 
@@ -105,6 +108,15 @@ public struct LotseConfig: Sendable {
         readTimeout = try settings.seconds("LOTSE_READ_TIMEOUT") ?? 30
         qrWorkers = try settings.wholeNumber("LOTSE_QR_WORKERS", in: 1...1024, unit: "threads")
         xbd = try XBezahldiensteConfig(settings)
+        switch settings.text("LOTSE_CHROMIUM") {
+        case "off"?: chromiumPath = nil
+        case let path?: chromiumPath = path
+        case nil:
+            let folders = (environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":").map(String.init)
+            chromiumPath = ["chromium", "chromium-browser", "google-chrome"].lazy
+                .flatMap { name in folders.map { $0 + "/" + name } }
+                .first { FileManager.default.isExecutableFile(atPath: $0) }
+        }
     }
 
     /// The database file inside the data directory.

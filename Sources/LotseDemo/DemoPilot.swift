@@ -27,6 +27,8 @@ public struct DemoPilot {
     public let seed: UInt64
     public let simulator: String
     public let log: (String) -> Void
+    /// Called after each day is built, with the cases so far (a progress bar).
+    public let progress: (_ day: CivilDate, _ cases: Int) -> Void
 
     public init(
         config: LotseConfig,
@@ -38,8 +40,10 @@ public struct DemoPilot {
         now: Int64 = Int64(Date().timeIntervalSince1970),
         seed: UInt64,
         simulator: String,
-        log: @escaping (String) -> Void
+        log: @escaping (String) -> Void,
+        progress: @escaping (_ day: CivilDate, _ cases: Int) -> Void = { _, _ in }
     ) {
+        self.progress = progress
         self.config = config
         self.store = store
         self.catalogue = catalogue
@@ -256,6 +260,7 @@ public struct DemoPilot {
                 }
             }
             if day.day == 1 { log("demo: \(day) … \(summary.cases) cases so far") }
+            progress(day, summary.cases)
             day = day.adding(days: 1)
         }
         return summary

@@ -9,7 +9,19 @@ public enum Charts {
 
     static func f(_ x: Double) -> String { String(format: "%.1f", x) }
 
-    static let colors = (issued: "#9aa5b1", online: "#1d4ed8", transfer: "#0f766e", other: "#a16207", pilot: "#1d4ed8", base: "#b91c1c")
+    static let colors = (issued: "#d0d5db", online: "#1d4ed8", transfer: "#0f766e", other: "#e0a526", pilot: "#1d4ed8", base: "#b91c1c")
+
+    /// White stripes across a bar or swatch (transfers), so that the channels stay apart in black and white: online
+    /// is solid dark, transfers striped, cash light (`colors.other`), issued light grey with an outline.
+    static func stripes(x: Double, width: Double, from top: Double, to bottom: Double) -> String {
+        var out = ""
+        var y = top + 2
+        while y < bottom - 0.5 {
+            out += "<line x1=\"\(f(x))\" x2=\"\(f(x + width))\" y1=\"\(f(y))\" y2=\"\(f(y))\" stroke=\"#fff\" stroke-width=\"1.2\"/>"
+            y += 4
+        }
+        return out
+    }
 
     /// Issued and paid by channel, per month.
     /// `month`: the label of a month key (`2025-11`) on the axis.
@@ -34,13 +46,14 @@ public enum Charts {
             let bw = slot * 0.38
             func y(_ v: Int) -> Double { (h - bottom) - Double(v) / maxV * (h - bottom - top) }
             out +=
-                "<rect x=\"\(f(x))\" y=\"\(f(y(m.counters.issued)))\" width=\"\(f(bw))\" height=\"\(f((h - bottom) - y(m.counters.issued)))\" fill=\"\(colors.issued)\"><title>\(m.month): \(m.counters.issued)</title></rect>"
+                "<rect x=\"\(f(x))\" y=\"\(f(y(m.counters.issued)))\" width=\"\(f(bw))\" height=\"\(f((h - bottom) - y(m.counters.issued)))\" fill=\"\(colors.issued)\" stroke=\"#6b7280\" stroke-width=\"1\"><title>\(m.month): \(m.counters.issued)</title></rect>"
             var base = 0
             for (v, c) in [
                 (m.counters.paidOnline, colors.online), (m.counters.paidBankTransfer, colors.transfer), (m.counters.paidOther, colors.other),
             ] {
                 out +=
                     "<rect x=\"\(f(x + bw + 2))\" y=\"\(f(y(base + v)))\" width=\"\(f(bw))\" height=\"\(f(y(base) - y(base + v)))\" fill=\"\(c)\"/>"
+                if c == colors.transfer { out += stripes(x: x + bw + 2, width: bw, from: y(base + v), to: y(base)) }
                 base += v
             }
             out +=
@@ -48,7 +61,9 @@ public enum Charts {
         }
         out += legend(
             [(labels.issued, colors.issued), (labels.online, colors.online), (labels.transfer, colors.transfer), (labels.other, colors.other)],
-            y: h + 10
+            y: h + 10,
+            striped: [labels.transfer],
+            outlined: [labels.issued]
         )
         return out + "</svg>"
     }
@@ -157,12 +172,21 @@ public enum Charts {
     }
 
     /// `faint`: the labels whose swatch is drawn as the band is (light).
-    static func legend(_ items: [(String, String)], y: Double, faint: Set<String> = []) -> String {
+    /// `striped`, `outlined`: the labels whose bars are drawn so (the swatch matches).
+    static func legend(
+        _ items: [(String, String)],
+        y: Double,
+        faint: Set<String> = [],
+        striped: Set<String> = [],
+        outlined: Set<String> = []
+    ) -> String {
         var out = ""
         var x = 48.0
         for (label, color) in items {
             let opacity = faint.contains(label) ? " opacity=\"0.18\"" : ""
-            out += "<rect x=\"\(f(x))\" y=\"\(f(y))\" width=\"12\" height=\"12\" fill=\"\(color)\"\(opacity)/>"
+            let outline = outlined.contains(label) ? " stroke=\"#6b7280\" stroke-width=\"1\"" : ""
+            out += "<rect x=\"\(f(x))\" y=\"\(f(y))\" width=\"12\" height=\"12\" fill=\"\(color)\"\(opacity)\(outline)/>"
+            if striped.contains(label) { out += stripes(x: x, width: 12, from: y, to: y + 12) }
             out += "<text x=\"\(f(x + 16))\" y=\"\(f(y + 10))\" font-size=\"11\">\(esc(label))</text>"
             x += 24 + Double(label.count) * 6.5
         }

@@ -1,5 +1,6 @@
 import Foundation
 import LotseCore
+import LotseStorage
 
 extension PilotStats {
     static func round(_ x: Double?) -> Any {
@@ -48,7 +49,29 @@ extension PilotStats {
             "comparison": comparisonOut,
             "time_to_payment": times,
             "languages": languages,
+            "money": [
+                "totals": Self.moneyObject(moneyTotals),
+                "months": money.map { month, m -> [String: Any] in
+                    var o = Self.moneyObject(m)
+                    o["month"] = month
+                    return o
+                },
+            ],
         ]
+    }
+
+    /// The money's names, in integer cents (the API, the CSV in euros).
+    public static let moneyNames = [
+        "fines_cents", "collected_cents", "collected_online_cents", "collected_bank_transfer_cents", "collected_cash_cents",
+        "part_payments_cents", "outstanding_cents", "handed_over_cents",
+    ]
+
+    public static func moneyValues(_ m: StatisticsMoney) -> [Int] {
+        [m.fines, m.collected, m.paidOnline, m.paidBankTransfer, m.paidCash, m.partPaid, m.outstanding, m.handedOver]
+    }
+
+    static func moneyObject(_ m: StatisticsMoney) -> [String: Any] {
+        Dictionary(uniqueKeysWithValues: zip(moneyNames, moneyValues(m).map { $0 as Any }))
     }
 
     public func json() throws -> String {
@@ -65,25 +88,33 @@ extension PilotStats {
         "baseline_significant", "control_reminder_rate", "difference_to_control_pp",
     ]
 
+    /// The CSV's money columns, in euros with two decimals (the API gives the same in cents).
+    public static let csvMoneyColumns = [
+        "fines_eur", "collected_eur", "collected_online_eur", "collected_bank_transfer_eur", "collected_cash_eur", "part_payments_eur",
+        "outstanding_eur", "handed_over_eur",
+    ]
+
     /// One row per month, then the total; small counts suppressed; rates as decimal fractions. `header`: the column
     /// names (English by default; the dashboard passes its language's).
     public func csv(header: [String]? = nil) -> String {
-        let names = header ?? (["month"] + Counters.names + Self.csvRateColumns)
+        let names = header ?? (["month"] + Counters.names + Self.csvRateColumns + Self.csvMoneyColumns)
         var out = names.joined(separator: ";") + "\n"
         func rate(_ x: Double?) -> String { x.map { String(format: "%.4f", $0) } ?? "" }
         func points(_ x: Double?) -> String { x.map { String(format: "%.1f", $0 * 100) } ?? "" }
         let rates = Dictionary(monthlyReminders.map { ($0.month, $0) }, uniquingKeysWith: { a, _ in a })
+        let moneyOfMonth = Dictionary(money.map { ($0.month, $0.money) }, uniquingKeysWith: { a, _ in a })
+        func euros(_ m: StatisticsMoney) -> [String] { Self.moneyValues(m).map { Money.plain($0) } }
         for (m, c) in months {
             let r = rates[m]
             let cells = [rate(r?.pilot.rate), rate(r?.baseline?.rate), "", "", "", "", "", ""]
-            out += ([m] + c.values.map(Self.suppressed) + cells).joined(separator: ";") + "\n"
+            out += ([m] + c.values.map(Self.suppressed) + cells + euros(moneyOfMonth[m] ?? StatisticsMoney())).joined(separator: ";") + "\n"
         }
         let totalCells = [
             rate(self.rates.reminderRate), rate(baseline.reference.rate), points(baseline.difference), points(baseline.ci95?.0),
             points(baseline.ci95?.1), baseline.significant.map { $0 ? "yes" : "no" } ?? "",
             rate(controlGroup.reference.rate), points(controlGroup.difference),
         ]
-        out += (["total"] + totals.values.map(Self.suppressed) + totalCells).joined(separator: ";") + "\n"
+        out += (["total"] + totals.values.map(Self.suppressed) + totalCells + euros(moneyTotals)).joined(separator: ";") + "\n"
         return out
     }
 
@@ -123,6 +154,10 @@ extension PilotStats {
         out += "\nscan rate \(Self.percent(rates.scanRate)), online share of paid \(Self.percent(rates.onlineShareOfPaid)), "
         out += "online share of issued \(Self.percent(rates.onlineShareOfIssued)), paid on time \(Self.percent(rates.onTimeRate)), "
         out += "reminder rate \(Self.percent(rates.reminderRate))\n"
+        let m = moneyTotals
+        out += "money (EUR): fines \(Money.plain(m.fines)), collected \(Money.plain(m.collected)) (online \(Money.plain(m.paidOnline)), "
+        out += "bank transfer \(Money.plain(m.paidBankTransfer)), cash \(Money.plain(m.paidCash)), parts \(Money.plain(m.partPaid))), "
+        out += "outstanding \(Money.plain(m.outstanding)), handed over \(Money.plain(m.handedOver))\n"
         for (k, t) in timeToPayment.sorted(by: { $0.key < $1.key }) {
             out +=
                 "time to payment \(k): median \(t.medianDays.map { String(format: "%.1f", $0) } ?? "–") days, p90 \(t.p90Days.map { String(format: "%.1f", $0) } ?? "–") days (\(t.count) cases)\n"

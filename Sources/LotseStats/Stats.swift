@@ -139,6 +139,9 @@ public struct PilotStats: Sendable {
     /// Per month: the QR cases whose reminder date has passed, and the baseline of the same month a year before.
     /// With the control group (tickets without a QR code) of the month.
     public var monthlyReminders: [(month: String, pilot: Group, baseline: Group?, control: Group?)] = []
+    /// Money of the cases issued in each month listed, and in total (cents).
+    public var money: [(month: String, money: StatisticsMoney)] = []
+    public var moneyTotals = StatisticsMoney()
 }
 
 public enum Baseline {
@@ -268,6 +271,8 @@ public enum StatsQuery {
             qrPrinted: qr,
             withoutQR: noQR
         )
+        stats.money = keys.map { k in (k, reading.money[k] ?? StatisticsMoney()) }
+        for (_, m) in stats.money { stats.moneyTotals.add(m) }
         stats.monthlyReminders = keys.map { k in
             (k, matureByMonth[k] ?? Group(), baseline["\(Int(k.prefix(4))! - 1)\(k.dropFirst(4))"], controlByMonth[k])
         }

@@ -21,6 +21,20 @@ import LotseCore
 /// | language       | not cancelled: one for `R.view_lang` of its day, if there is one           |
 /// | status         | one in `stats_status` for `R.status` (the `/metrics` gauges; migration v11) |
 ///
+/// Money, in cents, per Berlin issue day in `stats_money` (migration v19):
+///
+/// | column         | contribution of `R`                                                        |
+/// |----------------|----------------------------------------------------------------------------|
+/// | `fines`        | not cancelled: `R.amount_cents`                                            |
+/// | `paid_online`  | paid and `R.paid_channel` is `paypal` or `epayment`: `R.amount_cents`      |
+/// | `paid_bank`, `paid_cash` | paid and `R.paid_channel` is `bank_transfer`, `cash`: `R.amount_cents` |
+/// | `part_paid`    | open, overdue, reminded or handed over: `R.received_cents` (parts received) |
+/// | `outstanding`  | open, overdue or reminded: `R.amount_cents - R.received_cents` (not below 0) |
+/// | `handed_over`  | handed over: `R.amount_cents - R.received_cents` (not below 0)             |
+///
+/// A case paid in parts counts with the channel of the payment that completed it, as in `paid_*` above; money
+/// beyond the fine (a double payment) is on the refund list, not collected.
+///
 /// Two pieces of SQL apply this table and must agree; they stand next to each other here:
 /// - the **fold** (`fold`): cases with an id above `stats_state.last_case_id` are summed into the cells, once,
 ///   when the statistics are next read (an import pays nothing for statistics);
@@ -83,6 +97,25 @@ public enum StatisticsCells {
                 WHERE id > ?1 AND id <= ?2 AND status IS NOT 'cancelled' AND view_lang IS NOT NULL
                 GROUP BY issued_day, view_lang
                 ON CONFLICT (day, lang) DO UPDATE SET n = n + excluded.n
+                """,
+            arguments: range
+        )
+        try db.execute(
+            sql: """
+                INSERT INTO stats_money (day, fines, paid_online, paid_bank, paid_cash, part_paid, outstanding, handed_over)
+                SELECT issued_day,
+                       sum((status IS NOT 'cancelled') * amount_cents),
+                       sum((status IS 'paid' AND paid_channel IN ('paypal', 'epayment')) * amount_cents),
+                       sum((status IS 'paid' AND paid_channel IS 'bank_transfer') * amount_cents),
+                       sum((status IS 'paid' AND paid_channel IS 'cash') * amount_cents),
+                       sum((status IN ('open', 'overdue', 'reminded', 'handed_over')) * received_cents),
+                       sum((status IN ('open', 'overdue', 'reminded')) * max(amount_cents - received_cents, 0)),
+                       sum((status IS 'handed_over') * max(amount_cents - received_cents, 0))
+                FROM cases WHERE id > ?1 AND id <= ?2 GROUP BY issued_day
+                ON CONFLICT (day) DO UPDATE SET fines = fines + excluded.fines, paid_online = paid_online + excluded.paid_online,
+                    paid_bank = paid_bank + excluded.paid_bank, paid_cash = paid_cash + excluded.paid_cash,
+                    part_paid = part_paid + excluded.part_paid, outstanding = outstanding + excluded.outstanding,
+                    handed_over = handed_over + excluded.handed_over
                 """,
             arguments: range
         )
@@ -245,6 +278,81 @@ public enum StatisticsCells {
         }
     }
 
+    /// Money per issue day (`stats_money`, the second table above): filled from the cases folded so far, then kept
+    /// like the cells. One trigger takes a changed case's old contribution out of its old day and puts the new one
+    /// into its new day; the delete trigger runs BEFORE the delete, as v11's does, so that v10's trigger, which may
+    /// move the fold mark back, cannot hide the case from it.
+    static func migrateV19(_ db: Database) throws {
+        try db.execute(
+            sql: """
+                CREATE TABLE stats_money (
+                    day TEXT PRIMARY KEY,
+                    fines INTEGER NOT NULL DEFAULT 0,
+                    paid_online INTEGER NOT NULL DEFAULT 0,
+                    paid_bank INTEGER NOT NULL DEFAULT 0,
+                    paid_cash INTEGER NOT NULL DEFAULT 0,
+                    part_paid INTEGER NOT NULL DEFAULT 0,
+                    outstanding INTEGER NOT NULL DEFAULT 0,
+                    handed_over INTEGER NOT NULL DEFAULT 0
+                ) WITHOUT ROWID;
+                INSERT INTO stats_money (day, fines, paid_online, paid_bank, paid_cash, part_paid, outstanding, handed_over)
+                SELECT issued_day,
+                       sum((status IS NOT 'cancelled') * amount_cents),
+                       sum((status IS 'paid' AND paid_channel IN ('paypal', 'epayment')) * amount_cents),
+                       sum((status IS 'paid' AND paid_channel IS 'bank_transfer') * amount_cents),
+                       sum((status IS 'paid' AND paid_channel IS 'cash') * amount_cents),
+                       sum((status IN ('open', 'overdue', 'reminded', 'handed_over')) * received_cents),
+                       sum((status IN ('open', 'overdue', 'reminded')) * max(amount_cents - received_cents, 0)),
+                       sum((status IS 'handed_over') * max(amount_cents - received_cents, 0))
+                FROM cases WHERE id <= (SELECT last_case_id FROM stats_state WHERE id = 1) GROUP BY issued_day;
+
+                CREATE TRIGGER stats_money_changed AFTER UPDATE OF status, paid_channel, amount_cents, received_cents, issued_day ON cases
+                WHEN OLD.id <= (SELECT last_case_id FROM stats_state WHERE id = 1)
+                BEGIN
+                    UPDATE stats_money SET
+                        fines = fines - (OLD.status IS NOT 'cancelled') * OLD.amount_cents,
+                        paid_online = paid_online - (OLD.status IS 'paid' AND OLD.paid_channel IN ('paypal', 'epayment')) * OLD.amount_cents,
+                        paid_bank = paid_bank - (OLD.status IS 'paid' AND OLD.paid_channel IS 'bank_transfer') * OLD.amount_cents,
+                        paid_cash = paid_cash - (OLD.status IS 'paid' AND OLD.paid_channel IS 'cash') * OLD.amount_cents,
+                        part_paid = part_paid - (OLD.status IN ('open', 'overdue', 'reminded', 'handed_over')) * OLD.received_cents,
+                        outstanding = outstanding
+                            - (OLD.status IN ('open', 'overdue', 'reminded')) * max(OLD.amount_cents - OLD.received_cents, 0),
+                        handed_over = handed_over - (OLD.status IS 'handed_over') * max(OLD.amount_cents - OLD.received_cents, 0)
+                    WHERE day = OLD.issued_day;
+                    INSERT INTO stats_money (day, fines, paid_online, paid_bank, paid_cash, part_paid, outstanding, handed_over)
+                    SELECT NEW.issued_day,
+                        (NEW.status IS NOT 'cancelled') * NEW.amount_cents,
+                        (NEW.status IS 'paid' AND NEW.paid_channel IN ('paypal', 'epayment')) * NEW.amount_cents,
+                        (NEW.status IS 'paid' AND NEW.paid_channel IS 'bank_transfer') * NEW.amount_cents,
+                        (NEW.status IS 'paid' AND NEW.paid_channel IS 'cash') * NEW.amount_cents,
+                        (NEW.status IN ('open', 'overdue', 'reminded', 'handed_over')) * NEW.received_cents,
+                        (NEW.status IN ('open', 'overdue', 'reminded')) * max(NEW.amount_cents - NEW.received_cents, 0),
+                        (NEW.status IS 'handed_over') * max(NEW.amount_cents - NEW.received_cents, 0)
+                    WHERE true
+                    ON CONFLICT (day) DO UPDATE SET fines = fines + excluded.fines, paid_online = paid_online + excluded.paid_online,
+                        paid_bank = paid_bank + excluded.paid_bank, paid_cash = paid_cash + excluded.paid_cash,
+                        part_paid = part_paid + excluded.part_paid, outstanding = outstanding + excluded.outstanding,
+                        handed_over = handed_over + excluded.handed_over;
+                END;
+
+                CREATE TRIGGER stats_money_deleted BEFORE DELETE ON cases
+                WHEN OLD.id <= (SELECT last_case_id FROM stats_state WHERE id = 1)
+                BEGIN
+                    UPDATE stats_money SET
+                        fines = fines - (OLD.status IS NOT 'cancelled') * OLD.amount_cents,
+                        paid_online = paid_online - (OLD.status IS 'paid' AND OLD.paid_channel IN ('paypal', 'epayment')) * OLD.amount_cents,
+                        paid_bank = paid_bank - (OLD.status IS 'paid' AND OLD.paid_channel IS 'bank_transfer') * OLD.amount_cents,
+                        paid_cash = paid_cash - (OLD.status IS 'paid' AND OLD.paid_channel IS 'cash') * OLD.amount_cents,
+                        part_paid = part_paid - (OLD.status IN ('open', 'overdue', 'reminded', 'handed_over')) * OLD.received_cents,
+                        outstanding = outstanding
+                            - (OLD.status IN ('open', 'overdue', 'reminded')) * max(OLD.amount_cents - OLD.received_cents, 0),
+                        handed_over = handed_over - (OLD.status IS 'handed_over') * max(OLD.amount_cents - OLD.received_cents, 0)
+                    WHERE day = OLD.issued_day;
+                END;
+                """
+        )
+    }
+
     /// Cases per status for the `/metrics` gauges, kept like the cells: new cases are folded with them, and a
     /// folded case's change of status (or its deletion) moves its count. The delete trigger runs BEFORE the
     /// delete, so that v10's trigger, which may move the fold mark back, cannot hide the case from it.
@@ -291,6 +399,7 @@ public enum StatisticsCells {
                 DELETE FROM stats_pay_times;
                 DELETE FROM stats_langs;
                 DELETE FROM stats_status;
+                DELETE FROM stats_money;
                 UPDATE stats_state SET last_case_id = 0 WHERE id = 1;
                 """
         )
@@ -327,6 +436,14 @@ public enum StatisticsCells {
         }
         for row in try Row.fetchAll(db, sql: "SELECT status, n FROM stats_status WHERE n != 0") {
             result.statuses[row[0]] = row[1]
+        }
+        for row in try Row.fetchAll(
+            db,
+            sql: "SELECT day, fines, paid_online, paid_bank, paid_cash, part_paid, outstanding, handed_over FROM stats_money"
+        ) {
+            let sums = (1...7).map { row[$0] as Int }
+            guard sums.contains(where: { $0 != 0 }) else { continue }
+            result.money[row[0]] = sums
         }
         return result
     }
@@ -405,6 +522,25 @@ public enum StatisticsCells {
         ) {
             reading.languages[row[0]] = row[1]
         }
+        for row in try Row.fetchAll(
+            db,
+            sql: """
+                SELECT substr(day, 1, 7), sum(fines), sum(paid_online), sum(paid_bank), sum(paid_cash), sum(part_paid), sum(outstanding),
+                       sum(handed_over)
+                FROM stats_money WHERE day >= ? AND day <= ? GROUP BY 1
+                """,
+            arguments: period
+        ) {
+            reading.money[row[0]] = StatisticsMoney(
+                fines: row[1],
+                paidOnline: row[2],
+                paidBankTransfer: row[3],
+                paidCash: row[4],
+                partPaid: row[5],
+                outstanding: row[6],
+                handedOver: row[7]
+            )
+        }
         return reading
     }
 }
@@ -444,6 +580,53 @@ public struct StatisticsCounts: Sendable, Equatable {
     }
 }
 
+/// Money of the cases issued in a period, in cents (the `stats_money` table above).
+public struct StatisticsMoney: Sendable, Equatable {
+    /// The fines of the tickets not cancelled.
+    public var fines = 0
+    /// The fines of the cases paid online (PayPal, the e-payment platform), by bank transfer, in cash.
+    public var paidOnline = 0
+    public var paidBankTransfer = 0
+    public var paidCash = 0
+    /// Parts received on cases not yet paid in full.
+    public var partPaid = 0
+    /// What open, overdue and reminded cases still owe.
+    public var outstanding = 0
+    /// What the cases handed over to the Bußgeld procedure still owed.
+    public var handedOver = 0
+
+    /// Everything received: the paid fines and the parts.
+    public var collected: Int { paidOnline + paidBankTransfer + paidCash + partPaid }
+
+    public init(
+        fines: Int = 0,
+        paidOnline: Int = 0,
+        paidBankTransfer: Int = 0,
+        paidCash: Int = 0,
+        partPaid: Int = 0,
+        outstanding: Int = 0,
+        handedOver: Int = 0
+    ) {
+        self.fines = fines
+        self.paidOnline = paidOnline
+        self.paidBankTransfer = paidBankTransfer
+        self.paidCash = paidCash
+        self.partPaid = partPaid
+        self.outstanding = outstanding
+        self.handedOver = handedOver
+    }
+
+    public mutating func add(_ other: StatisticsMoney) {
+        fines += other.fines
+        paidOnline += other.paidOnline
+        paidBankTransfer += other.paidBankTransfer
+        paidCash += other.paidCash
+        partPaid += other.partPaid
+        outstanding += other.outstanding
+        handedOver += other.handedOver
+    }
+}
+
 /// The sums of the cells of one month (`yyyy-mm`), QR flag and maturity.
 public struct StatisticsMonth: Sendable, Equatable {
     public var month: String
@@ -478,6 +661,8 @@ public struct StatisticsReading: Sendable {
     public var unmatchedByHour: [HourCount] = []
     public var payTimes: [PayTimeBucket] = []
     public var languages: [String: Int] = [:]
+    /// Money per month (`yyyy-mm`) of issue.
+    public var money: [String: StatisticsMoney] = [:]
 
     init(from: CivilDate, to: CivilDate) {
         self.from = from
@@ -531,6 +716,8 @@ public struct StatisticsSnapshot: Sendable, Equatable {
     public var languages: [LanguageKey: Int] = [:]
     /// Cases per status.
     public var statuses: [String: Int] = [:]
+    /// Per issue day, in cents: fines, paid online, by bank transfer, in cash, parts received, outstanding, handed over.
+    public var money: [String: [Int]] = [:]
 
     public init() {}
 
@@ -540,7 +727,7 @@ public struct StatisticsSnapshot: Sendable, Equatable {
             Set(a.keys).union(b.keys).filter { a[$0] != b[$0] }.count
         }
         return count(cells, other.cells) + count(payTimes, other.payTimes) + count(languages, other.languages)
-            + count(statuses, other.statuses)
+            + count(statuses, other.statuses) + count(money, other.money)
     }
 }
 

@@ -411,6 +411,8 @@ public enum Schema {
         m.registerMigration("v17-accounts") { db in try Accounts.migrateV17(db) }
         // Statements of motorists on their cases, with attachments; a pending one holds the case out of the dunning.
         m.registerMigration("v18-statements") { db in try Statements.migrateV18(db) }
+        // Money in the statistics (collected by channel, outstanding, handed over), kept like the cells.
+        m.registerMigration("v19-stats-money") { db in try StatisticsCells.migrateV19(db) }
         return m
     }
 

@@ -129,7 +129,8 @@ public func buildApplication(
     motorist.register(on: router)
     motorist.registerPayments(on: router)
     motorist.registerStatements(on: router)
-    StatsController(env: env, motorist: motorist).register(on: router)
+    let printer = env.config.chromiumPath.map { ReportPrinter(chromium: $0, publicDir: env.publicDir) }
+    StatsController(env: env, motorist: motorist, printer: printer).register(on: router)
     OfficeController(env: env).register(on: router)
     ConsoleController(env: env).register(on: router)
     TicketController(env: env).register(on: router)

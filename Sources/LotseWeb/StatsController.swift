@@ -14,12 +14,15 @@ import Synchronization
 struct StatsController: Sendable {
     let env: WebEnvironment
     let motorist: MotoristController
+    /// Prints the dashboard as a PDF (nil without headless Chromium: the page offers the browser's print instead).
+    let printer: ReportPrinter?
 
     func register(on router: Router<LotseContext>) {
         // the console's sessions: an evaluator (or admin) signed in with an account reads the statistics
         let signedIn = router.group().add(middleware: ConsoleController.sessions(env))
         signedIn.get("/stats") { req, ctx in try await dashboard(req, ctx) }
         signedIn.post("/stats/logout") { req, ctx in try await logout(req, ctx) }
+        signedIn.get("/stats/report.pdf") { req, ctx in try await report(req, ctx) }
         signedIn.get("/api/v1/stats") { req, ctx -> Response in
             if let denied = try await deny(req, ctx) { return denied }
             let s = try await stats(req)
@@ -48,7 +51,7 @@ struct StatsController: Sendable {
 
     /// The CSV's column names in `lang` (`stats_csv_<column>`; the English name where a text is missing).
     func csvHeader(_ lang: String) -> [String] {
-        (["month"] + Counters.names + PilotStats.csvRateColumns).map { column in
+        (["month"] + Counters.names + PilotStats.csvRateColumns + PilotStats.csvMoneyColumns).map { column in
             let key = "stats_csv_" + column
             let text = env.translations.text(key, lang)
             return text == key || text.isEmpty ? column : text
@@ -59,7 +62,9 @@ struct StatsController: Sendable {
     func monthLabel(_ key: String, _ lang: String) -> String {
         guard key.count == 7, let year = Int(key.prefix(4)), let month = Int(key.suffix(2)), (1...12).contains(month) else { return key }
         let name = env.translations.text("month_\(month)", lang)
-        return (name.count > 4 ? String(name.prefix(3)) + (lang == "de" ? "." : "") : name) + " \(year)"
+        // German keeps Juni and Juli whole (as German abbreviations do); other languages cut every name to three letters
+        let short = lang == "de" ? (name.count > 4 ? String(name.prefix(3)) + "." : name) : String(name.prefix(3))
+        return short + " \(year)"
     }
 
     /// nil when the request may read the statistics (the evaluator's bearer token or a session); else 401, or
@@ -153,6 +158,62 @@ struct StatsController: Sendable {
         return HTML(body: "", status: .seeOther, headers: [.location: "/stats", .cacheControl: "no-store"])
     }
 
+    /// The dashboard of the same period and language as an A4 PDF (the report for the council). Without a session or
+    /// with an invalid period, the page that says so instead.
+    func report(_ req: Request, _ context: LotseContext) async throws -> Response {
+        let page = try await dashboard(req, context)
+        guard page.status == .ok else { return try page.response(from: req, context: context) }
+        let (lang, _) = motorist.language(req)
+        guard let printer else {
+            return try motorist.render(
+                "stats",
+                messageContext(lang, env.translations.text("stats_pdf_missing", lang)),
+                lang: lang,
+                remember: false,
+                status: .serviceUnavailable,
+                noStore: true
+            ).response(from: req, context: context)
+        }
+        do {
+            let pdf = try await printer.pdf(of: String(buffer: page.body))
+            let (from, to) = (req.uri.queryParameters.get("from") ?? "", req.uri.queryParameters.get("to") ?? "")
+            let name = "lotse-report" + (from.isEmpty ? "" : "-" + from) + (to.isEmpty ? "" : "-" + to) + ".pdf"
+            return Response(
+                status: .ok,
+                headers: [
+                    .contentType: "application/pdf", .cacheControl: "no-store",
+                    .contentDisposition: "attachment; filename=\"\(name.filter { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "." })\"",
+                ],
+                body: .init(byteBuffer: ByteBuffer(data: pdf))
+            )
+        } catch ReportPrinter.Failure.busy {
+            return Response(
+                status: .serviceUnavailable,
+                headers: [.retryAfter: "10", .contentType: "text/plain; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(string: "Reports are being printed; please try again in a few seconds.\n"))
+            )
+        } catch {
+            env.logger.error("the PDF report failed: \(error)")
+            return try motorist.render(
+                "stats",
+                messageContext(lang, env.translations.text("stats_pdf_missing", lang)),
+                lang: lang,
+                remember: false,
+                status: .serviceUnavailable,
+                noStore: true
+            ).response(from: req, context: context)
+        }
+    }
+
+    /// The dashboard's frame with only a message (no figures).
+    func messageContext(_ lang: String, _ message: String) -> [String: Any] {
+        var ctx = motorist.base(lang, path: "/stats")
+        ctx["title"] = env.translations.text("stats_title", lang)
+        ctx["wide"] = true
+        ctx["periodError"] = message
+        return ctx
+    }
+
     func dashboard(_ req: Request, _ context: LotseContext) async throws -> HTML {
         guard try await deny(req, context) == nil else {
             return try loginPage(req, message: nil, status: .unauthorized)
@@ -189,6 +250,7 @@ struct StatsController: Sendable {
         // the printed report says when it was made
         ctx["printed"] = t.date(BerlinTime.local(Int64(Date().timeIntervalSince1970)).date, lang)
         ctx["csvURL"] = "/api/v1/stats.csv?from=\(s.from)&to=\(s.to)&lang=\(lang)"
+        if printer != nil { ctx["pdfURL"] = "/stats/report.pdf?from=\(s.from)&to=\(s.to)&lang=\(lang)" }
         let words = SentenceWords(
             notEnough: tx("stats_sentence_not_enough"),
             rates: tx("stats_sentence_rates"),
@@ -224,7 +286,7 @@ struct StatsController: Sendable {
             ],
         ]
         // time to payment by channel, and the languages the pages were read in (both in the API too)
-        ctx["times"] = ["paypal", "bank_transfer", "cash"].compactMap { channel -> [String: Any]? in
+        ctx["times"] = ["paypal", "epayment", "bank_transfer", "cash"].compactMap { channel -> [String: Any]? in
             guard let time = s.timeToPayment[channel], time.count >= 5 else { return nil }
             return [
                 "channel": tx("channel_" + channel), "median": words.number("%.1f", time.medianDays ?? 0),
@@ -244,6 +306,18 @@ struct StatsController: Sendable {
         ]
         ctx["rows"] = (s.months.map { (monthLabel($0.month, lang), $0.counters) } + [(tx("stats_total"), s.totals)]).map { m, c in
             ["cells": [m] + c.values.map(PilotStats.suppressed)]
+        }
+        // money in euros: what the fines came to, what was collected (by way of payment), what is still owed
+        func euros(_ cents: Int) -> String { Money.display(cents, language: lang) }
+        let money = s.moneyTotals
+        ctx["moneyHeadline"] = [("{collected}", money.collected), ("{fines}", money.fines), ("{outstanding}", money.outstanding)]
+            .reduce(tx("stats_money_headline")) { $0.replacingOccurrences(of: $1.0, with: euros($1.1)) }
+        ctx["moneyHead"] = [
+            tx("stats_month"), tx("stats_fines"), tx("stats_collected"), tx("stats_online"), tx("stats_transfer"), tx("stats_cash"),
+            tx("stats_parts"), tx("stats_outstanding"), tx("stats_handed_over"),
+        ]
+        ctx["moneyRows"] = (s.money.map { (monthLabel($0.month, lang), $0.money) } + [(tx("stats_total"), money)]).map { m, sums in
+            ["cells": [m] + PilotStats.moneyValues(sums).map(euros)]
         }
         return try motorist.render("stats", ctx, lang: lang, remember: remember, csrf: csrf, noStore: true)
     }

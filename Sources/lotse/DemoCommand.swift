@@ -28,14 +28,14 @@ struct DemoCommand: AsyncParsableCommand {
         let statements = files.filter { $0.hasPrefix("camt") }
         for f in files where !f.hasPrefix(".") && !statements.contains(f) {
             let s = try importer.importFile(samples + "/" + f, displayName: "pilot-data/samples/" + f)
-            print(s.line)
-            if let r = s.rejectsFile { print("  rejected rows written to \(r)") }
+            say(s.line)
+            if let r = s.rejectsFile { say("  rejected rows written to \(r)") }
         }
         // The sample bank statement pays some of these cases (batch, typed references, one unmatched, one too small).
         for f in statements {
             let s = try Reconciler(store: store).reconcile(samples + "/" + f, displayName: "pilot-data/samples/" + f)
-            print(s.line)
-            if let d = s.details { print("  " + d) }
+            say(s.line)
+            if let d = s.details { say("  " + d) }
         }
         if months > 0 {
             let today = BerlinTime.local(Int64(Date().timeIntervalSince1970)).date
@@ -48,7 +48,8 @@ struct DemoCommand: AsyncParsableCommand {
             }
             let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
             let sim = (exe as NSString).deletingLastPathComponent + "/lotse-paypal-sim"
-            print("demo: building a \(months)-month pilot from \(first) to \(last) (seed \(seed)) through the real code paths …")
+            say("demo: building a \(months)-month pilot from \(first) to \(last) (seed \(seed)) through the real code paths …")
+            let bar = ProgressBar(first: first, last: last, terminal: isatty(STDOUT_FILENO) == 1)
             let s = try await DemoPilot(
                 config: config,
                 store: store,
@@ -58,23 +59,73 @@ struct DemoCommand: AsyncParsableCommand {
                 end: last,
                 seed: seed,
                 simulator: sim,
-                log: { print($0) }
+                log: { bar.line($0) },
+                progress: { bar.show(day: $0, cases: $1) }
             ).run()
-            print("demo: \(s.cases) tickets, \(s.views) page views, \(s.paypal) PayPal payments, \(s.transfers) transfers, \(s.cash) cash payments")
+            bar.finish()
+            say("demo: \(s.cases) tickets, \(s.views) page views, \(s.paypal) PayPal payments, \(s.transfers) transfers, \(s.cash) cash payments")
         }
         let out = config.dataDir + "/qr"
         let batch = QRBatch(store: store, tokens: try common.tokens(config), baseURL: config.publicBaseURL, workers: config.qrWorkers)
         let r = try batch.write(caseNumbers: [], outDir: out, format: .svg)
         _ = try batch.write(caseNumbers: r.caseNumbers, outDir: out + "-png", format: .png)
-        print("wrote \(r.written) QR codes to \(out)/ as SVG and to \(out)-png/ as PNG (manifest \(r.manifest))")
+        say("wrote \(r.written) QR codes to \(out)/ as SVG and to \(out)-png/ as PNG (manifest \(r.manifest))")
         let tokens = try common.tokens(config)
         // one case of each state, newest first, to look at
         for (label, state) in try store.demoShowcase() {
-            print("case page of \(state.caseNumber) (\(label)): \(config.publicBaseURL)/T/\(tokens.token(caseID: state.id))")
+            say("case page of \(state.caseNumber) (\(label)): \(config.publicBaseURL)/T/\(tokens.token(caseID: state.id))")
         }
         if config.payeeIBAN == nil && !config.demo {
             // demo mode is a setting of the server: its GiroCode then uses a clearly marked demo account
-            print("serve with LOTSE_DEMO=1 (as `make demo` does) for GiroCodes to the demo account, or set LOTSE_PAYEE_*")
+            say("serve with LOTSE_DEMO=1 (as `make demo` does) for GiroCodes to the demo account, or set LOTSE_PAYEE_*")
         }
+    }
+}
+
+/// Writes a line to standard output at once (unbuffered, also through a pipe: `make demo | tee` shows each line as the
+/// demo gets there, in order with the progress bar).
+func say(_ text: String) {
+    FileHandle.standardOutput.write(Data((text + "\n").utf8))
+}
+
+/// The demo's progress: on a terminal, one bar redrawn in place (`[#####·····]  45 %  2026-05-01  12,345 tickets`)
+/// with the log lines printed above it; elsewhere (a pipe, a CI log) only the log lines, one per month.
+final class ProgressBar {
+    let first: CivilDate
+    let days: Int
+    let terminal: Bool
+    var shown = -1
+
+    init(first: CivilDate, last: CivilDate, terminal: Bool) {
+        self.first = first
+        self.days = max(last.daysSinceEpoch - first.daysSinceEpoch + 1, 1)
+        self.terminal = terminal
+    }
+
+    func line(_ text: String) {
+        say(terminal ? "\r\u{1B}[K" + text : text)
+        if terminal && shown >= 0 { draw(shown, cases: nil) }
+    }
+
+    func show(day: CivilDate, cases: Int) {
+        guard terminal else { return }
+        let percent = min(100, (day.daysSinceEpoch - first.daysSinceEpoch + 1) * 100 / days)
+        guard percent != shown else { return }
+        shown = percent
+        draw(percent, cases: (day, cases))
+    }
+
+    var lastLabel = ""
+
+    private func draw(_ percent: Int, cases: (CivilDate, Int)?) {
+        if let (day, n) = cases { lastLabel = "  \(day)  \(n) tickets" }
+        let filled = percent * 30 / 100
+        let bar = String(repeating: "#", count: filled) + String(repeating: "·", count: 30 - filled)
+        let text = "\r\u{1B}[K[\(bar)] \(String(repeating: " ", count: percent < 10 ? 2 : percent < 100 ? 1 : 0))\(percent) %" + lastLabel
+        FileHandle.standardOutput.write(Data(text.utf8))
+    }
+
+    func finish() {
+        if terminal && shown >= 0 { say("") }
     }
 }

@@ -117,6 +117,17 @@ import Testing
         #expect(control["control_reminder_rate"] as? Double == 1.0 && control["reference_cases"] as? Int == 4)
         let times = json["time_to_payment"] as! [String: [String: Any]]
         #expect(times["bank_transfer"]?["count"] as? Int == 4 && times["cash"]?["count"] as? Int == 1)
+        // Money (issue 19), in cents: every fine is 25 EUR; 4 paid online, 4 by transfer, 1 in cash, 11 still open. The
+        // case paid in cash and then cancelled brings nothing (its money is on the refund list).
+        let amounts = try h.store().read { try Int.fetchAll($0, sql: "SELECT DISTINCT amount_cents FROM cases") }
+        #expect(amounts == [2500])
+        let money = (json["money"] as? [String: Any])?["totals"] as? [String: Int]
+        #expect(
+            money == [
+                "fines_cents": 50_000, "collected_cents": 22_500, "collected_online_cents": 10_000, "collected_bank_transfer_cents": 10_000,
+                "collected_cash_cents": 2_500, "part_payments_cents": 0, "outstanding_cents": 27_500, "handed_over_cents": 0,
+            ]
+        )
 
         // The same numbers from the API; the CSV suppresses groups under 5; no token, no data.
         let api = try await h.http.send(
@@ -136,6 +147,7 @@ import Testing
             )
         )
         #expect(csv.text.contains("2026-03;20;10;5;9;< 5;< 5;< 5;< 5;12;< 5"))
+        #expect(csv.text.contains(";500.00;225.00;100.00;100.00;25.00;0.00;275.00;0.00\n"), "\(csv.text)")
         #expect(try await h.http.send(OutboundRequest(url: h.base + "/api/v1/stats")).status == 401)
         // Issue 19: one reminder rate everywhere. The API's rate, the CSV's (its total row), the headline's and the
         // dashboard's list are the same 50 % (the QR tickets whose reminder date has passed).
@@ -150,6 +162,7 @@ import Testing
                 && english.text.contains("Reminder share over all tickets: <strong>60.0 %</strong>")
         )
         #expect(english.text.contains("<td>Mar 2026</td>") && english.text.contains("How to read this"))
+        #expect(english.text.contains("Collected so far: €225.00 of €500.00 in fines; €275.00 still outstanding."))
         // the reminder chart: legends for the pilot's band and the control group, round ticks
         #expect(english.text.contains(">pilot&#39;s 95 % range<") || english.text.contains(">pilot's 95 % range<"))
         #expect(english.text.contains(">without QR code (control group)<") && english.text.contains(">25 %</text>"))

@@ -21,7 +21,7 @@ import Testing
                 db,
                 sql: """
                     SELECT issued_day, qr_printed, deadline, status, paid_channel, paid_at, issued_at, first_viewed_at, view_lang,
-                           handoff_at, reminded_at FROM cases
+                           handoff_at, reminded_at, amount_cents, received_cents FROM cases
                     """
             ) {
                 let day: String = row[0]
@@ -53,8 +53,20 @@ import Testing
                     snapshot.languages[StatisticsSnapshot.LanguageKey(day: day, language: language), default: 0] += 1
                 }
                 snapshot.statuses[status, default: 0] += 1
+                // money: fines, paid online, bank, cash, parts received, outstanding, handed over (cents)
+                let amount: Int = row[11]
+                let received: Int = row[12]
+                let payable = ["open", "overdue", "reminded"].contains(status)
+                let owed = max(amount - received, 0)
+                let money = [
+                    live ? amount : 0, paid && (channel == "paypal" || channel == "epayment") ? amount : 0,
+                    paid && channel == "bank_transfer" ? amount : 0, paid && channel == "cash" ? amount : 0,
+                    payable || status == "handed_over" ? received : 0, payable ? owed : 0, status == "handed_over" ? owed : 0,
+                ]
+                snapshot.money[day] = zip(snapshot.money[day] ?? Array(repeating: 0, count: 7), money).map { $0 + $1 }
             }
             snapshot.cells = snapshot.cells.filter { $0.value.contains { $0 != 0 } }
+            snapshot.money = snapshot.money.filter { $0.value.contains { $0 != 0 } }
             return snapshot
         }
     }
@@ -69,7 +81,9 @@ import Testing
             .map { "language \($0.day) \($0.language): \(a.languages[$0] ?? 0) vs \(b.languages[$0] ?? 0)" }
         let statuses = Set(a.statuses.keys).union(b.statuses.keys).filter { a.statuses[$0] != b.statuses[$0] }
             .map { "status \($0): \(a.statuses[$0] ?? 0) vs \(b.statuses[$0] ?? 0)" }
-        return "\(a.differences(from: b)) entries differ: " + (cells + buckets + languages + statuses).joined(separator: "; ")
+        let money = Set(a.money.keys).union(b.money.keys).filter { a.money[$0] != b.money[$0] }.sorted().prefix(3)
+            .map { "money \($0): maintained \(a.money[$0] ?? []) from scratch \(b.money[$0] ?? [])" }
+        return "\(a.differences(from: b)) entries differ: " + (cells + buckets + languages + statuses + money).joined(separator: "; ")
     }
 
     struct Scenario {
@@ -189,9 +203,20 @@ import Testing
                 guard let c = try someCase() else { return }
                 try store.write { db in try Ledger.cancel(db, caseID: c.id, reason: "property test", at: now) }
             case 70..<76:
-                // corrections that move a case to another cell
+                // corrections that move a case to another cell, or change its fine; a hand-over
                 guard let c = try someCase() else { return }
-                if random.chance(0.5) {
+                if random.chance(0.2) {
+                    try store.write { db in
+                        try db.execute(sql: "UPDATE cases SET amount_cents = amount_cents + 500 WHERE id = ?", arguments: [c.id])
+                    }
+                } else if random.chance(0.2) {
+                    try store.write { db in
+                        try db.execute(
+                            sql: "UPDATE cases SET status = 'handed_over' WHERE id = ? AND status IN ('overdue', 'reminded')",
+                            arguments: [c.id]
+                        )
+                    }
+                } else if random.chance(0.5) {
                     try store.write { db in try db.execute(sql: "UPDATE cases SET qr_printed = 1 - qr_printed WHERE id = ?", arguments: [c.id]) }
                 } else {
                     let deadline = CivilDate(year: 2026, month: 1, day: 1).adding(days: random.int(0...330))
@@ -233,6 +258,8 @@ import Testing
         let truth = try Self.fromScratch(scenario.store)
         #expect(scenario.foldedChecks > 10)
         #expect(!truth.cells.isEmpty && !truth.payTimes.isEmpty && !truth.languages.isEmpty)
+        // money of every kind was counted: collected by each channel, parts received, outstanding
+        for column in 0..<6 { #expect(truth.money.values.contains { $0[column] > 0 }, "money column \(column)") }
         #expect(maintained.differences(from: truth) == 0, "\(Self.describe(maintained, against: truth))")
         // Folding every case from scratch in SQL (the rebuild) gives the same cells and finds nothing to repair.
         let rebuild = try scenario.store.rebuildStatistics()

@@ -84,8 +84,9 @@ import Glibc
                 && empty.stdout.split(separator: "\n").map(String.init) == [
                     "month;issued;scanned;handoff_started;paid;paid_online;paid_bank_transfer;paid_other;paid_on_time;reminded;unmatched_bank_payments;"
                         + "reminder_rate;baseline_reminder_rate;difference_to_baseline_pp;baseline_ci95_low_pp;baseline_ci95_high_pp;"
-                        + "baseline_significant;control_reminder_rate;difference_to_control_pp",
-                    "total;0;0;0;0;0;0;0;0;0;0;;;;;;;;",
+                        + "baseline_significant;control_reminder_rate;difference_to_control_pp;fines_eur;collected_eur;collected_online_eur;"
+                        + "collected_bank_transfer_eur;collected_cash_eur;part_payments_eur;outstanding_eur;handed_over_eur",
+                    "total;0;0;0;0;0;0;0;0;0;0;;;;;;;;;0.00;0.00;0.00;0.00;0.00;0.00;0.00;0.00",
                 ]
         )
     }

@@ -124,6 +124,13 @@ public final class WebDriver: @unchecked Sendable {
     @discardableResult
     public func script(_ js: String, _ args: [Any] = []) throws -> Any? { try command("POST", "/execute/sync", ["script": js, "args": args]) }
 
+    /// Makes the window `width` × `height` (a phone, a laptop) and returns the page's viewport width as the page sees it.
+    @discardableResult
+    public func resize(width: Int, height: Int) throws -> Int {
+        try command("POST", "/window/rect", ["width": width, "height": height])
+        return (try script("return window.innerWidth") as? Int) ?? 0
+    }
+
     /// A PNG of the window.
     public func screenshot(to path: String) throws {
         guard let b64 = try command("GET", "/screenshot") as? String, let data = Data(base64Encoded: b64) else {
