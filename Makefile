@@ -71,6 +71,7 @@ demo: deps
 # Screenshots of the case page (German, English) at 390x844 and of the start page, into docs/.
 screenshots: deps
 	@command -v chromium >/dev/null 2>&1 || { $(SUDO) $(APT_GET) update -qq && $(SUDO) $(APT_GET) install -y -qq chromium fonts-dejavu-core; }
+	@command -v pdftoppm >/dev/null 2>&1 || { $(SUDO) $(APT_GET) update -qq && $(SUDO) $(APT_GET) install -y -qq poppler-utils; }
 	$(SWIFT) build
 	bash scripts/screenshots.sh
 

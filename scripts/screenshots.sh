@@ -19,6 +19,12 @@ shot 390,844 docs/case-en.png "$URL?lang=en"
 shot 390,844 docs/start.png "http://127.0.0.1:$PORT/"
 shot 390,1400 docs/case-de-full.png "$URL?lang=de"
 # The dashboard needs the evaluator token: fetch it with the bearer header and let Chromium render the copy.
-curl -sf -H "Authorization: Bearer screenshot-token" "http://127.0.0.1:$PORT/stats?from=2025-11-01&to=2026-10-31&lang=en" \
+# (no period given: the pilot's months with data, ending this month)
+curl -sf -H "Authorization: Bearer screenshot-token" "http://127.0.0.1:$PORT/stats?lang=en" \
   | sed "s|href=\"/style.css\"|href=\"http://127.0.0.1:$PORT/style.css\"|; s|src=\"/logo.svg\"|src=\"http://127.0.0.1:$PORT/logo.svg\"|" > "$DIR/stats.html"
 shot 1024,3000 docs/stats.png "file://$DIR/stats.html"
+shot 390,2400 docs/stats-phone.png "file://$DIR/stats.html"
+# The council's PDF report (rendered by the server's headless Chromium): its first two pages as PNG.
+curl -sf -H "Authorization: Bearer screenshot-token" "http://127.0.0.1:$PORT/stats/report.pdf?lang=en" -o "$DIR/report.pdf"
+pdftoppm -png -r 60 -f 1 -l 2 "$DIR/report.pdf" docs/stats-report
+echo "wrote docs/stats-report-1.png docs/stats-report-2.png"

@@ -57,7 +57,7 @@ public enum Charts {
                 base += v
             }
             out +=
-                "<text x=\"\(f(x + bw))\" y=\"\(f(h - bottom + 14))\" font-size=\"10\" text-anchor=\"middle\">\(esc(month(m.month)))</text>"
+                monthLabel(month(m.month), x: x + bw, y: h - bottom + 14)
         }
         out += legend(
             [(labels.issued, colors.issued), (labels.online, colors.online), (labels.transfer, colors.transfer), (labels.other, colors.other)],
@@ -129,7 +129,7 @@ public enum Charts {
                 out += "<rect x=\"\(f(x - 3))\" y=\"\(f(y(rate) - 3))\" width=\"6\" height=\"6\" fill=\"\(colors.other)\"/>"
             }
             out +=
-                "<text x=\"\(f(x))\" y=\"\(f(h - bottom + 14))\" font-size=\"10\" text-anchor=\"middle\">\(esc(month(r.month)))</text>"
+                monthLabel(month(r.month), x: x, y: h - bottom + 14)
         }
         if pilotPts.count > 1 {
             out += "<polyline points=\"\(pilotPts.joined(separator: " "))\" fill=\"none\" stroke=\"\(colors.pilot)\" stroke-width=\"2\"/>"
@@ -148,6 +148,17 @@ public enum Charts {
             faint: [labels.band]
         )
         return out + "</svg>"
+    }
+
+    /// A month under its bar: the name, and the year on a second line (`Dec` / `2025`), so that thirteen months fit
+    /// side by side without running into each other.
+    static func monthLabel(_ label: String, x: Double, y: Double) -> String {
+        let parts = label.split(separator: " ", maxSplits: 1).map(String.init)
+        guard parts.count == 2 else {
+            return "<text x=\"\(f(x))\" y=\"\(f(y))\" font-size=\"10\" text-anchor=\"middle\">\(esc(label))</text>"
+        }
+        return "<text x=\"\(f(x))\" y=\"\(f(y))\" font-size=\"10\" text-anchor=\"middle\">\(esc(parts[0]))"
+            + "<tspan x=\"\(f(x))\" dy=\"11\">\(esc(parts[1]))</tspan></text>"
     }
 
     /// The axis' top: the next value of 1, 2, 2.5 or 5 times a power of ten that gives four round steps.

@@ -68,7 +68,7 @@ final class ReportPrinter: Sendable {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: chromium)
         var arguments = [
-            "--headless", "--disable-gpu", "--no-pdf-header-footer", "--no-first-run", "--disable-extensions",
+            "--headless", "--disable-gpu", "--js-flags=--jitless", "--no-pdf-header-footer", "--no-first-run", "--disable-extensions",
             "--disable-background-networking", "--user-data-dir=" + folder.path + "/profile", "--print-to-pdf=" + output.path,
             source.absoluteString,
         ]
@@ -83,8 +83,9 @@ final class ReportPrinter: Sendable {
         let deadline = Date().addingTimeInterval(timeout)
         while process.isRunning {
             if Date() > deadline {
-                process.terminate()
-                process.waitUntilExit()
+                // SIGKILL: the server ignores SIGTERM (its lifecycle handles it), and a child inherits that
+                // (no waitUntilExit: Foundation's would wait for the grandchildren too; Chromium's helpers end with it)
+                kill(process.processIdentifier, SIGKILL)
                 throw Failure.failed("chromium took longer than \(Int(timeout)) s")
             }
             usleep(50_000)

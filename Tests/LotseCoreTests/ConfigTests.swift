@@ -34,6 +34,17 @@ import Testing
         #expect(c.paypalConfigured == false)
     }
 
+    /// The PDF report's Chromium: named, switched off, or found on `PATH`.
+    @Test func chromiumIsNamedSwitchedOffOrFound() throws {
+        let dir = TestSupport.tempDir("lotse-path")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        #expect(try config(["LOTSE_CHROMIUM": "/opt/chrome/chrome", "PATH": dir]).chromiumPath == "/opt/chrome/chrome")
+        #expect(try config(["LOTSE_CHROMIUM": "off"]).chromiumPath == nil)
+        #expect(try config(["PATH": dir]).chromiumPath == nil)
+        FileManager.default.createFile(atPath: dir + "/chromium-browser", contents: Data("#!/bin/sh\n".utf8), attributes: [.posixPermissions: 0o755])
+        #expect(try config(["PATH": "/nonexistent:" + dir]).chromiumPath == dir + "/chromium-browser")
+    }
+
     @Test func validSettingsAreRead() throws {
         let c = try config([
             "LOTSE_PAYMENT_DAYS": "14", "LOTSE_GRACE_DAYS": "0", "LOTSE_PAYPAL_TIMEOUT": "2.5", "LOTSE_PAYMENT_SWEEP_SECONDS": "1",

@@ -6,6 +6,8 @@ import LotseHTTP
 import LotseTestSupport
 import Testing
 
+@testable import LotseWeb
+
 /// The evaluators' dashboard as a council sees it (issue 19): a year of tickets, read in a real headless Chromium at
 /// 1280 px and on a 390 px phone, and printed as the PDF report.
 @Suite(.serialized) struct DashboardTests {
@@ -185,5 +187,29 @@ import Testing
         )
         let german = try await eva.get("/stats?\(Self.period)&lang=de").text
         #expect(german.contains("Bisher eingenommen: \(Money.display(cash, language: "de")) von \(Money.display(fines, language: "de"))"))
+    }
+
+    /// A Chromium that fails, or takes too long, gives an error (the route then answers 503 with the page that says to
+    /// print from the browser); a third report while two are printed is told to wait.
+    @Test func aFailingChromiumIsAnErrorNotAHang() async throws {
+        let failing = ReportPrinter(chromium: "/bin/false", publicDir: TestSupport.root + "/public")
+        await #expect(throws: ReportPrinter.Failure.self) { try await failing.pdf(of: "<html></html>") }
+        let dir = TestSupport.tempDir("lotse-slow-chromium")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        FileManager.default.createFile(
+            atPath: dir + "/chromium",
+            contents: Data("#!/bin/sh\nsleep 30\n".utf8),
+            attributes: [.posixPermissions: 0o755]
+        )
+        let slow = ReportPrinter(chromium: dir + "/chromium", publicDir: TestSupport.root + "/public", timeout: 1, limit: 1)
+        let started = Date()
+        let first = Task { try await slow.pdf(of: "<html></html>") }
+        try await Task.sleep(nanoseconds: 200_000_000)
+        await #expect(throws: ReportPrinter.Failure.self) { try await slow.pdf(of: "<html></html>") }  // busy
+        await #expect(throws: ReportPrinter.Failure.self) { try await first.value }  // stopped after its timeout
+        #expect(Date().timeIntervalSince(started) < 10)
+        // the page it prints carries its stylesheet and logo inline (a file page cannot reach the server)
+        let page = failing.inline("<link rel=\"stylesheet\" href=\"/style.css\"><img src=\"/logo.svg\">")
+        #expect(page.contains("<style>") && page.contains("src=\"data:image/svg+xml;base64,") && !page.contains("/style.css"))
     }
 }
