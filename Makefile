@@ -44,7 +44,11 @@ build: deps
 demo: deps
 	@missing="$(call need_command,$(APT_DEMO_TOOLS))"; \
 	if [ -n "$$missing" ]; then echo "installing $$missing"; $(SUDO) $(APT_GET) update -qq && $(SUDO) $(APT_GET) install -y -qq $$missing; fi
-	$(SWIFT) build
+	@# the build's log goes to a file: on a failure it is shown whole; otherwise only our own warnings (none), not
+	@# two dependencies' notes about their unhandled resource files
+	@echo "building lotse (log in .build/demo-build.log) …"
+	@mkdir -p .build; $(SWIFT) build > .build/demo-build.log 2>&1 || { cat .build/demo-build.log; exit 1; }
+	@grep "warning:" .build/demo-build.log | grep -v "which are unhandled; explicitly declare them" || true
 	rm -rf $(DATA_DIR)
 	LOTSE_DATA_DIR=$(DATA_DIR) LOTSE_PUBLIC_BASE_URL=http://127.0.0.1:$(PORT) LOTSE_DEMO=1 $$($(SWIFT) build --show-bin-path)/lotse demo --months 12 --seed 1
 	LOTSE_DATA_DIR=$(DATA_DIR) LOTSE_PUBLIC_BASE_URL=http://127.0.0.1:$(PORT) LOTSE_DEMO=1 bash scripts/demo_handheld.sh $$($(SWIFT) build --show-bin-path) $(DATA_DIR)

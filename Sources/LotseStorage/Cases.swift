@@ -31,6 +31,8 @@ public struct CaseRecord: Sendable, Equatable, FetchableRecord {
     public var erasedAt: Int64?
     /// Received so far in partial payments (0 when none).
     public var receivedCents: Int
+    /// When the reminder was sent (nil: none).
+    public var remindedAt: Int64?
 
     /// What the motorist still has to pay: the amount less what partial payments brought.
     public var dueCents: Int { max(0, amountCents - receivedCents) }
@@ -63,6 +65,7 @@ public struct CaseRecord: Sendable, Equatable, FetchableRecord {
         paidChannel = try Vocabulary.decode(row[22] as String?, column: "cases.paid_channel")
         erasedAt = row[23]
         receivedCents = row[24]
+        remindedAt = row[25]
     }
 
     /// The columns a case is read with, in the order `init(row:)` reads them: the one description of the row for
@@ -72,7 +75,7 @@ public struct CaseRecord: Sendable, Equatable, FetchableRecord {
         "cases.issued_at", "cases.plate", "cases.plate_country", "cases.tbnr", "offences.text_de", "cases.amount_cents",
         "cases.street", "cases.house_no", "cases.place_note", "cases.zip", "cases.city", "cases.qr_printed", "cases.deadline",
         "cases.status", "cases.qr_written_at", "cases.paid_at", "cases.paid_channel", "cases.erased_at",
-        "cases.received_cents",
+        "cases.received_cents", "cases.reminded_at",
     ]
 
     /// Opened from a ticket token before the export arrived (`ProvisionalCases`): no plate or place yet.

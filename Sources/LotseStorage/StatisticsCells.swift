@@ -747,7 +747,7 @@ extension Store {
     /// new cases), then the cells are read in one read transaction. For the CLI.
     public func statistics(from: CivilDate?, to: CivilDate, matureBefore: CivilDate) throws -> StatisticsReading {
         if try pool.read({ try StatisticsCells.needsFold($0) }) {
-            try pool.write { try StatisticsCells.fold($0) }
+            _ = try pool.write { try StatisticsCells.fold($0) }
         }
         return try pool.read { try StatisticsCells.read($0, from: from, to: to, matureBefore: matureBefore) }
     }
@@ -755,7 +755,7 @@ extension Store {
     /// The same for the server: SQLite runs on GRDB's own threads, never on the caller's (an event loop).
     public func statistics(from: CivilDate?, to: CivilDate, matureBefore: CivilDate) async throws -> StatisticsReading {
         if try await pool.read({ try StatisticsCells.needsFold($0) }) {
-            try await pool.write { try StatisticsCells.fold($0) }
+            _ = try await pool.write { try StatisticsCells.fold($0) }
         }
         return try await pool.read { try StatisticsCells.read($0, from: from, to: to, matureBefore: matureBefore) }
     }

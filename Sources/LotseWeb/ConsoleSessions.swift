@@ -104,7 +104,7 @@ struct ConsoleAccess: RouterMiddleware {
             // the idle clock starts again (written at most once a minute)
             var touched = session
             touched.lastSeen = now
-            context.sessions.setSession(touched, expiresIn: .seconds(ConsoleSessionRules.idle))
+            context.sessions.createSession(touched, expiresIn: .seconds(ConsoleSessionRules.idle))
         }
         var context = context
         context.consoleUser = user

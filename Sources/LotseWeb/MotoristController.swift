@@ -399,32 +399,47 @@ struct MotoristController: Sendable {
         let local = BerlinTime.local(c.issuedAt)
         let deadline = CivilDate(iso: c.deadline)
         let pastDeadline = deadline.map { today > $0 } ?? false
+        // what is still to pay (the whole amount unless partial payments arrived)
+        let amount = Money.display(c.status.isPayable ? c.dueCents : c.amountCents, language: lang)
+        // after a reminder, the motorist has the payment days again from the day it was sent; then the case goes to the
+        // Bußgeld procedure (`lotse handover`)
+        let reminded = c.remindedAt.map { BerlinTime.local($0).date }
+        let reminderDeadline = reminded?.adding(days: env.config.paymentDays)
+        let payBy = c.status == .reminded ? (reminderDeadline ?? deadline) : deadline
+        func sentence(_ key: String) -> String {
+            var text = t.text(key, lang)
+            let values: [(String, String)] = [
+                ("{amount}", amount), ("{deadline}", deadline.map { t.date($0, lang) } ?? c.deadline),
+                ("{reminded}", reminded.map { t.date($0, lang) } ?? ""), ("{reminder_deadline}", reminderDeadline.map { t.date($0, lang) } ?? ""),
+                ("{when}", deadline == today ? t.text("day_today", lang) : t.text("day_tomorrow", lang)),
+                ("{date}", c.paidAt.map { t.date(BerlinTime.local($0).date, lang) } ?? ""),
+            ]
+            for (placeholder, value) in values where text.contains(placeholder) {
+                text = text.replacingOccurrences(of: placeholder, with: value)
+            }
+            return text
+        }
+        // one sentence per state: what happened, what happens next, with the dates that matter
         var statusText: String
         switch c.status {
-        case .open where pastDeadline: statusText = t.text("status_past_deadline", lang)
-        case .open: statusText = t.text("status_open", lang)
-        case .overdue: statusText = t.text("status_overdue", lang)
-        case .reminded: statusText = t.text("status_reminded", lang)
-        case .paid:
-            statusText = t.text("status_paid", lang).replacingOccurrences(
-                of: "{date}",
-                with: c.paidAt.map { t.date(BerlinTime.local($0).date, lang) } ?? ""
-            )
-        case .cancelled: statusText = t.text("status_cancelled", lang)
-        case .handedOver: statusText = t.text("status_handed_over", lang)
+        case .open where pastDeadline: statusText = sentence("status_past_deadline")
+        case .open where deadline.map { $0.daysSinceEpoch - today.daysSinceEpoch <= 1 } ?? false: statusText = sentence("status_due_soon")
+        case .open: statusText = sentence("status_open")
+        case .overdue: statusText = sentence("status_overdue")
+        case .reminded: statusText = sentence(reminded == nil ? "status_reminded_undated" : "status_reminded")
+        case .paid: statusText = sentence("status_paid")
+        case .cancelled: statusText = sentence("status_cancelled")
+        case .handedOver: statusText = sentence("status_handed_over")
         }
         if c.status.isPayable && c.receivedCents > 0 {
-            // partly paid: what arrived, and what is still due (the amount below, the GiroCode and PayPal ask for it)
+            // partly paid: what arrived; the state's sentence then asks for what is still due (so do the GiroCode and PayPal)
             statusText =
                 t.text("status_partly_paid", lang)
                 .replacingOccurrences(of: "{received}", with: Money.display(c.receivedCents, language: lang))
-                .replacingOccurrences(of: "{total}", with: Money.display(c.amountCents, language: lang))
-                .replacingOccurrences(of: "{due}", with: Money.display(c.dueCents, language: lang)) + " " + statusText
+                .replacingOccurrences(of: "{total}", with: Money.display(c.amountCents, language: lang)) + " " + statusText
         }
         let payable = c.status.isPayable
         let ref = env.payee == nil ? nil : RFReference.make(from: c.caseNumber)
-        // what is still to pay (the whole amount unless partial payments arrived)
-        let amount = Money.display(c.status.isPayable ? c.dueCents : c.amountCents, language: lang)
         var page = CasePage(
             shape: .init(
                 lang: lang,
@@ -445,7 +460,7 @@ struct MotoristController: Sendable {
         page[.offence] = c.offenceText
         page[.tbnr] = c.tbnr
         page[.amount] = amount
-        page[.deadline] = deadline.map { t.date($0, lang) } ?? c.deadline
+        page[.deadline] = payBy.map { t.date($0, lang) } ?? c.deadline
         page[.plate] = c.isProvisional ? t.text("provisional_follows", lang) : Plate.masked(c.plate)
         page[.statusCode] = c.status.rawValue
         page[.statusText] = statusText

@@ -7,8 +7,9 @@ import LotseCore
 import LotseOffice
 @_spi(Testing) import LotseStorage
 import LotseTestSupport
-import LotseWeb
 import Testing
+
+@testable import LotseWeb
 
 func camt054(_ entries: [(amount: String, ref: String, rf: String?, text: String?)]) -> String {
     let ntry = entries.map { e in
@@ -107,6 +108,100 @@ func camt054(_ entries: [(amount: String, ref: String, rf: String?, text: String
 }
 
 @Suite struct CaseStateWordingTests {
+    /// Each state of a case is one sentence of what happened and what happens next, with the dates that matter, in
+    /// German and English (issue 16): open, due soon (today, tomorrow), past its deadline, overdue, reminded (with the
+    /// reminder's own date and deadline, which the page then shows as the date to pay by), partly paid, paid, cancelled,
+    /// handed over.
+    @Test func eachStateIsOneSentenceWithItsDatesInGermanAndEnglish() async throws {
+        let f = try await WebFixture()
+        let page = MotoristController(env: f.env)
+        let t = f.env.translations
+        let open = try #require(try await f.store.caseRecord(number: "KL-2026-0000001"))
+        let deadline = try #require(CivilDate(iso: open.deadline))
+        func sentence(_ c: CaseRecord, _ lang: String, today: CivilDate) -> (text: String, payBy: String, due: Bool) {
+            let values = page.caseValues(c, lang: lang, today: today)
+            return (values[.statusText], values[.deadline], values.shape.due)
+        }
+        func euros(_ cents: Int, _ lang: String) -> String { Money.display(cents, language: lang) }
+        let amount = open.amountCents
+        for lang in ["de", "en"] {
+            let d = t.date(deadline, lang)
+            let english = lang == "en"
+            let first = sentence(open, lang, today: deadline.adding(days: -5))
+            #expect(
+                first.text
+                    == (english
+                        ? "Please pay \(euros(amount, lang)) by \(d). Once your payment has arrived, the matter is closed."
+                        : "Bitte zahlen Sie \(euros(amount, lang)) bis zum \(d). Sobald Ihre Zahlung eingegangen ist, ist die Sache erledigt.")
+            )
+            #expect(first.payBy == d && first.due)
+            #expect(sentence(open, lang, today: deadline.adding(days: -1)).text.contains(english ? "– that is tomorrow." : "– das ist morgen."))
+            #expect(sentence(open, lang, today: deadline).text.contains(english ? "– that is today." : "– das ist heute."))
+            #expect(
+                sentence(open, lang, today: deadline.adding(days: 1)).text.hasPrefix(
+                    english
+                        ? "The deadline, \(d), has passed. Please pay \(euros(amount, lang)) now"
+                        : "Die Frist ist am \(d) abgelaufen. Bitte zahlen Sie jetzt"
+                )
+            )
+            var overdue = open
+            overdue.status = .overdue
+            #expect(
+                sentence(overdue, lang, today: deadline.adding(days: 3)).text.contains(
+                    english ? "If you have already transferred" : "schon überwiesen"
+                )
+            )
+            var reminded = open
+            reminded.status = .reminded
+            let sent = deadline.adding(days: 6)
+            reminded.remindedAt = BerlinTime.utc(date: sent, hour: 7, minute: 0)
+            let newDeadline = t.date(sent.adding(days: f.config.paymentDays), lang)
+            let remindedPage = sentence(reminded, lang, today: sent.adding(days: 1))
+            #expect(
+                remindedPage.text.hasPrefix(
+                    english
+                        ? "We sent you a reminder on \(t.date(sent, lang)). Please pay \(euros(amount, lang)) by \(newDeadline); if it is not paid by then, the case goes to the fine procedure"
+                        : "Wir haben Ihnen am \(t.date(sent, lang)) eine Erinnerung geschickt. Bitte zahlen Sie \(euros(amount, lang)) bis zum \(newDeadline);"
+                ),
+                "\(remindedPage.text)"
+            )
+            #expect(remindedPage.payBy == newDeadline, "a reminded case shows the reminder's date to pay by, not the first one")
+            var partly = open
+            partly.receivedCents = 1000
+            let rest = euros(amount - 1000, lang)
+            #expect(
+                sentence(partly, lang, today: deadline.adding(days: -3)).text.hasPrefix(
+                    english
+                        ? "We have received €10.00 of \(euros(amount, lang)). Please pay \(rest) by \(d)."
+                        : "Bei uns sind 10,00\u{00A0}€ von \(euros(amount, lang)) eingegangen. Bitte zahlen Sie \(rest) bis zum \(d)."
+                )
+            )
+            var paid = open
+            paid.status = .paid
+            paid.paidAt = BerlinTime.utc(date: deadline.adding(days: -2), hour: 12, minute: 0)
+            #expect(
+                sentence(paid, lang, today: deadline).text.hasPrefix(
+                    (english ? "Paid on " : "Bezahlt am ") + t.date(deadline.adding(days: -2), lang)
+                )
+            )
+            var cancelled = open
+            cancelled.status = .cancelled
+            let gone = sentence(cancelled, lang, today: deadline)
+            #expect(
+                gone.text.hasPrefix(
+                    english
+                        ? "The city has cancelled this ticket. You do not need to pay anything"
+                        : "Die Stadt hat diesen Strafzettel aufgehoben. Sie müssen nichts zahlen"
+                )
+            )
+            #expect(!gone.due)
+            var handedOver = open
+            handedOver.status = .handedOver
+            let handed = sentence(handedOver, lang, today: deadline.adding(days: 30))
+            #expect(handed.text.contains(english ? "handed over to the fine procedure" : "an das Bußgeldverfahren abgegeben") && !handed.due)
+        }
+    }
+
     @Test func everyStateIsWordedAndOnlyOpenCasesArePayable() async throws {
         let f = try await WebFixture()
         let n = ["KL-2026-0000001", "KL-2026-0000002", "KL-2026-0000003", "KL-2026-0000004"]
@@ -137,7 +232,7 @@ func camt054(_ entries: [(amount: String, ref: String, rf: String?, text: String
             #expect(paid.contains("Paid on 19 March 2026."))
             #expect(paid.contains("status-paid") && !paid.contains("girocode.svg"))
             let cancelled = try await client.execute(uri: "/T/\(tokens[2])", method: .get).text
-            #expect(cancelled.contains("eingestellt") && !cancelled.contains("girocode.svg") && !cancelled.contains("IBAN"))
+            #expect(cancelled.contains("aufgehoben") && !cancelled.contains("girocode.svg") && !cancelled.contains("IBAN"))
             #expect(try await client.execute(uri: "/T/\(tokens[2])/girocode.svg", method: .get).status == .notFound)
             let reminded = try await client.execute(uri: "/T/\(tokens[3])", method: .get).text
             #expect(reminded.contains("Erinnerung geschickt") && reminded.contains("girocode.svg"))
