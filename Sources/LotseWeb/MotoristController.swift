@@ -34,9 +34,12 @@ struct MotoristController: Sendable {
     let langCookies: [String: HTTPField]
     /// The CSRF cookie's header value around its value, built once.
     let csrfCookie: (prefix: String, suffix: String)
+    /// The signed values of the motorist's forms (they work without cookies).
+    let formTokens: FormTokens
 
     init(env: WebEnvironment) {
         self.env = env
+        formTokens = FormTokens(secret: env.tokens.ring.current.secret)
         let secure = env.config.publicBaseURL.lowercased().hasPrefix("https://")
         var fields: [String: HTTPField] = [:]
         for lang in env.translations.languages {
@@ -124,6 +127,18 @@ struct MotoristController: Sendable {
         return headers
     }
 
+    /// What a motorist's form that posts to `action` carries: the CSRF cookie's value when the browser sent one, else a
+    /// signed value (`FormTokens`), so that the form works with cookies blocked. The cookie is offered as before.
+    func form(_ req: Request, action: String) -> (value: String, cookie: (String, Bool)) {
+        let cookie = CSRF.token(req)
+        return (cookie.isNew ? formTokens.make(action: action) : cookie.value, cookie)
+    }
+
+    /// Whether a motorist's form posted to `action` is one of ours: the double-submit cookie, or the signed value.
+    func formIsGenuine(_ req: Request, _ value: String?, action: String) -> Bool {
+        CSRF.verify(req, formValue: value) || formTokens.verify(value, action: action)
+    }
+
     func page(_ req: Request, template: String, extra: [String: Any]) throws -> HTML {
         let (lang, remember) = language(req)
         var ctx = base(lang, path: req.uri.path)
@@ -135,18 +150,18 @@ struct MotoristController: Sendable {
 
     func start(_ req: Request, message: String? = nil, status: HTTPResponse.Status = .ok, number: String = "") throws -> HTML {
         let (lang, remember) = language(req)
-        let csrf = CSRF.token(req)
+        let form = form(req, action: "/lookup")
         var ctx = base(lang, path: "/")
-        ctx["csrf"] = csrf.value
+        ctx["csrf"] = form.value
         ctx["number"] = number
         if let m = message { ctx["message"] = env.translations.text(m, lang) }
-        return try render("start", ctx, lang: lang, remember: remember, status: status, csrf: csrf)
+        return try render("start", ctx, lang: lang, remember: remember, status: status, csrf: form.cookie)
     }
 
     func lookup(_ req: Request, _ context: LotseContext) async throws -> HTML {
         let body = try await req.body.collect(upTo: 16 * 1024)
         let form = Form.decode(String(buffer: body))
-        guard CSRF.verify(req, formValue: form["csrf"]) else {
+        guard formIsGenuine(req, form["csrf"], action: "/lookup") else {
             return try start(req, message: "error_form_expired", status: .forbidden)
         }
         let client = env.proxies.client(req, context)
@@ -324,10 +339,12 @@ struct MotoristController: Sendable {
         // online payment opens the ticket's case from what the token signs (`ProvisionalCases`)
         var csrf: (String, Bool)?
         if env.paysOnline, signedTicket(claim, device: device) != nil {
-            csrf = CSRF.token(req)
+            let action = "/t/" + token.uppercased() + "/pay"
+            let form = form(req, action: action)
+            csrf = form.cookie
             context["paypal"] =
                 [
-                    "action": "/t/" + token.uppercased() + "/pay", "csrf": csrf?.0 ?? "", "paypal": env.paypal != nil,
+                    "action": action, "csrf": form.value, "paypal": env.paypal != nil,
                     "epayment": env.epayment.map { ["label": $0.label] } ?? false,
                 ] as [String: Any]
         }
@@ -354,8 +371,9 @@ struct MotoristController: Sendable {
         }
         let notice = req.uri.queryParameters.get("notice").flatMap { Self.notices.contains($0) ? $0 : nil }
         // the CSRF cookie only where the page has a form (the PayPal button)
-        let csrf = env.paysOnline && c.status.isPayable ? CSRF.token(req) : nil
-        let page = casePageValues(c, lang: lang, path: req.uri.path, notice: notice, csrf: csrf?.value ?? "", token: token)
+        let form = env.paysOnline && c.status.isPayable ? form(req, action: "/T/" + token + "/pay") : nil
+        let csrf = form?.cookie
+        let page = casePageValues(c, lang: lang, path: req.uri.path, notice: notice, csrf: form?.value ?? "", token: token)
         let compiled = try caseTemplates.get(page.shape) {
             try CompiledTemplate(
                 library: env.templates,

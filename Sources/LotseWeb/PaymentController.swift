@@ -79,7 +79,7 @@ extension MotoristController {
         let back = found.map { caseLocation($0.id, lang: lang) } ?? "/t/\(token.uppercased())?lang=\(lang)"
         // `provider=paypal` or `provider=xbd`; without it, the one configured (PayPal when both are)
         let chosen = form["provider"].flatMap { env.provider($0) } ?? (form["provider"] == nil ? env.paypal ?? env.providers.first : nil)
-        guard CSRF.verify(req, formValue: form["csrf"]), let provider = chosen else { return redirect(back) }
+        guard formIsGenuine(req, form["csrf"], action: req.uri.path), let provider = chosen else { return redirect(back) }
         let unavailable = provider.id == "xbd" ? "epayment_unavailable" : "paypal_unavailable"
         if let signed {
             guard provisionalBudget.take(env.proxies.client(req, context)) else {

@@ -21,11 +21,12 @@ extension MotoristController {
     func statementForm(_ req: Request, _ context: LotseContext, message: String? = nil, status: HTTPResponse.Status = .ok) async throws -> HTML {
         guard let c = try await verifiedCase(context, cached: false), c.erasedAt == nil else { return try notFound(req) }
         let (lang, remember) = language(req)
-        let csrf = CSRF.token(req)
+        let form = form(req, action: req.uri.path)
+        let csrf = form.cookie
         var ctx = base(lang, path: req.uri.path)
         ctx["title"] = env.translations.text("statement_title", lang) + " " + c.caseNumber
         ctx["number"] = c.caseNumber
-        ctx["action"] = req.uri.path + "?csrf=" + csrf.value + "&lang=" + lang
+        ctx["action"] = req.uri.path + "?csrf=" + form.value + "&lang=" + lang
         ctx["back"] = caseLocation(c.id, lang: lang)
         if let message { ctx["message"] = env.translations.text(message, lang) }
         return try render("statement", ctx, lang: lang, remember: remember, status: status, csrf: csrf, noStore: true)
@@ -35,7 +36,7 @@ extension MotoristController {
     /// token is in the action's query.
     func submitStatement(_ req: Request, _ context: LotseContext) async throws -> HTML {
         guard let c = try await verifiedCase(context, cached: false), c.erasedAt == nil else { return try notFound(req) }
-        guard CSRF.verify(req, formValue: req.uri.queryParameters.get("csrf").map { String($0) }) else {
+        guard formIsGenuine(req, req.uri.queryParameters.get("csrf").map { String($0) }, action: req.uri.path) else {
             return try await statementForm(req, context, message: "error_form_expired", status: .forbidden)
         }
         guard let type = req.headers[.contentType], let boundary = ConsoleController.boundary(type) else {

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -142,6 +143,44 @@ enum CSRF {
     static func verify(_ request: Request, formValue: String?) -> Bool {
         guard let c = request.cookies[cookie]?.value, let f = formValue, c.count == 32 else { return false }
         return ConstantTime.equal(c.utf8, f.utf8)
+    }
+}
+
+/// The motorist's forms work without cookies (issue 16): a form carries a signed, time-limited value bound to where it
+/// posts, `<expiry>.<HMAC-SHA256 of "ACTION|expiry", 16 bytes hex>`, which is enough against cross-site forms here (the
+/// case's capability is its token in the URL, and no form of the motorist acts on an account). A visitor whose browser
+/// keeps cookies keeps the double-submit cookie as before; either proves the form. The key is derived from the case
+/// tokens' current key (HKDF), so every server of a city with the same key ring accepts the forms of the others; a key
+/// rotation lets open forms expire once.
+struct FormTokens: Sendable {
+    /// The derived key's bytes (`SymmetricKey` is not `Sendable`).
+    let key: [UInt8]
+    /// Seconds a form stays valid (a motorist reading the page slowly, on a bad connection).
+    let lifetime: Int64
+
+    init(secret: String, lifetime: Int64 = 4 * 3600) {
+        let material = SymmetricKey(data: Data(base64Encoded: secret) ?? Data(secret.utf8))
+        key = HKDF<SHA256>.deriveKey(inputKeyMaterial: material, info: Data("lotse form tokens v1".utf8), outputByteCount: 32)
+            .withUnsafeBytes { Array($0) }
+        self.lifetime = lifetime
+    }
+
+    /// The value for a form that posts to `action` (a path; letter case does not matter, as in the case tokens).
+    func make(action: String, now: Int64 = Int64(Date().timeIntervalSince1970)) -> String {
+        let expiry = now + lifetime
+        return String(expiry) + "." + mac(action, expiry)
+    }
+
+    /// Whether `value` was made for `action` and has not expired.
+    func verify(_ value: String?, action: String, now: Int64 = Int64(Date().timeIntervalSince1970)) -> Bool {
+        guard let value, let dot = value.firstIndex(of: "."), let expiry = Int64(value[..<dot]) else { return false }
+        guard expiry >= now, expiry <= now + lifetime else { return false }
+        return ConstantTime.equal(mac(action, expiry).utf8, value[value.index(after: dot)...].utf8)
+    }
+
+    func mac(_ action: String, _ expiry: Int64) -> String {
+        let code = HMAC<SHA256>.authenticationCode(for: Data((action.uppercased() + "|" + String(expiry)).utf8), using: SymmetricKey(data: key))
+        return code.prefix(16).map { String(format: "%02x", $0) }.joined()
     }
 }
 

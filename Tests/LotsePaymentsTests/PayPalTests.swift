@@ -174,6 +174,68 @@ func caseState(_ h: PayPalHarness, _ number: String) throws -> (CaseStatus, [Pay
         #expect(try caseState(h, "KL-2026-0000001").1.count == 1)
     }
 
+    /// Issue 16: with cookies blocked the forms still work. The page's form carries a signed value bound to where it
+    /// posts: the lookup is answered (not "the form has expired"), the PayPal button leads to PayPal, the statement is
+    /// taken; the value does not work for another case's form, altered, or made up.
+    @Test func formsWorkWithCookiesBlocked() async throws {
+        let h = try PayPalHarness(cases: 2)
+        defer { h.stop() }
+        let tok = try #require(h.tokens["KL-2026-0000001"])
+        let other = try #require(h.tokens["KL-2026-0000002"])
+        // a browser that keeps no cookie: every request goes without one
+        func get(_ path: String) async throws -> OutboundReply { try await h.http.send(OutboundRequest(url: h.base + path)) }
+        func post(_ path: String, _ form: [String: String]) async throws -> OutboundReply {
+            let body = form.map { "\($0.key)=\($0.value.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)" }.joined(separator: "&")
+            return try await h.http.send(
+                OutboundRequest(
+                    method: "POST",
+                    url: h.base + path,
+                    headers: [("Content-Type", "application/x-www-form-urlencoded")],
+                    body: Array(body.utf8)
+                )
+            )
+        }
+        func hidden(_ html: String) -> String? {
+            guard let start = html.range(of: "name=\"csrf\" value=\"") else { return nil }
+            return String(html[start.upperBound...].prefix { $0 != "\"" })
+        }
+        let start = try await get("/?lang=en")
+        let lookupValue = try #require(hidden(start.text))
+        #expect(lookupValue.contains("."), "a signed value, not a cookie's: \(lookupValue)")
+        let lookup = try await post("/lookup", ["csrf": lookupValue, "case_number": "KL-2026-0000001", "plate": "XX-YY 1", "lang": "en"])
+        #expect(lookup.status != 403 && !lookup.text.contains("The form has expired"), "\(lookup.status)")
+        #expect(try await post("/lookup", ["csrf": "1.abc", "case_number": "KL-2026-0000001", "plate": "XX"]).status == 403)
+
+        let page = try await get("/T/\(tok)?lang=en")
+        let payValue = try #require(hidden(page.text))
+        let pay = try await post("/T/\(tok)/pay", ["csrf": payValue, "lang": "en"])
+        #expect(pay.status == 303 && (pay.headers["location"] ?? "").hasPrefix(h.simBase + "/checkoutnow"), "\(pay.headers)")
+        // the same value on another case's button, altered, or made up: back to the page, no order
+        let tampered = String(payValue.dropLast()) + (payValue.hasSuffix("0") ? "1" : "0")
+        for (token, value) in [(other, payValue), (tok, tampered), (tok, "99999999999.00")] {
+            let refused = try await post("/T/\(token)/pay", ["csrf": value, "lang": "en"])
+            #expect(refused.status == 303 && !(refused.headers["location"] ?? "").contains("checkoutnow"), "\(value)")
+        }
+
+        // the statement form carries its value in its action
+        let form = try await get("/T/\(tok)/statement?lang=en")
+        let action = try #require(form.text.range(of: "action=\"").map { String(form.text[$0.upperBound...].prefix { $0 != "\"" }) })
+        let boundary = "----cookieless"
+        let body = "--\(boundary)\r\nContent-Disposition: form-data; name=\"text\"\r\n\r\nIch war nicht der Fahrer.\r\n--\(boundary)--\r\n"
+        let sent = try await h.http.send(
+            OutboundRequest(
+                method: "POST",
+                url: h.base + action.replacingOccurrences(of: "&amp;", with: "&"),
+                headers: [("Content-Type", "multipart/form-data; boundary=\(boundary)")],
+                body: Array(body.utf8)
+            )
+        )
+        #expect(
+            sent.status == 303 && (sent.headers["location"] ?? "").contains("notice=statement_received"),
+            "\(sent.status) \(sent.text.prefix(300))"
+        )
+    }
+
     @Test func withoutCredentialsTheButtonIsHidden() async throws {
         let h = try PayPalHarness(cases: 1, paypal: false)
         defer { h.stop() }

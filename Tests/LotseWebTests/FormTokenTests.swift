@@ -1,0 +1,27 @@
+import Foundation
+import Testing
+
+@testable import LotseWeb
+
+/// The signed values of the motorist's forms (issue 16: forms work without cookies).
+@Suite struct FormTokenTests {
+    let tokens = FormTokens(secret: Data(repeating: 7, count: 32).base64EncodedString(), lifetime: 3600)
+
+    @Test func aValueWorksForItsFormUntilItExpires() {
+        let value = tokens.make(action: "/T/ABC/pay", now: 1_000_000)
+        #expect(tokens.verify(value, action: "/T/ABC/pay", now: 1_000_000))
+        #expect(tokens.verify(value, action: "/t/abc/pay", now: 1_003_600))  // the case token's letters in either case
+        #expect(!tokens.verify(value, action: "/T/ABC/pay", now: 1_003_601))  // expired
+        #expect(!tokens.verify(value, action: "/T/ABD/pay", now: 1_000_000))  // another form
+        #expect(!tokens.verify(value, action: "/lookup", now: 1_000_000))
+        // an expiry moved later, a value from the future, another key, nothing
+        let parts = value.split(separator: ".")
+        #expect(!tokens.verify("\(Int(parts[0])! + 60).\(parts[1])", action: "/T/ABC/pay", now: 1_000_000))
+        #expect(!tokens.verify(tokens.make(action: "/lookup", now: 2_000_000), action: "/lookup", now: 1_000_000))
+        let other = FormTokens(secret: Data(repeating: 8, count: 32).base64EncodedString(), lifetime: 3600)
+        #expect(!other.verify(value, action: "/T/ABC/pay", now: 1_000_000))
+        for junk in [nil, "", ".", "x.y", "1000000", "1000100.", "1000100.zz"] as [String?] {
+            #expect(!tokens.verify(junk, action: "/T/ABC/pay", now: 1_000_000))
+        }
+    }
+}
