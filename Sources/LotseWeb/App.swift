@@ -129,6 +129,16 @@ public func buildApplication(
     motorist.register(on: router)
     motorist.registerPayments(on: router)
     motorist.registerStatements(on: router)
+    // the legal pages, from the city's files beside the catalogue (pilot-data/pages)
+    let pages = LegalPages(
+        folder: (env.config.cataloguePath as NSString).deletingLastPathComponent + "/pages",
+        values: [
+            "city": env.config.cityName, "retention_days": String(env.config.retentionDays),
+            "payment_days": String(env.config.paymentDays), "base_url": env.config.publicBaseURL,
+        ],
+        logger: log
+    )
+    motorist.registerLegalPages(on: router, pages: pages)
     let printer = env.config.chromiumPath.map { ReportPrinter(chromium: $0, publicDir: env.publicDir) }
     StatsController(env: env, motorist: motorist, printer: printer).register(on: router)
     OfficeController(env: env).register(on: router)

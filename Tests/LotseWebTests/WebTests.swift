@@ -241,7 +241,7 @@ func cookieHeader(_ response: TestResponse, _ name: String) -> String? {
             let found = try await post(client, "csrf=\(value)&case_number=KL-2026-0000001&plate=KL-AB+123", cookie: cookie)
             #expect(found.status == .seeOther && found.headers[.location] == "/T/\(token)?lang=de")
             let page = try await client.execute(uri: "/T/\(token)", method: .get)
-            #expect(page.text.contains("eingestellt") && page.text.contains("<title>KL-2026-0000001 – Bezahllotse Kaiserslautern</title>"))
+            #expect(page.text.contains("aufgehoben") && page.text.contains("<title>KL-2026-0000001 – Bezahllotse Kaiserslautern</title>"))
             #expect(!page.text.contains("Zahlen bis") && !page.text.contains("class=\"amount\"") && !page.text.contains("IBAN"))
         }
     }
