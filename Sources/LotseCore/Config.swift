@@ -36,6 +36,10 @@ public struct LotseConfig: Sendable {
     /// offline against PayPal's certificate.
     public var paypalWebhookVerification: WebhookVerification
     public var cityName: String
+    /// The authority that issues the tickets and confirms payments (`LOTSE_AUTHORITY`; default "Stadtverwaltung"
+    /// and the city), and its postal address on one line (`LOTSE_AUTHORITY_ADDRESS`), printed on every receipt.
+    public var authorityName: String
+    public var authorityAddress: String?
     /// Extra CA certificates for outgoing TLS (a test CA); verification itself is never switched off.
     public var caFile: String?
     /// Total timeout of one call to the payment provider, in seconds.
@@ -94,6 +98,8 @@ public struct LotseConfig: Sendable {
         paypalWebhookID = settings.text("LOTSE_PAYPAL_WEBHOOK_ID")
         paypalWebhookVerification = try settings.choice("LOTSE_PAYPAL_WEBHOOK_VERIFICATION", WebhookVerification.self) ?? .api
         cityName = settings.text("LOTSE_CITY_NAME") ?? "Kaiserslautern"
+        authorityName = settings.text("LOTSE_AUTHORITY") ?? "Stadtverwaltung " + cityName
+        authorityAddress = settings.text("LOTSE_AUTHORITY_ADDRESS")
         caFile = settings.text("LOTSE_CA_FILE")
         paypalTimeout = try settings.seconds("LOTSE_PAYPAL_TIMEOUT") ?? 20
         paymentSweepSeconds = try settings.seconds("LOTSE_PAYMENT_SWEEP_SECONDS") ?? 120

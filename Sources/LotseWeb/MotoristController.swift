@@ -36,10 +36,13 @@ struct MotoristController: Sendable {
     let csrfCookie: (prefix: String, suffix: String)
     /// The signed values of the motorist's forms (they work without cookies).
     let formTokens: FormTokens
+    /// The verification codes of the confirmations of payment.
+    let receiptCodes: ReceiptCodes
 
     init(env: WebEnvironment) {
         self.env = env
         formTokens = FormTokens(secret: env.tokens.ring.current.secret)
+        receiptCodes = ReceiptCodes(secret: env.tokens.ring.current.secret)
         let secure = env.config.publicBaseURL.lowercased().hasPrefix("https://")
         var fields: [String: HTTPField] = [:]
         for lang in env.translations.languages {
@@ -68,7 +71,7 @@ struct MotoristController: Sendable {
     func register(on router: Router<LotseContext>) {
         router.get("/") { req, _ in try start(req) }
         router.post("/lookup") { req, ctx in try await lookup(req, ctx) }
-        router.get("/verify") { req, _ in try page(req, template: "verify", extra: [:]) }
+        router.get("/verify") { req, ctx in try await verify(req, ctx) }
         for prefix in ["T", "t"] {
             router.get("/\(prefix)/:token") { req, ctx in try await casePage(req, ctx) }
             router.head("/\(prefix)/:token") { req, ctx in try await casePage(req, ctx) }
@@ -204,6 +207,40 @@ struct MotoristController: Sendable {
         guard let id = env.tokens.verify(token) else { return nil }
         if cached { return try await env.caseCache.recordAsync(id: id) }
         return try await env.store.caseRecord(id: id)
+    }
+
+    /// How to tell a genuine ticket; with `?code=`, whether a confirmation of payment is genuine (the code on the
+    /// receipt, `ReceiptCodes`). Tries count against the lookup's budget per client, so codes cannot be guessed fast.
+    func verify(_ req: Request, _ context: LotseContext) async throws -> HTML {
+        let (lang, remember) = language(req)
+        let t = env.translations
+        var ctx = base(lang, path: "/verify")
+        guard let code = req.uri.queryParameters.get("code").map({ String($0) }), !code.trimmingSpaces().isEmpty else {
+            return try render("verify", ctx, lang: lang, remember: remember)
+        }
+        ctx["code"] = code
+        guard limiter.take(env.proxies.client(req, context)) else {
+            ctx["checked"] = ["genuine": false, "text": t.text("error_too_many", lang)] as [String: Any]
+            return try render("verify", ctx, lang: lang, remember: remember, status: .tooManyRequests, noStore: true)
+        }
+        var genuine = false
+        var found: CaseRecord?
+        if let id = receiptCodes.caseID(of: code) { found = try await env.store.caseRecord(id: id) }
+        if let c = found, c.status == CaseStatus.paid, let paidAt = c.paidAt {
+            let payment = ReceiptCodes.Payment(caseID: c.id, caseNumber: c.caseNumber, amountCents: c.amountCents, paidAt: paidAt)
+            if receiptCodes.verify(code, payment) {
+                genuine = true
+                ctx["checked"] =
+                    [
+                        "genuine": true,
+                        "text": t.text("verify_genuine", lang).replacingOccurrences(of: "{number}", with: c.caseNumber)
+                            .replacingOccurrences(of: "{amount}", with: Money.display(c.amountCents, language: lang))
+                            .replacingOccurrences(of: "{date}", with: t.date(BerlinTime.local(paidAt).date, lang)),
+                    ] as [String: Any]
+            }
+        }
+        if !genuine { ctx["checked"] = ["genuine": false, "text": t.text("verify_not_genuine", lang)] as [String: Any] }
+        return try render("verify", ctx, lang: lang, remember: remember, noStore: true)
     }
 
     func notFound(_ req: Request) throws -> HTML {

@@ -210,15 +210,19 @@ extension MotoristController {
         }
         let t = env.translations
         var ctx = base(lang, path: req.uri.path)
+        let paidAt = c.paidAt ?? p.paidAt
+        let code = receiptCodes.code(.init(caseID: c.id, caseNumber: c.caseNumber, amountCents: c.amountCents, paidAt: paidAt))
         ctx["receipt"] =
             [
                 "number": c.caseNumber, "offence": c.offenceText, "tbnr": c.tbnr,
                 "date": t.date(BerlinTime.local(c.issuedAt).date, lang) + ", " + BerlinTime.local(c.issuedAt).clock,
                 "amount": Money.display(c.amountCents, language: lang),
-                "paidOn": t.date(BerlinTime.local(c.paidAt ?? p.paidAt).date, lang),
+                "paidOn": t.date(BerlinTime.local(paidAt).date, lang),
                 "channel": t.text("channel_" + p.channel.rawValue, lang),
                 "paymentID": p.externalID ?? "L-\(p.id)",
                 "back": caseLocation(c.id, lang: nil),
+                "authority": env.config.authorityName, "authorityAddress": env.config.authorityAddress ?? "",
+                "code": code, "verifyURL": env.config.publicBaseURL + "/verify?code=" + code,
             ] as [String: Any]
         ctx["title"] = t.text("receipt_title", lang) + " " + c.caseNumber
         return try render("receipt", ctx, lang: lang, remember: remember, noStore: true)

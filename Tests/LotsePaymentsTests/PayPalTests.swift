@@ -62,6 +62,17 @@ func caseState(_ h: PayPalHarness, _ number: String) throws -> (CaseStatus, [Pay
         #expect(status == .paid)
         #expect(payments.count == 1 && payments[0].channel == .paypal && payments[0].amountCents == 2500)
         #expect(receipt.text.contains(payments[0].externalID!))
+        // Issue 16: the receipt names the authority and carries a verification code that /verify confirms; an altered
+        // code, or a code of an unpaid case, is not genuine.
+        #expect(receipt.text.contains("<strong>Stadtverwaltung Kaiserslautern</strong>"))
+        let codeStart = try #require(receipt.text.range(of: "/verify?code="))
+        let code = String(receipt.text[codeStart.upperBound...].prefix { $0 != "<" && $0 != "\"" })
+        #expect(code.count == 19 && code.split(separator: "-").count == 4, "\(code)")
+        let checked = try await b.send("GET", h.base + "/verify?lang=en&code=" + code.lowercased().replacingOccurrences(of: "-", with: ""))
+        #expect(checked.text.contains("Genuine: the city received €25.00 for case KL-2026-0000001 on "), "\(checked.text)")
+        let altered = String(code.dropLast()) + (code.hasSuffix("A") ? "B" : "A")
+        let refused = try await b.send("GET", h.base + "/verify?lang=en&code=" + altered)
+        #expect(refused.text.contains("This code does not belong to a payment") && !refused.text.contains("Genuine"))
         // The case page now says paid and offers no payment; pressing pay again does nothing.
         let after = try await b.send("GET", h.base + "/T/\(tok)?lang=en")
         #expect(after.text.contains("status-paid") && !after.text.contains("Pay with PayPal"))

@@ -1,0 +1,63 @@
+import Crypto
+import Foundation
+import LotseCore
+
+/// The verification code on a confirmation of payment (Zahlungsnachweis, issue 16): anyone the motorist shows it to
+/// can ask `/verify?code=…` whether the city received that payment.
+///
+/// The code is the case's id (4 bytes) and an HMAC-SHA256 (6 bytes) over the id, the case number, the amount and the
+/// time of payment, base32 in four groups (`ABCD-EFGH-IJKL-MNOP`). The key is derived by HKDF from the case tokens'
+/// key, so a forged code needs that key; a code for another amount or day does not verify, and a payment booked back
+/// (a refund that reopens the case) changes the facts and voids the code. It carries no personal data.
+public struct ReceiptCodes: Sendable {
+    /// The derived key's bytes (`SymmetricKey` is not `Sendable`).
+    let key: [UInt8]
+
+    public init(secret: String) {
+        let material = SymmetricKey(data: Data(base64Encoded: secret) ?? Data(secret.utf8))
+        key = HKDF<SHA256>.deriveKey(inputKeyMaterial: material, info: Data("lotse receipt codes v1".utf8), outputByteCount: 32)
+            .withUnsafeBytes { Array($0) }
+    }
+
+    /// The facts a code vouches for.
+    public struct Payment: Sendable, Equatable {
+        public var caseID: Int64
+        public var caseNumber: String
+        public var amountCents: Int
+        public var paidAt: Int64
+
+        public init(caseID: Int64, caseNumber: String, amountCents: Int, paidAt: Int64) {
+            self.caseID = caseID
+            self.caseNumber = caseNumber
+            self.amountCents = amountCents
+            self.paidAt = paidAt
+        }
+    }
+
+    public func code(_ payment: Payment) -> String {
+        let id = UInt32(truncatingIfNeeded: payment.caseID)
+        let bytes = [UInt8(id >> 24), UInt8((id >> 16) & 255), UInt8((id >> 8) & 255), UInt8(id & 255)] + mac(payment)
+        let text = Array(Base32.encode(bytes))
+        return stride(from: 0, to: text.count, by: 4).map { String(text[$0..<min($0 + 4, text.count)]) }.joined(separator: "-")
+    }
+
+    /// The case id a code names (nil: not a code's shape); whether it is genuine is `verify`'s question.
+    public func caseID(of code: String) -> Int64? {
+        let compact = code.uppercased().filter { $0 != "-" && $0 != " " }
+        guard compact.count == 16, let bytes = Base32.decode(compact), bytes.count == 10 else { return nil }
+        return Int64(bytes[0]) << 24 | Int64(bytes[1]) << 16 | Int64(bytes[2]) << 8 | Int64(bytes[3])
+    }
+
+    /// Whether `code` is the code of exactly this payment.
+    public func verify(_ code: String, _ payment: Payment) -> Bool {
+        let compact = code.uppercased().filter { $0 != "-" && $0 != " " }
+        guard compact.count == 16, let bytes = Base32.decode(compact), bytes.count == 10 else { return false }
+        let id = Int64(bytes[0]) << 24 | Int64(bytes[1]) << 16 | Int64(bytes[2]) << 8 | Int64(bytes[3])
+        return id == payment.caseID && ConstantTime.equal(bytes[4...], mac(payment))
+    }
+
+    func mac(_ payment: Payment) -> [UInt8] {
+        let message = "\(payment.caseID)|\(payment.caseNumber)|\(payment.amountCents)|\(payment.paidAt)"
+        return Array(HMAC<SHA256>.authenticationCode(for: Data(message.utf8), using: SymmetricKey(data: key)).prefix(6))
+    }
+}
