@@ -131,6 +131,23 @@ public final class WebDriver: @unchecked Sendable {
         return (try script("return window.innerWidth") as? Int) ?? 0
     }
 
+    /// Makes the page's viewport `width` × `height` (what a phone's screen shows): the window is resized, measured,
+    /// and resized again by what the browser's own frame takes. Returns the viewport as the page sees it.
+    @discardableResult
+    public func viewport(width: Int, height: Int) throws -> (width: Int, height: Int) {
+        try command("POST", "/window/rect", ["width": width, "height": height])
+        func measure() throws -> (Int, Int) {
+            let size = try script("return [window.innerWidth, window.innerHeight]") as? [Int] ?? [0, 0]
+            return (size[0], size[1])
+        }
+        let (w, h) = try measure()
+        if w != width || h != height {
+            try command("POST", "/window/rect", ["width": width + (width - w), "height": height + (height - h)])
+        }
+        let (w2, h2) = try measure()
+        return (w2, h2)
+    }
+
     /// A PNG of the window.
     public func screenshot(to path: String) throws {
         guard let b64 = try command("GET", "/screenshot") as? String, let data = Data(base64Encoded: b64) else {

@@ -1,0 +1,59 @@
+import Foundation
+import LotseTestSupport
+import Testing
+
+/// The case page in a real phone-sized Chromium (issue 16): what is to pay, by when, and the first way to pay are
+/// on the first screen at 360×640 and 390×844, in German and English; the page never scrolls sideways; the
+/// motorist pays with the simulator and gets a confirmation whose code `/verify` confirms.
+@Suite(.serialized) struct MotoristBrowserTests {
+    @Test(.enabled(if: WebDriver.available, "chromium and chromedriver are installed by make test"))
+    func aMotoristOnAPhoneSeesWhatToPayAndPays() async throws {
+        let h = try PayPalHarness(
+            cases: 2,
+            env: ["LOTSE_PAYEE_NAME": "Stadtkasse Kaiserslautern", "LOTSE_PAYEE_IBAN": "DE89 3704 0044 0532 0130 00"]
+        )
+        defer { h.stop() }
+        let tok = try #require(h.tokens["KL-2026-0000001"])
+        let browser = try WebDriver(width: 360, height: 640, log: h.dir + "/chromedriver.log")
+        defer { browser.quit() }
+        let shots = ProcessInfo.processInfo.environment["LOTSE_SCREENSHOT_DIR"]
+        for (width, height) in [(360, 640), (390, 844)] {
+            for lang in ["de", "en"] {
+                try browser.go(h.base + "/T/\(tok)?lang=\(lang)")
+                let inner = try browser.viewport(width: width, height: height)
+                #expect(inner.width == width && inner.height == height, "viewport \(inner)")
+                let seen = try #require(
+                    try browser.script(
+                        """
+                        const bottom = s => { const e = document.querySelector(s); return e ? Math.ceil(e.getBoundingClientRect().bottom) : 99999; };
+                        return { height: window.innerHeight, sideways: document.documentElement.scrollWidth - window.innerWidth,
+                                 number: bottom('h1 .case-no'), amount: bottom('.due .amount'), deadline: bottom('.due .deadline'),
+                                 pay: bottom('form[action$="/pay"] button') };
+                        """
+                    ) as? [String: Int]
+                )
+                let screen = try #require(seen["height"])
+                #expect(seen["sideways"] ?? 1 <= 0, "\(width)×\(height) \(lang): \(seen)")
+                for part in ["number", "amount", "deadline", "pay"] {
+                    #expect((seen[part] ?? 99999) <= screen, "\(width)×\(height) \(lang): \(part) is below the first screen: \(seen)")
+                }
+                if let shots, width == 360 { try browser.screenshot(to: shots + "/case-\(lang)-360.png") }
+            }
+        }
+        // paying: the button, the simulator's approval, back to the confirmation, whose code /verify confirms
+        try browser.viewport(width: 390, height: 844)
+        try browser.go(h.base + "/T/\(tok)?lang=en")
+        try browser.click("button.paypal")
+        #expect(browser.wait { browser.url.hasPrefix(h.simBase) }, "not at PayPal: \(browser.url)")
+        try browser.go(browser.url + "&sim_action=approve")
+        #expect(browser.wait(15) { browser.url.contains("/receipt") }, "no confirmation: \(browser.url)")
+        let receipt = browser.source
+        #expect(receipt.contains("Confirmation of payment") && receipt.contains("€25.00"))
+        let start = try #require(receipt.range(of: "/verify?code="))
+        let code = String(receipt[start.upperBound...].prefix { $0 != "<" && $0 != "\"" })
+        try browser.go(h.base + "/verify?lang=en")
+        try browser.type("#code", code)
+        try browser.click("form[action='/verify#check'] button")
+        #expect(browser.wait { browser.source.contains("Genuine: the city received €25.00 for case KL-2026-0000001") })
+    }
+}
