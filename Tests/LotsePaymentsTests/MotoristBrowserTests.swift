@@ -40,6 +40,19 @@ import Testing
                 if let shots, width == 360 { try browser.screenshot(to: shots + "/case-\(lang)-360.png") }
             }
         }
+        // axe-core finds no violation of WCAG 2.1 A/AA on the motorist's pages, in German and English (and does find
+        // them on a page made to have some, so the check can fail)
+        try browser.go("data:text/html,<html><body><img src=x><input type=text><a href=/x></a></body></html>")
+        let planted = try browser.accessibilityViolations()
+        #expect(planted.contains { $0.hasPrefix("image-alt") } && planted.contains { $0.hasPrefix("label") }, "\(planted)")
+        let statementPath = "/T/\(tok)/statement"
+        for path in ["/", "/T/\(tok)", statementPath, "/verify", "/impressum", "/datenschutz", "/barrierefreiheit", "/kontakt", "/nowhere"] {
+            for lang in ["de", "en"] {
+                try browser.go(h.base + path + "?lang=" + lang)
+                let violations = try browser.accessibilityViolations()
+                #expect(violations.isEmpty, "\(path) \(lang): \(violations)")
+            }
+        }
         // paying: the button, the simulator's approval, back to the confirmation, whose code /verify confirms
         try browser.viewport(width: 390, height: 844)
         try browser.go(h.base + "/T/\(tok)?lang=en")
@@ -55,5 +68,9 @@ import Testing
         try browser.type("#code", code)
         try browser.click("form[action='/verify#check'] button")
         #expect(browser.wait { browser.source.contains("Genuine: the city received €25.00 for case KL-2026-0000001") })
+        #expect(try browser.accessibilityViolations().isEmpty, "the check's answer")
+        try browser.go(h.base + "/T/\(tok)/receipt?lang=de")
+        let receiptViolations = try browser.accessibilityViolations()
+        #expect(receiptViolations.isEmpty, "receipt: \(receiptViolations)")
     }
 }

@@ -148,6 +148,20 @@ public final class WebDriver: @unchecked Sendable {
         return (w2, h2)
     }
 
+    /// axe-core (`Tests/Resources/axe.min.js`, shipped with the tests) on the page as it is: the violations of the rules
+    /// of WCAG 2.0 and 2.1, levels A and AA, each as `rule: help — the first elements`. Empty: none.
+    public func accessibilityViolations() throws -> [String] {
+        let axe = try String(contentsOfFile: TestSupport.root + "/Tests/Resources/axe.min.js", encoding: .utf8)
+        try script(axe + "\n;return typeof axe;")
+        let run = """
+            const done = arguments[arguments.length - 1];
+            axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } })
+              .then(r => done(r.violations.map(v => v.id + ': ' + v.help + ' — ' + v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(', '))))
+              .catch(e => done(['axe failed: ' + e]));
+            """
+        return try command("POST", "/execute/async", ["script": run, "args": []]) as? [String] ?? ["axe gave no answer"]
+    }
+
     /// A PNG of the window.
     public func screenshot(to path: String) throws {
         guard let b64 = try command("GET", "/screenshot") as? String, let data = Data(base64Encoded: b64) else {
