@@ -8,7 +8,7 @@ XBD_SIM_PORT ?= 8091
 export LOTSE_PILOT_DATA ?= $(CURDIR)/pilot-data
 
 # System packages: installed only when pkg-config or the command does not find them.
-APT_RUNTIME := libqrencode-dev:libqrencode libcurl4-openssl-dev:libcurl libsqlite3-dev:sqlite3
+APT_RUNTIME := libqrencode-dev:libqrencode libcurl4-openssl-dev:libcurl libsqlite3-dev:sqlite3 zlib1g-dev:zlib
 APT_TEST_TOOLS := zbar-tools:zbarimg sqlite3:sqlite3 python3:python3 openssl:openssl chromium:chromium chromium-driver:chromedriver poppler-utils:pdftotext
 APT_BENCH_TOOLS := wrk:wrk nginx-light:nginx
 APT_DEMO_TOOLS := python3:python3

@@ -48,6 +48,11 @@ let package = Package(
             pkgConfig: "sqlite3",
             providers: [.apt(["libsqlite3-dev"])]
         ),
+        .systemLibrary(
+            name: "CLotseZlib",
+            pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
         // sqlite3_config is variadic: process-wide SQLite settings through a C function.
         .target(name: "CSQLiteShim", dependencies: ["CSQLite"]),
         // curl_easy_setopt is variadic: Swift calls these typed wrappers instead.
@@ -127,7 +132,7 @@ let package = Package(
             name: "LotseWeb",
             dependencies: [
                 "LotseCore", "LotseStorage", "LotseTokens", "LotseQR", "LotseImport", "LotseBank", "LotseHTTP", "LotsePayments", "LotseStats",
-                "LotseOffice",
+                "LotseOffice", "CLotseZlib",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "Metrics", package: "swift-metrics"),

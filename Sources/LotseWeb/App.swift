@@ -117,6 +117,8 @@ public func buildApplication(
     let motorist = MotoristController(env: env)
     // inside the metrics and the security headers, outside the files: a path no route and no file has
     router.add(middleware: NotFoundPageMiddleware(motorist: motorist))
+    // the stylesheet and logo gzip-compressed for clients that accept it; the files as they are for the others
+    router.add(middleware: CompressedAssetsMiddleware<LotseContext>(publicDir: env.publicDir))
     router.add(
         middleware: FileMiddleware(
             env.publicDir,

@@ -93,7 +93,7 @@ struct CasePageResponder: Sendable {
         let start = DispatchTime.now().uptimeNanoseconds
         let request = Request(head: head, body: .init(buffer: ByteBuffer()))
         // a case not in the case cache goes on to the router, which reads it off the event loop
-        guard let html = try? motorist.cachedCasePage(request, token: token) else { return nil }
+        guard let html = try? motorist.cachedCasePage(request, token: token)?.encoded(for: request) else { return nil }
         var fields = html.responseHeaders
         fields[.contentLength] = String(html.body.readableBytes)
         fields.append(contentsOf: securityFields)

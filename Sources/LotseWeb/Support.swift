@@ -50,7 +50,8 @@ struct HTML: ResponseGenerator {
     }
 
     func response(from request: Request, context: some RequestContext) throws -> Response {
-        Response(status: status, headers: responseHeaders, body: .init(byteBuffer: body))
+        let page = encoded(for: request)
+        return Response(status: page.status, headers: page.responseHeaders, body: .init(byteBuffer: page.body))
     }
 }
 
