@@ -26,6 +26,8 @@ public struct WebEnvironment: Sendable {
     public let payee: Payee?
     /// The offence catalogue: what a ticket token's TBNR means before its export is imported (nil: not readable).
     public let catalogue: Catalogue?
+    /// The offence texts for readers: cleaned German, and translations beside the catalogue (`offences.LANG.csv`).
+    public let offenceTexts: OffenceTexts
     public let publicDir: String
     /// The online payment providers, each a button on the page: PayPal (with its credentials), the city's e-payment
     /// platform (with `LOTSE_XBD_*`); none: online payment is not offered.
@@ -65,6 +67,7 @@ public struct WebEnvironment: Sendable {
         recorder = EventRecorder(store: store, onFailure: { [logger] in logger.error("\($0)") })
         caseCache = try CaseCache(store: store)
         catalogue = try? Catalogue(contentsOf: config.cataloguePath)
+        offenceTexts = try OffenceTexts(folder: (config.cataloguePath as NSString).deletingLastPathComponent)
         publicDir = root + "/public"
         if let name = config.payeeName, let iban = config.payeeIBAN {
             guard IBAN.isValid(iban) else { throw LotseError.usage("LOTSE_PAYEE_IBAN '\(iban)' is not a valid IBAN") }

@@ -358,7 +358,11 @@ struct MotoristController: Sendable {
         if let issuedAt = claim.issuedAt, let tbnr = claim.tbnrText {
             let local = BerlinTime.local(issuedAt)
             ticket["issued"] = ["date": t.date(local.date, lang), "time": local.clock]
-            ticket["offence"] = ["text": env.catalogue?.offences[tbnr]?.textDE ?? "", "tbnr": tbnr]
+            let offence = env.offenceTexts.display(tbnr: tbnr, german: env.catalogue?.offences[tbnr]?.textDE ?? "", lang: lang)
+            ticket["offence"] = [
+                "text": offence.text, "lang": offence.lang, "tbnr": tbnr,
+                "note": offence.fallback ? env.translations.text("offence_german_only", lang) : "",
+            ]
             amount = Money.display(Int(claim.amountCents), language: lang)
             ticket["amount"] = ["amount": amount ?? ""]
             ticket["deadline"] = ["deadline": t.date(local.date.adding(days: env.config.paymentDays), lang)]
@@ -512,7 +516,10 @@ struct MotoristController: Sendable {
         page[.date] = t.date(local.date, lang)
         page[.time] = local.clock
         page[.place] = c.isProvisional ? t.text("provisional_follows", lang) : c.place
-        page[.offence] = c.offenceText
+        let offence = env.offenceTexts.display(tbnr: c.tbnr, german: c.offenceText, lang: lang)
+        page[.offence] = offence.text
+        page[.offenceLang] = offence.lang
+        page[.offenceNote] = offence.fallback ? t.text("offence_german_only", lang) : ""
         page[.tbnr] = c.tbnr
         page[.amount] = amount
         page[.deadline] = payBy.map { t.date($0, lang) } ?? c.deadline
@@ -534,7 +541,8 @@ struct MotoristController: Sendable {
         var ctx = base(shape.lang, path: v(.path))
         ctx["case"] =
             [
-                "number": v(.number), "date": v(.date), "time": v(.time), "place": v(.place), "offence": v(.offence),
+                "number": v(.number), "date": v(.date), "time": v(.time), "place": v(.place), "offence": v(.offence), "offenceLang": v(.offenceLang),
+                "offenceNote": v(.offenceNote),
                 "tbnr": v(.tbnr), "plate": v(.plate),
                 // a cancelled case shows no amount to pay beside "you need not pay"
                 "due": shape.due ? ["amount": v(.amount), "deadline": v(.deadline)] as [String: Any] : false,
@@ -598,7 +606,7 @@ struct CasePage: Sendable {
     }
 
     enum Slot: Int, CaseIterable {
-        case path, number, date, time, place, offence, tbnr, amount, deadline, plate, statusCode, statusText, notice,
+        case path, number, date, time, place, offence, offenceLang, offenceNote, tbnr, amount, deadline, plate, statusCode, statusText, notice,
             receiptURL, payAction, csrf, bankName, iban, bic, reference, girocode
     }
 

@@ -212,9 +212,11 @@ extension MotoristController {
         var ctx = base(lang, path: req.uri.path)
         let paidAt = c.paidAt ?? p.paidAt
         let code = receiptCodes.code(.init(caseID: c.id, caseNumber: c.caseNumber, amountCents: c.amountCents, paidAt: paidAt))
+        let offence = env.offenceTexts.display(tbnr: c.tbnr, german: c.offenceText, lang: lang)
         ctx["receipt"] =
             [
-                "number": c.caseNumber, "offence": c.offenceText, "tbnr": c.tbnr,
+                "number": c.caseNumber, "offenceLang": offence.lang, "tbnr": c.tbnr,
+                "offence": offence.text, "offenceNote": offence.fallback ? t.text("offence_german_only", lang) : "",
                 "date": t.date(BerlinTime.local(c.issuedAt).date, lang) + ", " + BerlinTime.local(c.issuedAt).clock,
                 "amount": Money.display(c.amountCents, language: lang),
                 "paidOn": t.date(BerlinTime.local(paidAt).date, lang),

@@ -124,6 +124,15 @@ func camt054(_ entries: [(amount: String, ref: String, rf: String?, text: String
         }
         func euros(_ cents: Int, _ lang: String) -> String { Money.display(cents, language: lang) }
         let amount = open.amountCents
+        // the offence in the reader's language where a text is shipped, marked German where it falls back
+        let english = page.caseValues(open, lang: "en", today: deadline)
+        #expect(open.tbnr == "117161" && english[.offenceLang] == "en" && english[.offence].hasPrefix("Outside a built-up area, you left"))
+        var untranslated = open
+        untranslated.tbnr = "112020"
+        untranslated.offenceText = "Sie parkten vorschriftswidrig auf dem Seitenstreifen."
+        let fallback = page.caseValues(untranslated, lang: "en", today: deadline)
+        #expect(fallback[.offenceLang] == "de" && fallback[.offenceNote].contains("in German"))
+        #expect(page.caseValues(untranslated, lang: "de", today: deadline)[.offenceNote].isEmpty)
         for lang in ["de", "en"] {
             let d = t.date(deadline, lang)
             let english = lang == "en"
