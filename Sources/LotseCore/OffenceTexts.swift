@@ -6,9 +6,18 @@ import Foundation
 public struct OffenceTexts: Sendable {
     /// Language → TBNR → text.
     public let translations: [String: [String: String]]
+    /// The catalogue's German lines cleaned once (`withCatalogue`): German text → cleaned text.
+    var cleanedGerman: [String: String] = [:]
 
     public init(translations: [String: [String: String]] = [:]) {
         self.translations = translations
+    }
+
+    /// The same with the German lines of `texts` cleaned ahead (the case page's path takes them from here).
+    public func cleaning(_ texts: some Sequence<String>) -> OffenceTexts {
+        var copy = self
+        for text in texts { copy.cleanedGerman[text] = Self.cleaned(text) }
+        return copy
     }
 
     /// Reads every `offences.LANG.csv` in `folder`. A line that is not `tbnr;text` (six digits, some text) is an
@@ -40,7 +49,7 @@ public struct OffenceTexts: Sendable {
     /// which, for the page's `lang` attribute; `german` true when it fell back).
     public func display(tbnr: String, german: String, lang: String) -> (text: String, lang: String, fallback: Bool) {
         if lang != "de", let text = translations[lang]?[tbnr] { return (text, lang, false) }
-        return (Self.cleaned(german), "de", lang != "de")
+        return (cleanedGerman[german] ?? Self.cleaned(german), "de", lang != "de")
     }
 
     /// The catalogue's line as a sentence for a reader: without the form's markers `*)` (choose the case that

@@ -68,6 +68,7 @@ public struct WebEnvironment: Sendable {
         caseCache = try CaseCache(store: store)
         catalogue = try? Catalogue(contentsOf: config.cataloguePath)
         offenceTexts = try OffenceTexts(folder: (config.cataloguePath as NSString).deletingLastPathComponent)
+            .cleaning(catalogue?.offences.values.map(\.textDE) ?? [])
         publicDir = root + "/public"
         if let name = config.payeeName, let iban = config.payeeIBAN {
             guard IBAN.isValid(iban) else { throw LotseError.usage("LOTSE_PAYEE_IBAN '\(iban)' is not a valid IBAN") }

@@ -135,3 +135,27 @@ final class NegotiatedLanguages: Sendable {
         }
     }
 }
+
+extension Translations {
+    /// `text` with each `{name}` replaced by `value(name)` (left as it is where that gives nil), in one pass over the
+    /// UTF-8 (Foundation's `replacingOccurrences` costs microseconds a call on Linux).
+    static func fill(_ text: String, _ value: (Substring) -> String?) -> String {
+        guard text.utf8.contains(UInt8(ascii: "{")) else { return text }
+        var out = ""
+        out.reserveCapacity(text.utf8.count + 32)
+        var rest = Substring(text)
+        while let open = rest.utf8.firstIndex(of: UInt8(ascii: "{")) {
+            out += rest[..<open]
+            let after = rest[open...].dropFirst()
+            guard let close = after.utf8.firstIndex(of: UInt8(ascii: "}")), let replacement = value(after[..<close]) else {
+                out += "{"
+                rest = after
+                continue
+            }
+            out += replacement
+            rest = after[after.index(after: close)...]
+        }
+        out += rest
+        return out
+    }
+}

@@ -466,17 +466,18 @@ struct MotoristController: Sendable {
         let reminderDeadline = reminded?.adding(days: env.config.paymentDays)
         let payBy = c.status == .reminded ? (reminderDeadline ?? deadline) : deadline
         func sentence(_ key: String) -> String {
-            var text = t.text(key, lang)
-            let values: [(String, String)] = [
-                ("{amount}", amount), ("{deadline}", deadline.map { t.date($0, lang) } ?? c.deadline),
-                ("{reminded}", reminded.map { t.date($0, lang) } ?? ""), ("{reminder_deadline}", reminderDeadline.map { t.date($0, lang) } ?? ""),
-                ("{when}", deadline == today ? t.text("day_today", lang) : t.text("day_tomorrow", lang)),
-                ("{date}", c.paidAt.map { t.date(BerlinTime.local($0).date, lang) } ?? ""),
-            ]
-            for (placeholder, value) in values where text.contains(placeholder) {
-                text = text.replacingOccurrences(of: placeholder, with: value)
+            // one pass over the text; a value is made only when its placeholder is there (the case page's path)
+            Translations.fill(t.text(key, lang)) { name in
+                switch name {
+                case "amount": return amount
+                case "deadline": return deadline.map { t.date($0, lang) } ?? c.deadline
+                case "reminded": return reminded.map { t.date($0, lang) } ?? ""
+                case "reminder_deadline": return reminderDeadline.map { t.date($0, lang) } ?? ""
+                case "when": return deadline == today ? t.text("day_today", lang) : t.text("day_tomorrow", lang)
+                case "date": return c.paidAt.map { t.date(BerlinTime.local($0).date, lang) } ?? ""
+                default: return nil
+                }
             }
-            return text
         }
         // one sentence per state: what happened, what happens next, with the dates that matter
         var statusText: String
@@ -492,10 +493,11 @@ struct MotoristController: Sendable {
         }
         if c.status.isPayable && c.receivedCents > 0 {
             // partly paid: what arrived; the state's sentence then asks for what is still due (so do the GiroCode and PayPal)
-            statusText =
-                t.text("status_partly_paid", lang)
-                .replacingOccurrences(of: "{received}", with: Money.display(c.receivedCents, language: lang))
-                .replacingOccurrences(of: "{total}", with: Money.display(c.amountCents, language: lang)) + " " + statusText
+            let received = Translations.fill(t.text("status_partly_paid", lang)) { name in
+                name == "received"
+                    ? Money.display(c.receivedCents, language: lang) : name == "total" ? Money.display(c.amountCents, language: lang) : nil
+            }
+            statusText = received + " " + statusText
         }
         let payable = c.status.isPayable
         let ref = env.payee == nil ? nil : RFReference.make(from: c.caseNumber)

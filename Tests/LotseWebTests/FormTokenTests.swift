@@ -25,3 +25,16 @@ import Testing
         }
     }
 }
+
+/// The one-pass filling of a translation's `{placeholders}`.
+@Suite struct PlaceholderTests {
+    @Test func placeholdersAreFilledAndOthersLeftAlone() {
+        let values = ["amount": "€25.00", "deadline": "21 March 2026"]
+        func fill(_ text: String) -> String { Translations.fill(text) { values[String($0)] } }
+        #expect(fill("Please pay {amount} by {deadline}.") == "Please pay €25.00 by 21 March 2026.")
+        #expect(fill("{amount}{amount}") == "€25.00€25.00")
+        #expect(fill("no placeholders") == "no placeholders")
+        #expect(fill("{unknown} and {amount} and {") == "{unknown} and €25.00 and {")
+        #expect(fill("ünïcödé {amount} – {deadline}") == "ünïcödé €25.00 – 21 March 2026")
+    }
+}
