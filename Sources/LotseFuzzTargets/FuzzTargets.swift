@@ -18,6 +18,8 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     case token
     /// A form body.
     case form
+    /// A photo of a motorist's statement, stripped of its metadata (JPEG and PNG).
+    case image
 }
 
 /// An invariant that did not hold: the fuzzer stops on it like on a crash.
@@ -58,6 +60,7 @@ public final class FuzzContext {
         case .camt: try reconcileTwice(data)
         case .token: try verifyToken(data)
         case .form: try decodeForm(data)
+        case .image: try stripImage(data)
         }
     }
 
@@ -111,6 +114,15 @@ public final class FuzzContext {
             guard again[key] == value else {
                 throw FuzzFinding(description: "form pair does not round-trip: \(key.debugDescription)")
             }
+        }
+    }
+
+    /// Stripping never grows a file, and a stripped file strips to itself (nothing left to remove, the picture kept).
+    func stripImage(_ data: [UInt8]) throws {
+        for (name, strip) in [("JPEG", ImageMetadata.strippedJPEG), ("PNG", ImageMetadata.strippedPNG)] {
+            guard let once = strip(data) else { continue }
+            guard once.count <= data.count else { throw FuzzFinding(description: "\(name): stripping made the file larger") }
+            guard strip(once) == once else { throw FuzzFinding(description: "\(name): stripping twice differs from once") }
         }
     }
 

@@ -4,6 +4,7 @@ import Hummingbird
 import LotseCore
 import LotseStorage
 import NIOCore
+import NIOPosix
 
 /// A motorist's statement on a case (`/T/{token}/statement`): a text and up to three pictures or PDFs, stored privately;
 /// the case is held out of the dunning until the office decides it (`/office/statements`).
@@ -58,7 +59,9 @@ extension MotoristController {
             let size = ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int) ?? 0
             if size == 0 {
                 try? FileManager.default.removeItem(atPath: path)  // an empty file input
-            } else if size <= Self.statementFileLimit, Self.attachmentType(path) != nil {
+            } else if size <= Self.statementFileLimit,
+                try await NIOThreadPool.singleton.runIfActive({ Self.attachmentType(path).map { Self.stripMetadata(path, type: $0) } ?? false })
+            {
                 kept.append((path as NSString).lastPathComponent)
             } else {
                 refused = true
@@ -73,6 +76,22 @@ extension MotoristController {
         _ = try await env.store.addStatement(caseID: c.id, text: text, attachments: kept, now: Int64(Date().timeIntervalSince1970))
         let lang = req.uri.queryParameters.get("lang").flatMap { env.translations.supports(String($0)) ? String($0) : nil } ?? language(req).lang
         return redirect(caseLocation(c.id, lang: lang, notice: "statement_received"))
+    }
+
+    /// A photo loses its camera metadata (Exif with the GPS position, XMP, comments, text chunks) before it is kept
+    /// (`ImageMetadata`); a PDF is kept as it is. False when the picture does not parse: the file is refused.
+    static func stripMetadata(_ path: String, type: String) -> Bool {
+        guard type != "application/pdf" else { return true }
+        guard let data = FileManager.default.contents(atPath: path) else { return false }
+        let bytes = [UInt8](data)
+        guard let stripped = type == "image/jpeg" ? ImageMetadata.strippedJPEG(bytes) : ImageMetadata.strippedPNG(bytes) else { return false }
+        guard stripped.count != bytes.count else { return true }
+        // written beside and renamed over, private as the original
+        let temporary = path + ".stripping"
+        guard FileManager.default.createFile(atPath: temporary, contents: Data(stripped), attributes: [.posixPermissions: 0o600]) else {
+            return false
+        }
+        return rename(temporary, path) == 0
     }
 
     /// The type of an attachment by its first bytes: `image/jpeg`, `image/png`, `application/pdf`; nil for anything else.

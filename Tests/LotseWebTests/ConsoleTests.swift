@@ -550,7 +550,18 @@ final class Clerk: @unchecked Sendable {
         #expect(casePage.text.contains("/T/\(token)/statement"))
         let form = try await motorist.get("/T/\(token)/statement")
         #expect(form.status == 200 && form.text.contains("enctype=\"multipart/form-data\""))
-        let png: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] + Array(repeating: 0, count: 64)
+        // a 1×1 PNG with a text chunk naming its author: stored without it (issue 16)
+        let header: [UInt8] = [
+            0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48, 0x44, 0x52, 0x00, 0x00, 0x00, 0x01,
+            0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1F, 0x15, 0xC4, 0x89,
+        ]
+        let rest: [UInt8] = [
+            0x00, 0x00, 0x00, 0x0A, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9C, 0x63, 0x00, 0x01, 0x00, 0x00, 0x05, 0x00, 0x01, 0x0D, 0x0A,
+            0x2D, 0xB4, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82,
+        ]
+        let author = Array("Author\u{0}Erika Mustermann".utf8)
+        let text: [UInt8] = [0, 0, 0, UInt8(author.count)] + Array("tEXt".utf8) + author + [0, 0, 0, 0]
+        let png = header + text + rest
         func send(_ text: String, _ files: [(String, [UInt8])]) async throws -> OutboundReply {
             let boundary = "----statement" + UUID().uuidString
             var body = Array("--\(boundary)\r\nContent-Disposition: form-data; name=\"text\"\r\n\r\n\(text)\r\n".utf8)
@@ -581,6 +592,7 @@ final class Clerk: @unchecked Sendable {
         #expect(
             file.status == 200 && file.headers["content-type"] == "image/png" && (file.headers["content-disposition"] ?? "").hasPrefix("attachment")
         )
+        #expect(Array(file.body) == header + rest, "the photo is kept without its text chunk")
         #expect(try await olga.post("/office/statements/1/decide", ["decision": "reject", "reason": "Parkschein abgelaufen"]).status == 303)
         let second = try TestSupport.lotse(["dunning", "--as-of", "2026-04-11", "--out", h.dir + "/r2.csv"], dataDir: h.dir, env: h.env)
         let list2 = try String(contentsOfFile: h.dir + "/r2.csv", encoding: .utf8)
