@@ -88,7 +88,7 @@ TIMED_TESTS := $(TIMED_TESTS)|cancelLeavesTheCaseUnchangedAndSecondPressReusesTh
 TIMED_TESTS := $(TIMED_TESTS)|timeoutsAreTransientErrors|xmlLimitsThroughTheBinary|hugeAttributeAndReferenceCountsAreRefusedFast
 TIMED_TESTS := $(TIMED_TESTS)|killsTamperedWebhooksAndMixedChannels|aReconcileKilledMidFileLeavesNothingHalfBooked
 # heavy ones (a browser, 108 payment journeys, a large import) run alone too: in the parallel phase they slow the others
-TIMED_TESTS := $(TIMED_TESTS)|aClerksDayInABrowser|aCouncilReadsTheDashboardAtTheDeskOnAPhoneAndOnPaper|aMotoristOnAPhoneSeesWhatToPayAndPays|journeysWithFaultsBookEveryPaymentExactlyOnce|aLargeImportShowsItsProgress
+TIMED_TESTS := $(TIMED_TESTS)|aClerksDayInABrowser|aCouncilReadsTheDashboardAtTheDeskOnAPhoneAndOnPaper|aMotoristOnAPhoneSeesWhatToPayAndPays|twoHundredJourneysWithFaults|journeysWithFaultsBookEveryPaymentExactlyOnce|aLargeImportShowsItsProgress
 
 # The product's targets import only what they declare (LotseStorage alone imports GRDB).
 test: test-deps

@@ -164,8 +164,9 @@ struct StatsController: Sendable {
         let page = try await dashboard(req, context)
         guard page.status == .ok else { return try page.response(from: req, context: context) }
         let (lang, _) = motorist.language(req)
-        guard let printer else {
-            return try motorist.render(
+        // no Chromium, or it failed: the page says to print from the browser (the same A4 layout)
+        func unavailable() throws -> Response {
+            try motorist.render(
                 "stats",
                 messageContext(lang, env.translations.text("stats_pdf_missing", lang)),
                 lang: lang,
@@ -174,6 +175,7 @@ struct StatsController: Sendable {
                 noStore: true
             ).response(from: req, context: context)
         }
+        guard let printer else { return try unavailable() }
         do {
             let pdf = try await printer.pdf(of: String(buffer: page.body))
             let (from, to) = (req.uri.queryParameters.get("from") ?? "", req.uri.queryParameters.get("to") ?? "")
@@ -194,14 +196,7 @@ struct StatsController: Sendable {
             )
         } catch {
             env.logger.error("the PDF report failed: \(error)")
-            return try motorist.render(
-                "stats",
-                messageContext(lang, env.translations.text("stats_pdf_missing", lang)),
-                lang: lang,
-                remember: false,
-                status: .serviceUnavailable,
-                noStore: true
-            ).response(from: req, context: context)
+            return try unavailable()
         }
     }
 

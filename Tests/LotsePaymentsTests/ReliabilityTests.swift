@@ -68,6 +68,11 @@ struct Dice {
                         let r = try await p.value
                         if let l = r.headers["location"], l.contains("/checkoutnow") { approveURL = l }
                     }
+                    // PayPal failed every retry (the page says to try again): the motorist presses once more, up to twice
+                    for _ in 0..<2 where approveURL == nil {
+                        let again = try await b.send("POST", base + "/T/\(tok)/pay", form: ["csrf": csrf])
+                        if let l = again.headers["location"], l.contains("/checkoutnow") { approveURL = l }
+                    }
                     guard let approveURL, plan != .abandon else { return }
                     let back = try await b.send("GET", approveURL + "&sim_action=" + (plan == .cancel ? "cancel" : "approve"))
                     guard !lostReturn, let ret = b.location(back, base: base) else { return }
