@@ -8,10 +8,20 @@ public struct StatementRecord: Sendable, Equatable {
         case pending, accepted, rejected
     }
 
+    /// Why the motorist writes (issue 16): the ground they chose on the form.
+    public enum Ground: String, Sendable, CaseIterable {
+        case notDriver = "not_driver"
+        case validTicket = "valid_ticket"
+        case emergency
+        case other
+    }
+
     public var id: Int64
     public var caseID: Int64
     public var caseNumber: String
     public var text: String
+    /// The ground chosen on the form (nil: a statement sent before grounds existed, migration v20).
+    public var ground: Ground?
     /// File names in the data directory's `statements/` folder.
     public var attachments: [String]
     public var status: Status
@@ -24,6 +34,7 @@ public struct StatementRecord: Sendable, Equatable {
         caseID = row["case_id"]
         caseNumber = row["case_number"]
         text = row["text"]
+        ground = try (row["ground"] as String?).map { try Vocabulary.decode($0, column: "statements.ground") }
         attachments = (row["attachments"] as String).split(separator: "\n").map(String.init)
         status = try Vocabulary.decode(row["status"] as String, column: "statements.status")
         reason = row["reason"]
@@ -33,6 +44,16 @@ public struct StatementRecord: Sendable, Equatable {
 }
 
 enum Statements {
+    /// Migration v20 (frozen SQL): the ground the motorist chose (`not_driver`, `valid_ticket`, `emergency`, `other`).
+    static func migrateV20(_ db: Database) throws {
+        try db.execute(
+            sql: """
+                ALTER TABLE statements ADD COLUMN ground TEXT
+                    CHECK (ground IS NULL OR ground = 'not_driver' OR ground = 'valid_ticket' OR ground = 'emergency' OR ground = 'other')
+                """
+        )
+    }
+
     /// Migration v18 (frozen SQL).
     static func migrateV18(_ db: Database) throws {
         try db.execute(
@@ -60,12 +81,19 @@ enum Statements {
 }
 
 extension Store {
-    /// Records a statement with its attachments' file names, and the case's `statement_received` event.
-    public func addStatement(caseID: Int64, text: String, attachments: [String], now: Int64) async throws -> Int64 {
+    /// Records a statement with its ground and its attachments' file names, and the case's `statement_received` event.
+    /// Returns its id, which the motorist gets as the receipt number.
+    public func addStatement(
+        caseID: Int64,
+        ground: StatementRecord.Ground,
+        text: String,
+        attachments: [String],
+        now: Int64
+    ) async throws -> Int64 {
         try await pool.write { db in
             try db.execute(
-                sql: "INSERT INTO statements (case_id, text, attachments, created_at) VALUES (?, ?, ?, ?)",
-                arguments: [caseID, text, attachments.joined(separator: "\n"), now]
+                sql: "INSERT INTO statements (case_id, ground, text, attachments, created_at) VALUES (?, ?, ?, ?, ?)",
+                arguments: [caseID, ground.rawValue, text, attachments.joined(separator: "\n"), now]
             )
             let id = db.lastInsertedRowID
             try CaseQueries.addEvent(db, caseID: caseID, kind: .statementReceived, at: now, detail: "statement \(id)")

@@ -413,6 +413,8 @@ public enum Schema {
         m.registerMigration("v18-statements") { db in try Statements.migrateV18(db) }
         // Money in the statistics (collected by channel, outstanding, handed over), kept like the cells.
         m.registerMigration("v19-stats-money") { db in try StatisticsCells.migrateV19(db) }
+        // The ground of a motorist's statement (not the driver, a valid ticket, an emergency, other).
+        m.registerMigration("v20-statement-grounds") { db in try Statements.migrateV20(db) }
         return m
     }
 

@@ -756,6 +756,8 @@ struct ConsoleController: Sendable {
                 let t = BerlinTime.local(s.createdAt)
                 return [
                     "id": s.id, "case": s.caseNumber, "when": "\(t.date) \(t.clock)", "text": s.text,
+                    "number": MotoristController.statementNumber(s.id),
+                    "ground": s.ground.map { tx("statement_ground_" + $0.rawValue, req) } ?? "",
                     "files": s.attachments.indices.map { ["href": "/office/statements/\(s.id)/files/\($0)", "n": $0 + 1] },
                 ]
             },

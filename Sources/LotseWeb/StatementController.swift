@@ -6,8 +6,9 @@ import LotseStorage
 import NIOCore
 import NIOPosix
 
-/// A motorist's statement on a case (`/T/{token}/statement`): a text and up to three pictures or PDFs, stored privately;
-/// the case is held out of the dunning until the office decides it (`/office/statements`).
+/// A motorist's statement on a case (`/T/{token}/statement`): a ground (not the driver, a valid ticket or permit, an
+/// emergency, other), a text and up to three pictures or PDFs, stored privately, then a confirmation with a receipt
+/// number; the case is held out of the dunning until the office decides it (`/office/statements`).
 extension MotoristController {
     static let statementFileLimit = 5 << 20
     static let statementMaxFiles = 3
@@ -29,6 +30,19 @@ extension MotoristController {
         ctx["number"] = c.caseNumber
         ctx["action"] = req.uri.path + "?csrf=" + form.value + "&lang=" + lang
         ctx["back"] = caseLocation(c.id, lang: lang)
+        // after sending: the confirmation with its receipt number (only a statement of this case)
+        if let id = req.uri.queryParameters.get("received").flatMap({ Int64($0) }), let s = try await env.store.statement(id: id), s.caseID == c.id {
+            let t = env.translations
+            ctx["received"] = [
+                "number": Self.statementNumber(s.id),
+                "ground": s.ground.map { t.text("statement_ground_" + $0.rawValue, lang) } ?? "",
+                "files": String(s.attachments.count),
+            ]
+            return try render("statement", ctx, lang: lang, remember: remember, noStore: true)
+        }
+        ctx["grounds"] = StatementRecord.Ground.allCases.map {
+            ["value": $0.rawValue, "label": env.translations.text("statement_ground_" + $0.rawValue, lang)]
+        }
         if let message { ctx["message"] = env.translations.text(message, lang) }
         return try render("statement", ctx, lang: lang, remember: remember, status: status, csrf: csrf, noStore: true)
     }
@@ -69,13 +83,22 @@ extension MotoristController {
             }
         }
         let text = (received.fields["text"] ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !text.isEmpty, text.count <= 4000, !refused else {
+        let ground = received.fields["ground"].flatMap(StatementRecord.Ground.init(rawValue:))
+        guard let ground, !text.isEmpty, text.count <= 4000, !refused else {
             for name in kept { try? FileManager.default.removeItem(atPath: dir + "/" + name) }
-            return try await statementForm(req, context, message: refused ? "statement_bad_file" : "statement_empty", status: .badRequest)
+            let message = refused ? "statement_bad_file" : ground == nil ? "statement_no_ground" : "statement_empty"
+            return try await statementForm(req, context, message: message, status: .badRequest)
         }
-        _ = try await env.store.addStatement(caseID: c.id, text: text, attachments: kept, now: Int64(Date().timeIntervalSince1970))
+        let id = try await env.store.addStatement(
+            caseID: c.id,
+            ground: ground,
+            text: text,
+            attachments: kept,
+            now: Int64(Date().timeIntervalSince1970)
+        )
         let lang = req.uri.queryParameters.get("lang").flatMap { env.translations.supports(String($0)) ? String($0) : nil } ?? language(req).lang
-        return redirect(caseLocation(c.id, lang: lang, notice: "statement_received"))
+        // the confirmation page, with the receipt number (a reload shows it again and sends nothing)
+        return redirect(req.uri.path + "?received=\(id)&lang=" + lang)
     }
 
     /// A photo loses its camera metadata (Exif with the GPS position, XMP, comments, text chunks) before it is kept
@@ -92,6 +115,12 @@ extension MotoristController {
             return false
         }
         return rename(temporary, path) == 0
+    }
+
+    /// A statement's receipt number as the motorist and the office see it: `S-000123`.
+    static func statementNumber(_ id: Int64) -> String {
+        let digits = String(id)
+        return "S-" + String(repeating: "0", count: max(0, 6 - digits.count)) + digits
     }
 
     /// The type of an attachment by its first bytes: `image/jpeg`, `image/png`, `application/pdf`; nil for anything else.

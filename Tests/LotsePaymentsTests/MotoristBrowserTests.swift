@@ -72,5 +72,46 @@ import Testing
         try browser.go(h.base + "/T/\(tok)/receipt?lang=de")
         let receiptViolations = try browser.accessibilityViolations()
         #expect(receiptViolations.isEmpty, "receipt: \(receiptViolations)")
+
+        // a statement with a photo, on a phone: the ground, the text, the picture; then the confirmation's number
+        let second = try #require(h.tokens["KL-2026-0000002"])
+        let photo = h.dir + "/parkschein.png"
+        TestSupport.write(
+            photo,
+            bytes: [
+                0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48, 0x44, 0x52, 0x00, 0x00, 0x00, 0x01,
+                0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1F, 0x15, 0xC4, 0x89, 0x00, 0x00, 0x00, 0x0A, 0x49, 0x44, 0x41,
+                0x54, 0x78, 0x9C, 0x63, 0x00, 0x01, 0x00, 0x00, 0x05, 0x00, 0x01, 0x0D, 0x0A, 0x2D, 0xB4, 0x00, 0x00, 0x00, 0x00, 0x49,
+                0x45, 0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82,
+            ]
+        )
+        try browser.viewport(width: 360, height: 640)
+        try browser.go(h.base + "/T/\(second)?lang=en")
+        try browser.click("p.statement-link a")
+        #expect(browser.wait { browser.url.contains("/statement") })
+        try browser.click("input[name='ground'][value='valid_ticket']")
+        try browser.type("#text", "I had a valid ticket until 10 o'clock; the photo shows it.")
+        try browser.choose("#file", file: photo)
+        try browser.click("form[enctype='multipart/form-data'] button")
+        #expect(browser.wait { browser.source.contains("Receipt number") }, "no confirmation: \(browser.url)")
+        #expect(browser.source.contains("S-000001") && browser.source.contains("I had a valid parking ticket or permit."))
+        let confirmationViolations = try browser.accessibilityViolations()
+        #expect(confirmationViolations.isEmpty, "statement confirmation: \(confirmationViolations)")
+
+        // a partly paid case: 10 EUR arrive in cash; the page says so and PayPal asks for the remaining 15 EUR
+        TestSupport.write(h.dir + "/cash.csv", "case_number;amount_eur;paid_on\nKL-2026-0000002;10,00;2026-03-15\n")
+        #expect(try TestSupport.lotse(["payments", "import", h.dir + "/cash.csv"], dataDir: h.dir, env: h.serveEnv).status == 0)
+        try browser.go(h.base + "/T/\(second)?lang=en")
+        let partly = try browser.wait {
+            try browser.go(h.base + "/T/\(second)?lang=en")
+            return browser.source.contains("We have received €10.00 of €25.00.")
+        }
+        #expect(partly, "the partial payment is not on the page")
+        try browser.click("button.paypal")
+        #expect(browser.wait { browser.url.hasPrefix(h.simBase) })
+        let lastOrder = try h.simOrders().last
+        #expect(lastOrder?["value"] as? String == "15.00")
+        try browser.go(browser.url + "&sim_action=approve")
+        #expect(browser.wait(15) { browser.url.contains("/receipt") }, "no confirmation: \(browser.url)")
     }
 }

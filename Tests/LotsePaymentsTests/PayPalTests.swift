@@ -232,7 +232,9 @@ func caseState(_ h: PayPalHarness, _ number: String) throws -> (CaseStatus, [Pay
         let form = try await get("/T/\(tok)/statement?lang=en")
         let action = try #require(form.text.range(of: "action=\"").map { String(form.text[$0.upperBound...].prefix { $0 != "\"" }) })
         let boundary = "----cookieless"
-        let body = "--\(boundary)\r\nContent-Disposition: form-data; name=\"text\"\r\n\r\nIch war nicht der Fahrer.\r\n--\(boundary)--\r\n"
+        let body =
+            "--\(boundary)\r\nContent-Disposition: form-data; name=\"text\"\r\n\r\nIch war nicht der Fahrer.\r\n"
+            + "--\(boundary)\r\nContent-Disposition: form-data; name=\"ground\"\r\n\r\nnot_driver\r\n--\(boundary)--\r\n"
         let sent = try await h.http.send(
             OutboundRequest(
                 method: "POST",
@@ -242,7 +244,7 @@ func caseState(_ h: PayPalHarness, _ number: String) throws -> (CaseStatus, [Pay
             )
         )
         #expect(
-            sent.status == 303 && (sent.headers["location"] ?? "").contains("notice=statement_received"),
+            sent.status == 303 && (sent.headers["location"] ?? "").contains("/statement?received="),
             "\(sent.status) \(sent.text.prefix(300))"
         )
     }

@@ -562,9 +562,10 @@ final class Clerk: @unchecked Sendable {
         let author = Array("Author\u{0}Erika Mustermann".utf8)
         let text: [UInt8] = [0, 0, 0, UInt8(author.count)] + Array("tEXt".utf8) + author + [0, 0, 0, 0]
         let png = header + text + rest
-        func send(_ text: String, _ files: [(String, [UInt8])]) async throws -> OutboundReply {
+        func send(_ text: String, _ files: [(String, [UInt8])], ground: String? = "valid_ticket") async throws -> OutboundReply {
             let boundary = "----statement" + UUID().uuidString
             var body = Array("--\(boundary)\r\nContent-Disposition: form-data; name=\"text\"\r\n\r\n\(text)\r\n".utf8)
+            if let ground { body += Array("--\(boundary)\r\nContent-Disposition: form-data; name=\"ground\"\r\n\r\n\(ground)\r\n".utf8) }
             for (name, bytes) in files {
                 body +=
                     Array("--\(boundary)\r\nContent-Disposition: form-data; name=\"file\"; filename=\"\(name)\"\r\n\r\n".utf8) + bytes
@@ -580,14 +581,28 @@ final class Clerk: @unchecked Sendable {
         }
         let refused = try await send("Hier ist mein Beleg", [("beleg.html", Array("<script>alert(1)</script>".utf8))])
         #expect(refused.status == 400)
+        // a ground must be chosen, one of the four
+        for ground in [nil, "because"] as [String?] {
+            let without = try await send("Ich war es nicht.", [], ground: ground)
+            #expect(without.status == 400 && without.text.contains("Bitte wählen Sie, warum Sie schreiben."))
+        }
         let sent = try await send("Ich hatte einen gültigen Parkschein <b>bis 10 Uhr</b>.", [("parkschein.png", png)])
-        #expect(sent.status == 303 && (sent.headers["location"] ?? "").contains("notice=statement_received"))
+        let confirmation = try #require(sent.headers["location"])
+        #expect(sent.status == 303 && confirmation.hasPrefix("/T/\(token)/statement?received="), "\(confirmation)")
+        // the confirmation: receipt number, ground, evidence; another case's token does not show it
+        let receipt = try await motorist.get(confirmation)
+        #expect(receipt.status == 200 && receipt.text.contains("S-000001") && receipt.text.contains("Ich hatte einen gültigen Parkschein"))
+        #expect(receipt.text.contains("<dd>1</dd>") && !receipt.text.contains("<textarea"))
+        let otherToken = try #require(try h.token("KL-2026-0000008"))
+        let foreign = try await motorist.get("/T/\(otherToken)/statement?received=1")
+        #expect(!foreign.text.contains("S-000001") && foreign.text.contains("<textarea"))
         let first = try TestSupport.lotse(["dunning", "--as-of", "2026-04-10", "--out", h.dir + "/r1.csv"], dataDir: h.dir, env: h.env)
         let list1 = try String(contentsOfFile: h.dir + "/r1.csv", encoding: .utf8)
         #expect(first.status == 0 && !list1.contains("KL-2026-0000007") && list1.contains("KL-2026-0000008"))
         let olga = try await h.clerk("olga")
         let queue = try await olga.get("/office/statements")
         #expect(queue.text.contains("KL-2026-0000007") && queue.text.contains("&lt;b&gt;bis 10 Uhr&lt;/b&gt;"))
+        #expect(queue.text.contains("S-000001") && queue.text.contains("Ich hatte einen gültigen Parkschein oder eine Erlaubnis."))
         let file = try await olga.get("/office/statements/1/files/0")
         #expect(
             file.status == 200 && file.headers["content-type"] == "image/png" && (file.headers["content-disposition"] ?? "").hasPrefix("attachment")
