@@ -14,9 +14,7 @@ public struct ReceiptCodes: Sendable {
     let key: [UInt8]
 
     public init(secret: String) {
-        let material = SymmetricKey(data: Data(base64Encoded: secret) ?? Data(secret.utf8))
-        key = HKDF<SHA256>.deriveKey(inputKeyMaterial: material, info: Data("lotse receipt codes v1".utf8), outputByteCount: 32)
-            .withUnsafeBytes { Array($0) }
+        key = KeyRing.derivedKey(secret: secret, purpose: "lotse receipt codes v1")
     }
 
     /// The facts a code vouches for.
@@ -42,22 +40,32 @@ public struct ReceiptCodes: Sendable {
     }
 
     /// The case id a code names (nil: not a code's shape); whether it is genuine is `verify`'s question.
-    public func caseID(of code: String) -> Int64? {
-        let compact = code.uppercased().filter { $0 != "-" && $0 != " " }
-        guard compact.count == 16, let bytes = Base32.decode(compact), bytes.count == 10 else { return nil }
-        return Int64(bytes[0]) << 24 | Int64(bytes[1]) << 16 | Int64(bytes[2]) << 8 | Int64(bytes[3])
-    }
+    public func caseID(of code: String) -> Int64? { Self.parse(code)?.caseID }
 
     /// Whether `code` is the code of exactly this payment.
     public func verify(_ code: String, _ payment: Payment) -> Bool {
+        guard let (id, mac) = Self.parse(code) else { return false }
+        return id == payment.caseID && ConstantTime.equal(mac, self.mac(payment))
+    }
+
+    /// A code as typed (any case, with or without dashes or spaces): the case id and the MAC's bytes.
+    static func parse(_ code: String) -> (caseID: Int64, mac: ArraySlice<UInt8>)? {
         let compact = code.uppercased().filter { $0 != "-" && $0 != " " }
-        guard compact.count == 16, let bytes = Base32.decode(compact), bytes.count == 10 else { return false }
-        let id = Int64(bytes[0]) << 24 | Int64(bytes[1]) << 16 | Int64(bytes[2]) << 8 | Int64(bytes[3])
-        return id == payment.caseID && ConstantTime.equal(bytes[4...], mac(payment))
+        guard compact.count == 16, let bytes = Base32.decode(compact), bytes.count == 10 else { return nil }
+        return (Int64(bytes[0]) << 24 | Int64(bytes[1]) << 16 | Int64(bytes[2]) << 8 | Int64(bytes[3]), bytes[4...])
     }
 
     func mac(_ payment: Payment) -> [UInt8] {
         let message = "\(payment.caseID)|\(payment.caseNumber)|\(payment.amountCents)|\(payment.paidAt)"
         return Array(HMAC<SHA256>.authenticationCode(for: Data(message.utf8), using: SymmetricKey(data: key)).prefix(6))
+    }
+}
+
+extension KeyRing {
+    /// A key for one purpose (form values, receipt codes), derived by HKDF-SHA256 from a key of the ring (`secret`,
+    /// base64): the ring's key itself signs only case tokens.
+    public static func derivedKey(secret: String, purpose: String) -> [UInt8] {
+        let material = SymmetricKey(data: Data(base64Encoded: secret) ?? Data(secret.utf8))
+        return HKDF<SHA256>.deriveKey(inputKeyMaterial: material, info: Data(purpose.utf8), outputByteCount: 32).withUnsafeBytes { Array($0) }
     }
 }

@@ -51,8 +51,12 @@ extension HTML {
     /// `Vary: Accept-Encoding`, so that a cache keeps the two apart.
     func encoded(for request: Request) -> HTML {
         var page = self
-        let vary = page.headers[.vary].map { $0 + ", Accept-Encoding" } ?? "Accept-Encoding"
-        page.headers[.vary] = vary
+        // the motorist's pages name it already (`pageHeaders`): no string is built on the case page's path
+        if let vary = page.headers[.vary] {
+            if !vary.hasSuffix("Accept-Encoding") { page.headers[.vary] = vary + ", Accept-Encoding" }
+        } else {
+            page.headers[.vary] = "Accept-Encoding"
+        }
         guard body.readableBytes >= Gzip.threshold, Gzip.accepted(request.headers), let compressed = Gzip.compress(body) else { return page }
         page.body = compressed
         page.headers[.contentEncoding] = "gzip"

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Logging
+import NIOCore
 
 /// The legal pages a German municipal site must have (issue 16): Impressum (§ 5 DDG), Datenschutzerklärung (DSGVO
 /// Art. 13), Erklärung zur Barrierefreiheit (BITV 2.0) and Kontakt, from the city's own files
@@ -105,19 +106,11 @@ enum SafeMarkdown {
         return (title, html)
     }
 
+    /// Escaped as the templates escape (`CompiledTemplate.writeEscaped`, swift-mustache's rule).
     static func escape(_ s: Substring) -> String {
-        var out = ""
-        for c in s {
-            switch c {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            default: out.append(c)
-            }
-        }
-        return out
+        var buffer = ByteBuffer()
+        CompiledTemplate.writeEscaped(String(s), to: &buffer)
+        return String(buffer: buffer)
     }
 
     static func allowed(_ target: Substring) -> Bool {

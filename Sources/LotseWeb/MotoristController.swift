@@ -121,7 +121,7 @@ struct MotoristController: Sendable {
     func pageHeaders(lang: String, remember: Bool, csrf: (String, Bool)? = nil, noStore: Bool = false) -> HTTPFields {
         var headers: HTTPFields = [:]
         headers[.contentLanguage] = lang
-        headers[.vary] = "Accept-Language, Cookie"
+        headers[.vary] = "Accept-Language, Cookie, Accept-Encoding"
         if noStore { headers[.cacheControl] = "no-store" }
         if remember, let cookie = langCookies[lang] { headers.append(cookie) }
         if let (value, isNew) = csrf, isNew {

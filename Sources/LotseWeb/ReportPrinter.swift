@@ -19,6 +19,9 @@ final class ReportPrinter: Sendable {
 
     let chromium: String
     let publicDir: String
+    /// The stylesheet and the logo (a data URL), read once: every report puts them inline.
+    let stylesheet: String?
+    let logo: String?
     let timeout: Double
     let limit: Int
     private let running = Mutex(0)
@@ -26,6 +29,8 @@ final class ReportPrinter: Sendable {
     init(chromium: String, publicDir: String, timeout: Double = 60, limit: Int = 2) {
         self.chromium = chromium
         self.publicDir = publicDir
+        stylesheet = try? String(contentsOfFile: publicDir + "/style.css", encoding: .utf8)
+        logo = FileManager.default.contents(atPath: publicDir + "/logo.svg").map { "data:image/svg+xml;base64," + $0.base64EncodedString() }
         self.timeout = timeout
         self.limit = limit
     }
@@ -46,12 +51,10 @@ final class ReportPrinter: Sendable {
     /// The page with what it links from `public/` inline: a file page cannot reach the server's `/style.css`.
     func inline(_ html: String) -> String {
         var page = html
-        if let css = try? String(contentsOfFile: publicDir + "/style.css", encoding: .utf8) {
-            page = page.replacingOccurrences(of: "<link rel=\"stylesheet\" href=\"/style.css\">", with: "<style>\n" + css + "\n</style>")
+        if let stylesheet {
+            page = page.replacingOccurrences(of: "<link rel=\"stylesheet\" href=\"/style.css\">", with: "<style>\n" + stylesheet + "\n</style>")
         }
-        if let logo = FileManager.default.contents(atPath: publicDir + "/logo.svg") {
-            page = page.replacingOccurrences(of: "src=\"/logo.svg\"", with: "src=\"data:image/svg+xml;base64," + logo.base64EncodedString() + "\"")
-        }
+        if let logo { page = page.replacingOccurrences(of: "src=\"/logo.svg\"", with: "src=\"" + logo + "\"") }
         return page
     }
 

@@ -5,6 +5,7 @@ import Hummingbird
 import HummingbirdAuth
 import LotseCore
 import LotseStorage
+import LotseTokens
 import NIOCore
 import Synchronization
 
@@ -160,9 +161,8 @@ struct FormTokens: Sendable {
     let lifetime: Int64
 
     init(secret: String, lifetime: Int64 = 4 * 3600) {
-        let material = SymmetricKey(data: Data(base64Encoded: secret) ?? Data(secret.utf8))
-        let key = HKDF<SHA256>.deriveKey(inputKeyMaterial: material, info: Data("lotse form tokens v1".utf8), outputByteCount: 32)
-        keyed = KeyedHMAC(HMAC(key: key))
+        let key = KeyRing.derivedKey(secret: secret, purpose: "lotse form tokens v1")
+        keyed = KeyedHMAC(HMAC(key: SymmetricKey(data: key)))
         self.lifetime = lifetime
     }
 
