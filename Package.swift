@@ -96,7 +96,10 @@ let package = Package(
         // QR codes (libqrencode) as SVG and PNG.
         .target(name: "LotseQR", dependencies: ["CQRencode"]),
         // Handheld exports: Lotse CSV, WiNOWiG MDE XML, xOWi XML; the importer.
-        .target(name: "LotseImport", dependencies: ["LotseCore", "LotseStorage"]),
+        .target(
+            name: "LotseImport",
+            dependencies: ["LotseCore", "LotseStorage", .product(name: "ZIPFoundation", package: "ZIPFoundation")]
+        ),
         // Bank statements: camt.054/camt.053 streamed, batches split, matched to cases.
         .target(
             name: "LotseBank",
@@ -204,12 +207,19 @@ let package = Package(
         .executableTarget(name: "lotse-fuzz", dependencies: ["LotseCore", "LotseFuzzTargets"]),
 
         // Helpers for the tests: temp dirs, running the real binary, zbarimg.
-        .target(name: "LotseTestSupport", dependencies: ["LotseHTTP"], path: "Tests/LotseTestSupport"),
+        .target(
+            name: "LotseTestSupport",
+            dependencies: ["LotseHTTP", .product(name: "ZIPFoundation", package: "ZIPFoundation")],
+            path: "Tests/LotseTestSupport"
+        ),
         .testTarget(name: "LotseCoreTests", dependencies: ["LotseCore", "LotseTestSupport"]),
         .testTarget(name: "LotseStorageTests", dependencies: ["LotseStorage", "LotseCore", "LotseTestSupport"]),
         .testTarget(name: "LotseTokensTests", dependencies: ["LotseTokens", "LotseCore", "LotseQR", "LotseTestSupport"]),
         .testTarget(name: "LotseQRTests", dependencies: ["LotseQR", "LotseTestSupport"]),
-        .testTarget(name: "LotseImportTests", dependencies: ["LotseImport", "LotseCore", "LotseStorage", "LotseTestSupport"]),
+        .testTarget(
+            name: "LotseImportTests",
+            dependencies: ["LotseImport", "LotseCore", "LotseStorage", "LotseTestSupport", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
         .testTarget(name: "LotseBankTests", dependencies: ["LotseBank", "LotseCore", "LotseImport", "LotseStorage", "LotseTestSupport"]),
         .testTarget(name: "LotseHTTPTests", dependencies: ["LotseHTTP", "LotseTestSupport"]),
         .testTarget(

@@ -52,6 +52,13 @@ public enum PaymentChannel: String, Sendable, Codable, CaseIterable {
     case epayment
 }
 
+/// A photo a handheld export carries for a ticket (issue 16): a file named in the export that came in the same upload
+/// (CSV column `photos`, WiNOWiG `Bild/@Dateiname`), or the picture itself inside the export (WiNOWiG `Bild/Daten`, base64).
+public enum EvidencePhoto: Sendable, Equatable {
+    case file(String)
+    case bytes([UInt8])
+}
+
 /// A validated ticket from a handheld export, ready to become a case.
 public struct Ticket: Sendable, Equatable {
     /// The start of the source id of a case Lotse opened itself from a ticket's code before its export arrived (a
@@ -77,6 +84,8 @@ public struct Ticket: Sendable, Equatable {
     public var qrPrinted: Bool
     public var vehicleMake: String?
     public var vehicleColor: String?
+    /// The warden's photos of the ticket, as the export names them (attached to the case when it is imported).
+    public var photos: [EvidencePhoto] = []
     /// The offence date in Berlin, derived once from `issuedAt`.
     public var localDate: CivilDate
 

@@ -44,14 +44,15 @@ public enum Money {
         return "\(sign)\(a / 100).\(twoDigits(a % 100))"
     }
 
-    /// `25,00 €` (German) or `€25.00` (English).
+    /// `€25.00` in English; `25,00 €` in German and the page's other languages (as a reader in Germany sees euros written,
+    /// and as the ticket shows them).
     public static func display(_ cents: Int, language: String) -> String {
         let sign = cents < 0 ? "-" : ""
         let a = abs(cents)
-        if language == "de" {
-            return "\(sign)\(grouped(a / 100, separator: ".")),\(twoDigits(a % 100))\u{00A0}€"
+        if language == "en" {
+            return "\(sign)€\(grouped(a / 100, separator: ",")).\(twoDigits(a % 100))"
         }
-        return "\(sign)€\(grouped(a / 100, separator: ",")).\(twoDigits(a % 100))"
+        return "\(sign)\(grouped(a / 100, separator: ".")),\(twoDigits(a % 100))\u{00A0}€"
     }
 
     static func twoDigits(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }

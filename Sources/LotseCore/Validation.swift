@@ -19,6 +19,8 @@ public struct RawTicket: Sendable {
     public var qrPrinted: String?
     public var vehicleMake: String?
     public var vehicleColor: String?
+    /// Photos the record names or carries (not checked here: the importer reads them).
+    public var photos: [EvidencePhoto] = []
     public init() {}
 }
 

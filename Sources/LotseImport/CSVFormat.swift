@@ -7,7 +7,7 @@ struct CSVFormat {
     static let known =
         required + [
             "officer_id", "plate_country", "amount_eur", "house_no", "place_note", "zip",
-            "lat", "lon", "qr_printed", "vehicle_make", "vehicle_color",
+            "lat", "lon", "qr_printed", "vehicle_make", "vehicle_color", "photos",
         ]
 
     /// The longest field Lotse keeps, in bytes: a street, a note or a plate is far shorter.
@@ -155,6 +155,12 @@ struct CSVFormat {
         r.qrPrinted = h.at(f, 15)
         r.vehicleMake = h.at(f, 16)
         r.vehicleColor = h.at(f, 17)
+        if let names = h.at(f, 18) { r.photos = photoNames(names) }
         return r
+    }
+
+    /// The `photos` column: file names of the same upload, separated by `|` or `,` (spaces around them ignored).
+    static func photoNames(_ value: String) -> [EvidencePhoto] {
+        value.split(whereSeparator: { $0 == "|" || $0 == "," }).map { String($0).trimmingSpaces() }.filter { !$0.isEmpty }.map { .file($0) }
     }
 }

@@ -81,12 +81,25 @@ public struct ImportSummary: Sendable, Codable, Equatable {
     public var duplicates: Int
     public var rejected: Int
     public var rejectsFile: String?
+    /// The warden's photos stored with the imported tickets.
+    public var photos = 0
+    /// Photos left out (missing, not a picture, too large), one line each naming the file and the line.
+    public var warnings: [String] = []
+
+    public init(file: String, format: String, imported: Int, duplicates: Int, rejected: Int, rejectsFile: String? = nil) {
+        self.file = file
+        self.format = format
+        self.imported = imported
+        self.duplicates = duplicates
+        self.rejected = rejected
+        self.rejectsFile = rejectsFile
+    }
 
     /// The spec's summary line.
     public var line: String { "\(file): imported \(imported), duplicates \(duplicates), rejected \(rejected)" }
 
     enum CodingKeys: String, CodingKey {
-        case file, format, imported, duplicates, rejected
+        case file, format, imported, duplicates, rejected, photos, warnings
         case rejectsFile = "rejects_file"
     }
 }
@@ -213,14 +226,21 @@ public struct Importer: Sendable {
         self.catalogue = catalogue
     }
 
-    /// `progress`: told how many records were read so far, now and then (for a progress display).
+    /// `progress`: told how many records were read so far, now and then (for a progress display). `photoFolder`: where
+    /// the files an export names as photos are (the CLI passes the export's folder; a ZIP upload brings its own).
     public func importFile(
         _ path: String,
         displayName: String? = nil,
+        photoFolder: String? = nil,
         now: Int64 = Int64(Date().timeIntervalSince1970),
         progress: (@Sendable (Int) -> Void)? = nil
     ) throws -> ImportSummary {
         let name = displayName ?? path
+        if try ZipUpload.isZip(path: path) {
+            return try ZipUpload.unpacked(path, name: name, dataDir: config.dataDir) { export, exportName, folder in
+                try importFile(export, displayName: exportName, photoFolder: folder, now: now, progress: progress)
+            }
+        }
         let format = try ExportFormat.detect(path: path)
         guard CaseNumber.isValidPrefix(config.caseNumberPrefix) else {
             throw LotseError.usage("LOTSE_CASE_PREFIX '\(config.caseNumberPrefix)' must be 1 to 6 letters or digits")
@@ -228,10 +248,32 @@ public struct Importer: Sendable {
         let rejects = RejectsWriter(dataDir: config.dataDir, file: name, now: now)
         defer { rejects.close() }
         let validator = RecordValidator(validator: TicketValidator(catalogue: catalogue), now: now)
+        let photos = PhotoIntake(folder: photoFolder, dataDir: config.dataDir, name: name)
+        var summary: ImportSummary
+        do {
+            summary = try importing(path, name: name, format: format, rejects: rejects, validator: validator, photos: photos, progress: progress)
+        } catch {
+            photos.discard()
+            throw error
+        }
+        summary.photos = photos.written.count
+        summary.warnings = photos.warnings
+        return summary
+    }
+
+    private func importing(
+        _ path: String,
+        name: String,
+        format: ExportFormat,
+        rejects: RejectsWriter,
+        validator: RecordValidator,
+        photos: PhotoIntake,
+        progress: (@Sendable (Int) -> Void)?
+    ) throws -> ImportSummary {
+        var summary = ImportSummary(file: name, format: format.rawValue, imported: 0, duplicates: 0, rejected: 0)
         let config = self.config
         let catalogue = self.catalogue
-
-        var summary = ImportSummary(file: name, format: format.rawValue, imported: 0, duplicates: 0, rejected: 0)
+        let now = validator.now
         try rejects.importing(store, file: name) { transaction in
             let writer = try transaction.caseWriter(
                 fileName: name,
@@ -242,6 +284,18 @@ public struct Importer: Sendable {
                 now: now
             )
             var read = 0
+            func add(_ ticket: Ticket, line: Int) throws {
+                let result = try writer.add(ticket)
+                switch result {
+                case .inserted: summary.imported += 1
+                case .duplicate: summary.duplicates += 1
+                }
+                // the photos come with the ticket; an export sent again (in a ZIP with its photos) adds them to a case that
+                // has none
+                guard !ticket.photos.isEmpty else { return }
+                if result == .duplicate, try transaction.photoCount(sourceID: ticket.sourceID) != 0 { return }
+                try transaction.attachPhotos(sourceID: ticket.sourceID, try photos.store(ticket.photos, line: line))
+            }
             func handle(_ raw: RawTicket, line: Int, rejected: String?, rawText: @autoclosure () -> String) throws {
                 read += 1
                 if read % 1000 == 0 { progress?(read) }
@@ -252,10 +306,7 @@ public struct Importer: Sendable {
                 }
                 switch validator.validate(raw) {
                 case .valid(let ticket):
-                    switch try writer.add(ticket) {
-                    case .inserted: summary.imported += 1
-                    case .duplicate: summary.duplicates += 1
-                    }
+                    try add(ticket, line: line)
                 case .rejected(let reason):
                     summary.rejected += 1
                     try rejects.write(line: line, reason: reason, raw: rawText())
@@ -268,11 +319,8 @@ public struct Importer: Sendable {
                     progress?(read)
                     for row in batch {
                         switch row {
-                        case .valid(let ticket):
-                            switch try writer.add(ticket) {
-                            case .inserted: summary.imported += 1
-                            case .duplicate: summary.duplicates += 1
-                            }
+                        case .valid(let ticket, let line):
+                            try add(ticket, line: line)
                         case .rejected(let line, let reason, let raw):
                             summary.rejected += 1
                             try rejects.write(line: line, reason: reason, raw: raw)

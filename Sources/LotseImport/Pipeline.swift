@@ -5,7 +5,7 @@ import LotseCore
 /// `@unchecked` only for `Error`, which is not `Sendable`: a row (and the error in it) is made on the parsing thread,
 /// handed over once through the `BoundedQueue` and never touched by the parsing thread again.
 enum ParsedRow: @unchecked Sendable {
-    case valid(Ticket)
+    case valid(Ticket, line: Int)
     case rejected(line: Int, reason: String, raw: String)
     case failed(Error)
 }
@@ -47,7 +47,7 @@ enum CSVPipeline {
                         batch.append(.rejected(line: line, reason: problem, raw: CSVFormat.rawText(record)))
                     } else {
                         switch validator.validate(CSVFormat.raw(row.fields, h)) {
-                        case .valid(let t): batch.append(.valid(t))
+                        case .valid(let t): batch.append(.valid(t, line: line))
                         case .rejected(let reason): batch.append(.rejected(line: line, reason: reason, raw: CSVFormat.rawText(record)))
                         }
                     }

@@ -17,7 +17,8 @@ struct RecordValidator: Sendable {
     func validate(_ raw: RawTicket) -> TicketValidator.Outcome {
         if let reason = Self.precheck(raw) { return .rejected(reason) }
         let outcome = validator.validate(raw)
-        guard case .valid(let ticket) = outcome else { return outcome }
+        guard case .valid(var ticket) = outcome else { return outcome }
+        ticket.photos = raw.photos
         let text = raw.issuedAt?.trimmingSpaces() ?? ""
         if ticket.issuedAt > now + Self.maxFuture {
             return .rejected("issued_at '\(text)' is more than a day in the future")
@@ -25,7 +26,7 @@ struct RecordValidator: Sendable {
         if ticket.issuedAt < Self.earliest {
             return .rejected("issued_at '\(text)' is before 2000")
         }
-        return outcome
+        return .valid(ticket)
     }
 
     /// Control bytes need no check here: the CSV reader rejects a row with one, and XML 1.0 has none.

@@ -37,6 +37,7 @@ final class XMLRecordParser: NSObject, XMLParserDelegate {
     private var places: [String] = []
     private var tbnr: String?
     private var gps: String?
+    private var photos: [EvidencePhoto] = []
     // xOWi
     private var attributes: [String: String] = [:]
     private var sawRoot = false
@@ -136,6 +137,10 @@ final class XMLRecordParser: NSObject, XMLParserDelegate {
                 places = []
                 tbnr = nil
                 gps = attrs["GPS"]
+                photos = []
+            case "Bild" where inRecord:
+                // a photo named by its file in the same upload (the element may instead hold `Dateiname` or `Daten`)
+                if let name = attrs["Dateiname"]?.trimmingSpaces(), !name.isEmpty { photos.append(.file(name)) }
             default: break
             }
         case .xowi:
@@ -179,6 +184,12 @@ final class XMLRecordParser: NSObject, XMLParserDelegate {
                 if parent == "Tattag" || parent == "Tatzeit" { fields[parent + "/" + name] = value }
             case "Tatbestandsnummer":
                 if tbnr == nil { tbnr = value }
+            case "Dateiname" where parent == "Bild":
+                if !value.isEmpty { photos.append(.file(value)) }
+            case "Daten" where parent == "Bild":
+                // the picture itself, base64 (line breaks allowed); what does not decode is an empty photo, which the
+                // importer reports
+                photos.append(.bytes(Data(base64Encoded: value, options: .ignoreUnknownCharacters).map { [UInt8]($0) } ?? []))
             case "Tatort":
                 for line in value.split(whereSeparator: { $0 == "\n" || $0 == "\r" }) {
                     let l = String(line).trimmingSpaces()
@@ -233,6 +244,7 @@ final class XMLRecordParser: NSObject, XMLParserDelegate {
         r.tbnr = tbnr
         r.officerID = officer
         r.deviceID = origin
+        r.photos = photos
         if let first = places.first {
             let (street, no) = Self.splitStreet(first)
             r.street = street

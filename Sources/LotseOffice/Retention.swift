@@ -14,7 +14,7 @@ public struct RetentionReport: Sendable, Equatable {
     public var line: String {
         let verb = dryRun ? "would erase" : "erased"
         return "retention as of \(asOf): \(verb) the personal data of \(cases) case\(cases == 1 ? "" : "s") closed before \(closedBefore) "
-            + "(\(payments) payment\(payments == 1 ? "" : "s")), \(dryRun ? "would delete" : "deleted") \(rejectsFiles) old file\(rejectsFiles == 1 ? "" : "s") (rejects, reminder lists, pre-upgrade copies)"
+            + "(\(payments) payment\(payments == 1 ? "" : "s")), \(dryRun ? "would delete" : "deleted") \(rejectsFiles) old file\(rejectsFiles == 1 ? "" : "s") (rejects, reminder lists, pre-upgrade copies, photos and statement attachments of erased cases)"
     }
 }
 
@@ -34,6 +34,11 @@ public enum Retention {
             (dataDir + "/reminders", { $0.hasSuffix(".csv") }),
             (dataDir, { $0.hasPrefix("lotse.sqlite.before-") }),
         ]
+        // the photos and statement attachments of the cases just erased
+        for file in erased.files {
+            files += 1
+            if !dryRun { try? FileManager.default.removeItem(atPath: dataDir + "/" + file) }
+        }
         for (dir, matches) in kept {
             for name in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] where matches(name) {
                 let path = dir + "/" + name

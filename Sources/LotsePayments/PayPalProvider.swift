@@ -37,6 +37,12 @@ public final class PayPalProvider: PaymentProvider, Sendable {
     /// The time recorded on orders, payments and events (the wall clock; the demo pilot runs its own).
     let clock: @Sendable () -> Int64
 
+    /// PayPal's page in the language of the case page where PayPal has it (German for Leichte Sprache), else English.
+    static func locale(_ language: String) -> String {
+        let locales = ["de": "de-DE", "de-x-ls": "de-DE", "en": "en-US", "fr": "fr-FR", "pl": "pl-PL", "ru": "ru-RU"]
+        return locales[language] ?? "en-US"
+    }
+
     public init(
         api: PayPalAPI,
         store: Store,
@@ -85,7 +91,7 @@ public final class PayPalProvider: PaymentProvider, Sendable {
         let order = try await api.createOrder(
             caseNumber: c.number,
             amountCents: c.amountCents,
-            locale: language == "en" ? "en-US" : "de-DE",
+            locale: Self.locale(language),
             returnURL: publicBaseURL + "/pay/paypal/return",
             cancelURL: publicBaseURL + "/pay/paypal/cancel",
             requestID: requestID

@@ -33,6 +33,8 @@ public struct CaseRecord: Sendable, Equatable, FetchableRecord {
     public var receivedCents: Int
     /// When the reminder was sent (nil: none).
     public var remindedAt: Int64?
+    /// How many photos of the warden the case has (`Evidence`).
+    public var photos: Int
 
     /// What the motorist still has to pay: the amount less what partial payments brought.
     public var dueCents: Int { max(0, amountCents - receivedCents) }
@@ -66,6 +68,7 @@ public struct CaseRecord: Sendable, Equatable, FetchableRecord {
         erasedAt = row[23]
         receivedCents = row[24]
         remindedAt = row[25]
+        photos = row[26]
     }
 
     /// The columns a case is read with, in the order `init(row:)` reads them: the one description of the row for
@@ -75,7 +78,7 @@ public struct CaseRecord: Sendable, Equatable, FetchableRecord {
         "cases.issued_at", "cases.plate", "cases.plate_country", "cases.tbnr", "offences.text_de", "cases.amount_cents",
         "cases.street", "cases.house_no", "cases.place_note", "cases.zip", "cases.city", "cases.qr_printed", "cases.deadline",
         "cases.status", "cases.qr_written_at", "cases.paid_at", "cases.paid_channel", "cases.erased_at",
-        "cases.received_cents", "cases.reminded_at",
+        "cases.received_cents", "cases.reminded_at", "cases.photos",
     ]
 
     /// Opened from a ticket token before the export arrived (`ProvisionalCases`): no plate or place yet.

@@ -59,6 +59,9 @@ public enum Job: String, Sendable, CaseIterable {
 public struct RetentionSummary: Sendable, Equatable {
     public var cases = 0
     public var payments = 0
+    /// Files of the erased cases the caller deletes, relative to the data directory: the warden's photos
+    /// (`evidence/…`) and the attachments of the motorists' statements (`statements/…`).
+    public var files: [String] = []
 }
 
 /// An unpaid case for the Bußgeld procedure: the columns of the handover file.
@@ -95,7 +98,8 @@ extension Store {
     /// place, GPS, vehicle and officer of the case; payer, reference text and the payer's account in the dedup key
     /// of its payments; the reason of its cancellation. Kept: case number, ticket number, device, TBNR, amounts,
     /// dates, status and channel, so the books and the statistics stay as they were (the statistics' triggers do
-    /// not look at the erased columns). A case is erased once (`erased_at`, and an `erased` event). `dryRun`
+    /// not look at the erased columns). The warden's photos and the statements' texts and attachments go too (their
+    /// files are listed in `files` for the caller to delete). A case is erased once (`erased_at`, and an `erased` event). `dryRun`
     /// counts what would be erased and changes nothing.
     public func eraseClosedCases(closedBefore cutoff: Int64, now: Int64, dryRun: Bool) throws -> RetentionSummary {
         try write { db in
@@ -116,7 +120,17 @@ extension Store {
             var summary = RetentionSummary(cases: ids.count)
             for id in ids {
                 summary.payments += try Int.fetchOne(db, sql: "SELECT count(*) FROM payments WHERE case_id = ?", arguments: [id]) ?? 0
-                if dryRun { continue }
+                let attachments = try String.fetchAll(db, sql: "SELECT attachments FROM statements WHERE case_id = ?", arguments: [id])
+                    .flatMap { $0.split(separator: "\n").map { "statements/" + $0 } }
+                if dryRun {
+                    summary.files +=
+                        try String.fetchAll(db, sql: "SELECT file FROM evidence WHERE case_id = ?", arguments: [id])
+                        .map { "evidence/" + $0 } + attachments
+                    continue
+                }
+                // the photos show the plate; a statement is the motorist's own words
+                summary.files += try Evidence.remove(db, caseID: id).map { "evidence/" + $0 } + attachments
+                try db.execute(sql: "UPDATE statements SET text = '', attachments = '' WHERE case_id = ?", arguments: [id])
                 try db.execute(
                     sql: """
                         UPDATE cases SET plate = '', plate_country = '', street = '', house_no = NULL, place_note = NULL,

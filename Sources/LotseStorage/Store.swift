@@ -415,6 +415,8 @@ public enum Schema {
         m.registerMigration("v19-stats-money") { db in try StatisticsCells.migrateV19(db) }
         // The ground of a motorist's statement (not the driver, a valid ticket, an emergency, other).
         m.registerMigration("v20-statement-grounds") { db in try Statements.migrateV20(db) }
+        // The warden's photos from the handheld exports, and their count on the case (issue 16).
+        m.registerMigration("v21-evidence") { db in try Evidence.migrateV21(db) }
         return m
     }
 

@@ -35,7 +35,7 @@ struct ConsoleController: Sendable {
     }
 
     /// A text of the console in the request's language.
-    func tx(_ key: String, _ req: Request) -> String { env.translations.text(key, pages.language(req).lang) }
+    func tx(_ key: String, _ req: Request) -> String { env.translations.text(key, pages.language(req, for: .office).lang) }
 
     /// A text with its `{n}` filled in.
     func tx(_ key: String, _ req: Request, _ value: Any) -> String { tx(key, req).replacingOccurrences(of: "{n}", with: "\(value)") }
@@ -147,8 +147,8 @@ struct ConsoleController: Sendable {
         status: HTTPResponse.Status = .ok
     ) throws -> Response {
         let csrf = CSRF.token(req)
-        let (lang, remember) = pages.language(req)
-        var c = pages.base(lang, path: req.uri.path)
+        let (lang, remember) = pages.language(req, for: .office)
+        var c = pages.base(lang, path: req.uri.path, part: .office)
         c.merge(values) { _, new in new }
         c["csrf"] = csrf.value
         if let u = ctx.consoleUser {
@@ -579,7 +579,10 @@ struct ConsoleController: Sendable {
             "office_upload",
             req,
             ctx,
-            ["title": tx(kind.titleKey, req), "action": kind.path + "?csrf=" + csrf, "results": results, "hasResults": !results.isEmpty]
+            [
+                "title": tx(kind.titleKey, req), "action": kind.path + "?csrf=" + csrf, "results": results, "hasResults": !results.isEmpty,
+                "hint": kind == .imports ? tx("o_imports_photos", req) : "",
+            ]
         )
     }
 
@@ -613,7 +616,8 @@ struct ConsoleController: Sendable {
                                 jobs.progress(id, file: index, records: read)
                             }
                         }
-                        line = summary.line
+                        line = summary.line + (summary.photos > 0 ? ", photos \(summary.photos)" : "")
+                        problems += summary.warnings
                         if let r = summary.rejectsFile {
                             problems.append(rejectsText.replacingOccurrences(of: "{file}", with: (r as NSString).lastPathComponent))
                             jobs.rejects(id, file: index, name: (r as NSString).lastPathComponent, rows: ConsoleController.firstRejects(r))

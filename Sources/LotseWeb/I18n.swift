@@ -13,6 +13,40 @@ public struct Translations: Sendable {
     /// parsing one cost about as much as the rest of a cached case page (issue 13's benchmark with and without it).
     let negotiated = NegotiatedLanguages()
     public static let fallback = "de"
+    /// Languages whose own file has every key of a part (see `languages(for:)`).
+    let complete: [String: [String]]
+    /// The keys each language's own file has (before German fills the gaps): what the test of missing keys reads.
+    public let ownKeys: [String: Set<String>]
+    static let partPrefixes = ["o_", "stats_"]
+
+    /// The parts of the site and the languages they are offered in.
+    public enum Part: Sendable {
+        /// The motorist's pages: every language.
+        case motorist
+        /// The office's console (`o_` texts).
+        case office
+        /// The evaluators' dashboard (`stats_` texts).
+        case dashboard
+    }
+
+    public func languages(for part: Part) -> [String] {
+        switch part {
+        case .motorist: return languages
+        case .office: return complete["o_"] ?? [Self.fallback]
+        case .dashboard: return complete["stats_"] ?? [Self.fallback]
+        }
+    }
+
+    /// `lang` if `part` is offered in it; otherwise English where offered (a reader who chose neither German nor English),
+    /// else German.
+    public func language(_ lang: String, for part: Part) -> String {
+        let offered = languages(for: part)
+        if offered.contains(lang) { return lang }
+        return lang != Self.fallback && offered.contains("en") ? "en" : Self.fallback
+    }
+
+    /// The direction of the language's script (`text_direction` in its file): `rtl` or `ltr`.
+    public func direction(_ lang: String) -> String { table(lang)["text_direction"] == "rtl" ? "rtl" : "ltr" }
 
     public init(directory: String) throws {
         var texts: [String: [String: String]] = [:]
@@ -27,6 +61,8 @@ public struct Translations: Sendable {
             texts[lang] = dict
         }
         guard let base = texts[Self.fallback] else { throw LotseError.input("\(directory): no \(Self.fallback).json") }
+        let own = texts.mapValues { Set($0.keys) }
+        ownKeys = own
         // every language falls back to German for a key it lacks
         for (lang, dict) in texts where lang != Self.fallback {
             texts[lang] = base.merging(dict) { _, new in new }
@@ -34,7 +70,18 @@ public struct Translations: Sendable {
         self.texts = texts
         datePatterns = texts.mapValues { Self.datePattern($0["date_format"] ?? "{dd}.{mm}.{yyyy}") }
         monthNames = texts.mapValues { t in (1...12).map { t["month_\($0)"] ?? String($0) } }
-        self.languages = [Self.fallback] + texts.keys.filter { $0 != Self.fallback }.sorted()
+        // German, German's variants (Leichte Sprache, `de-x-ls`), English, then the others by code
+        func rank(_ code: String) -> Int { code == Self.fallback ? 0 : code.hasPrefix(Self.fallback + "-") ? 1 : code == "en" ? 2 : 3 }
+        let languages = texts.keys.sorted { (rank($0), $0) < (rank($1), $1) }
+        self.languages = languages
+        // the office (`o_`) and the dashboard (`stats_`; its CSV's column names are optional) are offered in the languages
+        // that have all their texts, the motorist's pages in every language
+        var complete: [String: [String]] = [:]
+        for prefix in Self.partPrefixes {
+            let needed = base.keys.filter { $0.hasPrefix(prefix) && !$0.hasPrefix("stats_csv_") }
+            complete[prefix] = languages.filter { lang in needed.allSatisfy { own[lang]?.contains($0) == true } }
+        }
+        self.complete = complete
     }
 
     public func table(_ lang: String) -> [String: String] { texts[lang] ?? texts[Self.fallback]! }

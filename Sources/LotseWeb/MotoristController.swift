@@ -77,29 +77,33 @@ struct MotoristController: Sendable {
             router.head("/\(prefix)/:token") { req, ctx in try await casePage(req, ctx) }
             router.get("/\(prefix)/:token/girocode.svg") { req, ctx in try await giroCode(req, ctx, png: false) }
             router.get("/\(prefix)/:token/girocode.png") { req, ctx in try await giroCode(req, ctx, png: true) }
+            router.get("/\(prefix)/:token/photo/:n") { req, ctx in try await photo(req, ctx) }
         }
     }
 
     // MARK: language and common context
 
-    func language(_ req: Request) -> (lang: String, remember: Bool) {
+    /// The language of the page: the reader's choice where `part` is offered in it (`Translations.language(_:for:)`).
+    func language(_ req: Request, for part: Translations.Part = .motorist) -> (lang: String, remember: Bool) {
         let query = req.uri.queryParameters.get("lang")
-        let lang = env.translations.negotiate(
+        let chosen = env.translations.negotiate(
             query: query,
             cookie: req.cookies[Self.langCookie]?.value,
             acceptLanguage: req.headers[.acceptLanguage]
         )
+        let lang = part == .motorist ? chosen : env.translations.language(chosen, for: part)
         return (lang, query != nil && query?.lowercased() == lang)
     }
 
-    /// Values every template gets: texts, language, switch links, city.
-    func base(_ lang: String, path: String) -> [String: Any] {
-        let others: [[String: Any]] = env.translations.languages.filter { $0 != lang }.map {
+    /// Values every template gets: texts, language and its direction, switch links (to the languages `part` is offered
+    /// in), city.
+    func base(_ lang: String, path: String, part: Translations.Part = .motorist) -> [String: Any] {
+        let others: [[String: Any]] = env.translations.languages(for: part).filter { $0 != lang }.map {
             ["code": $0, "name": env.translations.text("language_name", $0), "href": path + "?lang=" + $0]
         }
         return [
-            "t": env.translations.table(lang), "lang": lang, "otherLanguages": others, "city": env.config.cityName,
-            "baseURL": env.config.publicBaseURL,
+            "t": env.translations.table(lang), "lang": lang, "rtl": env.translations.direction(lang) == "rtl", "otherLanguages": others,
+            "city": env.config.cityName, "baseURL": env.config.publicBaseURL,
         ]
     }
 
@@ -511,7 +515,8 @@ struct MotoristController: Sendable {
                 epayment: env.epayment != nil,
                 bank: payable && ref != nil,
                 bic: !(env.payee?.bic.isEmpty ?? true),
-                due: c.status != .cancelled && c.status != .handedOver
+                due: c.status != .cancelled && c.status != .handedOver,
+                photos: c.photos
             )
         )
         page[.number] = c.caseNumber
@@ -572,7 +577,35 @@ struct MotoristController: Sendable {
         if shape.pay { ctx["statementURL"] = v(.path) + "/statement" }
         ctx["payAction"] = v(.payAction)
         ctx["title"] = v(.number)
+        if shape.photos > 0 {
+            let alt = env.translations.text("evidence_alt", shape.lang)
+            ctx["photos"] = [
+                "items": (1...shape.photos).map { n in
+                    ["src": v(.path) + "/photo/\(n)", "alt": Translations.fill(alt) { $0 == "number" ? String(n) : nil }]
+                }
+            ]
+        }
         return ctx
+    }
+
+    /// `GET /T/{token}/photo/{n}`: the warden's photo `n` of the case, to the holder of its token (the file is read off
+    /// the event loop). An erased case has none.
+    func photo(_ req: Request, _ context: LotseContext) async throws -> Response {
+        guard let number = context.parameters.get("n").flatMap({ Int($0) }), (1...99).contains(number),
+            let c = try await verifiedCase(context), c.erasedAt == nil, number <= c.photos,
+            let photo = try await env.store.photo(caseID: c.id, number: number)
+        else {
+            return try notFound(req).response(from: req, context: context)
+        }
+        let path = env.config.dataDir + "/evidence/" + photo.file
+        guard let data = try await NIOThreadPool.singleton.runIfActive({ FileManager.default.contents(atPath: path) }) else {
+            return try notFound(req).response(from: req, context: context)
+        }
+        return Response(
+            status: .ok,
+            headers: [.contentType: photo.contentType, .cacheControl: "private, max-age=3600", .contentDisposition: "inline"],
+            body: .init(byteBuffer: ByteBuffer(bytes: data))
+        )
     }
 
     /// The EPC QR code as SVG (for the page) or PNG (for letters).
@@ -605,6 +638,8 @@ struct CasePage: Sendable {
         var notice, receipt, pay, paypal, epayment, bank, bic: Bool
         /// Amount and deadline are shown: not for a case that asks for nothing any more (cancelled, handed over).
         var due: Bool
+        /// How many of the warden's photos the page shows.
+        var photos = 0
     }
 
     enum Slot: Int, CaseIterable {

@@ -53,8 +53,10 @@ struct StatsController: Sendable {
     func csvHeader(_ lang: String) -> [String] {
         (["month"] + Counters.names + PilotStats.csvRateColumns + PilotStats.csvMoneyColumns).map { column in
             let key = "stats_csv_" + column
+            // the language's own name only (German's names are no fallback for another language)
+            guard env.translations.ownKeys[lang]?.contains(key) == true else { return column }
             let text = env.translations.text(key, lang)
-            return text == key || text.isEmpty ? column : text
+            return text.isEmpty ? column : text
         }
     }
 
@@ -134,9 +136,9 @@ struct StatsController: Sendable {
     }
 
     func loginPage(_ req: Request, message: String?, status: HTTPResponse.Status) throws -> HTML {
-        let (lang, remember) = motorist.language(req)
+        let (lang, remember) = motorist.language(req, for: .dashboard)
         let csrf = CSRF.token(req)
-        var ctx = motorist.base(lang, path: "/stats")
+        var ctx = motorist.base(lang, path: "/stats", part: .dashboard)
         ctx["csrf"] = csrf.value
         if let m = message { ctx["message"] = env.translations.text(m, lang) }
         ctx["title"] = env.translations.text("stats_login_title", lang)
@@ -163,7 +165,7 @@ struct StatsController: Sendable {
     func report(_ req: Request, _ context: LotseContext) async throws -> Response {
         let page = try await dashboard(req, context)
         guard page.status == .ok else { return try page.response(from: req, context: context) }
-        let (lang, _) = motorist.language(req)
+        let (lang, _) = motorist.language(req, for: .dashboard)
         // no Chromium, or it failed: the page says to print from the browser (the same A4 layout)
         func unavailable() throws -> Response {
             try motorist.render(
@@ -202,7 +204,7 @@ struct StatsController: Sendable {
 
     /// The dashboard's frame with only a message (no figures).
     func messageContext(_ lang: String, _ message: String) -> [String: Any] {
-        var ctx = motorist.base(lang, path: "/stats")
+        var ctx = motorist.base(lang, path: "/stats", part: .dashboard)
         ctx["title"] = env.translations.text("stats_title", lang)
         ctx["wide"] = true
         ctx["periodError"] = message
@@ -213,7 +215,7 @@ struct StatsController: Sendable {
         guard try await deny(req, context) == nil else {
             return try loginPage(req, message: nil, status: .unauthorized)
         }
-        let (lang, remember) = motorist.language(req)
+        let (lang, remember) = motorist.language(req, for: .dashboard)
         let t = env.translations
         func tx(_ k: String) -> String { t.text(k, lang) }
         let s: PilotStats
@@ -221,7 +223,7 @@ struct StatsController: Sendable {
             s = try await stats(req)
         } catch let error as HTTPError where error.status == .badRequest {
             // an inverted or invalid period: said on the page, in words, with the form to correct it
-            var ctx = motorist.base(lang, path: "/stats")
+            var ctx = motorist.base(lang, path: "/stats", part: .dashboard)
             let csrf = CSRF.token(req)
             ctx["csrf"] = csrf.value
             ctx["title"] = tx("stats_title")
@@ -231,9 +233,9 @@ struct StatsController: Sendable {
             ctx["periodError"] = tx("stats_period_invalid")
             return try motorist.render("stats", ctx, lang: lang, remember: remember, status: .badRequest, csrf: csrf, noStore: true)
         }
-        var ctx = motorist.base(lang, path: "/stats")
+        var ctx = motorist.base(lang, path: "/stats", part: .dashboard)
         // the language switch keeps the period
-        ctx["otherLanguages"] = t.languages.filter { $0 != lang }.map {
+        ctx["otherLanguages"] = t.languages(for: .dashboard).filter { $0 != lang }.map {
             ["code": $0, "name": t.text("language_name", $0), "href": "/stats?from=\(s.from)&to=\(s.to)&lang=\($0)"] as [String: Any]
         }
         let csrf = CSRF.token(req)

@@ -6,7 +6,11 @@ import LotseImport
 struct ImportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "import",
-        abstract: "Import handheld exports (Lotse CSV, WiNOWiG MDE XML, xOWi XML; detected from content)."
+        abstract: "Import handheld exports (Lotse CSV, WiNOWiG MDE XML, xOWi XML; detected from content).",
+        discussion: """
+            Photos the export names (CSV column photos, WiNOWiG Bild/@Dateiname) are read from the export's folder; a ZIP file \
+            holding one export and its photos imports as one upload.
+            """
     )
 
     @OptionGroup var common: CommonOptions
@@ -17,8 +21,12 @@ struct ImportCommand: ParsableCommand {
         let importer = Importer(store: try common.store(config), config: config, catalogue: try common.catalogue(config))
         // Other files still import; the command ends with status 1.
         try eachFile(files) { file in
-            let s = try importer.importFile(file)
-            print(s.line)
+            let s = try importer.importFile(
+                file,
+                photoFolder: (file as NSString).deletingLastPathComponent.isEmpty ? "." : (file as NSString).deletingLastPathComponent
+            )
+            print(s.line + (s.photos > 0 ? ", photos \(s.photos)" : ""))
+            for warning in s.warnings { printErr(warning) }
             if let r = s.rejectsFile { print("\(file): rejected rows written to \(r)") }
         }
     }

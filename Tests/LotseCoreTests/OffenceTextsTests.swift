@@ -31,11 +31,16 @@ import Testing
         }
         let texts = try OffenceTexts(folder: (TestSupport.cataloguePath as NSString).deletingLastPathComponent)
         let english = try #require(texts.translations["en"])
-        #expect(english.count >= 40)
-        for tbnr in english.keys { #expect(catalogue.offences[tbnr] != nil, "\(tbnr) is not in the catalogue") }
+        // English for every TBNR of the catalogue, and for nothing else; each a sentence without the form's markers
+        #expect(Set(english.keys) == Set(catalogue.offences.keys))
+        for (tbnr, text) in english {
+            #expect(!text.contains(")") || text.contains("("), "\(tbnr): \(text)")
+            #expect(text.hasSuffix(".") && !text.contains("*") && !text.contains("+)") && !text.contains("/ "), "\(tbnr): \(text)")
+        }
         let shown = texts.display(tbnr: "141312", german: catalogue.offences["141312"]!.textDE, lang: "en")
         #expect(shown == ("You parked where stopping is prohibited (sign 283).", "en", false))
-        let missing = texts.display(tbnr: "112020", german: catalogue.offences["112020"]!.textDE, lang: "en")
+        // a language without a text for the TBNR shows the cleaned German, marked
+        let missing = texts.display(tbnr: "112020", german: catalogue.offences["112020"]!.textDE, lang: "tr")
         #expect(missing.lang == "de" && missing.fallback && missing.text == "Sie parkten vorschriftswidrig auf dem Seitenstreifen.")
         #expect(texts.display(tbnr: "141312", german: "Sie parkten im absoluten Haltverbot (Zeichen 283).", lang: "de").fallback == false)
     }

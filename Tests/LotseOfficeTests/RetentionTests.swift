@@ -58,6 +58,22 @@ import Testing
             ofItemAtPath: dir + "/rejects/old.csv.20260314T200000Z.rejects.csv"
         )
 
+        // the warden's photo of the paid case, and a statement with an attachment on it (issue 16): both personal
+        try FileManager.default.createDirectory(atPath: dir + "/evidence", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: dir + "/statements", withIntermediateDirectories: true)
+        TestSupport.write(dir + "/evidence/p1.jpg", bytes: TestSupport.jpegWithExif)
+        TestSupport.write(dir + "/statements/s1.pdf", "%PDF-1.4 Max Muster")
+        try store.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO evidence (case_id, number, file, content_type) VALUES (?, 1, 'p1.jpg', 'image/jpeg');
+                    UPDATE cases SET photos = 1 WHERE id = ?;
+                    INSERT INTO statements (case_id, ground, text, attachments, created_at) VALUES (?, 'other', 'Max Muster fuhr', 's1.pdf', 1);
+                    """,
+                arguments: [cases[0].id, cases[0].id, cases[0].id]
+            )
+        }
+
         // 179 days after the payment nothing is due yet
         let early = try Retention.run(
             store: store,
@@ -71,12 +87,20 @@ import Testing
         // a dry run names the two closed cases (paid, cancelled) and changes nothing
         let asOf = CivilDate(year: 2026, month: 9, day: 20)
         let dry = try Retention.run(store: store, dataDir: dir, retentionDays: 180, asOf: asOf, now: 2, dryRun: true)
-        #expect(dry.cases == 2 && dry.payments == 1 && dry.rejectsFiles == 1 && dry.dryRun)
+        #expect(dry.cases == 2 && dry.payments == 1 && dry.rejectsFiles == 3 && dry.dryRun)
+        #expect(FileManager.default.fileExists(atPath: dir + "/evidence/p1.jpg"))
         #expect(try record(store, cases[0]).plate == cases[0].plate)
         #expect(FileManager.default.fileExists(atPath: dir + "/rejects/old.csv.20260314T200000Z.rejects.csv"))
 
         let run = try Retention.run(store: store, dataDir: dir, retentionDays: 180, asOf: asOf, now: 3, dryRun: false)
-        #expect(run.cases == 2 && run.payments == 1 && run.rejectsFiles == 1)
+        #expect(run.cases == 2 && run.payments == 1 && run.rejectsFiles == 3)
+        // the photo and the statement's words and attachment are gone
+        #expect(
+            !FileManager.default.fileExists(atPath: dir + "/evidence/p1.jpg") && !FileManager.default.fileExists(atPath: dir + "/statements/s1.pdf")
+        )
+        #expect(try record(store, cases[0]).photos == 0)
+        #expect(try store.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM evidence") } == 0)
+        #expect(try store.read { try String.fetchAll($0, sql: "SELECT text || attachments FROM statements") } == [""])
         #expect(run.line.contains("erased the personal data of 2 cases closed before 2026-03-24"))
         for c in [cases[0], cases[1]] {
             let erased = try record(store, c)

@@ -21,7 +21,9 @@ import Testing
             #expect(translations.negotiate(query: nil, cookie: nil, acceptLanguage: header) == first, "\(header)")
         }
         #expect(translations.negotiate(query: nil, cookie: nil, acceptLanguage: "en-GB,en;q=0.9,de;q=0.5") == "en")
-        #expect(translations.negotiate(query: nil, cookie: nil, acceptLanguage: "fr-FR,en;q=0.4,de;q=0.3") == "en")
+        #expect(translations.negotiate(query: nil, cookie: nil, acceptLanguage: "es-ES,en;q=0.4,de;q=0.3") == "en")
+        #expect(translations.negotiate(query: nil, cookie: nil, acceptLanguage: "fr-FR,en;q=0.4,de;q=0.3") == "fr")
+        #expect(translations.negotiate(query: nil, cookie: nil, acceptLanguage: "uk-UA,ru;q=0.8") == "uk")
         #expect(translations.negotiate(query: "de", cookie: nil, acceptLanguage: "en") == "de")
         // bounded: a flood of distinct values never grows the memo past its capacity
         let memo = NegotiatedLanguages(capacity: 8)

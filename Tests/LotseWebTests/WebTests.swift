@@ -116,7 +116,7 @@ func cookieHeader(_ response: TestResponse, _ name: String) -> String? {
             #expect(en.text.contains("€35.00"))
             #expect(en.text.contains("21 March 2026"))
             #expect(en.text.contains("href=\"/T/\(token)?lang=de\""))
-            let pref = try await client.execute(uri: "/T/\(token)", method: .get, headers: [.acceptLanguage: "fr-FR,de;q=0.8,en;q=0.5"])
+            let pref = try await client.execute(uri: "/T/\(token)", method: .get, headers: [.acceptLanguage: "es-ES,de;q=0.8,en;q=0.5"])
             #expect(pref.text.contains("<html lang=\"de\">"))
             // ?lang= wins and is remembered in a cookie
             let chosen = try await client.execute(uri: "/T/\(token)?lang=en", method: .get, headers: [.acceptLanguage: "de"])
