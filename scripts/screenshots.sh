@@ -16,6 +16,7 @@ mkdir -p docs
 shot() { chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size="$1" --screenshot="$2" "$3" >/dev/null 2>&1; echo "wrote $2"; }
 shot 390,844 docs/case-de.png "$URL?lang=de"
 shot 390,844 docs/case-en.png "$URL?lang=en"
+shot 390,844 docs/case-ar.png "$URL?lang=ar"
 shot 390,844 docs/start.png "http://127.0.0.1:$PORT/"
 shot 390,1400 docs/case-de-full.png "$URL?lang=de"
 # The dashboard needs the evaluator token: fetch it with the bearer header and let Chromium render the copy.

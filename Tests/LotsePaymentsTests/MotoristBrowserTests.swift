@@ -17,8 +17,11 @@ import Testing
         let browser = try WebDriver(width: 360, height: 640, log: h.dir + "/chromedriver.log")
         defer { browser.quit() }
         let shots = ProcessInfo.processInfo.environment["LOTSE_SCREENSHOT_DIR"]
+        // every language at 360×640 (Leichte Sprache's sentences are the longest, Arabic runs right to left), German and
+        // English at 390×844 too
+        let languages = ["de", "de-x-ls", "en", "ar", "fr", "pl", "ro", "ru", "tr", "uk"]
         for (width, height) in [(360, 640), (390, 844)] {
-            for lang in ["de", "en"] {
+            for lang in width == 360 ? languages : ["de", "en"] {
                 try browser.go(h.base + "/T/\(tok)?lang=\(lang)")
                 let inner = try browser.viewport(width: width, height: height)
                 #expect(inner.width == width && inner.height == height, "viewport \(inner)")
@@ -37,9 +40,42 @@ import Testing
                 for part in ["number", "amount", "deadline", "pay"] {
                     #expect((seen[part] ?? 99999) <= screen, "\(width)×\(height) \(lang): \(part) is below the first screen: \(seen)")
                 }
-                if let shots, width == 360 { try browser.screenshot(to: shots + "/case-\(lang)-360.png") }
+                if let shots, width == 360, ["de", "en", "ar"].contains(lang) { try browser.screenshot(to: shots + "/case-\(lang)-360.png") }
             }
         }
+        // right to left: the page mirrored (the city's name and logo on the right, the language switch on the left), the
+        // case number and the IBAN still left to right
+        try browser.viewport(width: 360, height: 640)
+        try browser.go(h.base + "/T/\(tok)?lang=ar")
+        let mirrored = try #require(
+            try browser.script(
+                """
+                const r = s => document.querySelector(s).getBoundingClientRect();
+                return { width: window.innerWidth, dir: getComputedStyle(document.body).direction,
+                         brandRight: Math.round(r('.brand').right), switchRight: Math.round(r('details.langs').right),
+                         statusRight: Math.round(r('.status').right), numberDir: getComputedStyle(document.querySelector('h1 .case-no')).direction,
+                         ibanDir: getComputedStyle(document.querySelector('dd.iban')).direction };
+                """
+            ) as? [String: Any]
+        )
+        let screenWidth = try #require(mirrored["width"] as? Int)
+        #expect(mirrored["dir"] as? String == "rtl", "\(mirrored)")
+        #expect((mirrored["brandRight"] as? Int ?? 0) >= screenWidth - 40, "the brand sits on the right: \(mirrored)")
+        #expect((mirrored["switchRight"] as? Int ?? 999) < screenWidth / 2, "the language switch sits on the left: \(mirrored)")
+        #expect((mirrored["statusRight"] as? Int ?? 0) >= screenWidth - 40, "\(mirrored)")
+        #expect(mirrored["numberDir"] as? String == "ltr" && mirrored["ibanDir"] as? String == "ltr", "\(mirrored)")
+        // the switch: closed it is one line in the header; opened, it lists the other nine by their own names, and a choice
+        // keeps the page (the case) and changes its language
+        try browser.go(h.base + "/T/\(tok)?lang=de")
+        #expect(try browser.script("return !document.querySelector('details.langs nav a').checkVisibility()") as? Bool == true)
+        try browser.click("details.langs summary")
+        let listed = try browser.script("return [...document.querySelectorAll('details.langs nav a')].map(a => a.textContent)") as? [String]
+        #expect(
+            listed == ["Leichte Sprache", "English", "العربية", "Français", "Polski", "Română", "Русский", "Türkçe", "Українська"],
+            "\(listed ?? [])"
+        )
+        try browser.click("details.langs a[hreflang='uk']")
+        #expect(browser.wait { browser.url.hasSuffix("/T/\(tok)?lang=uk") && browser.source.contains("<html lang=\"uk\"") }, "\(browser.url)")
         // axe-core finds no violation of WCAG 2.1 A/AA on the motorist's pages, in German and English (and does find
         // them on a page made to have some, so the check can fail)
         try browser.go("data:text/html,<html><body><img src=x><input type=text><a href=/x></a></body></html>")
@@ -47,7 +83,7 @@ import Testing
         #expect(planted.contains { $0.hasPrefix("image-alt") } && planted.contains { $0.hasPrefix("label") }, "\(planted)")
         let statementPath = "/T/\(tok)/statement"
         for path in ["/", "/T/\(tok)", statementPath, "/verify", "/impressum", "/datenschutz", "/barrierefreiheit", "/kontakt", "/nowhere"] {
-            for lang in ["de", "en"] {
+            for lang in path == "/" || path == "/T/\(tok)" ? languages : ["de", "en"] {
                 try browser.go(h.base + path + "?lang=" + lang)
                 let violations = try browser.accessibilityViolations()
                 #expect(violations.isEmpty, "\(path) \(lang): \(violations)")
