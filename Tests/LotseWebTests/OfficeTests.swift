@@ -130,8 +130,9 @@ func camt054(_ entries: [(amount: String, ref: String, rf: String?, text: String
         var untranslated = open
         untranslated.tbnr = "112020"
         untranslated.offenceText = "Sie parkten vorschriftswidrig auf dem Seitenstreifen."
-        let fallback = page.caseValues(untranslated, lang: "en", today: deadline)
-        #expect(fallback[.offenceLang] == "de" && fallback[.offenceNote].contains("in German"))
+        #expect(page.caseValues(untranslated, lang: "en", today: deadline)[.offenceLang] == "en", "English for every TBNR")
+        let fallback = page.caseValues(untranslated, lang: "fr", today: deadline)
+        #expect(fallback[.offenceLang] == "de" && fallback[.offenceNote].contains("en allemand"))
         #expect(page.caseValues(untranslated, lang: "de", today: deadline)[.offenceNote].isEmpty)
         for lang in ["de", "en"] {
             let d = t.date(deadline, lang)
