@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_PER_TARGET=${FUZZ_SECONDS:-60}
-TARGETS=${FUZZ_TARGETS:-"csv winowig xowi camt token form image"}
+TARGETS=${FUZZ_TARGETS:-"csv winowig xowi camt token form image zip"}
 SCRATCH=.build-fuzz
 swift build --scratch-path "$SCRATCH" --product lotse-fuzz --sanitize=fuzzer -Xswiftc -DLOTSE_LIBFUZZER 2>&1 | grep -v "^warning: 'swift-" | tail -5
 BIN="$(swift build --scratch-path "$SCRATCH" --show-bin-path)/lotse-fuzz"

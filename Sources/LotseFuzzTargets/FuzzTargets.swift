@@ -20,6 +20,8 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     case form
     /// A photo of a motorist's statement, stripped of its metadata (JPEG and PNG).
     case image
+    /// An upload of a handheld export with the warden's photos (a ZIP file), imported as `lotse import` does.
+    case zip
 }
 
 /// An invariant that did not hold: the fuzzer stops on it like on a crash.
@@ -56,7 +58,7 @@ public final class FuzzContext {
     /// Runs one input; throws a `FuzzFinding` when an invariant breaks.
     public func run(_ target: FuzzTarget, _ data: [UInt8]) throws {
         switch target {
-        case .csv, .winowig, .xowi: try importTwice(data)
+        case .csv, .winowig, .xowi, .zip: try importTwice(data)
         case .camt: try reconcileTwice(data)
         case .token: try verifyToken(data)
         case .form: try decodeForm(data)
