@@ -68,6 +68,7 @@ struct ConsoleController: Sendable {
         (.post, "/office/cases/{number}/cash", [.office, .admin]),
         (.get, "/office/cases/{number}/qr.png", [.office, .admin]),
         (.get, "/office/cases/{number}/letter", [.office, .admin]),
+        (.get, "/office/cases/{number}/photos/{n}", [.office, .admin]),
         (.get, "/office/rejects/{file}", [.office, .admin]),
         (.get, "/office/payments", [.office, .admin]),
         (.post, "/office/payments/{id}/assign", [.office, .admin]),
@@ -109,6 +110,7 @@ struct ConsoleController: Sendable {
         work.post("cases/:number/cash") { req, ctx in try await cashPayment(req, ctx) }
         work.get("cases/:number/qr.png") { req, ctx in try await caseQR(req, ctx) }
         work.get("cases/:number/letter") { req, ctx in try await caseLetter(req, ctx) }
+        work.get("cases/:number/photos/:n") { req, ctx in try await casePhoto(req, ctx) }
         work.get("rejects/:file") { req, ctx in try await rejectsFile(req, ctx) }
         work.get("payments") { req, ctx in try await payments(req, ctx) }
         work.post("payments/:id/assign") { req, ctx in try await assign(req, ctx) }
@@ -367,10 +369,31 @@ struct ConsoleController: Sendable {
                 ] as [String: Any]
             },
             "pageURL": env.config.publicBaseURL + "/T/" + env.tokens.token(caseID: c.id),
+            "photos": c.photos > 0 ? (1...c.photos).map { ["href": "/office/cases/\(c.caseNumber)/photos/\($0)", "n": $0] as [String: Any] } : [],
+            "hasPhotos": c.photos > 0,
         ]
         if let message { v["message"] = message }
         try await record(req, ctx, "case_viewed", target: c.caseNumber)
         return try render("office_case", req, ctx, v)
+    }
+
+    /// `GET /office/cases/{number}/photos/{n}`: the warden's photo `n` of the case (issue 16), for the office deciding a
+    /// statement; each view is in the audit log.
+    func casePhoto(_ req: Request, _ ctx: LotseContext) async throws -> Response {
+        guard let c = try await env.store.caseRecord(number: ctx.parameters.get("number") ?? ""),
+            let n = ctx.parameters.get("n").flatMap({ Int($0) }), (1...99).contains(n),
+            let photo = try await env.store.photo(caseID: c.id, number: n)
+        else { return Response(status: .notFound) }
+        let path = env.config.dataDir + "/evidence/" + photo.file
+        guard let data = try await NIOThreadPool.singleton.runIfActive({ FileManager.default.contents(atPath: path) }) else {
+            return Response(status: .notFound)
+        }
+        try await record(req, ctx, "photo_viewed", target: c.caseNumber, detail: "photo \(n)")
+        return Response(
+            status: .ok,
+            headers: [.contentType: photo.contentType, .cacheControl: "no-store"],
+            body: .init(byteBuffer: ByteBuffer(bytes: data))
+        )
     }
 
     func cancelCase(_ req: Request, _ ctx: LotseContext) async throws -> Response {

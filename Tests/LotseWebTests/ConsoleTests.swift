@@ -177,7 +177,7 @@ final class Clerk: @unchecked Sendable {
             } else if !path.contains("reminders-") {
                 let page = try await allowed.get(path)
                 // a job that does not exist is not found
-                let missing = path.hasPrefix("/office/jobs/") || path.contains("/files/")
+                let missing = path.hasPrefix("/office/jobs/") || path.contains("/files/") || path.contains("/photos/")
                 #expect(page.status == (missing ? 404 : 200), "\(method) \(path): \(page.status)")
                 #expect(page.headers["content-security-policy"] != nil && (missing || page.headers["cache-control"] == "no-store"))
             }
@@ -538,6 +538,44 @@ final class Clerk: @unchecked Sendable {
         }
         let done = try await c.finished(upload)
         #expect(done.contains("imported 20000"), "\(done.prefix(500))")
+    }
+
+    /// An export with the warden's photos as one ZIP upload (issue 16): the job names the photos and the one left out,
+    /// the case shows them to the office (each view audited) and to the motorist holding the token, and to nobody else.
+    @Test func anExportWithItsPhotosAsOneZIPUpload() async throws {
+        let h = try ConsoleHarness()
+        let c = try await h.clerk("olga")
+        let csv = """
+            ticket_no;device_id;issued_at;plate;tbnr;street;city;photos
+            0008001;HH-09;2026-03-16T10:00;KL-PH 1;141312;Markt;Kaiserslautern;front.jpg|side.png
+            0008002;HH-09;2026-03-16T10:05;KL-PH 2;141312;Markt;Kaiserslautern;gone.jpg
+
+            """
+        let zip = h.dir + "/shift.zip"
+        try TestSupport.zip(zip, [("shift.csv", Array(csv.utf8)), ("front.jpg", TestSupport.jpegWithExif), ("side.png", TestSupport.pngWithText)])
+        let bytes = [UInt8](try #require(FileManager.default.contents(atPath: zip)))
+        let done = try await c.finished(try await c.upload("/office/imports", files: [("shift.zip", bytes)]))
+        #expect(done.contains("shift.zip/shift.csv: imported 2, duplicates 0, rejected 0, photos 2"), "\(done.prefix(800))")
+        #expect(
+            done.contains("shift.zip/shift.csv:3: photo &#39;gone.jpg&#39; is not in the upload")
+                || done.contains("photo 'gone.jpg' is not in the upload"),
+            "\(done.prefix(800))"
+        )
+        let number = try #require(try h.store().read { try String.fetchOne($0, sql: "SELECT case_number FROM cases WHERE ticket_no = '0008001'") })
+        let page = try await c.get("/office/cases/" + number)
+        #expect(page.text.contains("/office/cases/\(number)/photos/2"), "\(page.text.prefix(2000))")
+        let photo = try await c.get("/office/cases/\(number)/photos/1")
+        #expect(photo.status == 200 && photo.headers["content-type"] == "image/jpeg")
+        #expect(try await c.get("/office/cases/\(number)/photos/3").status == 404)
+        #expect(try await h.clerk(nil).get("/office/cases/\(number)/photos/1").status != 200)
+        #expect(try await h.clerk("eva").get("/office/cases/\(number)/photos/1").status != 200)
+        #expect(
+            try h.store().read { try Int.fetchOne($0, sql: "SELECT count(*) FROM audit_log WHERE action = 'photo_viewed'") } == 1
+        )
+        // the motorist with the case's token sees them on the case page
+        let token = try #require(try h.token(number))
+        let motorist = try await h.clerk(nil).get("/T/\(token)?lang=en")
+        #expect(motorist.text.contains("Photos from the check") && motorist.text.contains("/T/\(token)/photo/2"))
     }
 
     /// A motorist's statement with evidence holds the case out of the dunning until the office decides it; the
