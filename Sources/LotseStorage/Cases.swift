@@ -118,23 +118,17 @@ public enum CaseQueries {
 
     public static func byNumber(_ db: Database, _ number: String) throws -> CaseRecord? {
         if let c = try CaseRecord.fetchOne(db, sql: select + " WHERE case_number = ?", arguments: [number]) { return c }
-        if let n = CaseNumber.expand(CaseNumber.compact(number)),
-            let c = try CaseRecord.fetchOne(db, sql: select + " WHERE case_number = ?", arguments: [n])
-        {
-            return c
-        }
-        // Accept the number typed without separators or in lower case.
-        let compact = CaseNumber.compact(number)
-        return try CaseRecord.fetchOne(db, sql: select + " WHERE upper(replace(case_number, '-', '')) = ?", arguments: [compact])
+        // typed without separators or in lower case
+        return try lookup(db, compact: CaseNumber.compact(number))
     }
 
-    /// The case whose number has these letters and digits (`CaseNumber.compact` of what was typed): one
-    /// search of the index `cases_number_compact`, the same work whether a case is found or not.
+    /// The case whose number has these letters and digits (`CaseNumber.compact` of what was typed): the number put
+    /// back in its stored form (`CaseNumber.expand`), then one search of the unique index on `case_number`, the same
+    /// work whether a case is found or not. (Migration v22 dropped the index on the numbers' letters and digits this
+    /// needed before: it cost every import a fifth index.)
     public static func lookup(_ db: Database, compact: String) throws -> CaseRecord? {
-        try CaseRecord.fetchOne(
-            db.cachedStatement(sql: select + " WHERE upper(replace(case_number, '-', '')) = ? LIMIT 1"),
-            arguments: [compact]
-        )
+        guard let number = CaseNumber.expand(compact) else { return nil }
+        return try CaseRecord.fetchOne(db.cachedStatement(sql: select + " WHERE case_number = ?"), arguments: [number])
     }
 
     /// The case's history: `imported` (from the case row), then its events in time order.

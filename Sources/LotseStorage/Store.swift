@@ -384,7 +384,7 @@ public enum Schema {
         // Online payments: request ids per attempt, one capture claim per case, refunds through the provider.
         m.registerMigration("v8-provider-claims") { db in try ProviderOrders.migrateV8(db) }
         // The lookup form finds a case by its number typed in any form (CaseQueries.lookup): one index
-        // search for hits and misses alike, never a scan of every case.
+        // search for hits and misses alike, never a scan of every case. (Dropped by v22.)
         m.registerMigration("v9-case-number-compact-index") { db in
             try db.execute(sql: "CREATE INDEX cases_number_compact ON cases (upper(replace(case_number, '-', '')))")
         }
@@ -417,6 +417,10 @@ public enum Schema {
         m.registerMigration("v20-statement-grounds") { db in try Statements.migrateV20(db) }
         // The warden's photos from the handheld exports, and their count on the case (issue 16).
         m.registerMigration("v21-evidence") { db in try Evidence.migrateV21(db) }
+        // The lookup puts a typed number back in its stored form and searches the unique index on `case_number`
+        // (CaseQueries.lookup): v9's index of the numbers' letters and digits goes, and with it a fifth index on
+        // every imported case.
+        m.registerMigration("v22-drop-case-number-compact-index") { db in try db.execute(sql: "DROP INDEX cases_number_compact") }
         return m
     }
 
