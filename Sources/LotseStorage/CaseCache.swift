@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import LotseCore
 import Synchronization
 
 /// The cases the case page has shown, kept in memory so a repeated scan does not read SQLite again.
@@ -18,6 +19,7 @@ public final class CaseCache: Sendable {
     let store: Store
     let capacity: Int
     private let state: Mutex<State>
+    private let loader = MissLoader()
 
     struct State {
         var records: [Int64: CaseRecord] = [:]
@@ -41,11 +43,7 @@ public final class CaseCache: Sendable {
         let (hit, generation) = state.withLock { ($0.records[id], $0.generation) }
         if let hit { return hit }
         guard let c = try store.readStatement({ try CaseQueries.byID($0, id) }) else { return nil }
-        state.withLock { s in
-            guard s.generation == generation else { return }
-            if s.records.count >= capacity { s.records.removeAll(keepingCapacity: true) }
-            s.records[id] = c
-        }
+        keep([id: c], readAt: generation)
         return c
     }
 
@@ -60,12 +58,46 @@ public final class CaseCache: Sendable {
         let (hit, generation) = state.withLock { ($0.records[id], $0.generation) }
         if let hit { return hit }
         guard let c = try await store.readAsync({ try CaseQueries.byID($0, id) }) else { return nil }
-        state.withLock { s in
-            guard s.generation == generation else { return }
-            if s.records.count >= capacity { s.records.removeAll(keepingCapacity: true) }
-            s.records[id] = c
-        }
+        keep([id: c], readAt: generation)
         return c
+    }
+
+    /// Reads a case the cache misses for the case page's pipeline answer (`CasePageChannelHandler`) on a thread of the
+    /// cache's own, never the caller's, then calls `done` there (the caller hops back to its event loop). The misses
+    /// asked for meanwhile are read together, one statement each on one read-only connection: under load a thread
+    /// wake-up serves many pages, where a read through the router cost each page a task, GRDB's queue and a
+    /// continuation (issue 13's benchmark of a million cold cases). `done` gets nil for an unknown case or an error
+    /// (the caller then lets the router answer).
+    public func load(id: Int64, then done: @escaping @Sendable (CaseRecord?) -> Void) {
+        loader.enqueue(id, done) { [weak self] ids in self?.readMissing(ids) ?? [:] }
+    }
+
+    /// The cases of `ids` read and kept (unless an eviction raced with the read).
+    func readMissing(_ ids: [Int64]) -> [Int64: CaseRecord] {
+        let generation = state.withLock { $0.generation }
+        var found: [Int64: CaseRecord] = [:]
+        for id in ids where found[id] == nil {
+            if let c = try? store.readStatement({ try CaseQueries.byID($0, id) }) { found[id] = c }
+        }
+        keep(found, readAt: generation)
+        return found
+    }
+
+    /// Keeps records read when the cache had `generation` (not if an eviction came since). A full cache starts over; the
+    /// records it held are freed on a background thread, not on the caller's (an event loop).
+    private func keep(_ found: [Int64: CaseRecord], readAt generation: UInt64) {
+        let retired = state.withLock { s -> [Int64: CaseRecord]? in
+            guard s.generation == generation else { return nil }
+            var old: [Int64: CaseRecord]?
+            if s.records.count + found.count > capacity {
+                old = s.records
+                s.records = [:]
+                s.records.reserveCapacity(capacity)
+            }
+            s.records.merge(found) { _, new in new }
+            return old
+        }
+        if let retired { releaseInBackground(retired) }
     }
 
     /// Forgets these cases; an id of 0 (a changed offence text) forgets all.
@@ -140,5 +172,57 @@ final class CaseChangeObserver: TransactionObserver {
 
     func databaseDidRollback(_ db: Database) {
         changed = []
+    }
+}
+
+/// The thread behind `CaseCache.load`: waits for misses, reads every one queued meanwhile, answers each. It ends after
+/// a few idle seconds and starts again with the next miss (a server with a warm cache holds no thread for it).
+final class MissLoader: Sendable {
+    typealias Done = @Sendable (CaseRecord?) -> Void
+    private struct Queue {
+        var waiting: [(id: Int64, done: Done)] = []
+        var running = false
+    }
+    private let queue = Mutex(Queue())
+    private let wake = DispatchSemaphore(value: 0)
+    static let idleSeconds = 5.0
+
+    func enqueue(_ id: Int64, _ done: @escaping Done, read: @escaping @Sendable ([Int64]) -> [Int64: CaseRecord]) {
+        let start = queue.withLock { q -> Bool in
+            q.waiting.append((id, done))
+            if q.running { return false }
+            q.running = true
+            return true
+        }
+        if start {
+            let thread = Thread { [self] in run(read) }
+            thread.name = "lotse-case-misses"
+            thread.start()
+        } else {
+            wake.signal()
+        }
+    }
+
+    private func run(_ read: @Sendable ([Int64]) -> [Int64: CaseRecord]) {
+        while true {
+            let batch = queue.withLock { q -> [(id: Int64, done: Done)]? in
+                if q.waiting.isEmpty { return nil }
+                defer { q.waiting.removeAll(keepingCapacity: true) }
+                return q.waiting
+            }
+            if let batch {
+                let found = read(batch.map(\.id))
+                for (id, done) in batch { done(found[id]) }
+                continue
+            }
+            if wake.wait(timeout: .now() + Self.idleSeconds) == .timedOut {
+                // idle: end, unless a miss came in just now (then its signal is still counted and the loop goes on)
+                let stop = queue.withLock { q -> Bool in
+                    if q.waiting.isEmpty { q.running = false }
+                    return !q.running
+                }
+                if stop { return }
+            }
+        }
     }
 }

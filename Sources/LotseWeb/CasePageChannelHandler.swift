@@ -18,10 +18,14 @@ import Synchronization
 /// Why: the case page is the one page under load (every scanned ticket). Through the router each
 /// request also passes `NIOAsyncChannel`'s streams, a task resumption and the middleware chain;
 /// here it costs the token check, the case cache and the compiled template. A case not in the cache (a miss)
-/// goes on to the router, which reads it off the event loop: nothing here ever waits on SQLite.
+/// is read by the cache's own thread (`CaseCache.load`), which reads every miss waiting at that moment in one go;
+/// meanwhile the connection reads nothing more and holds what it already read, and when the case is there the page is
+/// answered here (or, for an unknown case or an error, the request goes on to the router). Nothing here ever waits on
+/// SQLite.
 ///
 /// Order on a connection is kept: while a request passed on is still unanswered, later requests
-/// are passed on as well, so pipelined responses leave in the order the requests came.
+/// are passed on as well, so pipelined responses leave in the order the requests came; while a miss is read, the
+/// parts after it wait and follow its answer.
 final class CasePageChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
@@ -34,20 +38,31 @@ final class CasePageChannelHandler: ChannelDuplexHandler, RemovableChannelHandle
     /// The current request is answered here: its body and end are dropped.
     private var answered = false
     private var needsFlush = false
+    /// A case page whose case is being read (a miss), and the parts read after its head, held until it is answered.
+    private var loading: (head: HTTPRequest, held: [HTTPRequestPart])?
+    /// A read from the socket asked for while loading, done once the page is answered.
+    private var readPending = false
 
     init(responder: CasePageResponder) {
         self.responder = responder
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
+        let part = unwrapInboundIn(data)
+        if loading != nil {
+            loading?.held.append(part)
+            return
+        }
+        switch part {
         case .head(let head):
             if passedOn == 0, context.channel.isWritable, let (response, body) = responder.respond(to: head) {
-                answered = true
-                context.write(wrapOutboundOut(.head(response)), promise: nil)
-                context.write(wrapOutboundOut(.body(body)), promise: nil)
-                context.write(wrapOutboundOut(.end(nil)), promise: nil)
-                needsFlush = true
+                answer(context, response, body)
+            } else if passedOn == 0, context.channel.isWritable, let id = responder.missingCase(head) {
+                loading = (head, [])
+                let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+                let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+                let loop = context.eventLoop
+                responder.load(id) { _ in loop.execute { handler.value.loaded(bound.value) } }
             } else {
                 answered = false
                 passedOn += 1
@@ -60,12 +75,50 @@ final class CasePageChannelHandler: ChannelDuplexHandler, RemovableChannelHandle
         }
     }
 
+    private func answer(_ context: ChannelHandlerContext, _ response: HTTPResponse, _ body: ByteBuffer) {
+        answered = true
+        context.write(wrapOutboundOut(.head(response)), promise: nil)
+        context.write(wrapOutboundOut(.body(body)), promise: nil)
+        context.write(wrapOutboundOut(.end(nil)), promise: nil)
+        needsFlush = true
+    }
+
+    /// The case of the held request has been read (or not): its page is answered here as a hit's would be, or it goes
+    /// on to the router; then the parts held behind it, in order.
+    private func loaded(_ context: ChannelHandlerContext) {
+        guard let (head, held) = loading else { return }
+        loading = nil
+        guard context.channel.isActive else { return }
+        if context.channel.isWritable, let (response, body) = responder.respond(to: head) {
+            answer(context, response, body)
+        } else {
+            answered = false
+            passedOn += 1
+            context.fireChannelRead(wrapInboundOut(.head(head)))
+        }
+        for part in held { channelRead(context: context, data: wrapInboundOut(part)) }
+        channelReadComplete(context: context)
+        if readPending && loading == nil {
+            readPending = false
+            context.read()
+        }
+    }
+
     func channelReadComplete(context: ChannelHandlerContext) {
         if needsFlush {
             needsFlush = false
             context.flush()
         }
         context.fireChannelReadComplete()
+    }
+
+    /// While a miss is read, the socket is not read further (a client cannot pile up requests meanwhile).
+    func read(context: ChannelHandlerContext) {
+        if loading != nil {
+            readPending = true
+        } else {
+            context.read()
+        }
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
@@ -84,6 +137,20 @@ struct CasePageResponder: Sendable {
     let fastPath: CaseFastPath
     /// The `Date` field Hummingbird adds to every response.
     let date = HTTPDate()
+
+    /// The case of a case-page request that `respond` left to the router only because the case is not in the case
+    /// cache: a GET of keep-alive for a valid (version 1) token. Nil for anything else (the router answers it).
+    func missingCase(_ head: HTTPRequest) -> Int64? {
+        guard head.method == .get, let path = head.path, let (_, token) = Self.casePath(path) else { return nil }
+        if let connection = head.headerFields[.connection], connection.lowercased() != "keep-alive" { return nil }
+        guard let id = motorist.env.tokens.verify(token), motorist.env.caseCache.cached(id: id) == nil else { return nil }
+        return id
+    }
+
+    /// Reads a missing case off the event loop; `done` runs on the cache's thread.
+    func load(_ id: Int64, done: @escaping @Sendable (Bool) -> Void) {
+        motorist.env.caseCache.load(id: id) { done($0 != nil) }
+    }
 
     /// The response for a case-page request, or nil to let the router answer.
     func respond(to head: HTTPRequest) -> (HTTPResponse, ByteBuffer)? {

@@ -685,10 +685,18 @@ final class CaseValuesCache: Sendable {
         let key = Key(id: c.id, lang: lang)
         if let e = entries.withLock({ $0[key] }), e.day == day, e.record == c { return e.page }
         let page = make()
-        entries.withLock { map in
-            if map.count >= capacity { map.removeAll(keepingCapacity: true) }
+        // a full memo starts over; what it held is freed off the event loop
+        let retired = entries.withLock { map -> [Key: Entry]? in
+            var old: [Key: Entry]?
+            if map.count >= capacity {
+                old = map
+                map = [:]
+                map.reserveCapacity(capacity)
+            }
             map[key] = Entry(record: c, day: day, page: page)
+            return old
         }
+        if let retired { releaseInBackground(retired) }
         return page
     }
 }

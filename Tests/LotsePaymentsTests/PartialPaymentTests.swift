@@ -36,7 +36,7 @@ import Testing
         // the GiroCode asks for 15.00
         let png = try await b.send("GET", h.base + "/T/\(tok)/girocode.png")
         #expect(png.status == 200)
-        FileManager.default.createFile(atPath: h.dir + "/giro.png", contents: Data(png.body))
+        #expect(FileManager.default.createFile(atPath: h.dir + "/giro.png", contents: Data(png.body)))
         let payload = try #require(try TestSupport.zbarimg(h.dir + "/giro.png").first)
         #expect(payload.contains("\nEUR15.00\n"), "\(payload)")
 
