@@ -152,7 +152,7 @@ public struct DemoPilot {
         var day = start
         while day <= until {
             let dayStart = BerlinTime.utc(date: day, hour: 0, minute: 0)
-            // 07:00 the bank's statement of the day; 08:00 the dunning run.
+            // 07:00 the bank's statement of the day (the transfers booked the day before); 08:00 the dunning run.
             if dayStart + 7 * 3600 <= now, let list = transfersByDay.removeValue(forKey: day), !list.isEmpty {
                 let path = dir + "/bank/camt054-\(day).xml"
                 try writeCamt(path, day: day, transfers: list, payee: payee, dice: &dice)
@@ -215,8 +215,9 @@ public struct DemoPilot {
             }
             queue.removeFirst(i)
             recorder.flush()
-            // Cash-office payments come in once a week.
-            if day.weekday == 5 && !cashRows.isEmpty {
+            // Cash-office payments come in once a week, on Friday at 16:00 (not yet, on a Friday the pilot ends before then:
+            // nothing in the demo happens after now).
+            if day.weekday == 5 && !cashRows.isEmpty && dayStart + 16 * 3600 <= now {
                 let path = dir + "/cash/kasse-\(day).csv"
                 try ("case_number;amount_eur;paid_on;receipt_no\n" + cashRows.joined(separator: "\n") + "\n").write(
                     toFile: path,
@@ -328,7 +329,7 @@ public struct DemoPilot {
             }
             let batch = part.count > 1 ? "<Btch><NbOfTxs>\(part.count)</NbOfTxs><TtlAmt Ccy=\"EUR\">\(Money.plain(total))</TtlAmt></Btch>" : ""
             entries +=
-                "<Ntry><Amt Ccy=\"EUR\">\(Money.plain(total))</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts>BOOK</Sts><BookgDt><Dt>\(day)</Dt></BookgDt><AcctSvcrRef>\(day)-\(k)</AcctSvcrRef><NtryDtls>\(batch)\(txs)</NtryDtls></Ntry>\n"
+                "<Ntry><Amt Ccy=\"EUR\">\(Money.plain(total))</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts>BOOK</Sts><BookgDt><Dt>\(day.adding(days: -1))</Dt></BookgDt><AcctSvcrRef>\(day)-\(k)</AcctSvcrRef><NtryDtls>\(batch)\(txs)</NtryDtls></Ntry>\n"
         }
         let xml = """
             <?xml version="1.0" encoding="UTF-8"?>
