@@ -57,6 +57,8 @@ public enum PaymentChannel: String, Sendable, Codable, CaseIterable {
 public enum EvidencePhoto: Sendable, Equatable {
     case file(String)
     case bytes([UInt8])
+    /// A picture in the export larger than a photo may be (its bytes were not kept).
+    case oversized
 }
 
 /// A validated ticket from a handheld export, ready to become a case.

@@ -161,6 +161,7 @@ struct CSVFormat {
 
     /// The `photos` column: file names of the same upload, separated by `|` or `,` (spaces around them ignored).
     static func photoNames(_ value: String) -> [EvidencePhoto] {
-        value.split(whereSeparator: { $0 == "|" || $0 == "," }).map { String($0).trimmingSpaces() }.filter { !$0.isEmpty }.map { .file($0) }
+        value.split(whereSeparator: { $0 == "|" || $0 == "," }).map { String($0).trimmingSpaces() }.filter { !$0.isEmpty }
+            .prefix(PhotoIntake.maxPerTicket + 1).map { .file($0) }
     }
 }

@@ -202,11 +202,12 @@ final class RejectsWriter {
     /// Runs an import of `file` in one immediate transaction, committed when `body` returns. If anything
     /// fails, the transaction rolls back and the rejects file goes too (it would describe an import that
     /// did not happen); a database error becomes the one-line error naming the file.
-    func importing(_ store: Store, file: String, _ body: (ImportTransaction) throws -> Void) throws {
+    func importing(_ store: Store, file: String, onRollback: () -> Void = {}, _ body: (ImportTransaction) throws -> Void) throws {
         do {
             try store.importTransaction(file: file, body)
         } catch {
             discard()
+            onRollback()
             throw error
         }
         try publish()
@@ -249,13 +250,8 @@ public struct Importer: Sendable {
         defer { rejects.close() }
         let validator = RecordValidator(validator: TicketValidator(catalogue: catalogue), now: now)
         let photos = PhotoIntake(folder: photoFolder, dataDir: config.dataDir, name: name)
-        var summary: ImportSummary
-        do {
-            summary = try importing(path, name: name, format: format, rejects: rejects, validator: validator, photos: photos, progress: progress)
-        } catch {
-            photos.discard()
-            throw error
-        }
+        // the photos stored go again if the import rolls back (not if it committed and only its rejects file failed)
+        var summary = try importing(path, name: name, format: format, rejects: rejects, validator: validator, photos: photos, progress: progress)
         summary.photos = photos.written.count
         summary.warnings = photos.warnings
         return summary
@@ -274,7 +270,7 @@ public struct Importer: Sendable {
         let config = self.config
         let catalogue = self.catalogue
         let now = validator.now
-        try rejects.importing(store, file: name) { transaction in
+        try rejects.importing(store, file: name, onRollback: { photos.discard() }) { transaction in
             let writer = try transaction.caseWriter(
                 fileName: name,
                 format: format.rawValue,

@@ -28,24 +28,34 @@ final class PhotoIntake {
     /// Stores the photos of the ticket on `line`; returns what to attach to its case.
     func store(_ photos: [EvidencePhoto], line: Int) throws -> [(file: String, contentType: String)] {
         var stored: [(file: String, contentType: String)] = []
+        var named = Set<String>()
         for (index, photo) in photos.enumerated() {
+            guard stored.count < Self.maxPerTicket else {
+                warn(line, "photos after the \(Self.maxPerTicket)th are not kept")
+                break
+            }
             let label: String
             let bytes: [UInt8]
             switch photo {
             case .file(let fileName):
                 label = "photo '\(XMLStream.shown(fileName, limit: 60))'"
-                guard let read = read(fileName, label: label, line: line) else { continue }
+                // a handheld may write its folder before the name (`Bilder\123.jpg`): the upload's files are looked up by name
+                let base = Self.baseName(fileName)
+                guard named.insert(base).inserted else {
+                    warn(line, "\(label) is named twice")
+                    continue
+                }
+                guard let read = read(base, label: label, line: line) else { continue }
                 bytes = read
             case .bytes(let data):
                 label = "photo \(index + 1)"
-                guard data.count <= Self.maxBytes else {
-                    warn(line, "\(label) is larger than \(Self.maxBytes >> 20) MB")
-                    continue
-                }
                 bytes = data
+            case .oversized:
+                warn(line, "photo \(index + 1) is larger than \(Self.maxBytes >> 20) MB")
+                continue
             }
-            guard stored.count < Self.maxPerTicket else {
-                warn(line, "\(label) is one more than the \(Self.maxPerTicket) photos a ticket keeps")
+            guard bytes.count <= Self.maxBytes else {
+                warn(line, "\(label) is larger than \(Self.maxBytes >> 20) MB")
                 continue
             }
             guard let picture = Self.picture(bytes) else {
@@ -55,6 +65,11 @@ final class PhotoIntake {
             stored.append((try write(picture.bytes, pngFile: picture.contentType == "image/png"), picture.contentType))
         }
         return stored
+    }
+
+    /// The last part of a name (after `/` or `\\`).
+    static func baseName(_ name: String) -> String {
+        String(name.split(whereSeparator: { $0 == "/" || $0 == "\\" }).last ?? "")
     }
 
     /// The picture without its metadata and its type, or nil when the bytes are neither a JPEG nor a PNG that parses.
@@ -79,10 +94,16 @@ final class PhotoIntake {
             warn(line, "\(label) is not in the upload (send the export and its photos together as one ZIP file)")
             return nil
         }
-        let path = folder + "/" + fileName
+        // opened without following a link (a link out of the folder is not a file of the upload), then checked on what was
+        // opened
+        let fd = open(folder + "/" + fileName, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else {
+            warn(line, "\(label) is not in the upload")
+            return nil
+        }
+        defer { close(fd) }
         var info = stat()
-        // a regular file, not a link out of the folder
-        guard lstat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
+        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
             warn(line, "\(label) is not in the upload")
             return nil
         }
@@ -90,11 +111,19 @@ final class PhotoIntake {
             warn(line, "\(label) is larger than \(Self.maxBytes >> 20) MB")
             return nil
         }
-        guard let data = FileManager.default.contents(atPath: path) else {
+        var bytes = [UInt8](repeating: 0, count: Int(info.st_size))
+        var done = 0
+        while done < bytes.count {
+            let n = bytes.withUnsafeMutableBytes { Foundation.read(fd, $0.baseAddress! + done, $0.count - done) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { break }
+            done += n
+        }
+        guard done == bytes.count else {
             warn(line, "\(label) cannot be read")
             return nil
         }
-        return [UInt8](data)
+        return bytes
     }
 
     private func write(_ bytes: [UInt8], pngFile: Bool) throws -> String {

@@ -38,6 +38,7 @@ final class XMLRecordParser: NSObject, XMLParserDelegate {
     private var tbnr: String?
     private var gps: String?
     private var photos: [EvidencePhoto] = []
+    private var textCut = false
     // xOWi
     private var attributes: [String: String] = [:]
     private var sawRoot = false
@@ -101,6 +102,7 @@ final class XMLRecordParser: NSObject, XMLParserDelegate {
         }
         stack.append(name)
         text = ""
+        textCut = false
         // elements of other namespaces are not part of the format: tolerated and ignored
         guard inExpectedNamespace(namespaceURI), callbackError == nil else { return }
         if name == recordElement {
@@ -140,7 +142,7 @@ final class XMLRecordParser: NSObject, XMLParserDelegate {
                 photos = []
             case "Bild" where inRecord:
                 // a photo named by its file in the same upload (the element may instead hold `Dateiname` or `Daten`)
-                if let name = attrs["Dateiname"]?.trimmingSpaces(), !name.isEmpty { photos.append(.file(name)) }
+                if let name = attrs["Dateiname"]?.trimmingSpaces(), !name.isEmpty { addPhoto(.file(name)) }
             default: break
             }
         case .xowi:
@@ -154,8 +156,17 @@ final class XMLRecordParser: NSObject, XMLParserDelegate {
     }
 
     func parser(_ parser: XMLParser, foundCharacters string: String) {
-        if inRecord { text += string }
+        guard inRecord else { return }
+        // an element's text is kept up to what a photo in base64 may be; beyond, the value is cut (and refused)
+        if text.utf8.count <= Self.maxTextBytes {
+            text += string
+        } else {
+            textCut = true
+        }
     }
+
+    /// 10 MB in base64 with line breaks, and some.
+    static let maxTextBytes = 15_000_000
 
     func parser(_ parser: XMLParser, didEndElement name: String, namespaceURI: String?, qualifiedName: String?) {
         defer {
@@ -185,11 +196,15 @@ final class XMLRecordParser: NSObject, XMLParserDelegate {
             case "Tatbestandsnummer":
                 if tbnr == nil { tbnr = value }
             case "Dateiname" where parent == "Bild":
-                if !value.isEmpty { photos.append(.file(value)) }
+                if !value.isEmpty { addPhoto(.file(value)) }
             case "Daten" where parent == "Bild":
                 // the picture itself, base64 (line breaks allowed); what does not decode is an empty photo, which the
                 // importer reports
-                photos.append(.bytes(Data(base64Encoded: value, options: .ignoreUnknownCharacters).map { [UInt8]($0) } ?? []))
+                if textCut {
+                    addPhoto(.oversized)
+                } else if photos.count <= PhotoIntake.maxPerTicket {
+                    addPhoto(.bytes(Data(base64Encoded: value, options: .ignoreUnknownCharacters).map { [UInt8]($0) } ?? []))
+                }
             case "Tatort":
                 for line in value.split(whereSeparator: { $0 == "\n" || $0 == "\r" }) {
                     let l = String(line).trimmingSpaces()
@@ -206,6 +221,11 @@ final class XMLRecordParser: NSObject, XMLParserDelegate {
                 emit(parser, xowiRecord())
             }
         }
+    }
+
+    /// Keeps one photo more than a ticket may have (so the importer can say so), no more: memory stays bounded.
+    private func addPhoto(_ photo: EvidencePhoto) {
+        if photos.count <= PhotoIntake.maxPerTicket { photos.append(photo) }
     }
 
     private func emit(_ parser: XMLParser, _ r: XMLRecord) {

@@ -40,8 +40,9 @@ enum ZipUpload {
             count += 1
             guard count <= maxEntries else { throw LotseError.input("\(name): more than \(maxEntries) files in the ZIP file") }
             let entryName = String(entry.path.split(separator: "/").last ?? "")
-            // folders' metadata of macOS and hidden files are not part of the export
+            // folders' metadata of macOS and Windows and hidden files are not part of the export
             if entry.path.hasPrefix("__MACOSX/") || entryName.hasPrefix(".") || entryName.isEmpty { continue }
+            if ["thumbs.db", "desktop.ini"].contains(entryName.lowercased()) { continue }
             guard PhotoIntake.isPlainName(entryName) else {
                 throw LotseError.input("\(name): the ZIP entry '\(XMLStream.shown(entry.path, limit: 60))' has no usable file name")
             }
@@ -65,6 +66,12 @@ enum ZipUpload {
                 throw error
             } catch {
                 throw LotseError.input("\(name): the ZIP entry '\(XMLStream.shown(entryName, limit: 60))' cannot be unpacked (damaged)")
+            }
+            if head.starts(with: [0x50, 0x4B, 0x03, 0x04]) {
+                // never unpacked in turn: a ZIP that holds itself would never end
+                throw LotseError.input(
+                    "\(name): the ZIP entry '\(XMLStream.shown(entryName, limit: 60))' is a ZIP file itself; one export and its photos a ZIP file"
+                )
             }
             if !isPicture(head) { exports.append(entryName) }
         }

@@ -39,6 +39,16 @@ public enum Retention {
             files += 1
             if !dryRun { try? FileManager.default.removeItem(atPath: dataDir + "/" + file) }
         }
+        // photo files no photo names (an import that rolled back or was killed while storing them), a day old
+        let named = try store.evidenceFiles()
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: dataDir + "/evidence")) ?? [] where !named.contains(name) {
+            let path = dataDir + "/evidence/" + name
+            guard let modified = (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date,
+                Int64(modified.timeIntervalSince1970) < BerlinTime.utc(date: asOf, hour: 0, minute: 0) - 86_400
+            else { continue }
+            files += 1
+            if !dryRun { try? FileManager.default.removeItem(atPath: path) }
+        }
         for (dir, matches) in kept {
             for name in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] where matches(name) {
                 let path = dir + "/" + name

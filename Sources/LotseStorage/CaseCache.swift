@@ -140,6 +140,9 @@ enum CaseChangeColumns {
         "tbnr", "amount_cents", "street", "house_no", "place_note", "zip", "city", "qr_printed", "deadline",
         "status", "paid_at", "paid_channel",
     ]
+    /// What this process's observer watches: v7's columns and those later migrations log with triggers of their own
+    /// (so a change made here reaches the cache at once, not with the next poll).
+    static let observed = names.union(["received_cents", "reminded_at", "photos"])
 }
 
 /// Sees, on the writer connection, which cases a transaction changed, and reports them on commit.
@@ -156,7 +159,7 @@ final class CaseChangeObserver: TransactionObserver {
         case .insert: return false
         case .delete(let table): return table == "cases" || table == "offences"
         case .update(let table, let columns):
-            return table == "offences" ? columns.contains("text_de") : table == "cases" && !columns.isDisjoint(with: CaseChangeColumns.names)
+            return table == "offences" ? columns.contains("text_de") : table == "cases" && !columns.isDisjoint(with: CaseChangeColumns.observed)
         }
     }
 

@@ -45,15 +45,19 @@ enum Evidence {
 }
 
 extension ImportTransaction {
-    /// How many photos the case imported with `sourceID` has (nil: no such case).
+    /// How many photos the case imported with `sourceID` has (nil: no such case, or its personal data is erased: an old
+    /// export sent again brings no photos back).
     public func photoCount(sourceID: String) throws -> Int? {
-        try Int.fetchOne(db.cachedStatement(sql: "SELECT photos FROM cases WHERE source_id = ?"), arguments: [sourceID])
+        try Int.fetchOne(db.cachedStatement(sql: "SELECT photos FROM cases WHERE source_id = ? AND erased_at IS NULL"), arguments: [sourceID])
     }
 
     /// Attaches photos (already stored in `evidence/`) to the case imported with `sourceID`, numbered after those it has.
     public func attachPhotos(sourceID: String, _ photos: [(file: String, contentType: String)]) throws {
         guard !photos.isEmpty,
-            let caseID = try Int64.fetchOne(db.cachedStatement(sql: "SELECT id FROM cases WHERE source_id = ?"), arguments: [sourceID])
+            let caseID = try Int64.fetchOne(
+                db.cachedStatement(sql: "SELECT id FROM cases WHERE source_id = ? AND erased_at IS NULL"),
+                arguments: [sourceID]
+            )
         else { return }
         var number = try Int.fetchOne(db, sql: "SELECT coalesce(max(number), 0) FROM evidence WHERE case_id = ?", arguments: [caseID]) ?? 0
         for photo in photos {
@@ -68,6 +72,12 @@ extension ImportTransaction {
 }
 
 extension Store {
+    /// The files of every stored photo (retention removes files in `evidence/` that no photo names: an import that
+    /// did not commit, a process that was killed).
+    public func evidenceFiles() throws -> Set<String> {
+        Set(try read { try String.fetchAll($0, sql: "SELECT file FROM evidence") })
+    }
+
     /// Photo `number` of a case (nil: none, or erased).
     public func photo(caseID: Int64, number: Int) async throws -> EvidenceRecord? {
         try await pool.read { db in

@@ -369,8 +369,9 @@ struct ConsoleController: Sendable {
                 ] as [String: Any]
             },
             "pageURL": env.config.publicBaseURL + "/T/" + env.tokens.token(caseID: c.id),
-            "photos": c.photos > 0 ? (1...c.photos).map { ["href": "/office/cases/\(c.caseNumber)/photos/\($0)", "n": $0] as [String: Any] } : [],
-            "hasPhotos": c.photos > 0,
+            "photos": c.photos > 0 && c.erasedAt == nil
+                ? (1...c.photos).map { ["href": "/office/cases/\(c.caseNumber)/photos/\($0)", "n": $0] as [String: Any] } : [],
+            "hasPhotos": c.photos > 0 && c.erasedAt == nil,
         ]
         if let message { v["message"] = message }
         try await record(req, ctx, "case_viewed", target: c.caseNumber)
@@ -380,7 +381,7 @@ struct ConsoleController: Sendable {
     /// `GET /office/cases/{number}/photos/{n}`: the warden's photo `n` of the case (issue 16), for the office deciding a
     /// statement; each view is in the audit log.
     func casePhoto(_ req: Request, _ ctx: LotseContext) async throws -> Response {
-        guard let c = try await env.store.caseRecord(number: ctx.parameters.get("number") ?? ""),
+        guard let c = try await env.store.caseRecord(number: ctx.parameters.get("number") ?? ""), c.erasedAt == nil,
             let n = ctx.parameters.get("n").flatMap({ Int($0) }), (1...99).contains(n),
             let photo = try await env.store.photo(caseID: c.id, number: n)
         else { return Response(status: .notFound) }

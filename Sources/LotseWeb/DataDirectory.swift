@@ -5,7 +5,7 @@ import Foundation
 /// what an older version left readable and removes upload spool files a killed server left behind.
 public enum DataDirectory {
     /// Directories of the data directory that Lotse writes.
-    static let folders = ["rejects", "reminders", "uploads", "qr", "qr-png"]
+    static let folders = ["rejects", "reminders", "uploads", "qr", "qr-png", "evidence", "statements"]
 
     public static func prepareForServing(dataDir: String) {
         removeUploads(dataDir: dataDir)

@@ -37,11 +37,13 @@ public struct Translations: Sendable {
         }
     }
 
-    /// `lang` if `part` is offered in it; otherwise English where offered (a reader who chose neither German nor English),
-    /// else German.
+    /// `lang` if `part` is offered in it; German for a variant of German; otherwise English where offered (a reader who
+    /// chose another language), else German.
     public func language(_ lang: String, for part: Part) -> String {
         let offered = languages(for: part)
         if offered.contains(lang) { return lang }
+        // a variant of German (Leichte Sprache) reads German
+        if lang.hasPrefix(Self.fallback + "-") { return Self.fallback }
         return lang != Self.fallback && offered.contains("en") ? "en" : Self.fallback
     }
 

@@ -38,6 +38,8 @@ import Testing
         TestSupport.write(folder + "/plate.png", bytes: TestSupport.pngWithText)
         TestSupport.write(folder + "/notes.jpg", "not a picture at all")
         TestSupport.write(f.dir + "/outside.jpg", bytes: TestSupport.jpegWithExif)
+        // a link out of the folder is no file of the upload
+        try FileManager.default.createSymbolicLink(atPath: folder + "/link.jpg", withDestinationPath: f.dir + "/outside.jpg")
         let csv = folder + "/export.csv"
         TestSupport.write(
             csv,
@@ -48,23 +50,28 @@ import Testing
             3;HH-07;2026-03-14T08:10;KL-AB 3;141312;Marktstraße;Kaiserslautern;notes.jpg
             4;HH-07;2026-03-14T08:15;KL-AB 4;141312;Marktstraße;Kaiserslautern;../outside.jpg
             5;HH-07;2026-03-14T08:20;KL-AB 5;141312;Marktstraße;Kaiserslautern;
+            6;HH-07;2026-03-14T08:25;KL-AB 6;141312;Marktstraße;Kaiserslautern;link.jpg|Bilder\\front.jpg|front.jpg
 
             """
         )
         let s = try f.importer.importFile(csv, photoFolder: folder)
-        #expect(s.imported == 5 && s.rejected == 0 && s.photos == 2)
+        #expect(s.imported == 6 && s.rejected == 0 && s.photos == 3)
         #expect(
             s.warnings == [
                 "\(csv):3: photo 'missing.jpg' is not in the upload; the ticket was imported without it",
                 "\(csv):4: photo 'notes.jpg' is not a JPEG or PNG picture; the ticket was imported without it",
-                "\(csv):5: photo '../outside.jpg' is not a plain file name; the ticket was imported without it",
+                "\(csv):5: photo '../outside.jpg' is not in the upload; the ticket was imported without it",
+                "\(csv):7: photo 'link.jpg' is not in the upload; the ticket was imported without it",
+                "\(csv):7: photo 'front.jpg' is named twice; the ticket was imported without it",
             ],
             "\(s.warnings)"
         )
         let stored = try photos(f, ticket: "1")
         #expect(stored.map(\.type) == ["image/jpeg", "image/png"])
         #expect(try f.cases().first { $0.ticketNo == "1" }?.photos == 2)
-        #expect(try f.cases().filter { $0.ticketNo != "1" }.allSatisfy { $0.photos == 0 })
+        #expect(try f.cases().filter { $0.ticketNo != "1" && $0.ticketNo != "6" }.allSatisfy { $0.photos == 0 })
+        // a folder before the name (as a handheld writes it) finds the file by its name
+        #expect(try photos(f, ticket: "6").count == 1)
         // private, and without what the camera wrote (Exif with its GPS position; PNG text chunks)
         #expect(mode(f.dir + "/evidence") == 0o700)
         for photo in stored {
@@ -76,7 +83,7 @@ import Testing
         }
         // imported again: duplicates, no second copy of the photos
         let again = try f.importer.importFile(csv, photoFolder: folder)
-        #expect(again.duplicates == 5 && again.photos == 0)
+        #expect(again.duplicates == 6 && again.photos == 0)
         #expect(try photos(f, ticket: "1").count == 2)
     }
 
@@ -105,6 +112,13 @@ import Testing
         let plain = g.file("export.csv", csv)
         #expect(try g.importer.importFile(plain).warnings.count == 2)  // a.jpg and b.png are not beside it: no folder given
         #expect(try photos(g, ticket: "7").isEmpty)
+        // a case whose personal data is erased gets no photos back from an old export sent again
+        let h = try ImportFixture()
+        _ = try h.importer.importFile(h.file("export.csv", csv))
+        try h.store.write { try $0.execute(sql: "UPDATE cases SET erased_at = 1") }
+        let old = try h.importer.importFile(zip, displayName: "upload.zip")
+        #expect(old.duplicates == 2 && old.photos == 0)
+        #expect(try h.count("SELECT count(*) FROM evidence") == 0)
         let later = try g.importer.importFile(zip, displayName: "upload.zip")
         #expect(later.duplicates == 2 && later.photos == 2)
         #expect(try photos(g, ticket: "7").count == 2)
@@ -124,6 +138,11 @@ import Testing
         let twice = f.dir + "/twice.zip"
         try TestSupport.zip(twice, [("x/a.csv", Array(row.utf8)), ("y/a.csv", Array(row.utf8))])
         #expect { _ = try f.importer.importFile(twice, displayName: "twice.zip") } throws: { "\($0)".contains("two files named 'a.csv'") }
+        let nested = f.dir + "/nested.zip"
+        try TestSupport.zip(nested, [("inner.zip", [UInt8](try #require(FileManager.default.contents(atPath: two))))])
+        #expect { _ = try f.importer.importFile(nested, displayName: "nested.zip") } throws: {
+            "\($0)".contains("nested.zip: the ZIP entry 'inner.zip' is a ZIP file itself")
+        }
         let broken = f.file("broken.zip", bytes: [0x50, 0x4B, 0x03, 0x04] + Array(repeating: 0, count: 40))
         #expect { _ = try f.importer.importFile(broken, displayName: "broken.zip") } throws: { "\($0)".contains("broken.zip:") }
         #expect(try f.count() == 0)

@@ -63,6 +63,10 @@ import Testing
         try FileManager.default.createDirectory(atPath: dir + "/statements", withIntermediateDirectories: true)
         TestSupport.write(dir + "/evidence/p1.jpg", bytes: TestSupport.jpegWithExif)
         TestSupport.write(dir + "/statements/s1.pdf", "%PDF-1.4 Max Muster")
+        // a photo file no photo names (an import that rolled back), a day old, and one just written
+        TestSupport.write(dir + "/evidence/orphan.jpg", bytes: TestSupport.jpegWithExif)
+        TestSupport.write(dir + "/evidence/fresh.jpg", bytes: TestSupport.jpegWithExif)
+        try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSince1970: 0)], ofItemAtPath: dir + "/evidence/orphan.jpg")
         try store.write { db in
             try db.execute(
                 sql: """
@@ -84,6 +88,8 @@ import Testing
             dryRun: false
         )
         #expect(early.cases == 0)
+        // the orphan went with the first run; the fresh file stays
+        #expect(early.rejectsFiles == 1 && !FileManager.default.fileExists(atPath: dir + "/evidence/orphan.jpg"))
         // a dry run names the two closed cases (paid, cancelled) and changes nothing
         let asOf = CivilDate(year: 2026, month: 9, day: 20)
         let dry = try Retention.run(store: store, dataDir: dir, retentionDays: 180, asOf: asOf, now: 2, dryRun: true)
@@ -94,6 +100,7 @@ import Testing
 
         let run = try Retention.run(store: store, dataDir: dir, retentionDays: 180, asOf: asOf, now: 3, dryRun: false)
         #expect(run.cases == 2 && run.payments == 1 && run.rejectsFiles == 3)
+        #expect(FileManager.default.fileExists(atPath: dir + "/evidence/fresh.jpg"))
         // the photo and the statement's words and attachment are gone
         #expect(
             !FileManager.default.fileExists(atPath: dir + "/evidence/p1.jpg") && !FileManager.default.fileExists(atPath: dir + "/statements/s1.pdf")
