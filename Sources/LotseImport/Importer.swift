@@ -109,6 +109,8 @@ public struct ImportSummary: Sendable, Codable, Equatable {
 /// `kill -9` never leaves a rejects file for an import that did not happen; the next import removes a part
 /// file whose process is gone.
 final class RejectsWriter {
+    /// Runs when the import rolls back (the photos it stored go too).
+    var onRollback: () -> Void = {}
     let path: String
     let partPath: String
     private var handle: FileHandle?
@@ -202,7 +204,7 @@ final class RejectsWriter {
     /// Runs an import of `file` in one immediate transaction, committed when `body` returns. If anything
     /// fails, the transaction rolls back and the rejects file goes too (it would describe an import that
     /// did not happen); a database error becomes the one-line error naming the file.
-    func importing(_ store: Store, file: String, onRollback: () -> Void = {}, _ body: (ImportTransaction) throws -> Void) throws {
+    func importing(_ store: Store, file: String, _ body: (ImportTransaction) throws -> Void) throws {
         do {
             try store.importTransaction(file: file, body)
         } catch {
@@ -270,7 +272,8 @@ public struct Importer: Sendable {
         let config = self.config
         let catalogue = self.catalogue
         let now = validator.now
-        try rejects.importing(store, file: name, onRollback: { photos.discard() }) { transaction in
+        rejects.onRollback = { photos.discard() }
+        try rejects.importing(store, file: name) { transaction in
             let writer = try transaction.caseWriter(
                 fileName: name,
                 format: format.rawValue,
