@@ -148,6 +148,38 @@ import Testing
         #expect(try f.count() == 0)
     }
 
+    /// An import that rolls back takes its stored photos with it: nothing of it stays, in the database or in `evidence/`.
+    @Test func aRolledBackImportLeavesNoPhotoBehind() throws {
+        let f = try ImportFixture()
+        // a case numbered where the import's second ticket will be: its insert fails, and the whole file rolls back
+        let taken = f.config.caseNumberPrefix + "-2026-0000002"
+        try f.store.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO offences (tbnr, text_de, amount_cents, points) VALUES ('141312', 'x', 2500, 0);
+                    INSERT INTO cases (case_number, source_id, issued_at, plate, plate_country, tbnr, amount_cents, street, city,
+                                       deadline, created_at, issued_day)
+                    VALUES ('\(taken)', 'manual/2', 1773468000, 'KL-ZZ 1', 'D', '141312', 2500, 'X',
+                            'Y', '2026-03-21', 0, '2026-03-14')
+                    """
+            )
+        }
+        TestSupport.write(f.dir + "/a.jpg", bytes: TestSupport.jpegWithExif)
+        let csv = f.file(
+            "export.csv",
+            """
+            \(Self.csvHeader)
+            1;HH-07;2026-03-14T08:00;KL-AB 1;141312;Marktstraße;Kaiserslautern;a.jpg
+            2;HH-07;2026-03-14T08:05;KL-AB 2;141312;Marktstraße;Kaiserslautern;
+
+            """
+        )
+        #expect(throws: (any Error).self) { _ = try f.importer.importFile(csv, photoFolder: f.dir) }
+        #expect(try f.count() == 1)
+        #expect(try f.count("SELECT count(*) FROM evidence") == 0)
+        #expect(((try? FileManager.default.contentsOfDirectory(atPath: f.dir + "/evidence")) ?? []).isEmpty)
+    }
+
     @Test func winowigBilderByFileNameOrInline() throws {
         let f = try ImportFixture()
         TestSupport.write(f.dir + "/foto1.jpg", bytes: TestSupport.jpegWithExif)
