@@ -56,7 +56,13 @@ enum ZipUpload {
             var head: [UInt8] = []
             do {
                 defer { try? handle.close() }
+                // an entry never gives more than it declares, nor more than deflate can (about 1,032 to 1): damaged data
+                // that inflates to junk stops here, not at the upload's limit
+                let most = min(Int64(clamping: entry.uncompressedSize), Int64(clamping: entry.compressedSize) * 1100 + 65_536)
+                var written: Int64 = 0
                 let checksum = try archive.extract(entry) { chunk in
+                    written += Int64(chunk.count)
+                    guard written <= most else { throw Archive.ArchiveError.invalidCRC32 }
                     total += Int64(chunk.count)
                     guard total <= maxBytes else { throw LotseError.input("\(name): the ZIP file unpacks to more than \(maxBytes >> 30) GB") }
                     if head.count < 16 { head += chunk.prefix(16 - head.count) }
