@@ -58,7 +58,8 @@ enum ZipUpload {
                 defer { try? handle.close() }
                 // an entry never gives more than it declares, nor more than deflate can (about 1,032 to 1): damaged data
                 // that inflates to junk stops here, not at the upload's limit
-                let most = min(Int64(clamping: entry.uncompressedSize), Int64(clamping: entry.compressedSize) * 1100 + 65_536)
+                // (sizes as the archive declares them: any number; clamped before the arithmetic)
+                let most = min(Int64(clamping: entry.uncompressedSize), min(Int64(clamping: entry.compressedSize), 1 << 40) * 1100 + 65_536)
                 var written: Int64 = 0
                 let checksum = try archive.extract(entry) { chunk in
                     written += Int64(chunk.count)
