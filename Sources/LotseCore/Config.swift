@@ -127,6 +127,8 @@ public struct LotseConfig: Sendable {
 
     /// The database file inside the data directory.
     public var databasePath: String { dataDir + "/lotse.sqlite" }
+    /// The warden's photos (issue 16): 0700, files 0600, outside any web root.
+    public var evidenceDirectory: String { dataDir + "/evidence" }
 
     /// Looks for `pilot-data/NAME` in `LOTSE_PILOT_DATA` (from `environment`), the working directory and next to
     /// the executable.

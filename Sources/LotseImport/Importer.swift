@@ -251,7 +251,7 @@ public struct Importer: Sendable {
         let rejects = RejectsWriter(dataDir: config.dataDir, file: name, now: now)
         defer { rejects.close() }
         let validator = RecordValidator(validator: TicketValidator(catalogue: catalogue), now: now)
-        let photos = PhotoIntake(folder: photoFolder, dataDir: config.dataDir, name: name)
+        let photos = PhotoIntake(folder: photoFolder, evidenceDirectory: config.evidenceDirectory, name: name)
         // the photos stored go again if the import rolls back (not if it committed and only its rejects file failed)
         var summary = try importing(path, name: name, format: format, rejects: rejects, validator: validator, photos: photos, progress: progress)
         summary.photos = photos.written.count

@@ -19,9 +19,9 @@ final class PhotoIntake {
     static let maxBytes = 10 << 20
     static let maxPerTicket = 6
 
-    init(folder: String?, dataDir: String, name: String) {
+    init(folder: String?, evidenceDirectory: String, name: String) {
         self.folder = folder
-        self.evidenceDirectory = dataDir + "/evidence"
+        self.evidenceDirectory = evidenceDirectory
         self.name = name
     }
 

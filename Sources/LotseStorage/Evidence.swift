@@ -34,9 +34,14 @@ enum Evidence {
         )
     }
 
+    /// The files of a case's photos.
+    static func files(_ db: Database, caseID: Int64) throws -> [String] {
+        try String.fetchAll(db, sql: "SELECT file FROM evidence WHERE case_id = ? ORDER BY number", arguments: [caseID])
+    }
+
     /// The files of a case's photos, and the photos gone from the table (retention).
     static func remove(_ db: Database, caseID: Int64) throws -> [String] {
-        let files = try String.fetchAll(db, sql: "SELECT file FROM evidence WHERE case_id = ? ORDER BY number", arguments: [caseID])
+        let files = try files(db, caseID: caseID)
         if !files.isEmpty {
             try db.execute(sql: "DELETE FROM evidence WHERE case_id = ?; UPDATE cases SET photos = 0 WHERE id = ?", arguments: [caseID, caseID])
         }

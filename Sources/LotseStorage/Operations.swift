@@ -123,9 +123,7 @@ extension Store {
                 let attachments = try String.fetchAll(db, sql: "SELECT attachments FROM statements WHERE case_id = ?", arguments: [id])
                     .flatMap { $0.split(separator: "\n").map { "statements/" + $0 } }
                 if dryRun {
-                    summary.files +=
-                        try String.fetchAll(db, sql: "SELECT file FROM evidence WHERE case_id = ?", arguments: [id])
-                        .map { "evidence/" + $0 } + attachments
+                    summary.files += try Evidence.files(db, caseID: id).map { "evidence/" + $0 } + attachments
                     continue
                 }
                 // the photos show the plate; a statement is the motorist's own words

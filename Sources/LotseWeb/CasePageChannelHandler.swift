@@ -55,15 +55,16 @@ final class CasePageChannelHandler: ChannelDuplexHandler, RemovableChannelHandle
         }
         switch part {
         case .head(let head):
-            if passedOn == 0, context.channel.isWritable, let (response, body) = responder.respond(to: head) {
+            switch passedOn == 0 && context.channel.isWritable ? responder.respond(to: head) : .router {
+            case .page(let response, let body):
                 answer(context, response, body)
-            } else if passedOn == 0, context.channel.isWritable, let id = responder.missingCase(head) {
+            case .miss(let id):
                 loading = (head, [])
                 let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
                 let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
                 let loop = context.eventLoop
-                responder.load(id) { _ in loop.execute { handler.value.loaded(bound.value) } }
-            } else {
+                responder.motorist.env.caseCache.load(id: id) { _ in loop.execute { handler.value.loaded(bound.value) } }
+            case .router:
                 answered = false
                 passedOn += 1
                 context.fireChannelRead(data)
@@ -89,7 +90,8 @@ final class CasePageChannelHandler: ChannelDuplexHandler, RemovableChannelHandle
         guard let (head, held) = loading else { return }
         loading = nil
         guard context.channel.isActive else { return }
-        if context.channel.isWritable, let (response, body) = responder.respond(to: head) {
+        // the case is in the cache now, unless it does not exist (or an eviction came between): then the router answers
+        if context.channel.isWritable, case .page(let response, let body) = responder.respond(to: head) {
             answer(context, response, body)
         } else {
             answered = false
@@ -138,36 +140,34 @@ struct CasePageResponder: Sendable {
     /// The `Date` field Hummingbird adds to every response.
     let date = HTTPDate()
 
-    /// The case of a case-page request that `respond` left to the router only because the case is not in the case
-    /// cache: a GET of keep-alive for a valid (version 1) token. Nil for anything else (the router answers it).
-    func missingCase(_ head: HTTPRequest) -> Int64? {
-        guard head.method == .get, let path = head.path, let (_, token) = Self.casePath(path) else { return nil }
-        if let connection = head.headerFields[.connection], connection.lowercased() != "keep-alive" { return nil }
-        guard let id = motorist.env.tokens.verify(token), motorist.env.caseCache.cached(id: id) == nil else { return nil }
-        return id
+    /// What the pipeline does with a request.
+    enum Answer {
+        /// The case page, answered here.
+        case page(HTTPResponse, ByteBuffer)
+        /// A case page whose case (this id) is not in the case cache: read off the loop first (`CaseCache.load`).
+        case miss(Int64)
+        /// Anything else: the router answers it.
+        case router
     }
 
-    /// Reads a missing case off the event loop; `done` runs on the cache's thread.
-    func load(_ id: Int64, done: @escaping @Sendable (Bool) -> Void) {
-        motorist.env.caseCache.load(id: id) { done($0 != nil) }
-    }
-
-    /// The response for a case-page request, or nil to let the router answer.
-    func respond(to head: HTTPRequest) -> (HTTPResponse, ByteBuffer)? {
-        guard head.method == .get, let path = head.path, let (route, token) = Self.casePath(path) else { return nil }
+    /// The answer to a request: a case page of a valid (version 1) token as GET with keep-alive is a page or a miss;
+    /// everything else goes to the router.
+    func respond(to head: HTTPRequest) -> Answer {
+        guard head.method == .get, let path = head.path, let (route, token) = Self.casePath(path) else { return .router }
         // `Connection: close` (and anything but keep-alive): the router's request loop closes the connection
-        if let connection = head.headerFields[.connection], connection.lowercased() != "keep-alive" { return nil }
+        if let connection = head.headerFields[.connection], connection.lowercased() != "keep-alive" { return .router }
+        guard let id = motorist.env.tokens.verify(token) else { return .router }
+        guard let c = motorist.env.caseCache.cached(id: id) else { return .miss(id) }
         let start = DispatchTime.now().uptimeNanoseconds
         let request = Request(head: head, body: .init(buffer: ByteBuffer()))
-        // a case not in the case cache goes on to the router, which reads it off the event loop
-        guard let html = try? motorist.cachedCasePage(request, token: token)?.encoded(for: request) else { return nil }
+        guard let html = try? motorist.casePage(request, case: c, token: token).encoded(for: request) else { return .router }
         var fields = html.responseHeaders
         fields[.contentLength] = String(html.body.readableBytes)
         fields.append(contentsOf: securityFields)
         fields[.date] = date.now()
         metrics.record(route, .get, Int(html.status.code), start, error: false)
         fastPath.answeredCount.add(1, ordering: .relaxed)
-        return (HTTPResponse(status: html.status, headerFields: fields), html.body)
+        return .page(HTTPResponse(status: html.status, headerFields: fields), html.body)
     }
 
     /// `/T/{token}` or `/t/{token}` (with or without a query): the route's name as the router's

@@ -385,16 +385,9 @@ struct ConsoleController: Sendable {
             let n = ctx.parameters.get("n").flatMap({ Int($0) }), (1...99).contains(n),
             let photo = try await env.store.photo(caseID: c.id, number: n)
         else { return Response(status: .notFound) }
-        let path = env.config.dataDir + "/evidence/" + photo.file
-        guard let data = try await NIOThreadPool.singleton.runIfActive({ FileManager.default.contents(atPath: path) }) else {
-            return Response(status: .notFound)
-        }
+        guard let body = try await pages.photoBytes(photo) else { return Response(status: .notFound) }
         try await record(req, ctx, "photo_viewed", target: c.caseNumber, detail: "photo \(n)")
-        return Response(
-            status: .ok,
-            headers: [.contentType: photo.contentType, .cacheControl: "no-store"],
-            body: .init(byteBuffer: ByteBuffer(bytes: data))
-        )
+        return Response(status: .ok, headers: [.contentType: photo.contentType, .cacheControl: "no-store"], body: .init(byteBuffer: body))
     }
 
     func cancelCase(_ req: Request, _ ctx: LotseContext) async throws -> Response {

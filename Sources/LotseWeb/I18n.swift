@@ -13,14 +13,13 @@ public struct Translations: Sendable {
     /// parsing one cost about as much as the rest of a cached case page (issue 13's benchmark with and without it).
     let negotiated = NegotiatedLanguages()
     public static let fallback = "de"
-    /// Languages whose own file has every key of a part (see `languages(for:)`).
-    let complete: [String: [String]]
+    /// The languages the office and the dashboard are offered in (see `languages(for:)`).
+    let offered: [Part: [String]]
     /// The keys each language's own file has (before German fills the gaps): what the test of missing keys reads.
     public let ownKeys: [String: Set<String>]
-    static let partPrefixes = ["o_", "stats_"]
 
     /// The parts of the site and the languages they are offered in.
-    public enum Part: Sendable {
+    public enum Part: Sendable, Hashable {
         /// The motorist's pages: every language.
         case motorist
         /// The office's console (`o_` texts).
@@ -30,11 +29,7 @@ public struct Translations: Sendable {
     }
 
     public func languages(for part: Part) -> [String] {
-        switch part {
-        case .motorist: return languages
-        case .office: return complete["o_"] ?? [Self.fallback]
-        case .dashboard: return complete["stats_"] ?? [Self.fallback]
-        }
+        offered[part] ?? languages
     }
 
     /// `lang` if `part` is offered in it; German for a variant of German; otherwise English where offered (a reader who
@@ -78,12 +73,11 @@ public struct Translations: Sendable {
         self.languages = languages
         // the office (`o_`) and the dashboard (`stats_`; its CSV's column names are optional) are offered in the languages
         // that have all their texts, the motorist's pages in every language
-        var complete: [String: [String]] = [:]
-        for prefix in Self.partPrefixes {
+        func complete(_ prefix: String) -> [String] {
             let needed = base.keys.filter { $0.hasPrefix(prefix) && !$0.hasPrefix("stats_csv_") }
-            complete[prefix] = languages.filter { lang in needed.allSatisfy { own[lang]?.contains($0) == true } }
+            return languages.filter { lang in needed.allSatisfy { own[lang]?.contains($0) == true } }
         }
-        self.complete = complete
+        offered = [.office: complete("o_"), .dashboard: complete("stats_")]
     }
 
     public func table(_ lang: String) -> [String: String] { texts[lang] ?? texts[Self.fallback]! }

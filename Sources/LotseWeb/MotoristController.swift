@@ -397,14 +397,6 @@ struct MotoristController: Sendable {
         return try render("pending", context, lang: lang, remember: remember, csrf: csrf, noStore: true)
     }
 
-    /// The case page for `token` if its case is in the case cache; nil when the token is forged, or the case
-    /// is not in memory (a miss: `CasePageChannelHandler` then passes the request on to the router, which reads
-    /// it off the event loop and fills the cache). Never touches SQLite.
-    func cachedCasePage(_ req: Request, token: String) throws -> HTML? {
-        guard let id = env.tokens.verify(token), let c = env.caseCache.cached(id: id) else { return nil }
-        return try casePage(req, case: c, token: token)
-    }
-
     /// The case page of `c`. Used by the router and by `CasePageChannelHandler`, so both give the same page.
     func casePage(_ req: Request, case c: CaseRecord, token: String) throws -> HTML {
         let (lang, remember) = language(req)
@@ -597,15 +589,18 @@ struct MotoristController: Sendable {
         else {
             return try notFound(req).response(from: req, context: context)
         }
-        let path = env.config.dataDir + "/evidence/" + photo.file
-        guard let data = try await NIOThreadPool.singleton.runIfActive({ FileManager.default.contents(atPath: path) }) else {
-            return try notFound(req).response(from: req, context: context)
-        }
+        guard let body = try await photoBytes(photo) else { return try notFound(req).response(from: req, context: context) }
         return Response(
             status: .ok,
             headers: [.contentType: photo.contentType, .cacheControl: "private, max-age=3600", .contentDisposition: "inline"],
-            body: .init(byteBuffer: ByteBuffer(bytes: data))
+            body: .init(byteBuffer: body)
         )
+    }
+
+    /// A stored photo's bytes, read off the event loop (nil: its file is gone). The case page's and the office's.
+    func photoBytes(_ photo: EvidenceRecord) async throws -> ByteBuffer? {
+        let path = env.config.evidenceDirectory + "/" + photo.file
+        return try await NIOThreadPool.singleton.runIfActive { FileManager.default.contents(atPath: path).map { ByteBuffer(bytes: $0) } }
     }
 
     /// The EPC QR code as SVG (for the page) or PNG (for letters).

@@ -21,10 +21,8 @@ struct ImportCommand: ParsableCommand {
         let importer = Importer(store: try common.store(config), config: config, catalogue: try common.catalogue(config))
         // Other files still import; the command ends with status 1.
         try eachFile(files) { file in
-            let s = try importer.importFile(
-                file,
-                photoFolder: (file as NSString).deletingLastPathComponent.isEmpty ? "." : (file as NSString).deletingLastPathComponent
-            )
+            let folder = (file as NSString).deletingLastPathComponent
+            let s = try importer.importFile(file, photoFolder: folder.isEmpty ? "." : folder)
             print(s.line + (s.photos > 0 ? ", photos \(s.photos)" : ""))
             for warning in s.warnings { printErr(warning) }
             if let r = s.rejectsFile { print("\(file): rejected rows written to \(r)") }
