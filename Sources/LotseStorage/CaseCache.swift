@@ -14,15 +14,14 @@ import Synchronization
 /// - changes made by another process (`lotse reconcile`, `lotse dunning`, a second server) reach the
 ///   `case_changes` log through a trigger, which `pollChanges()` reads (the server every 250 ms).
 /// A read that raced with an eviction is not cached (a generation counter). Misses (unknown cases)
-/// are not cached. When `capacity` records are held, the cache starts over.
+/// are not cached. When `capacity` records are held, each new one takes the place of the oldest (`FIFOMap`).
 public final class CaseCache: Sendable {
     let store: Store
-    let capacity: Int
     private let state: Mutex<State>
     private let loader = MissLoader()
 
     struct State {
-        var records: [Int64: CaseRecord] = [:]
+        var records: FIFOMap<Int64, CaseRecord>
         /// Bumped by every eviction; a read that started before one does not fill the cache.
         var generation: UInt64 = 0
         /// The last `case_changes` row seen.
@@ -32,9 +31,8 @@ public final class CaseCache: Sendable {
     /// Starts empty; changes already in the log before now do not matter.
     public init(store: Store, capacity: Int = 50_000) throws {
         self.store = store
-        self.capacity = capacity
         let last = try store.read { try Int64.fetchOne($0, sql: "SELECT max(seq) FROM case_changes") } ?? 0
-        state = Mutex(State(lastSeq: last))
+        state = Mutex(State(records: FIFOMap(capacity: capacity), lastSeq: last))
         store.observeCaseChanges { [weak self] ids in self?.evict(ids) }
     }
 
@@ -75,29 +73,28 @@ public final class CaseCache: Sendable {
     /// The cases of `ids` read and kept (unless an eviction raced with the read).
     func readMissing(_ ids: [Int64]) -> [Int64: CaseRecord] {
         let generation = state.withLock { $0.generation }
-        var found: [Int64: CaseRecord] = [:]
-        for id in ids where found[id] == nil {
-            if let c = try? store.readStatement({ try CaseQueries.byID($0, id) }) { found[id] = c }
-        }
+        // one read transaction for the batch: one snapshot (one set of file locks) for every case in it
+        let found: [Int64: CaseRecord] =
+            (try? store.readStatement { db -> [Int64: CaseRecord] in
+                var found: [Int64: CaseRecord] = [:]
+                try db.inTransaction(.deferred) {
+                    for id in ids where found[id] == nil {
+                        if let c = try CaseQueries.byID(db, id) { found[id] = c }
+                    }
+                    return .commit
+                }
+                return found
+            }) ?? [:]
         keep(found, readAt: generation)
         return found
     }
 
-    /// Keeps records read when the cache had `generation` (not if an eviction came since). A full cache starts over; the
-    /// records it held are freed on a background thread, not on the caller's (an event loop).
+    /// Keeps records read when the cache had `generation` (not if an eviction came since).
     private func keep(_ found: [Int64: CaseRecord], readAt generation: UInt64) {
-        let retired = state.withLock { s -> [Int64: CaseRecord]? in
-            guard s.generation == generation else { return nil }
-            var old: [Int64: CaseRecord]?
-            if s.records.count + found.count > capacity {
-                old = s.records
-                s.records = [:]
-                s.records.reserveCapacity(capacity)
-            }
-            s.records.merge(found) { _, new in new }
-            return old
+        state.withLock { s in
+            guard s.generation == generation else { return }
+            for (id, c) in found { s.records.insert(c, for: id) }
         }
-        if let retired { releaseInBackground(retired) }
     }
 
     /// Forgets these cases; an id of 0 (a changed offence text) forgets all.
@@ -106,9 +103,9 @@ public final class CaseCache: Sendable {
         state.withLock { s in
             s.generation &+= 1
             if ids.contains(0) {
-                s.records.removeAll(keepingCapacity: true)
+                s.records.removeAll()
             } else {
-                for id in ids { s.records[id] = nil }
+                for id in ids { s.records.removeValue(for: id) }
             }
         }
     }

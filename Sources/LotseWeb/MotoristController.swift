@@ -656,7 +656,7 @@ struct CasePage: Sendable {
 /// The case-dependent part of case pages (`MotoristController.caseValues`) per case and language,
 /// reused while the case record and the day are the same. The record comes from `CaseCache`, which
 /// drops a case when it changes; comparing the record here ties these values to that, with no
-/// invalidation of their own. Starts over when `capacity` entries are held.
+/// invalidation of their own. Holds at most `capacity` entries, the oldest making way for a new one (`FIFOMap`).
 final class CaseValuesCache: Sendable {
     struct Key: Hashable {
         let id: Int64
@@ -669,29 +669,17 @@ final class CaseValuesCache: Sendable {
         let page: CasePage
     }
 
-    let capacity: Int
-    private let entries = Mutex([Key: Entry]())
+    private let entries: Mutex<FIFOMap<Key, Entry>>
 
     init(capacity: Int = 50_000) {
-        self.capacity = capacity
+        entries = Mutex(FIFOMap(capacity: capacity))
     }
 
     func get(_ c: CaseRecord, lang: String, day: CivilDate, make: () -> CasePage) -> CasePage {
         let key = Key(id: c.id, lang: lang)
         if let e = entries.withLock({ $0[key] }), e.day == day, e.record == c { return e.page }
         let page = make()
-        // a full memo starts over; what it held is freed off the event loop
-        let retired = entries.withLock { map -> [Key: Entry]? in
-            var old: [Key: Entry]?
-            if map.count >= capacity {
-                old = map
-                map = [:]
-                map.reserveCapacity(capacity)
-            }
-            map[key] = Entry(record: c, day: day, page: page)
-            return old
-        }
-        if let retired { releaseInBackground(retired) }
+        entries.withLock { $0.insert(Entry(record: c, day: day, page: page), for: key) }
         return page
     }
 }

@@ -72,4 +72,18 @@ import Testing
         try other.write { try $0.execute(sql: "UPDATE offences SET text_de = 'Parken im absoluten Halteverbot'") }
         #expect(try cache.pollChanges() == 0)
     }
+
+    /// A full cache lets go of the case read longest ago for each new one, and keeps the rest (issue 13: it used to
+    /// start over, freeing 50,000 records at once).
+    @Test func aFullCacheDropsItsOldestCaseForEachNewOne() throws {
+        let (store, _, ids) = try fixture()
+        let cache = try CaseCache(store: store, capacity: 2)
+        _ = try cache.record(id: ids[0])
+        _ = try cache.record(id: ids[1])
+        #expect(cache.cached(id: ids[0]) != nil && cache.count == 2)
+        _ = try cache.record(id: ids[2])
+        #expect(cache.count == 2)
+        #expect(cache.cached(id: ids[0]) == nil)
+        #expect(cache.cached(id: ids[1]) != nil && cache.cached(id: ids[2]) != nil)
+    }
 }
