@@ -47,6 +47,8 @@ public struct LotseConfig: Sendable {
     /// How often `serve` asks the provider about orders left open, and after how many seconds untouched.
     public var paymentSweepSeconds: Double
     public var paymentSweepAge: Int64
+    /// How often `serve` writes the page views it counted (`LOTSE_VIEW_FLUSH_SECONDS`): see `EventRecorder`.
+    public var viewFlushSeconds: Double
     /// Proxies whose `X-Forwarded-For` is believed (`LOTSE_TRUSTED_PROXIES`: comma-separated CIDRs or
     /// addresses, IPv4 and IPv6); empty: the socket's address is the client.
     public var trustedProxies: [String]
@@ -106,6 +108,7 @@ public struct LotseConfig: Sendable {
         paymentSweepAge =
             try settings.wholeNumber("LOTSE_PAYMENT_SWEEP_AGE", in: 0...Int(LotseConfig.maximumSeconds), unit: "seconds")
             .map(Int64.init) ?? 600
+        viewFlushSeconds = try settings.seconds("LOTSE_VIEW_FLUSH_SECONDS") ?? 5
         trustedProxies = (settings.text("LOTSE_TRUSTED_PROXIES") ?? "").split(separator: ",")
             .map { String($0).trimmingSpaces() }
             .filter { !$0.isEmpty }

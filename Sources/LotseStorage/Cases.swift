@@ -111,9 +111,12 @@ public enum CaseQueries {
     static let select = "SELECT " + CaseRecord.columns.joined(separator: ", ") + " FROM cases LEFT JOIN offences USING (tbnr)"
 
     public static func byID(_ db: Database, _ id: Int64) throws -> CaseRecord? {
-        // the case page's query: prepared once per connection, columns read by position
+        // the case page's query: prepared once per connection, columns read by position from the statement itself
+        // (`Row.fetchOne` would first copy the row with its 27 column names)
         let statement = try db.cachedStatement(sql: select + " WHERE cases.id = ?")
-        return try Row.fetchOne(statement, arguments: [id]).map { try CaseRecord(row: $0) }
+        // (the row is valid while its cursor lives: the cursor's end resets the statement)
+        let cursor = try Row.fetchCursor(statement, arguments: [id])
+        return try withExtendedLifetime(cursor) { try cursor.next().map { try CaseRecord(row: $0) } }
     }
 
     public static func byNumber(_ db: Database, _ number: String) throws -> CaseRecord? {

@@ -449,7 +449,6 @@ final class QuickReaders: Sendable {
 
     let path: String
     let slots: [Slot]
-    let cursor = Atomic<Int>(0)
 
     init(path: String, count: Int) {
         self.path = path
@@ -458,9 +457,9 @@ final class QuickReaders: Sendable {
 
     /// nil when every connection is busy.
     func read<T>(_ body: (Database) throws -> T) throws -> T? {
-        let start = cursor.wrappingAdd(1, ordering: .relaxed).oldValue
-        for i in 0..<slots.count {
-            let slot = slots[(start &+ i) % slots.count]
+        // the first free one: one thread reading alone (the case cache's miss thread) keeps one connection, whose page
+        // cache and memory map stay warm
+        for slot in slots {
             guard slot.busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else { continue }
             defer { slot.busy.store(false, ordering: .releasing) }
             if slot.queue == nil {

@@ -64,7 +64,11 @@ public struct WebEnvironment: Sendable {
             throw LotseError.input("\(root)/templates: \(error)")
         }
         translations = try Translations(directory: root + "/templates/i18n")
-        recorder = EventRecorder(store: store, onFailure: { [logger] in logger.error("\($0)") })
+        recorder = EventRecorder(
+            store: store,
+            interval: .milliseconds(Int64(config.viewFlushSeconds * 1000)),
+            onFailure: { [logger] in logger.error("\($0)") }
+        )
         caseCache = try CaseCache(store: store)
         catalogue = try? Catalogue(contentsOf: config.cataloguePath)
         offenceTexts = try OffenceTexts(folder: (config.cataloguePath as NSString).deletingLastPathComponent)

@@ -2,6 +2,7 @@ import Dispatch
 import Foundation
 import HTTPTypes
 import Hummingbird
+import LotseStorage
 import NIOCore
 import NIOHTTPTypes
 import Synchronization
@@ -42,6 +43,8 @@ final class CasePageChannelHandler: ChannelDuplexHandler, RemovableChannelHandle
     private var loading: (head: HTTPRequest, held: [HTTPRequestPart])?
     /// A read from the socket asked for while loading, done once the page is answered.
     private var readPending = false
+    /// Parts held behind a miss at which the socket's reading pauses.
+    static let heldBeforePause = 8
 
     init(responder: CasePageResponder) {
         self.responder = responder
@@ -58,12 +61,14 @@ final class CasePageChannelHandler: ChannelDuplexHandler, RemovableChannelHandle
             switch passedOn == 0 && context.channel.isWritable ? responder.respond(to: head) : .router {
             case .page(let response, let body):
                 answer(context, response, body)
-            case .miss(let id):
+            case .miss(let miss):
                 loading = (head, [])
                 let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
                 let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
                 let loop = context.eventLoop
-                responder.motorist.env.caseCache.load(id: id) { _ in loop.execute { handler.value.loaded(bound.value) } }
+                responder.motorist.env.caseCache.load(id: miss.id) { record in
+                    loop.execute { handler.value.loaded(bound.value, miss, record) }
+                }
             case .router:
                 answered = false
                 passedOn += 1
@@ -84,14 +89,13 @@ final class CasePageChannelHandler: ChannelDuplexHandler, RemovableChannelHandle
         needsFlush = true
     }
 
-    /// The case of the held request has been read (or not): its page is answered here as a hit's would be, or it goes
-    /// on to the router; then the parts held behind it, in order.
-    private func loaded(_ context: ChannelHandlerContext) {
+    /// The case of the held request has been read (`record`, nil for an unknown case or an error): its page is answered
+    /// here as a hit's would be, or the request goes on to the router; then the parts held behind it, in order.
+    private func loaded(_ context: ChannelHandlerContext, _ miss: CasePageResponder.CaseRequest, _ record: CaseRecord?) {
         guard let (head, held) = loading else { return }
         loading = nil
         guard context.channel.isActive else { return }
-        // the case is in the cache now, unless it does not exist (or an eviction came between): then the router answers
-        if context.channel.isWritable, case .page(let response, let body) = responder.respond(to: head) {
+        if context.channel.isWritable, let record, case .page(let response, let body) = responder.page(head, miss, record) {
             answer(context, response, body)
         } else {
             answered = false
@@ -114,9 +118,11 @@ final class CasePageChannelHandler: ChannelDuplexHandler, RemovableChannelHandle
         context.fireChannelReadComplete()
     }
 
-    /// While a miss is read, the socket is not read further (a client cannot pile up requests meanwhile).
+    /// While a miss is read, the socket is read further only until a few parts are held (a client cannot pile up
+    /// requests meanwhile); below that nothing changes, so a miss costs no change of the socket's registration (two
+    /// `epoll_ctl` calls).
     func read(context: ChannelHandlerContext) {
-        if loading != nil {
+        if let loading, loading.held.count >= Self.heldBeforePause {
             readPending = true
         } else {
             context.read()
@@ -144,10 +150,17 @@ struct CasePageResponder: Sendable {
     enum Answer {
         /// The case page, answered here.
         case page(HTTPResponse, ByteBuffer)
-        /// A case page whose case (this id) is not in the case cache: read off the loop first (`CaseCache.load`).
-        case miss(Int64)
+        /// A case page whose case is not in the case cache: read off the loop first (`CaseCache.load`), then `page`.
+        case miss(CaseRequest)
         /// Anything else: the router answers it.
         case router
+    }
+
+    /// A case page asked for with a valid token: its case, route name and token.
+    struct CaseRequest: Sendable {
+        let id: Int64
+        let route: String
+        let token: String
     }
 
     /// The answer to a request: a case page of a valid (version 1) token as GET with keep-alive is a page or a miss;
@@ -157,7 +170,15 @@ struct CasePageResponder: Sendable {
         // `Connection: close` (and anything but keep-alive): the router's request loop closes the connection
         if let connection = head.headerFields[.connection], connection.lowercased() != "keep-alive" { return .router }
         guard let id = motorist.env.tokens.verify(token) else { return .router }
-        guard let c = motorist.env.caseCache.cached(id: id) else { return .miss(id) }
+        let request = CaseRequest(id: id, route: route, token: token)
+        guard let c = motorist.env.caseCache.cached(id: id) else { return .miss(request) }
+        return page(head, request, c)
+    }
+
+    /// The page of case `c` (found for `head`'s token, in the cache or read for a miss), or `.router` if it cannot be
+    /// built here.
+    func page(_ head: HTTPRequest, _ found: CaseRequest, _ c: CaseRecord) -> Answer {
+        let (route, token) = (found.route, found.token)
         let start = DispatchTime.now().uptimeNanoseconds
         let request = Request(head: head, body: .init(buffer: ByteBuffer()))
         guard let html = try? motorist.casePage(request, case: c, token: token).encoded(for: request) else { return .router }

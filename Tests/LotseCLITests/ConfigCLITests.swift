@@ -32,7 +32,7 @@ import Testing
 
     @Test(arguments: [
         ("LOTSE_PAYMENT_DAYS", "-3"), ("LOTSE_PAYMENT_DAYS", "7x"), ("LOTSE_PAYMENT_DAYS", ""), ("LOTSE_GRACE_DAYS", "five"),
-        ("LOTSE_PAYPAL_TIMEOUT", "20s"), ("LOTSE_PAYMENT_SWEEP_SECONDS", "0"), ("LOTSE_PAYMENT_SWEEP_AGE", "1.5"),
+        ("LOTSE_PAYPAL_TIMEOUT", "20s"), ("LOTSE_PAYMENT_SWEEP_SECONDS", "0"), ("LOTSE_PAYMENT_SWEEP_AGE", "1.5"), ("LOTSE_VIEW_FLUSH_SECONDS", "0"),
         ("LOTSE_IDLE_TIMEOUT", "inf"), ("LOTSE_READ_TIMEOUT", "-1"), ("LOTSE_DEMO", "yes"),
     ])
     func everyNumberAndSwitchIsStrict(_ variable: String, _ value: String) throws {

@@ -225,7 +225,7 @@ import Testing
         for url in urls + urls {
             #expect(try await client.send(OutboundRequest(url: url, headers: [("User-Agent", "Mozilla/5.0 (Linux; Android 14)")])).status == 200)
         }
-        // page views are written once a second; stopped at once, none may be lost
+        // page views are written every few seconds; stopped at once, none may be lost
         kill(serve.processIdentifier, SIGTERM)
         serve.waitUntilExit()
         #expect(serve.terminationReason == .exit && serve.terminationStatus == 0)

@@ -27,6 +27,7 @@ import Testing
         #expect(c.paypalTimeout == 20)
         #expect(c.paymentSweepSeconds == 120)
         #expect(c.paymentSweepAge == 600)
+        #expect(c.viewFlushSeconds == 5)
         #expect(c.idleTimeout == 60)
         #expect(c.readTimeout == 30)
         #expect(c.qrWorkers == nil)

@@ -25,7 +25,11 @@ import Testing
     }
 
     @Test func everyCounterAndRateOfAKnownPilot() async throws {
-        let h = try PayPalHarness(cases: 20, withoutQR: [17, 18, 19, 20], env: ["LOTSE_EVALUATOR_TOKEN": "eval-token-1"])
+        let h = try PayPalHarness(
+            cases: 20,
+            withoutQR: [17, 18, 19, 20],
+            env: ["LOTSE_EVALUATOR_TOKEN": "eval-token-1", "LOTSE_VIEW_FLUSH_SECONDS": "1"]
+        )
         defer { h.stop() }
         func n(_ i: Int) -> String { CaseNumber.make(prefix: "KL", year: 2026, sequence: i) }
         func tok(_ i: Int) -> String { h.tokens[n(i)]! }
@@ -47,8 +51,8 @@ import Testing
             _ = try await b.send("GET", b.location(back, base: h.base)!)
         }
         // A first look at the figures folds every case into the statistics cells: what follows reaches them through
-        // the trigger on cases (differences of old and new rows), and must give the same truth. The server writes page
-        // views about once a second: the first look waits until the 16 views above are written.
+        // the trigger on cases (differences of old and new rows), and must give the same truth. This server writes page
+        // views every second (`LOTSE_VIEW_FLUSH_SECONDS`): the first look waits until the 16 views above are written.
         for _ in 0..<50 {
             let views = try h.store().read { try Int.fetchOne($0, sql: "SELECT count(*) FROM events WHERE kind = 'page_viewed'") } ?? 0
             if views >= 16 { break }
