@@ -48,6 +48,20 @@ public enum Operations {
             arguments: [job.rawValue, at, detail]
         )
     }
+
+    /// The cases of a backup and the files it names in the data directory (a backup of a version before photos or
+    /// statements names none).
+    static func backupSummary(_ db: Database) throws -> BackupSummary {
+        var summary = BackupSummary(cases: try Int.fetchOne(db, sql: "SELECT count(*) FROM cases") ?? 0)
+        if try db.tableExists("evidence") {
+            summary.files += try String.fetchAll(db, sql: "SELECT file FROM evidence ORDER BY case_id, number").map { "evidence/" + $0 }
+        }
+        if try db.tableExists("statements") {
+            summary.files += try String.fetchAll(db, sql: "SELECT attachments FROM statements WHERE attachments != '' ORDER BY id")
+                .flatMap { $0.split(separator: "\n").map { "statements/" + $0 } }
+        }
+        return summary
+    }
 }
 
 /// The jobs whose last successful run `/metrics` reports (`lotse_last_run_timestamp_seconds`).
@@ -61,6 +75,14 @@ public struct RetentionSummary: Sendable, Equatable {
     public var payments = 0
     /// Files of the erased cases the caller deletes, relative to the data directory: the warden's photos
     /// (`evidence/…`) and the attachments of the motorists' statements (`statements/…`).
+    public var files: [String] = []
+}
+
+/// What a backup holds (or a restore brought back).
+public struct BackupSummary: Sendable, Equatable {
+    public var cases = 0
+    /// The files the copied database names in the data directory, relative to it: the warden's photos (`evidence/…`)
+    /// and the attachments of the motorists' statements (`statements/…`). The caller copies them beside the database.
     public var files: [String] = []
 }
 
@@ -229,8 +251,9 @@ extension Store {
     }
 
     /// A consistent copy of the database at `path` (SQLite's online backup API: the server may go on reading and
-    /// writing meanwhile), checked with `PRAGMA integrity_check` before it is kept. Returns how many cases it holds.
-    public func backup(to path: String) throws -> Int {
+    /// writing meanwhile), checked with `PRAGMA integrity_check` before it is kept. Returns how many cases it holds and
+    /// the files it names (read from the copy, so they are the files of that moment).
+    public func backup(to path: String) throws -> BackupSummary {
         let live = [self.path, self.path + "-wal", self.path + "-shm"].map { ($0 as NSString).resolvingSymlinksInPath }
         let target = ((path as NSString).standardizingPath as NSString).resolvingSymlinksInPath
         guard !live.contains(target), !target.hasSuffix("/keys.json") else {
@@ -241,8 +264,8 @@ extension Store {
         do {
             let copy = try DatabaseQueue(path: part)
             try pool.backup(to: copy)
-            let (check, cases) = try copy.read { db in
-                (try String.fetchAll(db, sql: "PRAGMA integrity_check"), try Int.fetchOne(db, sql: "SELECT count(*) FROM cases") ?? 0)
+            let (check, summary) = try copy.read { db in
+                (try String.fetchAll(db, sql: "PRAGMA integrity_check"), try Operations.backupSummary(db))
             }
             try copy.close()
             guard check == ["ok"] else {
@@ -254,7 +277,7 @@ extension Store {
                 try? FileManager.default.removeItem(atPath: part)
                 throw LotseError.io("\(path): cannot put the copy in place: \(String(cString: strerror(errno)))")
             }
-            return cases
+            return summary
         } catch let error as DatabaseError {
             try? FileManager.default.removeItem(atPath: part)
             throw LotseError.io("\(path): backup failed: \(error.message ?? "\(error.resultCode)")")
@@ -263,8 +286,8 @@ extension Store {
 
     /// Restores the backup `source` as the database at `target` (which must not exist): the file is opened read-only
     /// and checked (a Lotse database, `PRAGMA integrity_check` ok) before a byte is written; then copied through the
-    /// backup API. Returns how many cases it holds.
-    public static func restore(from source: String, to target: String) throws -> Int {
+    /// backup API. Returns how many cases it holds and the files it names.
+    public static func restore(from source: String, to target: String) throws -> BackupSummary {
         guard FileManager.default.fileExists(atPath: source) else { throw LotseError.input("\(source): no such file") }
         guard !FileManager.default.fileExists(atPath: target) else {
             throw LotseError.input("\(target) exists: restore only into an empty data directory")
@@ -273,14 +296,11 @@ extension Store {
             var configuration = Configuration()
             configuration.readonly = true
             let backup = try DatabaseQueue(path: source, configuration: configuration)
-            let (check, isLotse, cases, newer) = try backup.read { db -> ([String], Bool, Int, Bool) in
+            let (check, isLotse, summary, newer) = try backup.read { db -> ([String], Bool, BackupSummary, Bool) in
                 let check = try String.fetchAll(db, sql: "PRAGMA integrity_check")
                 let isLotse = try db.tableExists("cases") && db.tableExists("grdb_migrations")
-                guard isLotse else { return (check, false, 0, false) }
-                return (
-                    check, true, try Int.fetchOne(db, sql: "SELECT count(*) FROM cases") ?? 0,
-                    try Schema.migrator.hasBeenSuperseded(db)
-                )
+                guard isLotse, check == ["ok"] else { return (check, isLotse, BackupSummary(), false) }
+                return (check, true, try Operations.backupSummary(db), try Schema.migrator.hasBeenSuperseded(db))
             }
             guard check == ["ok"] else {
                 throw LotseError.input("\(source): damaged (integrity check: \(check.prefix(3).joined(separator: "; "))): nothing restored")
@@ -293,7 +313,7 @@ extension Store {
             try backup.backup(to: restored)
             try restored.close()
             try backup.close()
-            return cases
+            return summary
         } catch let error as DatabaseError {
             try? FileManager.default.removeItem(atPath: target)
             throw LotseError.input("\(source): cannot be restored: \(error.message ?? "\(error.resultCode)")")

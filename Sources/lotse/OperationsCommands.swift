@@ -79,7 +79,8 @@ struct HandoverCommand: ParsableCommand {
 struct BackupCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "backup",
-        abstract: "A consistent copy of the database while the server runs (and the key ring beside it as FILE.keys.json)."
+        abstract:
+            "A consistent copy of the database while the server runs, the key ring beside it as FILE.keys.json, and the photos and statement attachments it names in FILE.files/."
     )
 
     @OptionGroup var common: CommonOptions
@@ -88,7 +89,7 @@ struct BackupCommand: ParsableCommand {
     func run() throws {
         let config = try common.config()
         let store = try common.store(config)
-        let cases = try store.backup(to: file)
+        let summary = try store.backup(to: file)
         // the key ring: without it the codes on the tickets cannot be checked after a restore
         var keys = "no key ring yet"
         let ring = KeyRing.path(dataDir: config.dataDir)
@@ -100,8 +101,12 @@ struct BackupCommand: ParsableCommand {
             }
             keys = "key ring \(target)"
         }
+        let files = try BackupFiles.save(summary.files, dataDir: config.dataDir, backup: file)
         try store.noteRun(.backup, at: Int64(Date().timeIntervalSince1970), detail: (file as NSString).lastPathComponent)
-        print("backup \(file): \(cases) cases, integrity ok; \(keys)")
+        let folder = BackupFiles.folder(of: file)
+        print(
+            "backup \(file): \(summary.cases) cases, integrity ok; \(keys); \(files.line(copied: "in " + folder, missingFrom: "the data directory"))"
+        )
     }
 }
 
@@ -124,7 +129,7 @@ struct RestoreCommand: ParsableCommand {
             )
         }
         try fm.createDirectory(atPath: config.dataDir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        let cases = try Store.restore(from: file, to: config.databasePath)
+        let summary = try Store.restore(from: file, to: config.databasePath)
         var keys = "no key ring beside the backup: codes printed before need the old keys.json"
         if let data = fm.contents(atPath: file + ".keys.json") {
             guard fm.createFile(atPath: KeyRing.path(dataDir: config.dataDir), contents: data, attributes: [.posixPermissions: 0o600]) else {
@@ -138,8 +143,16 @@ struct RestoreCommand: ParsableCommand {
             }
             keys = "key ring restored"
         }
+        var files = "no photos or attachments named"
+        if !summary.files.isEmpty {
+            if let report = try BackupFiles.restore(summary.files, backup: file, dataDir: config.dataDir) {
+                files = report.line(copied: "restored", missingFrom: BackupFiles.folder(of: file))
+            } else {
+                files = "no \(BackupFiles.folder(of: file)) beside the backup: \(summary.files.count) photos and attachments are not restored"
+            }
+        }
         // the restored database is opened once: migrations of a newer version run now
         _ = try common.store(config)
-        print("restored \(file) into \(config.dataDir): \(cases) cases; \(keys)")
+        print("restored \(file) into \(config.dataDir): \(summary.cases) cases; \(keys); \(files)")
     }
 }

@@ -75,6 +75,78 @@ import Testing
         #expect(shown.status == 0 && shown.stdout.contains("\"paid\""))
     }
 
+    @Test func aBackupCarriesThePhotosAndAttachmentsItsDatabaseNames() async throws {
+        let dir = TestSupport.tempDir("lotse-backup-files")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let data = dir + "/data"
+        let export = dir + "/export"
+        try FileManager.default.createDirectory(atPath: export, withIntermediateDirectories: true)
+        TestSupport.write(export + "/front.jpg", bytes: TestSupport.jpegWithExif)
+        TestSupport.write(export + "/plate.png", bytes: TestSupport.pngWithText)
+        TestSupport.write(
+            export + "/export.csv",
+            """
+            ticket_no;device_id;issued_at;plate;tbnr;street;city;photos
+            1;HH-07;2026-03-14T08:00;KL-AB 1;141312;Marktstraße;Kaiserslautern;front.jpg|plate.png
+            2;HH-07;2026-03-14T08:05;KL-AB 2;141312;Marktstraße;Kaiserslautern;
+
+            """
+        )
+        let imported = try TestSupport.lotse(["import", export + "/export.csv"], dataDir: data)
+        #expect(imported.status == 0 && imported.stdout.contains("photos 2"), "\(imported.stdout) \(imported.stderr)")
+        // a motorist's statement with an attachment, as the statement form stores it
+        try FileManager.default.createDirectory(atPath: data + "/statements", withIntermediateDirectories: true)
+        TestSupport.write(data + "/statements/upload-1.pdf", "%PDF-1.4 the parking receipt")
+        let store = try Store(path: data + "/lotse.sqlite")
+        let caseID = try #require(try store.read { try Int64.fetchOne($0, sql: "SELECT id FROM cases WHERE ticket_no = '2'") })
+        _ = try await store.addStatement(caseID: caseID, ground: .validTicket, text: "I had paid.", attachments: ["upload-1.pdf"], now: 1_773_500_000)
+        let named =
+            try store.read { try String.fetchAll($0, sql: "SELECT 'evidence/' || file FROM evidence ORDER BY number") } + ["statements/upload-1.pdf"]
+
+        let backup = dir + "/nightly.sqlite"
+        let first = try TestSupport.lotse(["backup", backup], dataDir: data)
+        #expect(first.status == 0 && first.stdout.contains("3 photos and attachments in \(backup).files"), "\(first.stdout) \(first.stderr)")
+        for file in named {
+            #expect(FileManager.default.contents(atPath: backup + ".files/" + file) == FileManager.default.contents(atPath: data + "/" + file))
+            #expect(try FileManager.default.attributesOfItem(atPath: backup + ".files/" + file)[.posixPermissions] as? Int == 0o600)
+        }
+        #expect(try FileManager.default.attributesOfItem(atPath: backup + ".files")[.posixPermissions] as? Int == 0o700)
+        // the next night's backup of the same name links the files it already holds instead of copying them again
+        func inode(_ path: String) throws -> Int? { try FileManager.default.attributesOfItem(atPath: path)[.systemFileNumber] as? Int }
+        let before = try inode(backup + ".files/" + named[0])
+        #expect(try TestSupport.lotse(["backup", backup], dataDir: data).status == 0)
+        #expect(try inode(backup + ".files/" + named[0]) == before)
+        // and so does the next day's backup of another name
+        let nextDay = try TestSupport.lotse(["backup", dir + "/next-day.sqlite"], dataDir: data)
+        #expect(nextDay.status == 0 && nextDay.stdout.contains("3 photos and attachments in"), "\(nextDay.stdout)")
+        #expect(try inode(dir + "/next-day.sqlite.files/" + named[0]) == before)
+
+        // restored into an empty data directory: the case page's photos and the office's attachments are there again
+        let restored = dir + "/restored"
+        let restore = try TestSupport.lotse(["restore", backup], dataDir: restored)
+        #expect(restore.status == 0 && restore.stdout.contains("3 photos and attachments restored"), "\(restore.stdout) \(restore.stderr)")
+        for file in named {
+            #expect(FileManager.default.contents(atPath: restored + "/" + file) == FileManager.default.contents(atPath: data + "/" + file))
+            #expect(try FileManager.default.attributesOfItem(atPath: restored + "/" + file)[.posixPermissions] as? Int == 0o600)
+        }
+
+        // a backup whose folder was not kept says what it cannot bring back
+        try FileManager.default.copyItem(atPath: backup, toPath: dir + "/bare.sqlite")
+        let bare = try TestSupport.lotse(["restore", dir + "/bare.sqlite"], dataDir: dir + "/restored-bare")
+        #expect(bare.status == 0 && bare.stdout.contains("3 photos and attachments are not restored"), "\(bare.stdout)")
+
+        // a doctored backup naming a file outside the data directory: nothing is written there
+        try FileManager.default.copyItem(atPath: backup, toPath: dir + "/doctored.sqlite")
+        try FileManager.default.copyItem(atPath: backup + ".files", toPath: dir + "/doctored.sqlite.files")
+        TestSupport.write(dir + "/doctored.sqlite.files/outside.jpg", "not for the data directory")
+        let queue = try DatabaseQueue(path: dir + "/doctored.sqlite")
+        try await queue.write { try $0.execute(sql: "UPDATE evidence SET file = '../outside.jpg' WHERE number = 1") }
+        try queue.close()
+        let doctored = try TestSupport.lotse(["restore", dir + "/doctored.sqlite"], dataDir: dir + "/restored-doctored")
+        #expect(doctored.stdout.contains("1 names refused (evidence/../outside.jpg)"), "\(doctored.stdout) \(doctored.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/restored-doctored/outside.jpg"))
+    }
+
     @Test func aRestoreRefusesADamagedFileAndAFullDataDirectory() throws {
         let dir = TestSupport.tempDir("lotse-restore")
         defer { try? FileManager.default.removeItem(atPath: dir) }
