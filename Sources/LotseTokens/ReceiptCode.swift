@@ -9,13 +9,24 @@ import LotseCore
 /// time of payment, base32 in four groups (`ABCD-EFGH-IJKL-MNOP`). The key is derived by HKDF from the case tokens'
 /// key, so a forged code needs that key; a code for another amount or day does not verify, and a payment booked back
 /// (a refund that reopens the case) changes the facts and voids the code. It carries no personal data.
+///
+/// A code is made with the key derived from the ring's current key and checked against the keys of every key in the
+/// ring: a confirmation printed before `lotse keys rotate` stays genuine for as long as its key is in the ring.
 public struct ReceiptCodes: Sendable {
-    /// The derived key's bytes (`SymmetricKey` is not `Sendable`).
-    let key: [UInt8]
+    /// The derived keys' bytes, the signing key last (`SymmetricKey` is not `Sendable`).
+    let keys: [[UInt8]]
 
-    public init(secret: String) {
-        key = KeyRing.derivedKey(secret: secret, purpose: "lotse receipt codes v1")
+    /// Codes of one key.
+    public init(secret: String) { self.init(secrets: [secret]) }
+
+    /// Codes made with the last of `secrets` (base64) and checked against each of them.
+    public init(secrets: [String]) {
+        precondition(!secrets.isEmpty, "receipt codes need a key")
+        keys = secrets.map { KeyRing.derivedKey(secret: $0, purpose: "lotse receipt codes v1") }
     }
+
+    /// Codes of the key ring: made with its current key, checked against all its keys.
+    public init(ring: KeyRing) { self.init(secrets: ring.keys.map(\.secret)) }
 
     /// The facts a code vouches for.
     public struct Payment: Sendable, Equatable {
@@ -34,7 +45,7 @@ public struct ReceiptCodes: Sendable {
 
     public func code(_ payment: Payment) -> String {
         let id = UInt32(truncatingIfNeeded: payment.caseID)
-        let bytes = [UInt8(id >> 24), UInt8((id >> 16) & 255), UInt8((id >> 8) & 255), UInt8(id & 255)] + mac(payment)
+        let bytes = [UInt8(id >> 24), UInt8((id >> 16) & 255), UInt8((id >> 8) & 255), UInt8(id & 255)] + mac(payment, key: keys.last!)
         let text = Array(Base32.encode(bytes))
         return stride(from: 0, to: text.count, by: 4).map { String(text[$0..<min($0 + 4, text.count)]) }.joined(separator: "-")
     }
@@ -45,7 +56,8 @@ public struct ReceiptCodes: Sendable {
     /// Whether `code` is the code of exactly this payment.
     public func verify(_ code: String, _ payment: Payment) -> Bool {
         guard let (id, mac) = Self.parse(code) else { return false }
-        return id == payment.caseID && ConstantTime.equal(mac, self.mac(payment))
+        guard id == payment.caseID else { return false }
+        return keys.contains { ConstantTime.equal(mac, self.mac(payment, key: $0)) }
     }
 
     /// A code as typed (any case, with or without dashes or spaces): the case id and the MAC's bytes.
@@ -55,7 +67,7 @@ public struct ReceiptCodes: Sendable {
         return (Int64(bytes[0]) << 24 | Int64(bytes[1]) << 16 | Int64(bytes[2]) << 8 | Int64(bytes[3]), bytes[4...])
     }
 
-    func mac(_ payment: Payment) -> [UInt8] {
+    func mac(_ payment: Payment, key: [UInt8]) -> [UInt8] {
         let message = "\(payment.caseID)|\(payment.caseNumber)|\(payment.amountCents)|\(payment.paidAt)"
         return Array(HMAC<SHA256>.authenticationCode(for: Data(message.utf8), using: SymmetricKey(data: key)).prefix(6))
     }

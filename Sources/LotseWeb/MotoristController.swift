@@ -36,13 +36,13 @@ struct MotoristController: Sendable {
     let csrfCookie: (prefix: String, suffix: String)
     /// The signed values of the motorist's forms (they work without cookies).
     let formTokens: FormTokens
-    /// The verification codes of the confirmations of payment.
-    let receiptCodes: ReceiptCodes
+    /// The verification codes of the confirmations of payment, of the key ring as it is now (it follows a rotation
+    /// without a restart; every key of the ring verifies, so a confirmation printed before a rotation stays genuine).
+    var receiptCodes: ReceiptCodes { ReceiptCodes(ring: env.tokens.ring) }
 
     init(env: WebEnvironment) {
         self.env = env
-        formTokens = FormTokens(secret: env.tokens.ring.current.secret)
-        receiptCodes = ReceiptCodes(secret: env.tokens.ring.current.secret)
+        formTokens = FormTokens(secrets: env.tokens.ring.keys.map(\.secret))
         let secure = env.config.publicBaseURL.lowercased().hasPrefix("https://")
         var fields: [String: HTTPField] = [:]
         for lang in env.translations.languages {

@@ -151,39 +151,45 @@ enum CSRF {
 /// The motorist's forms work without cookies (issue 16): a form carries a signed, time-limited value bound to where it
 /// posts, `<expiry>.<HMAC-SHA256 of "ACTION|expiry", 16 bytes hex>`, which is enough against cross-site forms here (the
 /// case's capability is its token in the URL, and no form of the motorist acts on an account). A visitor whose browser
-/// keeps cookies keeps the double-submit cookie as before; either proves the form. The key is derived from the case
-/// tokens' current key (HKDF), so every server of a city with the same key ring accepts the forms of the others; a key
-/// rotation lets open forms expire once.
+/// keeps cookies keeps the double-submit cookie as before; either proves the form. The keys are derived from the case
+/// tokens' key ring (HKDF): values are made with the key of the ring's current key when the server started and checked
+/// against the keys of every key it had, so every server of a city with the same key ring accepts the forms of the
+/// others, and a form opened before a restart that followed a key rotation still posts.
 struct FormTokens: Sendable {
-    /// The HMAC state after the key (derived once): copied per value, never re-keyed on the case page's path.
-    let keyed: KeyedHMAC
+    /// The HMAC states after the keys (derived once), the signing key last: copied per value, never re-keyed on the
+    /// case page's path.
+    let keyed: [KeyedHMAC]
     /// Seconds a form stays valid (a motorist reading the page slowly, on a bad connection).
     let lifetime: Int64
 
-    init(secret: String, lifetime: Int64 = 4 * 3600) {
-        let key = KeyRing.derivedKey(secret: secret, purpose: "lotse form tokens v1")
-        keyed = KeyedHMAC(HMAC(key: SymmetricKey(data: key)))
+    init(secret: String, lifetime: Int64 = 4 * 3600) { self.init(secrets: [secret], lifetime: lifetime) }
+
+    /// Values made with the last of `secrets` (base64) and checked against each of them.
+    init(secrets: [String], lifetime: Int64 = 4 * 3600) {
+        precondition(!secrets.isEmpty, "form tokens need a key")
+        keyed = secrets.map { KeyedHMAC(HMAC(key: SymmetricKey(data: KeyRing.derivedKey(secret: $0, purpose: "lotse form tokens v1")))) }
         self.lifetime = lifetime
     }
 
     /// The value for a form that posts to `action` (a path; letter case does not matter, as in the case tokens).
     func make(action: String, now: Int64 = Int64(Date().timeIntervalSince1970)) -> String {
         let expiry = now + lifetime
-        return String(expiry) + "." + mac(action, expiry)
+        return String(expiry) + "." + mac(action, expiry, keyed.last!)
     }
 
     /// Whether `value` was made for `action` and has not expired.
     func verify(_ value: String?, action: String, now: Int64 = Int64(Date().timeIntervalSince1970)) -> Bool {
         guard let value, let dot = value.firstIndex(of: "."), let expiry = Int64(value[..<dot]) else { return false }
         guard expiry >= now, expiry <= now + lifetime else { return false }
-        return ConstantTime.equal(mac(action, expiry).utf8, value[value.index(after: dot)...].utf8)
+        let given = value[value.index(after: dot)...].utf8
+        return keyed.contains { ConstantTime.equal(mac(action, expiry, $0).utf8, given) }
     }
 
     static let hexDigits = Array("0123456789abcdef".utf8)
 
     /// 16 bytes of the HMAC, as hex (by table: `String(format:)` costs microseconds per byte on Linux).
-    func mac(_ action: String, _ expiry: Int64) -> String {
-        var state = keyed.state
+    func mac(_ action: String, _ expiry: Int64, _ key: KeyedHMAC) -> String {
+        var state = key.state
         state.update(data: Array((action.uppercased() + "|" + String(expiry)).utf8))
         let code = state.finalize()
         var hex = [UInt8]()

@@ -83,6 +83,18 @@ func caseState(_ h: PayPalHarness, _ number: String) throws -> (CaseStatus, [Pay
         #expect(try caseState(h, "KL-2026-0000001").1.count == 1)
         let kinds = try h.store().read { try String.fetchAll($0, sql: "SELECT kind FROM webhook_events ORDER BY kind") }
         #expect(kinds == ["CHECKOUT.ORDER.APPROVED", "PAYMENT.CAPTURE.COMPLETED"])
+        // `lotse keys rotate` and a restart: the confirmation printed before stays genuine, and the receipt page's code,
+        // now made with the new key, is genuine too
+        #expect(try TestSupport.lotse(["keys", "rotate"], dataDir: h.dir).status == 0)
+        try h.restartServe()
+        let genuine = "Genuine: the city received €25.00 for case KL-2026-0000001 on "
+        let printed = try await b.send("GET", h.base + "/verify?lang=en&code=" + code)
+        #expect(printed.text.contains(genuine), "\(printed.text)")
+        let reissued = try await b.send("GET", receiptURL)
+        let newStart = try #require(reissued.text.range(of: "/verify?code="))
+        let newCode = String(reissued.text[newStart.upperBound...].prefix { $0 != "<" && $0 != "\"" })
+        #expect(newCode != code)
+        #expect(try await b.send("GET", h.base + "/verify?lang=en&code=" + newCode).text.contains(genuine))
     }
 
     /// Issue 16: switching the page's language and pressing again gives an order in that language (PayPal's page

@@ -28,4 +28,20 @@ import Testing
             #expect(!codes.verify(junk, payment) && codes.caseID(of: junk) == nil)
         }
     }
+
+    @Test func aConfirmationPrintedBeforeAKeyRotationStaysGenuine() {
+        let old = KeyRing.Key(id: 1, secret: Data(repeating: 3, count: 32).base64EncodedString(), created: "2026-01-01T00:00:00Z")
+        let new = KeyRing.Key(id: 2, secret: Data(repeating: 5, count: 32).base64EncodedString(), created: "2026-06-01T00:00:00Z")
+        let printed = ReceiptCodes(ring: KeyRing(keys: [old])).code(payment)
+        let rotated = ReceiptCodes(ring: KeyRing(keys: [old, new]))
+        #expect(rotated.verify(printed, payment))
+        // new codes are made with the new key: a ring without the old key still knows them, and no longer the old ones
+        let fresh = rotated.code(payment)
+        #expect(fresh != printed)
+        let withoutOld = ReceiptCodes(ring: KeyRing(keys: [new]))
+        #expect(withoutOld.verify(fresh, payment) && !withoutOld.verify(printed, payment))
+        var other = payment
+        other.amountCents = 1
+        #expect(!rotated.verify(printed, other))
+    }
 }

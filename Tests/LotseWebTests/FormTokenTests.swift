@@ -26,6 +26,21 @@ import Testing
     }
 }
 
+/// A restart after `lotse keys rotate` signs forms with the new key; a form opened before it still posts.
+@Suite struct FormTokenRotationTests {
+    @Test func aFormOpenedBeforeARotationStillPosts() {
+        let old = Data(repeating: 7, count: 32).base64EncodedString()
+        let new = Data(repeating: 9, count: 32).base64EncodedString()
+        let before = FormTokens(secrets: [old], lifetime: 3600).make(action: "/T/ABC/pay", now: 1_000_000)
+        let after = FormTokens(secrets: [old, new], lifetime: 3600)
+        #expect(after.verify(before, action: "/T/ABC/pay", now: 1_000_100))
+        #expect(!after.verify(before, action: "/T/ABC/other", now: 1_000_100))
+        let fresh = after.make(action: "/T/ABC/pay", now: 1_000_100)
+        #expect(FormTokens(secrets: [new], lifetime: 3600).verify(fresh, action: "/T/ABC/pay", now: 1_000_100))
+        #expect(!FormTokens(secrets: [old], lifetime: 3600).verify(fresh, action: "/T/ABC/pay", now: 1_000_100))
+    }
+}
+
 /// The one-pass filling of a translation's `{placeholders}`.
 @Suite struct PlaceholderTests {
     @Test func placeholdersAreFilledAndOthersLeftAlone() {
