@@ -183,6 +183,18 @@ extension Store {
         }
     }
 
+    /// A new second factor (a TOTP secret; nil: none): every session of the user ends, and so does a lock after wrong
+    /// guesses (`nowMillis`: Unix milliseconds). False: no such user.
+    public func setSecondFactor(name: String, totpSecret: String?, nowMillis now: Int64) throws -> Bool {
+        try pool.write { db in
+            try db.execute(
+                sql: "UPDATE users SET totp_secret = ?, sessions_valid_after = ?, failed_sign_ins = 0, locked_until = 0 WHERE name = ?",
+                arguments: [totpSecret, now, name]
+            )
+            return db.changesCount == 1
+        }
+    }
+
     /// Disables (or enables) a user; disabling ends every session of the user (`nowMillis`: Unix milliseconds). False:
     /// no such user.
     public func setDisabled(name: String, _ disabled: Bool, nowMillis now: Int64) throws -> Bool {

@@ -93,6 +93,7 @@ struct ConsoleController: Sendable {
         (.post, "/office/users/{name}/disable", [.admin]),
         (.post, "/office/users/{name}/enable", [.admin]),
         (.post, "/office/users/{name}/reset", [.admin]),
+        (.post, "/office/users/{name}/totp", [.admin]),
     ]
 
     func register(on router: Router<LotseContext>) {
@@ -137,6 +138,7 @@ struct ConsoleController: Sendable {
         admin.post("users/:name/disable") { req, ctx in try await disableUser(req, ctx) }
         admin.post("users/:name/enable") { req, ctx in try await enableUser(req, ctx) }
         admin.post("users/:name/reset") { req, ctx in try await resetPassword(req, ctx) }
+        admin.post("users/:name/totp") { req, ctx in try await newSecondFactor(req, ctx) }
     }
 
     // MARK: rendering
@@ -972,6 +974,26 @@ struct ConsoleController: Sendable {
         guard done else { return try await usersPage(req, ctx, message: tx("o_msg_no_user", req, name)) }
         try await record(req, ctx, "password_reset", target: name)
         return try await usersPage(req, ctx, message: tx("o_msg_user_reset", req, name))
+    }
+
+    /// A new second factor set by an admin (for a user without one, or in place of a lost phone's), shown once: every
+    /// session of the user ends.
+    func newSecondFactor(_ req: Request, _ ctx: LotseContext) async throws -> Response {
+        guard try await checkedForm(req) != nil else { return Self.forbidden }
+        let name = ctx.parameters.get("name") ?? ""
+        let secret = AccountRules.newSecret()
+        let store = env.store
+        let done = try await NIOThreadPool.singleton.runIfActive {
+            try store.setSecondFactor(name: name, totpSecret: secret, nowMillis: Self.millis())
+        }
+        guard done else { return try await usersPage(req, ctx, message: tx("o_msg_no_user", req, name)) }
+        try await record(req, ctx, "second_factor_set", target: name)
+        return try await usersPage(
+            req,
+            ctx,
+            message: tx("o_msg_totp_set", req, name),
+            secretURL: AccountRules.authenticatorURL(secret: secret, user: name, issuer: "Lotse " + env.config.cityName)
+        )
     }
 
     func disableUser(_ req: Request, _ ctx: LotseContext) async throws -> Response {

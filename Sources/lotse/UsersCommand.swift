@@ -16,8 +16,8 @@ func passwordFromStdin() throws -> String {
 struct UsersCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "users",
-        abstract: "Accounts of the office console and the statistics: add, list, disable, enable, reset.",
-        subcommands: [Add.self, List.self, Disable.self, Enable.self, Reset.self, Token.self]
+        abstract: "Accounts of the office console and the statistics: add, list, disable, enable, reset, totp.",
+        subcommands: [Add.self, List.self, Disable.self, Enable.self, Reset.self, SecondFactor.self, Token.self]
     )
 
     struct Token: ParsableCommand {
@@ -68,10 +68,35 @@ struct UsersCommand: ParsableCommand {
             }
             try AuditChain.recordNow(store, user: cliUser(), action: "user_added", target: name, detail: "role \(role.rawValue)")
             print("user \(name) added (\(role.rawValue))")
+            if let secret { showSecondFactor(secret, user: name, config: config) }
+        }
+    }
+
+    struct SecondFactor: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "totp",
+            abstract:
+                "Give a user a new second factor (TOTP), shown once: to a user without one, or in place of a lost phone's; every session of the user ends."
+        )
+        @OptionGroup var common: CommonOptions
+        @Argument var name: String
+        @Flag(help: "Take the second factor away instead (not from an admin).") var remove = false
+
+        func run() throws {
+            let config = try common.config()
+            let store = try common.store(config)
+            guard let user = try store.user(name: name) else { throw LotseError.input("no user \(name)") }
+            guard !(remove && user.role == .admin) else { throw LotseError.usage("an admin always has a second factor: give a new one instead") }
+            let secret = remove ? nil : AccountRules.newSecret()
+            guard try store.setSecondFactor(name: name, totpSecret: secret, nowMillis: Int64(Date().timeIntervalSince1970 * 1000)) else {
+                throw LotseError.input("no user \(name)")
+            }
+            try AuditChain.recordNow(store, user: cliUser(), action: remove ? "second_factor_removed" : "second_factor_set", target: name)
             if let secret {
-                // shown once: the authenticator app takes it as this URL (or as a QR code of it)
-                print("second factor: add this to an authenticator app now, it is not shown again:")
-                print(AccountRules.authenticatorURL(secret: secret, user: name, issuer: "Lotse " + config.cityName))
+                print("new second factor of \(name); their sessions have ended")
+                showSecondFactor(secret, user: name, config: config)
+            } else {
+                print("second factor of \(name) removed; their sessions have ended")
             }
         }
     }
@@ -163,4 +188,10 @@ struct AuditCommand: ParsableCommand {
             print("audit log intact: \(checked) entries")
         }
     }
+}
+
+/// Shown once: the authenticator app takes the secret as this URL (or as a QR code of it).
+private func showSecondFactor(_ secret: String, user: String, config: LotseConfig) {
+    print("second factor: add this to an authenticator app now, it is not shown again:")
+    print(AccountRules.authenticatorURL(secret: secret, user: user, issuer: "Lotse " + config.cityName))
 }

@@ -500,8 +500,53 @@ final class Clerk: @unchecked Sendable {
         #expect(try await h.store().user(name: "karl")?.disabled == true)
         #expect(try await ada.post("/office/users/karl/enable").status == 303)
         #expect(try await h.store().user(name: "karl")?.disabled == false)
+        // a second factor for a user who had none (or in place of a lost phone's), shown once; it ends her sessions
+        let olgaAgain = Clerk(h.http, base: h.base)
+        _ = try await olgaAgain.get("/office/login")
+        #expect(try await olgaAgain.post("/office/login", ["user": "olga", "password": "Herbstlaub-am-Rathaus-3"]).status == 303)
+        let factor = try await ada.post("/office/users/olga/totp")
+        #expect(factor.status == 200 && factor.text.contains("otpauth://totp/"), "\(factor.status)")
+        let secret = try #require(try await h.store().user(name: "olga")?.totpSecret)
+        #expect(try await olgaAgain.get("/office").status == 303)
+        let withoutCode = Clerk(h.http, base: h.base)
+        _ = try await withoutCode.get("/office/login")
+        #expect(try await withoutCode.post("/office/login", ["user": "olga", "password": "Herbstlaub-am-Rathaus-3"]).status == 401)
+        let withCode = Clerk(h.http, base: h.base)
+        _ = try await withCode.get("/office/login")
+        let signedIn = try await withCode.post(
+            "/office/login",
+            ["user": "olga", "password": "Herbstlaub-am-Rathaus-3", "otp": AccountRules.code(secret: secret)]
+        )
+        #expect(signedIn.status == 303)
         let audit = try await ada.get("/office/audit?user=ada")
-        for action in ["user_added", "password_reset", "user_disabled", "user_enabled"] { #expect(audit.text.contains(action)) }
+        for action in ["user_added", "password_reset", "user_disabled", "user_enabled", "second_factor_set"] {
+            #expect(audit.text.contains(action))
+        }
+    }
+
+    /// `lotse users totp`: a second factor for an existing user, shown once; `--remove` takes it away, never an admin's.
+    @Test func aSecondFactorForAnExistingUserFromTheCommandLine() async throws {
+        let h = try ConsoleHarness()
+        let eva = try await h.clerk("eva")
+        #expect(try await eva.get("/stats").status == 200)
+        let given = try h.users(["totp", "eva"], stdin: "")
+        #expect(given.status == 0 && given.stdout.contains("otpauth://totp/"), "\(given.stdout) \(given.stderr)")
+        let secret = try #require(try await h.store().user(name: "eva")?.totpSecret)
+        #expect(given.stdout.contains(AccountRules.authenticatorURL(secret: secret, user: "eva", issuer: "Lotse Kaiserslautern")), "\(given.stdout)")
+        #expect(try await eva.get("/stats").status != 200)  // her session ended
+        let noCode = Clerk(h.http, base: h.base)
+        _ = try await noCode.get("/office/login")
+        #expect(try await noCode.post("/office/login", ["user": "eva", "password": ConsoleHarness.password]).status == 401)
+        #expect(try h.users(["list"], stdin: "").stdout.contains("eva\tevaluator\tactive\tpassword+totp"))
+        // taken away again; an admin's cannot be
+        #expect(try h.users(["totp", "eva", "--remove"], stdin: "").status == 0)
+        #expect(try await h.store().user(name: "eva")?.totpSecret == nil)
+        let refused = try h.users(["totp", "ada", "--remove"], stdin: "")
+        #expect(refused.status != 0 && refused.stderr.contains("admin"), "\(refused.stderr)")
+        #expect(try await h.store().user(name: "ada")?.totpSecret != nil)
+        #expect(try h.users(["totp", "nobody"], stdin: "").status == 1)
+        let audit = try await h.store().auditEntries(target: "eva")
+        #expect(Set(audit.map(\.action)).isSuperset(of: ["second_factor_set", "second_factor_removed"]))
     }
 
     /// German first, English second: the language switch (remembered), and every page's texts from `i18n`.
