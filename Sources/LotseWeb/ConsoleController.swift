@@ -918,7 +918,9 @@ struct ConsoleController: Sendable {
         let users = try await NIOThreadPool.singleton.runIfActive { try store.users() }
         var v: [String: Any] = [
             "title": tx("o_users", req),
-            "users": users.map { ["name": $0.name, "role": $0.role.rawValue, "disabled": $0.disabled, "totp": $0.totpSecret != nil] },
+            "users": users.map {
+                ["name": $0.name, "role": $0.role.rawValue, "disabled": $0.disabled, "totp": $0.totpSecret != nil, "admin": $0.role == .admin]
+            },
         ]
         if let message { v["message"] = message }
         if let secretURL { v["secretURL"] = secretURL }
@@ -977,12 +979,16 @@ struct ConsoleController: Sendable {
     }
 
     /// A new second factor set by an admin (for a user without one, or in place of a lost phone's), shown once: every
-    /// session of the user ends.
+    /// session of the user ends. Not for an admin, the acting one included: with a new password and a new factor one admin
+    /// would hold both of another's, and a factor not scanned in time would lock an admin out of the console; an admin's
+    /// factor is changed on the server (`lotse users totp`).
     func newSecondFactor(_ req: Request, _ ctx: LotseContext) async throws -> Response {
         guard try await checkedForm(req) != nil else { return Self.forbidden }
         let name = ctx.parameters.get("name") ?? ""
-        let secret = AccountRules.newSecret()
         let store = env.store
+        guard let user = try await store.user(name: name) else { return try await usersPage(req, ctx, message: tx("o_msg_no_user", req, name)) }
+        guard user.role != .admin else { return try await usersPage(req, ctx, message: tx("o_msg_totp_admin", req, name)) }
+        let secret = AccountRules.newSecret()
         let done = try await NIOThreadPool.singleton.runIfActive {
             try store.setSecondFactor(name: name, totpSecret: secret, nowMillis: Self.millis())
         }

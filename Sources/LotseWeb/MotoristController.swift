@@ -229,10 +229,11 @@ struct MotoristController: Sendable {
         }
         var genuine = false
         var found: CaseRecord?
-        if let id = receiptCodes.caseID(of: code) { found = try await env.store.caseRecord(id: id) }
+        let codes = receiptCodes  // the keys of the ring as it is now, derived once for this request
+        if let id = codes.caseID(of: code) { found = try await env.store.caseRecord(id: id) }
         if let c = found, c.status == CaseStatus.paid, let paidAt = c.paidAt {
             let payment = ReceiptCodes.Payment(caseID: c.id, caseNumber: c.caseNumber, amountCents: c.amountCents, paidAt: paidAt)
-            if receiptCodes.verify(code, payment) {
+            if codes.verify(code, payment) {
                 genuine = true
                 ctx["checked"] =
                     [

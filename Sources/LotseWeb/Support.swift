@@ -153,8 +153,9 @@ enum CSRF {
 /// case's capability is its token in the URL, and no form of the motorist acts on an account). A visitor whose browser
 /// keeps cookies keeps the double-submit cookie as before; either proves the form. The keys are derived from the case
 /// tokens' key ring (HKDF): values are made with the key of the ring's current key when the server started and checked
-/// against the keys of every key it had, so every server of a city with the same key ring accepts the forms of the
-/// others, and a form opened before a restart that followed a key rotation still posts.
+/// against the keys of every key it had, so a form opened before a restart that followed a key rotation still posts.
+/// (Servers of a city share the key ring; one restarted after a rotation signs with a key that one not yet restarted
+/// does not know, so forms between them work again once both have restarted.)
 struct FormTokens: Sendable {
     /// The HMAC states after the keys (derived once), the signing key last: copied per value, never re-keyed on the
     /// case page's path.

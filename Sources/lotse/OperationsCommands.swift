@@ -145,7 +145,15 @@ struct RestoreCommand: ParsableCommand {
         }
         var files = "no photos or attachments named"
         if !summary.files.isEmpty {
-            if let report = try BackupFiles.restore(summary.files, backup: file, dataDir: config.dataDir) {
+            let restored: BackupFiles.Report?
+            do {
+                restored = try BackupFiles.restore(summary.files, backup: file, dataDir: config.dataDir)
+            } catch {
+                throw LotseError.io(
+                    "\(error): the database and key ring are restored, the photos and attachments only in part; empty \(config.dataDir) before trying again"
+                )
+            }
+            if let report = restored {
                 files = report.line(copied: "restored", missingFrom: BackupFiles.folder(of: file))
             } else {
                 files = "no \(BackupFiles.folder(of: file)) beside the backup: \(summary.files.count) photos and attachments are not restored"

@@ -143,8 +143,43 @@ import Testing
         try await queue.write { try $0.execute(sql: "UPDATE evidence SET file = '../outside.jpg' WHERE number = 1") }
         try queue.close()
         let doctored = try TestSupport.lotse(["restore", dir + "/doctored.sqlite"], dataDir: dir + "/restored-doctored")
-        #expect(doctored.stdout.contains("1 names refused (evidence/../outside.jpg)"), "\(doctored.stdout) \(doctored.stderr)")
+        #expect(doctored.stdout.contains("1 refused (evidence/../outside.jpg)"), "\(doctored.stdout) \(doctored.stderr)")
         #expect(!FileManager.default.fileExists(atPath: dir + "/restored-doctored/outside.jpg"))
+
+        // a doctored folder: a photo that is a link to a file outside it is not read, and a folder that is a link is not
+        // entered
+        let secret = dir + "/secret.txt"
+        TestSupport.write(secret, "the server's secrets")
+        try FileManager.default.copyItem(atPath: backup, toPath: dir + "/linked.sqlite")
+        try FileManager.default.copyItem(atPath: backup + ".files", toPath: dir + "/linked.sqlite.files")
+        let photo = dir + "/linked.sqlite.files/" + named[0]
+        try FileManager.default.removeItem(atPath: photo)
+        try FileManager.default.createSymbolicLink(atPath: photo, withDestinationPath: secret)
+        try FileManager.default.removeItem(atPath: dir + "/linked.sqlite.files/statements")
+        try FileManager.default.createDirectory(atPath: dir + "/elsewhere", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: backup + ".files/statements/upload-1.pdf", toPath: dir + "/elsewhere/upload-1.pdf")
+        try FileManager.default.createSymbolicLink(atPath: dir + "/linked.sqlite.files/statements", withDestinationPath: dir + "/elsewhere")
+        let linked = try TestSupport.lotse(["restore", dir + "/linked.sqlite"], dataDir: dir + "/restored-linked")
+        #expect(linked.stdout.contains("1 photos and attachments restored; 2 refused"), "\(linked.stdout) \(linked.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/restored-linked/" + named[0]))
+        #expect(!FileManager.default.fileExists(atPath: dir + "/restored-linked/statements/upload-1.pdf"))
+        // a link planted in an earlier backup's folder is not carried on into the next backup
+        let plantedFolder = dir + "/planted.sqlite.files/evidence"
+        try FileManager.default.createDirectory(atPath: plantedFolder, withIntermediateDirectories: true)
+        try FileManager.default.setAttributes([.posixPermissions: 0o700], ofItemAtPath: dir + "/planted.sqlite.files")
+        try FileManager.default.createSymbolicLink(atPath: dir + "/planted.sqlite.files/" + named[1], withDestinationPath: secret)
+        let afterPlant = try TestSupport.lotse(["backup", dir + "/after-plant.sqlite"], dataDir: data)
+        #expect(afterPlant.status == 0, "\(afterPlant.stderr)")
+        let carried = try FileManager.default.attributesOfItem(atPath: dir + "/after-plant.sqlite.files/" + named[1])
+        #expect(carried[.type] as? FileAttributeType == .typeRegular)
+        #expect(
+            FileManager.default.contents(atPath: dir + "/after-plant.sqlite.files/" + named[1])
+                == FileManager.default.contents(atPath: data + "/" + named[1])
+        )
+        // what a killed backup left beside its folder goes with the next run
+        try FileManager.default.createDirectory(atPath: backup + ".files.99999.part/evidence", withIntermediateDirectories: true)
+        #expect(try TestSupport.lotse(["backup", backup], dataDir: data).status == 0)
+        #expect(!FileManager.default.fileExists(atPath: backup + ".files.99999.part"))
     }
 
     @Test func aRestoreRefusesADamagedFileAndAFullDataDirectory() throws {

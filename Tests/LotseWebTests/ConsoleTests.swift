@@ -518,6 +518,12 @@ final class Clerk: @unchecked Sendable {
             ["user": "olga", "password": "Herbstlaub-am-Rathaus-3", "otp": AccountRules.code(secret: secret)]
         )
         #expect(signedIn.status == 303)
+        // not for an admin, herself included: that is done on the server
+        let adaSecret = try await h.store().user(name: "ada")?.totpSecret
+        let refused = try await ada.post("/office/users/ada/totp")
+        #expect(refused.status == 200 && refused.text.contains("lotse users totp ada") && !refused.text.contains("otpauth://"))
+        #expect(try await h.store().user(name: "ada")?.totpSecret == adaSecret)
+        #expect(try await ada.get("/office/users").status == 200)
         let audit = try await ada.get("/office/audit?user=ada")
         for action in ["user_added", "password_reset", "user_disabled", "user_enabled", "second_factor_set"] {
             #expect(audit.text.contains(action))
