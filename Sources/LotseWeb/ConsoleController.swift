@@ -651,6 +651,9 @@ struct ConsoleController: Sendable {
                 } catch {
                     line = "\(name): \(error)"
                 }
+                // the upload holds plates or accounts: it goes once it is processed (its rows are in the database, its
+                // rejects in their own file)
+                try? FileManager.default.removeItem(atPath: path)
                 _ = try? await AuditChain.record(store, user: user, client: client, action: kind.action, target: name, detail: line)
                 jobs.finished(id, file: index, line: line, problems: problems)
             }
@@ -694,11 +697,18 @@ struct ConsoleController: Sendable {
         }
     }
 
+    /// The boundary of a `multipart/form-data` body: 1 to 70 of RFC 2046's characters, not ending in a space (nil
+    /// otherwise: the parser traps on an empty boundary, so one such header would stop the server).
     static func boundary(_ contentType: String) -> String? {
         guard contentType.lowercased().hasPrefix("multipart/form-data") else { return nil }
         for part in contentType.split(separator: ";") {
             let kv = part.trimmingCharacters(in: .whitespaces).split(separator: "=", maxSplits: 1)
-            if kv.count == 2, kv[0].lowercased() == "boundary" { return kv[1].trimmingCharacters(in: CharacterSet(charactersIn: "\"")) }
+            guard kv.count == 2, kv[0].lowercased() == "boundary" else { continue }
+            var value = Substring(kv[1])
+            if value.hasPrefix("\""), value.hasSuffix("\""), value.count >= 2 { value = value.dropFirst().dropLast() }
+            let allowed = Set("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ'()+_,-./:=? ")
+            guard (1...70).contains(value.count), value.allSatisfy(allowed.contains), value.last != " " else { return nil }
+            return String(value)
         }
         return nil
     }
@@ -1022,9 +1032,14 @@ enum MultipartFiles {
         var tooLarge = false
         var currentName: String?
         var currentField: String?
-        /// Parts without a file name (form fields), at most 16 KiB each.
+        /// Parts without a file name (form fields), at most 16 KiB each, at most `maxFields` of them.
         var fields: [String: [UInt8]] = [:]
     }
+
+    /// Form fields kept beside the files (more are ignored), and what the whole body may hold beyond the files' limit
+    /// (part headers, fields).
+    static let maxFields = 16
+    static let overhead = 256 * 1024
 
     /// The parser handed to the blocking pool; `@unchecked Sendable`: it is used by one chunk's work at a time.
     final class Feed: @unchecked Sendable {
@@ -1059,6 +1074,7 @@ enum MultipartFiles {
         }
         parser.onBody = { buffer in
             if sink.currentName == nil, let name = sink.currentField, name != field {
+                guard sink.fields[name] != nil || sink.fields.count < maxFields else { return }
                 var value = sink.fields[name] ?? []
                 if value.count + buffer.readableBytes <= 16 * 1024, let bytes = buffer.readBytes(length: buffer.readableBytes) { value += bytes }
                 sink.fields[name] = value
@@ -1068,9 +1084,11 @@ enum MultipartFiles {
             if sink.handle == nil && sink.files.count >= maxFiles { return }
             if sink.handle == nil {
                 let name = OfficeController.safeName(((sink.currentName ?? "upload") as NSString).lastPathComponent)
-                let path = directory + "/" + String(Int(Date().timeIntervalSince1970 * 1000)) + "-" + String(sink.files.count) + "-" + name
-                guard FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600]) else { return }
-                sink.handle = FileHandle(forWritingAtPath: path)
+                // a name of its own (two uploads in the same millisecond never share a file), created new and private
+                let path = directory + "/" + UUID().uuidString.lowercased() + "-" + name
+                let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+                guard fd >= 0 else { return }
+                sink.handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
                 sink.files.append((path, sink.currentName ?? name))
             }
             sink.total += buffer.readableBytes
@@ -1088,9 +1106,22 @@ enum MultipartFiles {
         }
         // the parser writes the files: on NIO's blocking pool, one chunk after the other, never on the event loop
         let feed = Feed(parser: parser)
-        for try await chunk in body {
-            try await NIOThreadPool.singleton.runIfActive { try feed.parser.execute(chunk) }
-            if sink.tooLarge { break }
+        var received = 0
+        do {
+            for try await chunk in body {
+                // every byte of the body counts, not only the files' (fields, part headers, parts that are ignored)
+                received += chunk.readableBytes
+                if received > limit + overhead { sink.tooLarge = true }
+                if sink.tooLarge { break }
+                try await NIOThreadPool.singleton.runIfActive { try feed.parser.execute(chunk) }
+                if sink.tooLarge { break }
+            }
+        } catch {
+            // a client gone mid-upload, or a body that is no multipart: nothing of it stays on disk
+            try? sink.handle?.close()
+            for f in sink.files { try? FileManager.default.removeItem(atPath: f.path) }
+            if error is HTTPError { throw error }
+            throw HTTPError(.badRequest, message: "the upload is not a valid multipart/form-data body")
         }
         try? sink.handle?.close()
         if sink.tooLarge {

@@ -55,7 +55,13 @@ struct TicketController: Sendable {
             guard let text = value as? String else {
                 return try Self.json(["error": "field \(key.prefix(40)) must be a string"], status: .unprocessableContent)
             }
-            fields[key.lowercased()] = text
+            // the name as the import reads it (CSVFormat.header): `" device_id"` is `device_id`, and a name given twice is
+            // refused (else the one checked here and the one imported could differ)
+            var name = key.trimmingSpaces().lowercased()
+            if name.hasPrefix("\u{FEFF}") { name.removeFirst() }
+            guard fields.updateValue(text, forKey: name) == nil else {
+                return try Self.json(["error": "field \(name.prefix(40)) is given twice"], status: .unprocessableContent)
+            }
         }
         guard fields["device_id"]?.trimmingSpaces() == device.deviceID else {
             return try Self.json(["error": "device_id must be the sending device, \(device.deviceID)"], status: .unprocessableContent)

@@ -591,6 +591,43 @@ final class Clerk: @unchecked Sendable {
         #expect(done.contains("imported 20000"), "\(done.prefix(500))")
     }
 
+    /// A broken upload: a boundary the parser cannot take (an empty one made it trap and stopped the server), a body
+    /// that is no multipart after a file part (the file stayed on disk), and an office upload that is gone once done.
+    @Test func aBrokenUploadNeitherStopsTheServerNorLeavesFiles() async throws {
+        let h = try ConsoleHarness()
+        let token = try #require(try h.token("KL-2026-0000001"))
+        let motorist = Clerk(h.http, base: h.base)
+        _ = try await motorist.get("/T/\(token)/statement")
+        let action = "/T/\(token)/statement?csrf=" + motorist.csrf
+        for type in [
+            "multipart/form-data; boundary=\"\"", "multipart/form-data; boundary=\"", "multipart/form-data; boundary=",
+            "multipart/form-data; boundary=" + String(repeating: "b", count: 71), "multipart/form-data; boundary=a\u{1}b",
+        ] {
+            let r = try await motorist.send("POST", action, body: Array("--\r\n".utf8), type: type)
+            #expect(r.status == 400, "\(type): \(r.status)")
+            #expect(try await h.http.send(OutboundRequest(method: "GET", url: h.base + "/healthz")).status == 200, "after \(type)")
+        }
+        #expect(ConsoleController.boundary("multipart/form-data; boundary=\"----a'b(c)+_,-./:=?\"") == "----a'b(c)+_,-./:=?")
+        // text and ground, then a file part, then a byte where the next boundary's end must be
+        let boundary = "----broken"
+        var body = Array("--\(boundary)\r\nContent-Disposition: form-data; name=\"text\"\r\n\r\nIch war es nicht.\r\n".utf8)
+        body += Array("--\(boundary)\r\nContent-Disposition: form-data; name=\"ground\"\r\n\r\nnot_driver\r\n".utf8)
+        body += Array("--\(boundary)\r\nContent-Disposition: form-data; name=\"file\"; filename=\"beleg.png\"\r\n\r\n".utf8)
+        body += TestSupport.pngWithText + Array("\r\n--\(boundary)Z garbage\r\n".utf8)
+        let broken = try await motorist.send("POST", action, body: body, type: "multipart/form-data; boundary=\(boundary)")
+        #expect(broken.status == 400, "\(broken.status)")
+        let kept = (try? FileManager.default.contentsOfDirectory(atPath: h.dir + "/statements")) ?? []
+        #expect(kept.isEmpty, "\(kept)")
+        #expect(try await h.store().read { try Int.fetchOne($0, sql: "SELECT count(*) FROM statements") } == 0)
+        // an office upload is removed once its job is done
+        let c = try await h.clerk("olga")
+        let csv = "ticket_no;device_id;issued_at;plate;tbnr;street;city\n9101;HH-07;2026-03-14T08:00;KL-UP 1;141312;Markt;Kaiserslautern\n"
+        let upload = try await c.upload("/office/imports", files: [("shift.csv", Array(csv.utf8))])
+        #expect(try await c.finished(upload).contains("imported 1"))
+        let uploads = (try? FileManager.default.contentsOfDirectory(atPath: h.dir + "/uploads")) ?? []
+        #expect(uploads.isEmpty, "\(uploads)")
+    }
+
     /// An export with the warden's photos as one ZIP upload (issue 16): the job names the photos and the one left out,
     /// the case shows them to the office (each view audited) and to the motorist holding the token, and to nobody else.
     @Test func anExportWithItsPhotosAsOneZIPUpload() async throws {

@@ -105,6 +105,21 @@ import Testing
                 body: ByteBuffer(bytes: otherBody)
             )
             #expect(foreign.status == .unprocessableContent)
+            // the same with the sender's id under a name the import reads as the same field (" device_id" sorts before
+            // "device_id"): refused, not imported as the other device's ticket
+            var spaced = Self.ticket
+            spaced["device_id"] = "HH-99"
+            spaced[" device_id"] = "HH-07"
+            spaced["ticket_no"] = "0009002"
+            let spacedBody = try Self.body(spaced)
+            let disguised = try await client.execute(
+                uri: "/api/v1/tickets",
+                method: .post,
+                headers: Self.headers(f, key: key.key, body: spacedBody),
+                body: ByteBuffer(bytes: spacedBody)
+            )
+            #expect(disguised.status == .unprocessableContent && disguised.text.contains("given twice"), "\(disguised.text)")
+            #expect(try f.store.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM cases WHERE ticket_no = '0009002'") } == 0)
 
             // a bad signature, a changed body, an old timestamp, an unknown device: 401, nothing written
             let wrongKey = Array(repeating: UInt8(7), count: 32)
