@@ -1,5 +1,6 @@
 /// Removes what a photo tells beyond its picture (issue 16: a motorist's evidence is stored without the camera's
-/// metadata): in a JPEG the APP1 (Exif with GPS position, XMP), APP3–APP13 and APP15 segments and comments; in a PNG the
+/// metadata): in a JPEG the APP1 (Exif with GPS position, XMP), APP3–APP13 and APP15 segments and comments (also between
+/// the scans of a progressive picture) and whatever follows the end of the image (phones append more pictures); in a PNG the
 /// text, Exif and time chunks. The picture's bytes are kept as they are (no re-compression, no loss); the segments a
 /// decoder needs (JFIF, the ICC colour profile, Adobe's colour transform, tables, frames, scans) stay.
 /// A file that does not parse as its type is nil: it is refused, not stored.
@@ -29,9 +30,24 @@ public enum ImageMetadata {
             let end = m + 1 + length
             guard length >= 2, end <= bytes.count else { return nil }
             if marker == 0xDA {
-                // the scan: the entropy-coded data and whatever follows it, as it is
-                out += [0xFF] + bytes[m..<bytes.count]
-                return out
+                // the scan's header, then its entropy-coded data as it is, up to the next marker (stuffed 0xFF 0x00 and
+                // restart markers belong to the data); the loop goes on there: a progressive picture has more tables and
+                // scans, and metadata between them goes too. Nothing after the end of the image is kept (phones append
+                // further pictures there, with their own Exif).
+                out += [0xFF] + bytes[m..<end]
+                var j = end
+                while j + 1 < bytes.count {
+                    if bytes[j] == 0xFF, bytes[j + 1] != 0x00, !(0xD0...0xD7).contains(bytes[j + 1]) { break }
+                    j += 1
+                }
+                guard j + 1 < bytes.count else {
+                    // cut off inside the scan: kept as it is (a decoder shows what there is)
+                    out += bytes[end..<bytes.count]
+                    return out
+                }
+                out += bytes[end..<j]
+                i = j
+                continue
             }
             let metadata = marker == 0xE1 || (0xE3...0xED).contains(marker) || marker == 0xEF || marker == 0xFE
             if !metadata { out += [0xFF] + bytes[m..<end] }

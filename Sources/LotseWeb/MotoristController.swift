@@ -593,7 +593,7 @@ struct MotoristController: Sendable {
         guard let body = try await photoBytes(photo) else { return try notFound(req).response(from: req, context: context) }
         return Response(
             status: .ok,
-            headers: [.contentType: photo.contentType, .cacheControl: "private, max-age=3600", .contentDisposition: "inline"],
+            headers: [.contentType: photo.contentType, .cacheControl: "no-store", .contentDisposition: "inline"],  // a plate: kept by no cache, as the page
             body: .init(byteBuffer: body)
         )
     }

@@ -45,6 +45,19 @@ import Testing
         let text = String(decoding: stripped, as: UTF8.self)
         #expect(!text.contains("GPS") && !text.contains("Erika") && !text.contains("Kaiserslautern"))
         #expect(ImageMetadata.strippedJPEG(Array(photo.prefix(20))) == nil)  // cut off inside a segment
+        // a progressive picture: metadata between its scans goes; a second picture with its own Exif after the end of the
+        // image (as phones append for HDR or depth) goes too
+        let firstScan = Self.segment(0xDA, [1, 1, 0, 0, 63, 0]) + [0x12, 0xFF, 0x00, 0x34, 0xFF, 0xD0, 0x56]
+        let moreTables = Self.segment(0xC4, Array(repeating: 2, count: 20))
+        let secondScan = Self.segment(0xDA, [1, 1, 0, 1, 63, 0]) + [0x78, 0x9A]
+        let appended: [UInt8] = [0xFF, 0xD8] + exif + [0xFF, 0xD9]
+        let progressive = [0xFF, 0xD8] + jfif + tables + firstScan + exif + moreTables + comment + secondScan + [0xFF, 0xD9] + appended
+        let cleaned = try #require(ImageMetadata.strippedJPEG(progressive))
+        #expect(cleaned == [0xFF, 0xD8] + jfif + tables + firstScan + moreTables + secondScan + [0xFF, 0xD9])
+        #expect(!String(decoding: cleaned, as: UTF8.self).contains("GPS"))
+        // cut off inside a scan: what there is, as it is
+        let truncated = [0xFF, 0xD8] + jfif + firstScan
+        #expect(ImageMetadata.strippedJPEG(truncated) == truncated)
         #expect(ImageMetadata.strippedJPEG([0xFF, 0xD8, 0x00, 0x00]) == nil)
     }
 }
