@@ -39,10 +39,14 @@ public enum Retention {
             files += 1
             if !dryRun { try? FileManager.default.removeItem(atPath: dataDir + "/" + file) }
         }
-        // photo files no photo names (an import that rolled back or was killed while storing them), a day old
-        let named = try store.evidenceFiles()
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: dataDir + "/evidence")) ?? [] where !named.contains(name) {
-            let path = dataDir + "/evidence/" + name
+        // photo files no photo names (an import that rolled back or was killed while storing them), and attachment
+        // files no statement names (an upload the server was killed in), a day old
+        let orphans = [("evidence", try store.evidenceFiles()), ("statements", try store.statementFiles())].flatMap { folder, named in
+            ((try? FileManager.default.contentsOfDirectory(atPath: dataDir + "/" + folder)) ?? []).filter { !named.contains($0) }
+                .map { folder + "/" + $0 }
+        }
+        for name in orphans {
+            let path = dataDir + "/" + name
             guard let modified = (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date,
                 Int64(modified.timeIntervalSince1970) < BerlinTime.utc(date: asOf, hour: 0, minute: 0) - 86_400
             else { continue }

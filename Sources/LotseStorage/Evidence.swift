@@ -83,6 +83,17 @@ extension Store {
         Set(try read { try String.fetchAll($0, sql: "SELECT file FROM evidence") })
     }
 
+    /// The files of every statement's attachments (retention removes files in `statements/` that no statement names:
+    /// an upload that broke off or was refused while the server was killed).
+    public func statementFiles() throws -> Set<String> {
+        Set(
+            try read {
+                try String.fetchAll($0, sql: "SELECT attachments FROM statements WHERE attachments != ''")
+                    .flatMap { $0.split(separator: "\n").map(String.init) }
+            }
+        )
+    }
+
     /// Photo `number` of a case (nil: none, or erased).
     public func photo(caseID: Int64, number: Int) async throws -> EvidenceRecord? {
         try await pool.read { db in

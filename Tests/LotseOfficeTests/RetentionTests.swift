@@ -67,6 +67,9 @@ import Testing
         TestSupport.write(dir + "/evidence/orphan.jpg", bytes: TestSupport.jpegWithExif)
         TestSupport.write(dir + "/evidence/fresh.jpg", bytes: TestSupport.jpegWithExif)
         try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSince1970: 0)], ofItemAtPath: dir + "/evidence/orphan.jpg")
+        // and an attachment no statement names (an upload the server was killed in), a day old
+        TestSupport.write(dir + "/statements/orphan.pdf", "%PDF-1.4 Erika Muster")
+        try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSince1970: 0)], ofItemAtPath: dir + "/statements/orphan.pdf")
         try store.write { db in
             try db.execute(
                 sql: """
@@ -89,7 +92,11 @@ import Testing
         )
         #expect(early.cases == 0)
         // the orphan went with the first run; the fresh file stays
-        #expect(early.rejectsFiles == 1 && !FileManager.default.fileExists(atPath: dir + "/evidence/orphan.jpg"))
+        #expect(early.rejectsFiles == 2 && !FileManager.default.fileExists(atPath: dir + "/evidence/orphan.jpg"))
+        #expect(!FileManager.default.fileExists(atPath: dir + "/statements/orphan.pdf"))
+        #expect(
+            FileManager.default.fileExists(atPath: dir + "/statements/s1.pdf") && FileManager.default.fileExists(atPath: dir + "/evidence/fresh.jpg")
+        )
         // a dry run names the two closed cases (paid, cancelled) and changes nothing
         let asOf = CivilDate(year: 2026, month: 9, day: 20)
         let dry = try Retention.run(store: store, dataDir: dir, retentionDays: 180, asOf: asOf, now: 2, dryRun: true)
