@@ -591,9 +591,10 @@ struct MotoristController: Sendable {
             return try notFound(req).response(from: req, context: context)
         }
         guard let body = try await photoBytes(photo) else { return try notFound(req).response(from: req, context: context) }
+        // a plate: kept by no cache, as the page
         return Response(
             status: .ok,
-            headers: [.contentType: photo.contentType, .cacheControl: "no-store", .contentDisposition: "inline"],  // a plate: kept by no cache, as the page
+            headers: [.contentType: photo.contentType, .cacheControl: "no-store", .contentDisposition: "inline"],
             body: .init(byteBuffer: body)
         )
     }
