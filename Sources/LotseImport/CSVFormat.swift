@@ -116,11 +116,18 @@ struct CSVFormat {
         }
     }
 
+    /// A column's name as the header gives it, read as the import reads it: without surrounding spaces, in lower case,
+    /// without a byte order mark.
+    static func columnName(_ raw: String) -> String {
+        var name = raw.trimmingSpaces().lowercased()
+        if name.hasPrefix("\u{FEFF}") { name.removeFirst() }
+        return name
+    }
+
     static func header(_ fields: [String], path: String) throws -> Header {
         var h = Header()
         for (i, raw) in fields.enumerated() {
-            var name = raw.trimmingSpaces().lowercased()
-            if name.hasPrefix("\u{FEFF}") { name.removeFirst() }
+            let name = columnName(raw)
             if h.index[name] == nil { h.index[name] = i }
         }
         h.positions = known.map { h.index[$0] ?? -1 }

@@ -13,6 +13,9 @@ public enum TicketIntake: Sendable, Equatable {
 }
 
 extension Importer {
+    /// A field's name as `importTicket` reads it (the export's header rules: `" Device_ID"` is `device_id`).
+    public static func fieldName(_ key: String) -> String { CSVFormat.columnName(key) }
+
     /// Imports one ticket given as the CSV export's columns (formats §1a) by name: the same header mapping, the same
     /// validation and the same writer as a row of an export file, so the evening export of the same ticket counts it
     /// as a duplicate (its source id is device and ticket number) and an invalid ticket is refused with the reason

@@ -34,6 +34,11 @@ enum Evidence {
         )
     }
 
+    /// The files of every photo (in `evidence/`).
+    static func allFiles(_ db: Database) throws -> [String] {
+        try String.fetchAll(db, sql: "SELECT file FROM evidence ORDER BY case_id, number")
+    }
+
     /// The files of a case's photos.
     static func files(_ db: Database, caseID: Int64) throws -> [String] {
         try String.fetchAll(db, sql: "SELECT file FROM evidence WHERE case_id = ? ORDER BY number", arguments: [caseID])
@@ -80,18 +85,13 @@ extension Store {
     /// The files of every stored photo (retention removes files in `evidence/` that no photo names: an import that
     /// did not commit, a process that was killed).
     public func evidenceFiles() throws -> Set<String> {
-        Set(try read { try String.fetchAll($0, sql: "SELECT file FROM evidence") })
+        Set(try read { try Evidence.allFiles($0) })
     }
 
     /// The files of every statement's attachments (retention removes files in `statements/` that no statement names:
     /// an upload that broke off or was refused while the server was killed).
     public func statementFiles() throws -> Set<String> {
-        Set(
-            try read {
-                try String.fetchAll($0, sql: "SELECT attachments FROM statements WHERE attachments != ''")
-                    .flatMap { $0.split(separator: "\n").map(String.init) }
-            }
-        )
+        Set(try read { try Statements.allAttachments($0) })
     }
 
     /// Photo `number` of a case (nil: none, or erased).

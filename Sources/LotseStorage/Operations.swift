@@ -53,13 +53,8 @@ public enum Operations {
     /// statements names none).
     static func backupSummary(_ db: Database) throws -> BackupSummary {
         var summary = BackupSummary(cases: try Int.fetchOne(db, sql: "SELECT count(*) FROM cases") ?? 0)
-        if try db.tableExists("evidence") {
-            summary.files += try String.fetchAll(db, sql: "SELECT file FROM evidence ORDER BY case_id, number").map { "evidence/" + $0 }
-        }
-        if try db.tableExists("statements") {
-            summary.files += try String.fetchAll(db, sql: "SELECT attachments FROM statements WHERE attachments != '' ORDER BY id")
-                .flatMap { $0.split(separator: "\n").map { "statements/" + $0 } }
-        }
+        if try db.tableExists("evidence") { summary.files += try Evidence.allFiles(db).map { "evidence/" + $0 } }
+        if try db.tableExists("statements") { summary.files += try Statements.allAttachments(db).map { "statements/" + $0 } }
         return summary
     }
 }
@@ -143,7 +138,7 @@ extension Store {
             for id in ids {
                 summary.payments += try Int.fetchOne(db, sql: "SELECT count(*) FROM payments WHERE case_id = ?", arguments: [id]) ?? 0
                 let attachments = try String.fetchAll(db, sql: "SELECT attachments FROM statements WHERE case_id = ?", arguments: [id])
-                    .flatMap { $0.split(separator: "\n").map { "statements/" + $0 } }
+                    .flatMap(Statements.attachmentNames).map { "statements/" + $0 }
                 if dryRun {
                     summary.files += try Evidence.files(db, caseID: id).map { "evidence/" + $0 } + attachments
                     continue

@@ -35,7 +35,7 @@ public struct StatementRecord: Sendable, Equatable {
         caseNumber = row["case_number"]
         text = row["text"]
         ground = try (row["ground"] as String?).map { try Vocabulary.decode($0, column: "statements.ground") }
-        attachments = (row["attachments"] as String).split(separator: "\n").map(String.init)
+        attachments = Statements.attachmentNames(row["attachments"])
         status = try Vocabulary.decode(row["status"] as String, column: "statements.status")
         reason = row["reason"]
         decidedBy = row["decided_by"]
@@ -44,6 +44,14 @@ public struct StatementRecord: Sendable, Equatable {
 }
 
 enum Statements {
+    /// The file names of a statement's `attachments` column (one per line).
+    static func attachmentNames(_ column: String) -> [String] { column.split(separator: "\n").map(String.init) }
+
+    /// The file names of every statement's attachments (in `statements/`).
+    static func allAttachments(_ db: Database) throws -> [String] {
+        try String.fetchAll(db, sql: "SELECT attachments FROM statements WHERE attachments != '' ORDER BY id").flatMap(attachmentNames)
+    }
+
     /// Migration v20 (frozen SQL): the ground the motorist chose (`not_driver`, `valid_ticket`, `emergency`, `other`).
     static func migrateV20(_ db: Database) throws {
         try db.execute(

@@ -1112,7 +1112,7 @@ enum MultipartFiles {
                 // every byte of the body counts, not only the files' (fields, part headers, parts that are ignored)
                 received += chunk.readableBytes
                 if received > limit + overhead { sink.tooLarge = true }
-                if sink.tooLarge { break }
+                guard !sink.tooLarge else { break }
                 try await NIOThreadPool.singleton.runIfActive { try feed.parser.execute(chunk) }
                 if sink.tooLarge { break }
             }

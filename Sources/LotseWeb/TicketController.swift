@@ -55,10 +55,9 @@ struct TicketController: Sendable {
             guard let text = value as? String else {
                 return try Self.json(["error": "field \(key.prefix(40)) must be a string"], status: .unprocessableContent)
             }
-            // the name as the import reads it (CSVFormat.header): `" device_id"` is `device_id`, and a name given twice is
-            // refused (else the one checked here and the one imported could differ)
-            var name = key.trimmingSpaces().lowercased()
-            if name.hasPrefix("\u{FEFF}") { name.removeFirst() }
+            // the name as the import reads it: `" device_id"` is `device_id`, and a name given twice is refused (else the
+            // one checked here and the one imported could differ)
+            let name = Importer.fieldName(key)
             guard fields.updateValue(text, forKey: name) == nil else {
                 return try Self.json(["error": "field \(name.prefix(40)) is given twice"], status: .unprocessableContent)
             }

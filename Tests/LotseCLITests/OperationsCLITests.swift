@@ -103,13 +103,17 @@ import Testing
         let named =
             try store.read { try String.fetchAll($0, sql: "SELECT 'evidence/' || file FROM evidence ORDER BY number") } + ["statements/upload-1.pdf"]
 
+        /// Each named file in `folder` as in the data directory, private.
+        func expectCopies(in folder: String) throws {
+            for file in named {
+                #expect(FileManager.default.contents(atPath: folder + "/" + file) == FileManager.default.contents(atPath: data + "/" + file))
+                #expect(try FileManager.default.attributesOfItem(atPath: folder + "/" + file)[.posixPermissions] as? Int == 0o600)
+            }
+        }
         let backup = dir + "/nightly.sqlite"
         let first = try TestSupport.lotse(["backup", backup], dataDir: data)
         #expect(first.status == 0 && first.stdout.contains("3 photos and attachments in \(backup).files"), "\(first.stdout) \(first.stderr)")
-        for file in named {
-            #expect(FileManager.default.contents(atPath: backup + ".files/" + file) == FileManager.default.contents(atPath: data + "/" + file))
-            #expect(try FileManager.default.attributesOfItem(atPath: backup + ".files/" + file)[.posixPermissions] as? Int == 0o600)
-        }
+        try expectCopies(in: backup + ".files")
         #expect(try FileManager.default.attributesOfItem(atPath: backup + ".files")[.posixPermissions] as? Int == 0o700)
         // the next night's backup of the same name links the files it already holds instead of copying them again
         func inode(_ path: String) throws -> Int? { try FileManager.default.attributesOfItem(atPath: path)[.systemFileNumber] as? Int }
@@ -125,10 +129,7 @@ import Testing
         let restored = dir + "/restored"
         let restore = try TestSupport.lotse(["restore", backup], dataDir: restored)
         #expect(restore.status == 0 && restore.stdout.contains("3 photos and attachments restored"), "\(restore.stdout) \(restore.stderr)")
-        for file in named {
-            #expect(FileManager.default.contents(atPath: restored + "/" + file) == FileManager.default.contents(atPath: data + "/" + file))
-            #expect(try FileManager.default.attributesOfItem(atPath: restored + "/" + file)[.posixPermissions] as? Int == 0o600)
-        }
+        try expectCopies(in: restored)
 
         // a backup whose folder was not kept says what it cannot bring back
         try FileManager.default.copyItem(atPath: backup, toPath: dir + "/bare.sqlite")

@@ -9,21 +9,9 @@ import Testing
 /// Page views are written in case order, in transactions of at most `chunk` events; a transaction that fails leaves
 /// its events and those after it pending, and nothing is written twice.
 @Suite struct EventRecorderTests {
+    /// The case cache's fixture: one offence and three open cases.
     func store() throws -> (Store, [Int64]) {
-        let store = try Store(path: TestSupport.tempDir("lotse-events") + "/lotse.sqlite")
-        let ids = try store.write { db -> [Int64] in
-            try db.execute(sql: "INSERT INTO offences (tbnr, text_de, amount_cents) VALUES ('112402', 'Parken im Halteverbot', 2500)")
-            return try (1...3).map { i -> Int64 in
-                try db.execute(
-                    sql: """
-                        INSERT INTO cases (case_number, source_id, issued_at, plate, plate_country, tbnr, amount_cents,
-                            street, city, deadline, created_at) VALUES (?, ?, 0, 'KL-AB 12', 'D', '112402', 2500, 'Markt', 'KL', '2026-04-01', 0)
-                        """,
-                    arguments: ["KL-2026-000000\(i)", "s\(i)"]
-                )
-                return db.lastInsertedRowID
-            }
-        }
+        let (store, _, ids) = try CaseCacheTests().fixture()
         return (store, ids)
     }
 

@@ -41,6 +41,17 @@ import Testing
         ]
     }
 
+    /// `fields` as a ticket, signed by the device key `key` of HH-07.
+    static func post(_ client: any TestClientProtocol, _ f: WebFixture, key: [UInt8], _ fields: [String: String]) async throws -> TestResponse {
+        let body = try Self.body(fields)
+        return try await client.execute(
+            uri: "/api/v1/tickets",
+            method: .post,
+            headers: Self.headers(f, key: key, body: body),
+            body: ByteBuffer(bytes: body)
+        )
+    }
+
     @Test func aSignedTicketBecomesACaseOnceAndTheExportCountsItAsADuplicate() async throws {
         let f = try await WebFixture()
         let device = try f.store.enrollDevice(id: "HH-07", keyID: Int(f.env.tokens.ring.current.id), now: 1_000)
@@ -87,23 +98,11 @@ import Testing
             var bad = Self.ticket
             bad["ticket_no"] = "0009002"
             bad["tbnr"] = "999999"
-            let badBody = try Self.body(bad)
-            let invalid = try await client.execute(
-                uri: "/api/v1/tickets",
-                method: .post,
-                headers: Self.headers(f, key: key.key, body: badBody),
-                body: ByteBuffer(bytes: badBody)
-            )
+            let invalid = try await Self.post(client, f, key: key.key, bad)
             #expect(invalid.status == .unprocessableContent && invalid.text.contains("\"error\""), "\(invalid.text)")
             var other = Self.ticket
             other["device_id"] = "HH-99"
-            let otherBody = try Self.body(other)
-            let foreign = try await client.execute(
-                uri: "/api/v1/tickets",
-                method: .post,
-                headers: Self.headers(f, key: key.key, body: otherBody),
-                body: ByteBuffer(bytes: otherBody)
-            )
+            let foreign = try await Self.post(client, f, key: key.key, other)
             #expect(foreign.status == .unprocessableContent)
             // the same with the sender's id under a name the import reads as the same field (" device_id" sorts before
             // "device_id"): refused, not imported as the other device's ticket
@@ -111,13 +110,7 @@ import Testing
             spaced["device_id"] = "HH-99"
             spaced[" device_id"] = "HH-07"
             spaced["ticket_no"] = "0009002"
-            let spacedBody = try Self.body(spaced)
-            let disguised = try await client.execute(
-                uri: "/api/v1/tickets",
-                method: .post,
-                headers: Self.headers(f, key: key.key, body: spacedBody),
-                body: ByteBuffer(bytes: spacedBody)
-            )
+            let disguised = try await Self.post(client, f, key: key.key, spaced)
             #expect(disguised.status == .unprocessableContent && disguised.text.contains("given twice"), "\(disguised.text)")
             #expect(try f.store.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM cases WHERE ticket_no = '0009002'") } == 0)
 
